@@ -1,0 +1,228 @@
+"""The hot path: batched log-likelihood scoring of choices, and batched greedy generation.
+
+Scoring packs one example into one row: the shared context, then every multi-token choice as its
+own block that sees the context and itself but no other block (a tree-shaped 4D mask with
+per-block position ids). The context is computed once for all choices, and logits are projected
+only at the positions that predict a choice token, never `batch x length x vocab`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+
+from harness.batching import token_budget_batches
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """Score each choice as a continuation of the context (token ids, already encoded)."""
+
+    context: tuple[int, ...]
+    choices: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A greedy completion: its text (cut at the first stop string) and its token count."""
+
+    text: str
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class _ScoringRow:
+    tokens: list[int]
+    positions: list[int]
+    segments: list[int]  # 0 = context, j + 1 = block of choice j
+    targets: list[list[tuple[int, int]]]  # per choice: (row position, token it predicts)
+
+
+class Engine:
+    """Runs a causal LM over token ids: scoring choices and greedy generation, both batched."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch_tokens: int = 4096, max_batch_size: int = 32):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_size = max_batch_size
+        self.device = next(model.parameters()).device
+        self.pad_id = _pad_id(tokenizer)
+        self.end_ids = _end_ids(model, tokenizer)
+
+    # ---- scoring -----------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ChoiceRequest]) -> list[list[float]]:
+        """Sum of log-probabilities of each choice given its context, per request."""
+        rows = [_scoring_row(request) for request in requests]
+        results: list[list[float]] = [[] for _ in rows]
+        for batch in token_budget_batches([len(r.tokens) for r in rows], self.max_batch_tokens, self.max_batch_size):
+            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch]), strict=True):
+                results[index] = scores
+        return results
+
+    def _score_batch(self, rows: list[_ScoringRow]) -> list[list[float]]:
+        width = max(len(r.tokens) for r in rows)
+        batch = len(rows)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        position_ids = torch.zeros((batch, width), dtype=torch.long)
+        segments = torch.full((batch, width), -1, dtype=torch.long)
+        keep = torch.zeros((batch, width), dtype=torch.bool)
+        for b, row in enumerate(rows):
+            n = len(row.tokens)
+            input_ids[b, :n] = torch.tensor(row.tokens)
+            position_ids[b, :n] = torch.tensor(row.positions)
+            segments[b, :n] = torch.tensor(row.segments)
+            for choice_targets in row.targets:
+                for position, _ in choice_targets:
+                    keep[b, position] = True
+        has_blocks = bool((segments > 0).any())
+        mask = _tree_mask(segments) if has_blocks else (segments >= 0).long()
+        logits = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            logits_to_keep=keep.to(self.device),
+            use_cache=False,
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        # logits come flattened in row-major order of the kept positions
+        flat_index = torch.cumsum(keep.flatten(), 0).view(batch, width) - 1
+        results = []
+        for b, row in enumerate(rows):
+            scores = []
+            for choice_targets in row.targets:
+                rows_idx = torch.tensor([int(flat_index[b, p]) for p, _ in choice_targets])
+                tokens = torch.tensor([t for _, t in choice_targets])
+                scores.append(float(logprobs[rows_idx, tokens].sum()))
+            results.append(scores)
+        return results
+
+    # ---- generation --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
+    ) -> list[Generation]:
+        """Greedy completions of each prompt, stopping at an end-of-turn token or a stop string."""
+        results: list[Generation | None] = [None] * len(prompts)
+        lengths = [len(p) + max_new_tokens for p in prompts]
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self.max_batch_size):
+            for index, generation in zip(
+                batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop), strict=True
+            ):
+                results[index] = generation
+        return [g for g in results if g is not None]
+
+    def _generate_batch(
+        self, prompts: list[Sequence[int]], max_new_tokens: int, stop: Sequence[str]
+    ) -> list[Generation]:
+        from transformers import DynamicCache
+
+        width = max(len(p) for p in prompts)
+        batch = len(prompts)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((batch, width), dtype=torch.long)
+        for b, prompt in enumerate(prompts):  # left padding: every row's next token is at the end
+            input_ids[b, width - len(prompt) :] = torch.tensor(list(prompt))
+            attention[b, width - len(prompt) :] = 1
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        generated: list[list[int]] = [[] for _ in prompts]
+        active = list(range(batch))  # original row of each live batch row
+        end_ids = torch.tensor(sorted(self.end_ids), device=self.device)
+        step_ids, step_positions = input_ids, positions
+        for _ in range(max_new_tokens):
+            logits = self.model(
+                input_ids=step_ids,
+                attention_mask=attention,
+                position_ids=step_positions,
+                past_key_values=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1, :]
+            next_ids = logits.argmax(-1)
+            finished_now = torch.isin(next_ids, end_ids).tolist()
+            still: list[int] = []
+            for live, (row, token) in enumerate(zip(active, next_ids.tolist(), strict=True)):
+                generated[row].append(token)
+                if not finished_now[live] and not _hits_stop(self.tokenizer, generated[row], stop):
+                    still.append(live)
+            if not still:
+                break
+            keep_rows = torch.tensor(still, device=self.device)
+            if len(still) < len(active):  # drop finished rows so they cost no more compute
+                cache.reorder_cache(cast(torch.LongTensor, keep_rows))
+                attention = attention.index_select(0, keep_rows)
+                step_positions = step_positions.index_select(0, keep_rows)
+                next_ids = next_ids.index_select(0, keep_rows)
+                active = [active[i] for i in still]
+            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=-1)
+            step_positions = step_positions[:, -1:] + 1
+            step_ids = next_ids[:, None]
+        return [self._finish(tokens, stop) for tokens in generated]
+
+    def _finish(self, tokens: list[int], stop: Sequence[str]) -> Generation:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+        return Generation(text=text[:cut] if cut >= 0 else text, completion_tokens=len(tokens))
+
+
+def _scoring_row(request: ChoiceRequest) -> _ScoringRow:
+    context = list(request.context)
+    if not context:
+        raise ValueError("a scoring request needs a non-empty context")
+    tokens, positions, segments = list(context), list(range(len(context))), [0] * len(context)
+    targets: list[list[tuple[int, int]]] = []
+    for j, choice in enumerate(request.choices):
+        if not choice:
+            raise ValueError("a choice needs at least one token")
+        start = len(tokens)
+        block = list(choice[:-1])  # the last token is only predicted, never fed
+        tokens.extend(block)
+        positions.extend(range(len(context), len(context) + len(block)))
+        segments.extend([j + 1] * len(block))
+        predict_from = [len(context) - 1] + [start + i for i in range(len(block))]
+        targets.append(list(zip(predict_from, choice, strict=True)))
+    return _ScoringRow(tokens, positions, segments, targets)
+
+
+def _tree_mask(segments: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, T, T) bool: causal, context visible to all, blocks blind to each other, pads inert."""
+    width = segments.shape[1]
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    key, query = segments[:, None, :], segments[:, :, None]
+    allowed = causal[None] & ((key == 0) | (key == query)) & (key >= 0) & (query >= 0)
+    # a pad row that attends to nothing would give NaN; let it see itself (its output is unused)
+    allowed |= torch.eye(width, dtype=torch.bool)[None]
+    return allowed[:, None]
+
+
+def _hits_stop(tokenizer: Any, tokens: list[int], stop: Sequence[str]) -> bool:
+    if not stop:
+        return False
+    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=True)
+    return any(s and s in tail for s in stop)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _end_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for value in (configured, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids
