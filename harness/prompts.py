@@ -1,0 +1,131 @@
+"""Turning an example into the exact tokens the model reads, and a label into the tokens it scores.
+
+Chat models get their own chat template (system = the task's instruction); base models get plain
+text. Prefix and query are always tokenized the same way in every rung, so results that are
+computed with and without a cached prefix are over the same tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.types import Example, Message
+
+INPUT_SLOT = "{input}"
+LABELS_SLOT = "{labels}"
+_SLOTS = re.compile(re.escape(INPUT_SLOT) + "|" + re.escape(LABELS_SLOT))
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How a task is put to the model; identical for every rung so rungs compare fairly."""
+
+    instruction: str | None = None
+    template: str = INPUT_SLOT
+    chat: bool = True
+    labels: tuple[str, ...] = ()
+    list_labels: bool = True
+    choice_prefix: str = ""
+
+    def system_text(self) -> str | None:
+        """The instruction, with the allowed answers listed when asked."""
+        parts = [self.instruction] if self.instruction else []
+        if self.labels and self.list_labels:
+            parts.append("Answer with exactly one of: " + ", ".join(self.labels) + ".")
+        return "\n".join(parts) or None
+
+    def user_text(self, text: str) -> str:
+        """The template filled in; plain replacement, so braces in data are never interpreted."""
+        values = {INPUT_SLOT: text, LABELS_SLOT: ", ".join(self.labels)}
+        return _SLOTS.sub(lambda match: values[match.group(0)], self.template)
+
+
+class PromptBuilder:
+    """Encodes examples (with optional demonstrations) and answer choices with one tokenizer."""
+
+    def __init__(self, tokenizer: Any, fmt: PromptFormat):
+        self.tokenizer = tokenizer
+        self.format = fmt
+        self._choice_cache: dict[str, tuple[int, ...]] = {}
+
+    def messages(self, example: Example, demos: Sequence[Example] = ()) -> list[Message]:
+        """The conversation for an example: system, then demonstrations as turns, then the query."""
+        system = self.format.system_text()
+        turns: list[Message] = [{"role": "system", "content": system}] if system else []
+        for demo in demos:
+            turns.extend(self._query_turns(demo))
+            turns.append({"role": "assistant", "content": demo.target})
+        query = self._query_turns(example)
+        if query and query[0]["role"] == "system":  # a chat record's own system prompt wins
+            turns = [t for t in turns if t["role"] != "system"]
+            turns = [query[0], *turns]
+            query = query[1:]
+        return turns + query
+
+    def _query_turns(self, example: Example) -> list[Message]:
+        if isinstance(example.input, str):
+            return [{"role": "user", "content": self.format.user_text(example.input)}]
+        return [dict(turn) for turn in example.input]
+
+    def encode(self, example: Example, demos: Sequence[Example] = ()) -> list[int]:
+        """Token ids of the full prompt, ending where the model's answer begins."""
+        if self.format.chat:
+            return _as_ids(
+                self.tokenizer.apply_chat_template(
+                    self.messages(example, demos), add_generation_prompt=True, tokenize=True
+                )
+            )
+        return self.tokenizer(self.render_text(example, demos), add_special_tokens=True)["input_ids"]
+
+    def render_text(self, example: Example, demos: Sequence[Example] = ()) -> str:
+        """The prompt as plain text (base models): instruction, demonstrations, query."""
+        blocks: list[str] = []
+        system = self.format.system_text()
+        if system:
+            blocks.append(system)
+        for demo in demos:
+            blocks.append(_turns_text(self._query_turns(demo)) + self.format.choice_prefix + demo.target)
+        blocks.append(_turns_text(self._query_turns(example)))
+        return "\n\n".join(blocks)
+
+    def choice_tokens(self, answer: str) -> tuple[int, ...]:
+        """Tokens of an answer as the model would write it, end-of-turn included for chat models.
+
+        For chat models the answer's tokens are what the chat template adds after the generation
+        prompt, up to and including the end-of-turn token: scoring that end token stops a label
+        that is a prefix of another ("bill" vs "billing") from winning by being short.
+        """
+        if answer not in self._choice_cache:
+            self._choice_cache[answer] = tuple(self._compute_choice_tokens(answer))
+        return self._choice_cache[answer]
+
+    def _compute_choice_tokens(self, answer: str) -> list[int]:
+        if not self.format.chat:
+            return self.tokenizer(self.format.choice_prefix + answer, add_special_tokens=False)["input_ids"]
+        probe: list[Message] = [{"role": "user", "content": "?"}]
+        prefix = _as_ids(self.tokenizer.apply_chat_template(probe, add_generation_prompt=True, tokenize=True))
+        full = _as_ids(
+            self.tokenizer.apply_chat_template([*probe, {"role": "assistant", "content": answer}], tokenize=True)
+        )
+        eos = self.tokenizer.eos_token_id
+        if full[: len(prefix)] != prefix:
+            tokens = self.tokenizer(answer, add_special_tokens=False)["input_ids"]
+            return [*tokens, eos] if eos is not None else tokens
+        suffix = full[len(prefix) :]
+        if eos is not None and eos in suffix:
+            suffix = suffix[: suffix.index(eos) + 1]
+        return suffix
+
+
+def _turns_text(turns: list[Message]) -> str:
+    return "\n".join(turn["content"] for turn in turns if turn["role"] != "system")
+
+
+def _as_ids(encoded: Any) -> list[int]:
+    """apply_chat_template returns a list in some versions and a BatchEncoding in others."""
+    if hasattr(encoded, "keys") and "input_ids" in encoded:
+        encoded = encoded["input_ids"]
+    return [int(t) for t in encoded]
