@@ -1,0 +1,103 @@
+"""Running a predictor over examples: resumable through the store, timed honestly."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from harness.batching import chunks
+from harness.hashing import content_hash
+from harness.rungs import Predictor
+from harness.scoring import Scorer
+from harness.store import Store
+from harness.types import Example, Output, Record
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Records in example order, single-request latencies, and how much was computed afresh."""
+
+    records: list[Record]
+    single_latencies_s: list[float]
+    computed: int
+    reused: int
+
+
+def example_key(example: Example) -> str:
+    """What determines a rung's output for an example: its id and its input (not its target)."""
+    return content_hash(example.id, example.input)
+
+
+def run_predictor(
+    predictor: Predictor,
+    examples: Sequence[Example],
+    store: Store,
+    scorer: Scorer,
+    *,
+    chunk_size: int = 32,
+    latency_sample: int = 16,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Outputs for every example (stored ones reused), scored; plus a single-request latency sample.
+
+    Each chunk is committed to the store as soon as it finishes, so a killed run resumes there.
+    A batched output's latency is its share of its chunk's wall time; single-request latency is
+    measured separately at batch size 1 on a seeded sample.
+    """
+    fingerprint = predictor.fingerprint()
+    example_keys = [example_key(e) for e in examples]
+    keys = [content_hash(fingerprint, k, "batched") for k in example_keys]
+    outputs = store.get_outputs(keys)
+    missing = [i for i, key in enumerate(keys) if key not in outputs]
+    if progress:
+        progress(len(examples) - len(missing))
+    for chunk in chunks(missing, chunk_size):
+        started = time.perf_counter()
+        produced = predictor.predict([examples[i] for i in chunk])
+        share = (time.perf_counter() - started) / len(chunk)
+        items = [
+            (keys[i], example_keys[i], replace(out, latency_s=share)) for i, out in zip(chunk, produced, strict=True)
+        ]
+        store.put_outputs(fingerprint, "batched", items)
+        outputs.update({key: out for key, _, out in items})
+        if progress:
+            progress(len(chunk))
+    latencies = _single_request_latencies(predictor, fingerprint, examples, example_keys, store, latency_sample, seed)
+    records = []
+    for example, key in zip(examples, keys, strict=True):
+        output = outputs[key]
+        records.append(Record(example=example, output=output, score=scorer(example, output)))
+    return RunResult(
+        records=records, single_latencies_s=latencies, computed=len(missing), reused=len(examples) - len(missing)
+    )
+
+
+def _single_request_latencies(
+    predictor: Predictor,
+    fingerprint: str,
+    examples: Sequence[Example],
+    example_keys: list[str],
+    store: Store,
+    sample: int,
+    seed: int,
+) -> list[float]:
+    if sample <= 0 or not examples:
+        return []
+    chosen = sorted(random.Random(seed).sample(range(len(examples)), min(sample, len(examples))))
+    keys = {i: content_hash(fingerprint, example_keys[i], "single") for i in chosen}
+    stored = store.get_outputs(list(keys.values()))
+    todo = [i for i in chosen if keys[i] not in stored]
+    if todo:
+        predictor.predict([examples[todo[0]]])  # warm-up: first-call allocations are not latency
+    for i in todo:
+        started = time.perf_counter()
+        output: Output = predictor.predict([examples[i]])[0]
+        timed = replace(output, latency_s=time.perf_counter() - started)
+        store.put_outputs(fingerprint, "single", [(keys[i], example_keys[i], timed)])
+        stored[keys[i]] = timed
+    return [stored[keys[i]].latency_s for i in chosen]

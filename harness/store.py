@@ -1,0 +1,86 @@
+"""The result store: one SQLite file (WAL) of finished outputs, keyed by content hashes.
+
+Every batch is committed as it finishes, so a run killed at any moment keeps what it finished and
+the next run computes only the rest. Readers and a second writer wait on a busy timeout instead of
+failing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
+from pathlib import Path
+
+from harness.errors import RunError
+from harness.types import Output
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS outputs (
+    key TEXT PRIMARY KEY,
+    predictor TEXT NOT NULL,
+    example TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_predictor ON outputs (predictor, mode);
+"""
+
+
+class Store:
+    """Finished outputs by key; safe to share between processes."""
+
+    def __init__(self, path: Path, busy_timeout_s: float = 60.0):
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            raise RunError(
+                f"{path}: the result store cannot be opened ({error}); move it aside to start afresh"
+            ) from None
+
+    def get_outputs(self, keys: Sequence[str]) -> dict[str, Output]:
+        """The stored outputs among these keys."""
+        found: dict[str, Output] = {}
+        for start in range(0, len(keys), 500):
+            part = list(keys[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for key, payload in self._db.execute(f"SELECT key, payload FROM outputs WHERE key IN ({marks})", part):
+                found[key] = Output(**json.loads(payload))
+        return found
+
+    def put_outputs(self, predictor: str, mode: str, items: Iterable[tuple[str, str, Output]]) -> None:
+        """Store (key, example key, output) triples in one transaction."""
+        now = time.time()
+        rows = [(key, predictor, example, mode, json.dumps(asdict(output)), now) for key, example, output in items]
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def integrity_ok(self) -> bool:
+        """SQLite's own integrity check."""
+        return self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._db.execute("COMMIT" if kind is None else "ROLLBACK")
