@@ -1,0 +1,1 @@
+"""The prompting rungs: the model as it is, asked in different ways."""

@@ -1,0 +1,57 @@
+"""The zero_shot rung: the instruction and the input, nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Literal
+
+from pydantic import Field
+
+from harness.answering import answer
+from harness.errors import InputError
+from harness.hashing import content_hash
+from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.types import Example, Output
+
+
+class ZeroShotConfig(RungConfig):
+    """`score` picks the likeliest label; `generate` lets the model write and reads a label from it."""
+
+    mode: Literal["score", "generate"] = "score"
+    max_new_tokens: int = Field(default=16, ge=1, le=4096)
+
+
+class ZeroShotPredictor:
+    """Asks the base model each question with the task's prompt alone."""
+
+    def __init__(self, config: ZeroShotConfig, context: RungContext):
+        self.config = config
+        self.context = context
+
+    def fingerprint(self) -> str:
+        """Model, prompt format, labels and options: everything that decides the outputs."""
+        ctx = self.context
+        return content_hash(
+            "zero_shot", self.config.model_dump(), ctx.model_fingerprint, asdict(ctx.prompts.format), ctx.labels
+        )
+
+    def predict(self, examples: Sequence[Example]) -> list[Output]:
+        """One answer per example."""
+        encoded = [self.context.prompts.encode(example) for example in examples]
+        return answer(
+            self.context.engine,
+            self.context.prompts,
+            encoded,
+            self.context.labels,
+            self.config.mode,
+            self.config.max_new_tokens,
+        )
+
+
+@rung("zero_shot", config=ZeroShotConfig)
+def build_zero_shot(config: ZeroShotConfig, context: RungContext) -> Predictor:
+    """Build the zero_shot predictor."""
+    if config.mode == "score" and not context.labels:
+        raise InputError("rungs.zero_shot.mode: 'score' needs labels (a classification task); use mode: generate")
+    return ZeroShotPredictor(config, context)
