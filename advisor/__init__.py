@@ -1,0 +1,1 @@
+"""The advisor: task files, the assessment, the recommendation, reports and gates."""

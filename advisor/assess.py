@@ -1,0 +1,179 @@
+"""`advisor assess`: every requested rung on the same test examples, measured the same way."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+from advisor.assessment import Assessment, Environment, RungResult, TaskSummary
+from advisor.rung_plan import PlannedRung, plan_rungs
+from advisor.summarize import summarize_rung
+from advisor.task import LoadedTask, load_task
+from harness.data import Splits, load_splits
+from harness.engine import Engine
+from harness.environment import choose_placement, describe_hardware
+from harness.errors import InputError
+from harness.hashing import content_hash
+from harness.labels import check_targets, infer_labels, rename_targets
+from harness.models import load_causal_lm, resolve_model
+from harness.prompts import PromptBuilder, PromptFormat
+from harness.rungs import RungContext
+from harness.runner import run_predictor
+from harness.scoring import classification_scorer
+from harness.store import Store
+from harness.types import Example
+
+
+@dataclass(frozen=True)
+class AssessOptions:
+    """What the command line can change about a run."""
+
+    rungs: tuple[str, ...] | None = None
+    limit: int | None = None
+    store_path: Path | None = None
+    device: str = "auto"
+
+
+class ProgressHooks(Protocol):
+    """How the caller hears about progress (the CLI draws bars; tests may ignore it)."""
+
+    def stage(self, text: str) -> None:
+        """A step with no count (loading the model)."""
+
+    def rung_started(self, name: str, total: int) -> None:
+        """A rung begins over `total` examples."""
+
+    def advance(self, count: int) -> None:
+        """`count` more examples of the current rung are done."""
+
+    def rung_finished(self, name: str) -> None:
+        """The current rung is done."""
+
+
+def default_store_path(task: LoadedTask) -> Path:
+    """The store beside the task file: <task folder>/.advisor/store.sqlite."""
+    return task.folder / ".advisor" / "store.sqlite"
+
+
+def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
+    """Load, validate, run every rung and summarise; bad input fails before the model loads."""
+    task = load_task(task_path)
+    spec = task.spec
+    planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
+    splits, labels = _load_data(task)
+    test = splits.test[: options.limit] if options.limit else splits.test
+    source = resolve_model(task.model_name())
+    hooks.stage(f"loading model {spec.model}")
+    placement = choose_placement(options.device)
+    model, tokenizer = load_causal_lm(source, placement.device, placement.dtype)
+    fmt = _prompt_format(task, labels, tokenizer)
+    engine = Engine(model, tokenizer, max_batch_tokens=spec.evaluation.batch_tokens)
+    context = RungContext(
+        engine=engine,
+        prompts=PromptBuilder(tokenizer, fmt),
+        task_type=spec.type,
+        labels=labels,
+        train=splits.train,
+        validation=splits.validation,
+        model_fingerprint=content_hash(source.fingerprint, placement.device, placement.precision),
+        seed=spec.seed,
+    )
+    store = Store(options.store_path or default_store_path(task))
+    try:
+        results = [_run_rung(p, context, test, store, task, hooks) for p in planned]
+    finally:
+        store.close()
+    return Assessment(
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        task=TaskSummary(
+            name=spec.name,
+            type=spec.type,
+            file=str(task.path),
+            model=source.name,
+            model_fingerprint=source.fingerprint,
+            labels=list(labels),
+            prompt=asdict(fmt),
+            seed=spec.seed,
+            n_train=len(splits.train),
+            n_validation=len(splits.validation),
+            n_test=len(test),
+            limit=options.limit,
+            data_hashes=splits.file_hashes,
+        ),
+        environment=Environment(**describe_hardware(placement)),
+        rungs=results,
+    )
+
+
+def _load_data(task: LoadedTask) -> tuple[Splits, tuple[str, ...]]:
+    splits = load_splits(task.data_spec())
+    labels_spec = task.spec.labels
+    if isinstance(labels_spec, dict):
+        mapping = {str(raw): name for raw, name in labels_spec.items()}
+        splits = replace(
+            splits,
+            train=tuple(rename_targets(splits.train, mapping)),
+            validation=tuple(rename_targets(splits.validation, mapping)),
+            test=tuple(rename_targets(splits.test, mapping)),
+        )
+        labels = tuple(mapping.values())
+    elif labels_spec is not None:
+        labels = tuple(labels_spec)
+    else:
+        labels = infer_labels(splits.train or splits.test)
+    files = task.data_spec().files
+    for part in ("train", "validation", "test"):
+        examples = getattr(splits, part)
+        source = str(files.get(part) or files.get("all"))
+        check_targets(examples, labels, f"{source} ({part})" if "all" in files else source)
+    return splits, labels
+
+
+def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: object) -> PromptFormat:
+    prompt = task.spec.prompt
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if prompt.chat == "on" and not has_template:
+        raise InputError(f"{task.path}: prompt.chat is 'on' but model '{task.spec.model}' has no chat template")
+    chat = has_template if prompt.chat == "auto" else prompt.chat == "on"
+    return PromptFormat(
+        instruction=task.spec.instruction,
+        template=prompt.template,
+        chat=chat,
+        labels=labels,
+        list_labels=prompt.list_labels,
+        choice_prefix="" if chat else " ",
+    )
+
+
+def _run_rung(
+    planned: PlannedRung,
+    context: RungContext,
+    test: Sequence[Example],
+    store: Store,
+    task: LoadedTask,
+    hooks: ProgressHooks,
+) -> RungResult:
+    predictor = planned.type.build(planned.config, context)
+    hooks.rung_started(planned.name, len(test))
+    run = run_predictor(
+        predictor,
+        test,
+        store,
+        classification_scorer(context.labels),
+        latency_sample=task.spec.evaluation.latency_sample,
+        seed=task.spec.seed,
+        progress=hooks.advance,
+    )
+    hooks.rung_finished(planned.name)
+    return summarize_rung(
+        planned.name,
+        planned.type.kind,
+        planned.config.model_dump(),
+        task.spec.type,
+        run,
+        seed=task.spec.seed,
+        resamples=task.spec.evaluation.bootstrap_resamples,
+    )

@@ -1,0 +1,150 @@
+"""The Assessment: one run's results as versioned JSON, the input of `advisor report` and `gate`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from harness.errors import InputError
+
+SCHEMA_VERSION: Literal[1] = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MetricValue(_Model):
+    """A metric's value with its 95% bootstrap interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+class LatencySummary(_Model):
+    """Single-request latency at batch size 1 on a sample, and batched throughput."""
+
+    p50_s: float | None
+    p95_s: float | None
+    sample_size: int
+    batched_examples_per_s: float | None
+
+
+class TokenSummary(_Model):
+    """Mean tokens per request, counted with the model's own tokenizer."""
+
+    prompt_mean: float
+    completion_mean: float
+
+
+class RecordSummary(_Model):
+    """One test example as a rung answered it."""
+
+    id: str
+    input: str | list[dict[str, str]]
+    target: str
+    output: str
+    prediction: str | None
+    correct: bool
+    prompt_tokens: int
+    completion_tokens: int
+    latency_s: float
+
+
+class RungResult(_Model):
+    """Everything measured for one rung."""
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    primary_metric: str
+    metrics: dict[str, MetricValue]
+    latency: LatencySummary
+    tokens: TokenSummary
+    no_label_outputs: int
+    computed: int
+    reused: int
+    records: list[RecordSummary]
+
+
+class TaskSummary(_Model):
+    """What was assessed."""
+
+    name: str
+    type: str
+    file: str
+    model: str
+    model_fingerprint: str
+    labels: list[str]
+    prompt: dict[str, Any]
+    seed: int
+    n_train: int
+    n_validation: int
+    n_test: int
+    limit: int | None
+    data_hashes: dict[str, str]
+
+
+class Environment(_Model):
+    """Where it ran: results are only comparable on like hardware."""
+
+    device: str
+    precision: str
+    cpu: str
+    threads: int
+    python: str
+    torch: str
+    transformers: str
+    ladder: str
+
+
+class Recommendation(_Model):
+    """The rung to ship and why (filled in by the advisor's decision policy)."""
+
+    rung: str
+    summary: str
+    reasons: list[str]
+    rejected: dict[str, str]
+
+
+class Assessment(_Model):
+    """One run of `advisor assess`."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    created_at: str
+    task: TaskSummary
+    environment: Environment
+    rungs: list[RungResult]
+    recommendation: Recommendation | None = None
+
+
+def write_assessment(assessment: Assessment, path: Path) -> None:
+    """Write the JSON atomically: a temporary file beside it, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(assessment.model_dump_json(indent=2))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def read_assessment(path: Path) -> Assessment:
+    """Read and validate an Assessment JSON file."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return Assessment.model_validate_json(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text") from None
+    except ValueError as error:
+        first = str(error).splitlines()
+        detail = first[1].strip() + ": " + first[2].strip() if len(first) > 2 else first[0]
+        raise InputError(f"{path}: not an Assessment JSON file ({detail})") from None

@@ -1,0 +1,161 @@
+"""The `advisor` command line: the only place errors become exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from harness.errors import LadderError
+
+F = TypeVar("F", bound=Callable[..., Any])
+err_console = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    """Library progress bars and advice would bury our own output."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def reports_errors(command: F) -> F:
+    """Turn a LadderError into one line on stderr and its exit code; bugs keep their traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except LadderError as error:
+            err_console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted: finished results are kept in the store; run again to resume")
+            sys.exit(130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(name="advisor", context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ladder-advisor", prog_name="advisor")
+def main() -> None:
+    """Ladder: should you fine-tune? Measure every rung of the adaptation ladder on your own data.
+
+    Rungs, cheapest first: zero_shot, few_shot, rag, lora/qlora, full. Start with `advisor init`,
+    then `advisor assess task.yaml`.
+    """
+    _quiet_libraries()
+
+
+class _BarHooks:
+    """Draws one progress bar per rung while `assess` runs."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.current: Any = None
+        self.started = False
+
+    def stage(self, text: str) -> None:
+        self.progress.console.print(f"[dim]{text}...[/dim]")
+
+    def rung_started(self, name: str, total: int) -> None:
+        if not self.started:  # started late so that an early input error prints nothing else
+            self.progress.start()
+            self.started = True
+        self.current = self.progress.add_task(name, total=total)
+
+    def advance(self, count: int) -> None:
+        if self.current is not None:
+            self.progress.advance(self.current, count)
+
+    def rung_finished(self, name: str) -> None:
+        self.current = None
+
+
+@main.command()
+@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the Assessment JSON. Default: .advisor/<task name>.assessment.json beside the task file.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Use only the first N test examples (a quick look, wider intervals)."
+)
+@click.option(
+    "--rungs", "rung_names", metavar="NAMES", help="Comma-separated rung names from the task to run (default: all)."
+)
+@click.option(
+    "--store",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The SQLite result store. Default: .advisor/store.sqlite beside the task file.",
+)
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="Where the model runs: a GPU in bfloat16 when present, else the CPU in float32.",
+)
+@reports_errors
+def assess(
+    task_file: Path, out: Path | None, limit: int | None, rung_names: str | None, store: Path | None, device: str
+) -> None:
+    """Run every rung of TASK_FILE on its test split and print the results side by side.
+
+    Finished outputs are kept in a store keyed by content hashes: a re-run with nothing changed
+    computes nothing, and an interrupted run resumes where it stopped.
+    """
+    from advisor.assess import AssessOptions
+    from advisor.assess import assess as run_assessment
+    from advisor.assessment import write_assessment
+    from advisor.report.terminal import output_console, print_results
+
+    only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
+    options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    progress = Progress(*columns, console=err_console, transient=False)
+    hooks = _BarHooks(progress)
+    try:
+        assessment = run_assessment(task_file, options, hooks)
+    finally:
+        if hooks.started:
+            progress.stop()
+    console = output_console()
+    print_results(assessment, console)
+    target = out or task_file.parent / ".advisor" / f"{_slug(assessment.task.name)}.assessment.json"
+    write_assessment(assessment, target)
+    console.print(f"Assessment written to {target}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=".")
+@click.option("--force", is_flag=True, help="Overwrite task.yaml and data.jsonl if they exist.")
+@reports_errors
+def init(folder: Path, force: bool) -> None:
+    """Write a starter task.yaml and data.jsonl into FOLDER that `advisor assess` runs as is."""
+    from advisor.starter import write_starter
+
+    written = write_starter(folder, force=force)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"next: advisor assess {written[0]}")
+
+
+def _slug(name: str) -> str:
+    kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
+    return kept.strip("-") or "task"

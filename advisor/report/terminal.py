@@ -1,0 +1,70 @@
+"""The results table in the terminal (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from advisor.assessment import Assessment, MetricValue, RungResult
+
+METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+
+
+def results_table(assessment: Assessment) -> Table:
+    """One row per rung: quality ± 95% CI, latency, throughput and tokens per request."""
+    task = assessment.task
+    env = assessment.environment
+    table = Table(
+        title=f"{task.name}: {task.n_test} test examples, model {task.model}",
+        caption=f"p50/p95: latency at batch size 1; ex/s: batched throughput; tok: mean tokens per request; "
+        f"no label: answers naming no label. Measured on {env.device} ({env.precision}, {env.threads} threads)",
+    )
+    table.add_column("Rung", style="bold", no_wrap=True)
+    metric_names = list(assessment.rungs[0].metrics) if assessment.rungs else []
+    for name in metric_names:
+        table.add_column(METRIC_TITLES.get(name, name) + " [95% CI]", justify="right", no_wrap=True)
+    for title in ("p50", "p95", "ex/s", "tok in", "tok out", "no label"):
+        table.add_column(title, justify="right", no_wrap=True)
+    for rung in assessment.rungs:
+        table.add_row(
+            rung.name,
+            *(_metric(rung.metrics[name]) for name in metric_names),
+            _seconds(rung.latency.p50_s),
+            _seconds(rung.latency.p95_s),
+            _rate(rung),
+            f"{rung.tokens.prompt_mean:.0f}",
+            f"{rung.tokens.completion_mean:.1f}",
+            str(rung.no_label_outputs),
+        )
+    return table
+
+
+def print_results(assessment: Assessment, console: Console) -> None:
+    """Print the table, and how much of each rung came from the store."""
+    console.print(results_table(assessment))
+    for rung in assessment.rungs:
+        if rung.reused:
+            console.print(
+                f"[dim]{rung.name}: {rung.reused} of {rung.reused + rung.computed} outputs reused from the store[/dim]"
+            )
+
+
+def _metric(value: MetricValue) -> str:
+    return f"{value.value:.3f} [{value.ci_low:.3f}, {value.ci_high:.3f}]"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _rate(rung: RungResult) -> str:
+    rate = rung.latency.batched_examples_per_s
+    return "-" if rate is None else f"{rate:.1f}"
+
+
+def output_console() -> Console:
+    """Standard output; wide when it is a file or pipe, so the table never folds (rich assumes 80)."""
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=200, soft_wrap=True)

@@ -1,0 +1,70 @@
+"""From a rung's records to its row in the Assessment: metrics with CIs, latency, tokens."""
+
+from __future__ import annotations
+
+from statistics import fmean
+
+from advisor.assessment import LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
+from harness.metrics import Estimate, accuracy_estimate, macro_f1_estimate, percentile
+from harness.runner import RunResult
+
+PRIMARY_METRIC = {"classification": "accuracy"}
+
+
+def summarize_rung(
+    name: str, kind: str, config: dict[str, object], task_type: str, run: RunResult, *, seed: int, resamples: int
+) -> RungResult:
+    """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
+    records = run.records
+    predictions = [r.score.detail.get("prediction") for r in records]
+    correct = [r.score.correct for r in records]
+    targets = [r.example.target for r in records]
+    metrics = {
+        "accuracy": _metric(accuracy_estimate(correct, seed=seed, resamples=resamples)),
+        "macro_f1": _metric(macro_f1_estimate(targets, predictions, seed=seed, resamples=resamples)),
+    }
+    batch_seconds = sum(r.output.latency_s for r in records)
+    latency = LatencySummary(
+        p50_s=_or_none(percentile(run.single_latencies_s, 50)),
+        p95_s=_or_none(percentile(run.single_latencies_s, 95)),
+        sample_size=len(run.single_latencies_s),
+        batched_examples_per_s=len(records) / batch_seconds if batch_seconds > 0 else None,
+    )
+    tokens = TokenSummary(
+        prompt_mean=fmean(r.output.prompt_tokens for r in records),
+        completion_mean=fmean(r.output.completion_tokens for r in records),
+    )
+    return RungResult(
+        name=name,
+        kind=kind,
+        config=config,
+        primary_metric=PRIMARY_METRIC[task_type],
+        metrics=metrics,
+        latency=latency,
+        tokens=tokens,
+        no_label_outputs=sum(p is None for p in predictions),
+        computed=run.computed,
+        reused=run.reused,
+        records=[
+            RecordSummary(
+                id=r.example.id,
+                input=r.example.input if isinstance(r.example.input, str) else [dict(t) for t in r.example.input],
+                target=r.example.target,
+                output=r.output.text,
+                prediction=p,
+                correct=r.score.correct,
+                prompt_tokens=r.output.prompt_tokens,
+                completion_tokens=r.output.completion_tokens,
+                latency_s=r.output.latency_s,
+            )
+            for r, p in zip(records, predictions, strict=True)
+        ],
+    )
+
+
+def _metric(estimate: Estimate) -> MetricValue:
+    return MetricValue(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high)
+
+
+def _or_none(value: float) -> float | None:
+    return None if value != value else value  # NaN when nothing was sampled

@@ -1,0 +1,200 @@
+"""task.yaml: the user's task, validated at the boundary (unknown fields are errors)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.data import DataSpec, FieldMap
+from harness.errors import InputError
+from harness.models import EMBEDDED_MODEL
+from harness.prompts import INPUT_SLOT
+
+TaskType = Literal["classification", "extraction", "generation", "qa"]
+SUPPORTED_TYPES = ("classification",)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FieldsSpec(_Strict):
+    """Column names of the input, the target and the row id."""
+
+    input: str | None = None
+    target: str | None = None
+    id: str | None = None
+
+
+class DataSection(_Strict):
+    """Either `train`/`validation`/`test` files, or one `path` split with the task's seed."""
+
+    path: str | None = None
+    train: str | None = None
+    validation: str | None = None
+    test: str | None = None
+    test_size: float = Field(default=0.2, gt=0, lt=1)
+    validation_size: float = Field(default=0.0, ge=0, lt=1)
+    fields: FieldsSpec = FieldsSpec()
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> DataSection:
+        named = [self.train, self.validation, self.test]
+        if self.path is not None and any(named):
+            raise ValueError("give either 'path' (one file to split) or 'train'/'validation'/'test' files, not both")
+        if self.path is None and self.test is None:
+            raise ValueError("expected 'path' (one file to split) or a 'test' file")
+        if self.path is not None and self.test_size + self.validation_size >= 1:
+            raise ValueError("test_size + validation_size must leave rows for training")
+        return self
+
+
+class PromptSection(_Strict):
+    """How every rung puts the task to the model."""
+
+    template: str = INPUT_SLOT
+    chat: Literal["auto", "on", "off"] = "auto"
+    list_labels: bool = True
+
+    @field_validator("template")
+    @classmethod
+    def _has_input(cls, value: str) -> str:
+        if INPUT_SLOT not in value:
+            raise ValueError(f"the template must contain {INPUT_SLOT}")
+        return value
+
+
+class EvaluationSection(_Strict):
+    """How results are measured."""
+
+    latency_sample: int = Field(default=16, ge=0, le=10_000)
+    bootstrap_resamples: int = Field(default=2000, ge=100, le=100_000)
+    batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
+
+
+RungEntry = str | dict[str, Any]
+
+
+def _default_rungs() -> list[RungEntry]:
+    return ["zero_shot"]
+
+
+class TaskSpec(_Strict):
+    """The whole task file."""
+
+    name: str = Field(min_length=1, max_length=200)
+    type: TaskType = "classification"
+    model: str = EMBEDDED_MODEL
+    instruction: str | None = None
+    prompt: PromptSection = PromptSection()
+    data: DataSection
+    labels: list[str] | dict[str, str] | None = None
+    rungs: list[RungEntry] = Field(default_factory=_default_rungs, min_length=1)
+    seed: int = 0
+    evaluation: EvaluationSection = EvaluationSection()
+
+    @field_validator("type")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if value not in SUPPORTED_TYPES:
+            raise ValueError(f"task type '{value}' is not supported yet; supported: {', '.join(SUPPORTED_TYPES)}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, value: list[str] | dict[str, str] | None) -> list[str] | dict[str, str] | None:
+        names = list(value.values()) if isinstance(value, dict) else value
+        if names is not None:
+            if not names:
+                raise ValueError("labels must not be empty (leave it out to infer them from the train split)")
+            if len(set(names)) != len(names) or any(not str(n).strip() for n in names):
+                raise ValueError("labels must be distinct, non-empty names")
+        return value
+
+
+class LoadedTask:
+    """A validated task and the folder its relative paths start from."""
+
+    def __init__(self, spec: TaskSpec, path: Path):
+        self.spec = spec
+        self.path = path
+        self.folder = path.parent
+
+    def data_spec(self) -> DataSpec:
+        """The harness's view of where the data is."""
+        data = self.spec.data
+        names = (
+            {"all": data.path} if data.path else {"train": data.train, "validation": data.validation, "test": data.test}
+        )
+        files = {split: self._resolve(name) for split, name in names.items() if name}
+        fields = FieldMap(input=data.fields.input, target=data.fields.target, id=data.fields.id)
+        return DataSpec(
+            files=files,
+            fields=fields,
+            test_size=data.test_size,
+            validation_size=data.validation_size,
+            seed=self.spec.seed,
+            stratify=self.spec.type == "classification",
+        )
+
+    def model_name(self) -> str:
+        """The model as written, with a relative local folder resolved against the task file."""
+        candidate = self.folder / self.spec.model
+        return str(candidate) if self.spec.model.startswith(".") or candidate.is_dir() else self.spec.model
+
+    def _resolve(self, name: str) -> Path:
+        path = Path(name).expanduser()
+        return path if path.is_absolute() else self.folder / path
+
+
+def load_task(path: Path) -> LoadedTask:
+    """Read and validate task.yaml; every problem is one line naming the file and the field."""
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: expected a task file, found a folder")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        # the line where the broken construct began helps more than where the parser gave up
+        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        context = getattr(error, "context", None)
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        problem = f"{context}: {problem}" if context else problem
+        raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+    except RecursionError:
+        raise InputError(f"{path}: the YAML is nested too deeply") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{path}: expected a mapping of task fields (name, data, ...), found {type(raw).__name__}")
+    try:
+        spec = TaskSpec.model_validate(raw)
+    except ValidationError as error:
+        raise InputError(f"{path}: {describe_validation_error(error)}") from None
+    return LoadedTask(spec, path)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """The first problem as 'field.path: what was expected (got …)'."""
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"] if not str(part).startswith(("function-", "union[")))
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    got = first.get("input")
+    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {_short(got)})"
+    return f"{location or 'task'}: {message}{shown}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
