@@ -1,0 +1,72 @@
+"""The real embedded model (SmolLM2-135M-Instruct) on a handful of examples, end to end."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.cli import main
+from harness.models import EMBEDDED_MODEL, resolve_model
+
+pytestmark = pytest.mark.integration
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_tickets"
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Path:
+    return Path(resolve_model(EMBEDDED_MODEL).path)
+
+
+def test_conversion_cache_is_plain_safetensors_with_a_chat_template(embedded: Path) -> None:
+    assert (embedded / "model.safetensors").is_file()
+    config = json.loads((embedded / "config.json").read_text())
+    assert "quantization_config" not in config and config["num_hidden_layers"] == 30
+    assert (
+        "<|im_start|>"
+        in (embedded / "tokenizer_config.json").read_text() + (embedded / "chat_template.jinja").read_text()
+    )
+
+
+def test_sentiment_by_scoring_is_right_on_clear_cases(embedded: Path, tmp_path: Path) -> None:
+    rows = [
+        ("An absolute delight, I loved every minute.", "positive"),
+        ("Dreadful, boring and far too long.", "negative"),
+        ("One of the best films of the year.", "positive"),
+        ("A waste of time and money.", "negative"),
+        ("I hated it.", "negative"),
+        ("Wonderful acting and a beautiful story.", "positive"),
+        ("Terrible. Avoid.", "negative"),
+        ("Great fun for the whole family.", "positive"),
+    ]
+    (tmp_path / "d.jsonl").write_text("".join(json.dumps({"text": t, "label": y}) + "\n" for t, y in rows))
+    (tmp_path / "task.yaml").write_text(
+        "name: sentiment\ndata: {test: d.jsonl}\nlabels: [negative, positive]\n"
+        'prompt: {template: "Review: {input}\\nSentiment:", chat: "off", list_labels: false}\n'
+        "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n"
+    )
+    result = CliRunner().invoke(main, ["assess", str(tmp_path / "task.yaml"), "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    rung = json.loads((tmp_path / "r.json").read_text())["rungs"][0]
+    assert rung["metrics"]["accuracy"]["value"] == 1.0
+    assert all(r["prompt_tokens"] >= 6 and r["completion_tokens"] == 1 for r in rung["records"])
+
+
+def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "example"
+    shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".advisor"))
+    args = ["assess", str(folder / "task.yaml"), "--limit", "4", "-o", str(tmp_path / "r.json")]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    second = CliRunner().invoke(main, args)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert [r["name"] for r in data["rungs"]] == ["zero_shot", "zero_shot_generate"]
+    assert all(r["computed"] == 0 and r["reused"] == 4 for r in data["rungs"]), second.output
+    generated = data["rungs"][1]["records"]
+    assert all(
+        r["completion_tokens"] >= 1 and (r["prediction"] is None) == (not r["correct"] and r["prediction"] is None)
+        for r in generated
+    )
