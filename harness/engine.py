@@ -66,39 +66,38 @@ class Engine:
         return results
 
     def _score_batch(self, rows: list[_ScoringRow]) -> list[list[float]]:
+        # Left padding lines up the ends of the rows: when every row has the same choice blocks
+        # (a classification task), the positions to keep are the same in every row, and a 1D
+        # `logits_to_keep` (supported by every transformers 5 release) keeps exactly those.
         width = max(len(r.tokens) for r in rows)
         batch = len(rows)
         input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
         position_ids = torch.zeros((batch, width), dtype=torch.long)
         segments = torch.full((batch, width), -1, dtype=torch.long)
-        keep = torch.zeros((batch, width), dtype=torch.bool)
-        for b, row in enumerate(rows):
-            n = len(row.tokens)
-            input_ids[b, :n] = torch.tensor(row.tokens)
-            position_ids[b, :n] = torch.tensor(row.positions)
-            segments[b, :n] = torch.tensor(row.segments)
-            for choice_targets in row.targets:
-                for position, _ in choice_targets:
-                    keep[b, position] = True
+        offsets = [width - len(r.tokens) for r in rows]
+        for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
+            input_ids[b, offset:] = torch.tensor(row.tokens)
+            position_ids[b, offset:] = torch.tensor(row.positions)
+            segments[b, offset:] = torch.tensor(row.segments)
+        kept = sorted({p + o for r, o in zip(rows, offsets, strict=True) for t in r.targets for p, _ in t})
+        column = {position: i for i, position in enumerate(kept)}
         has_blocks = bool((segments > 0).any())
         mask = _tree_mask(segments) if has_blocks else (segments >= 0).long()
         logits = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=position_ids.to(self.device),
-            logits_to_keep=keep.to(self.device),
+            logits_to_keep=torch.tensor(kept, device=self.device),
             use_cache=False,
         ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
-        # logits come flattened in row-major order of the kept positions
-        flat_index = torch.cumsum(keep.flatten(), 0).view(batch, width) - 1
         results = []
-        for b, row in enumerate(rows):
+        for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
             scores = []
             for choice_targets in row.targets:
-                rows_idx = torch.tensor([int(flat_index[b, p]) for p, _ in choice_targets])
+                columns = torch.tensor([column[p + offset] for p, _ in choice_targets])
                 tokens = torch.tensor([t for _, t in choice_targets])
-                scores.append(float(logprobs[rows_idx, tokens].sum()))
+                scores.append(float(logprobs[b, columns, tokens].sum()))
             results.append(scores)
         return results
 
