@@ -38,7 +38,7 @@ class ZeroShotPredictor:
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example."""
-        encoded = [self.context.prompts.encode(example) for example in examples]
+        encoded = [self.context.prompts.split(example) for example in examples]
         return answer(
             self.context.engine,
             self.context.prompts,

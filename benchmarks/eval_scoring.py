@@ -50,7 +50,7 @@ def run_ours(model_path: Any, examples: list[Example]) -> dict[str, Any]:
     builder = PromptBuilder(tokenizer, fmt)
     engine = Engine(model, tokenizer)
     started = time.perf_counter()
-    encoded = [builder.encode(e) for e in examples]
+    encoded = [builder.split(e) for e in examples]
     outputs = answer_by_scoring(engine, builder, encoded, LABELS)
     seconds = time.perf_counter() - started
     correct = sum(o.text == e.target for o, e in zip(outputs, examples, strict=True))

@@ -15,6 +15,9 @@ from typing import Any, cast
 import torch
 
 from harness.batching import token_budget_batches
+from harness.prefix_cache import PrefixCache
+
+_PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
 
 
 @dataclass(frozen=True)
@@ -52,20 +55,29 @@ class Engine:
         self.device = next(model.parameters()).device
         self.pad_id = _pad_id(tokenizer)
         self.end_ids = _end_ids(model, tokenizer)
+        self.prefixes = PrefixCache(model)
 
     # ---- scoring -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score(self, requests: Sequence[ChoiceRequest]) -> list[list[float]]:
-        """Sum of log-probabilities of each choice given its context, per request."""
+    def score(self, requests: Sequence[ChoiceRequest], prefix: Sequence[int] = ()) -> list[list[float]]:
+        """Sum of log-probabilities of each choice given prefix + context, per request.
+
+        A non-empty `prefix` (shared by every request) is run once and its KV cache reused.
+        """
         rows = [_scoring_row(request) for request in requests]
         results: list[list[float]] = [[] for _ in rows]
-        for batch in token_budget_batches([len(r.tokens) for r in rows], self.max_batch_tokens, self.max_batch_size):
-            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch]), strict=True):
+        lengths = [len(r.tokens) for r in rows]
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
+            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix), strict=True):
                 results[index] = scores
         return results
 
-    def _score_batch(self, rows: list[_ScoringRow]) -> list[list[float]]:
+    def _batch_size(self, prefix: Sequence[int]) -> int:
+        """Fewer rows when each carries a long prefix: every row holds its own copy of the prefix KV."""
+        return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, len(prefix))))
+
+    def _score_batch(self, rows: list[_ScoringRow], prefix: Sequence[int]) -> list[list[float]]:
         # Left padding lines up the ends of the rows: when every row has the same choice blocks
         # (a classification task), the positions to keep are the same in every row, and a 1D
         # `logits_to_keep` (supported by every transformers 5 release) keeps exactly those.
@@ -75,20 +87,29 @@ class Engine:
         position_ids = torch.zeros((batch, width), dtype=torch.long)
         segments = torch.full((batch, width), -1, dtype=torch.long)
         offsets = [width - len(r.tokens) for r in rows]
+        shift = len(prefix)
         for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
             input_ids[b, offset:] = torch.tensor(row.tokens)
-            position_ids[b, offset:] = torch.tensor(row.positions)
+            position_ids[b, offset:] = torch.tensor(row.positions) + shift
             segments[b, offset:] = torch.tensor(row.segments)
         kept = sorted({p + o for r, o in zip(rows, offsets, strict=True) for t in r.targets for p, _ in t})
         column = {position: i for i, position in enumerate(kept)}
         has_blocks = bool((segments > 0).any())
         mask = _tree_mask(segments) if has_blocks else (segments >= 0).long()
+        if shift:  # every real token also sees the whole prefix
+            if has_blocks:
+                sees_prefix = (segments >= 0)[:, None, :, None].expand(batch, 1, width, shift)
+                mask = torch.cat([sees_prefix, mask], dim=-1)
+            else:
+                mask = torch.cat([torch.ones((batch, shift), dtype=mask.dtype), mask], dim=-1)
+        cache = self.prefixes.for_batch(prefix, batch) if shift else None
         logits = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=position_ids.to(self.device),
+            past_key_values=cache,
             logits_to_keep=torch.tensor(kept, device=self.device),
-            use_cache=False,
+            use_cache=cache is not None,
         ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         results = []
@@ -105,20 +126,25 @@ class Engine:
 
     @torch.inference_mode()
     def generate(
-        self, prompts: Sequence[Sequence[int]], *, max_new_tokens: int, stop: Sequence[str] = ()
+        self,
+        prompts: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        prefix: Sequence[int] = (),
     ) -> list[Generation]:
-        """Greedy completions of each prompt, stopping at an end-of-turn token or a stop string."""
+        """Greedy completions of prefix + each prompt, stopping at an end-of-turn token or a stop string."""
         results: list[Generation | None] = [None] * len(prompts)
         lengths = [len(p) + max_new_tokens for p in prompts]
-        for batch in token_budget_batches(lengths, self.max_batch_tokens, self.max_batch_size):
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
             for index, generation in zip(
-                batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop), strict=True
+                batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop, prefix), strict=True
             ):
                 results[index] = generation
         return [g for g in results if g is not None]
 
     def _generate_batch(
-        self, prompts: list[Sequence[int]], max_new_tokens: int, stop: Sequence[str]
+        self, prompts: list[Sequence[int]], max_new_tokens: int, stop: Sequence[str], prefix: Sequence[int]
     ) -> list[Generation]:
         from transformers import DynamicCache
 
@@ -129,9 +155,12 @@ class Engine:
         for b, prompt in enumerate(prompts):  # left padding: every row's next token is at the end
             input_ids[b, width - len(prompt) :] = torch.tensor(list(prompt))
             attention[b, width - len(prompt) :] = 1
+        shift = len(prefix)
+        if shift:
+            attention = torch.cat([torch.ones((batch, shift), dtype=attention.dtype), attention], dim=-1)
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
-        cache = DynamicCache()
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, shift:]
+        cache = self.prefixes.for_batch(prefix, batch) if shift else DynamicCache()
         generated: list[list[int]] = [[] for _ in prompts]
         active = list(range(batch))  # original row of each live batch row
         end_ids = torch.tensor(sorted(self.end_ids), device=self.device)

@@ -72,16 +72,56 @@ class PromptBuilder:
 
     def encode(self, example: Example, demos: Sequence[Example] = ()) -> list[int]:
         """Token ids of the full prompt, ending where the model's answer begins."""
+        prefix, query = self.split(example, demos)
+        return prefix + query
+
+    def split(
+        self, example: Example, demos: Sequence[Example] = (), demos_shared: bool = True
+    ) -> tuple[list[int], list[int]]:
+        """(prefix, query) token ids: the prefix is what every prompt of a rung shares.
+
+        The prefix holds the instruction, and the demonstrations when they are the same for every
+        example (`demos_shared`). Both parts are always tokenized separately, so a prompt scored
+        with a cached prefix and one scored whole are the same tokens.
+        """
+        shared_turns = self._shared_turn_count(example, demos if demos_shared else ())
         if self.format.chat:
-            return _as_ids(
-                self.tokenizer.apply_chat_template(
-                    self.messages(example, demos), add_generation_prompt=True, tokenize=True
-                )
-            )
-        return self.tokenizer(self.render_text(example, demos), add_special_tokens=True)["input_ids"]
+            messages = self.messages(example, demos)
+            whole = self._render(messages, generation_prompt=True)
+            head = self._render(messages[:shared_turns], generation_prompt=False) if shared_turns else ""
+            if not whole.startswith(head):  # a template that renders a partial chat differently
+                head = ""
+            return self._tokens(head), self._tokens(whole[len(head) :])
+        blocks = self._text_blocks(example, demos)
+        head_blocks = blocks[:shared_turns]
+        head = "\n\n".join(head_blocks) + "\n\n" if head_blocks else ""
+        query = "\n\n".join(blocks[shared_turns:])
+        return self._tokens(head, special=True), self._tokens(query, special=not head)
+
+    def _shared_turn_count(self, example: Example, shared_demos: Sequence[Example]) -> int:
+        """How many leading turns (chat) or blocks (text) are the same for every example."""
+        own_system = not isinstance(example.input, str) and any(t["role"] == "system" for t in example.input)
+        if own_system:
+            return 0
+        system = 1 if self.format.system_text() else 0
+        per_demo = 2 if self.format.chat else 1
+        return system + per_demo * len(shared_demos)
+
+    def _render(self, messages: list[Message], generation_prompt: bool) -> str:
+        return str(
+            self.tokenizer.apply_chat_template(messages, add_generation_prompt=generation_prompt, tokenize=False)
+        )
+
+    def _tokens(self, text: str, special: bool = False) -> list[int]:
+        if not text:
+            return []
+        return [int(t) for t in self.tokenizer(text, add_special_tokens=special)["input_ids"]]
 
     def render_text(self, example: Example, demos: Sequence[Example] = ()) -> str:
         """The prompt as plain text (base models): instruction, demonstrations, query."""
+        return "\n\n".join(self._text_blocks(example, demos))
+
+    def _text_blocks(self, example: Example, demos: Sequence[Example]) -> list[str]:
         blocks: list[str] = []
         system = self.format.system_text()
         if system:
@@ -89,7 +129,7 @@ class PromptBuilder:
         for demo in demos:
             blocks.append(_turns_text(self._query_turns(demo)) + self.format.choice_prefix + demo.target)
         blocks.append(_turns_text(self._query_turns(example)))
-        return "\n\n".join(blocks)
+        return blocks
 
     def choice_tokens(self, answer: str) -> tuple[int, ...]:
         """Tokens of an answer as the model would write it, end-of-turn included for chat models.

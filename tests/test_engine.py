@@ -122,3 +122,31 @@ def test_batches_respect_the_token_budget_and_cover_every_request() -> None:
         assert len(batch) <= 3
         assert len(batch) == 1 or max(lengths[i] for i in batch) * len(batch) <= 100
     assert lengths[batches[0][0]] == 90  # longest first: an out-of-memory shows at once
+
+
+def test_a_cached_prefix_gives_the_same_scores_as_the_full_prompt(placed_model: Any, tiny_tokenizer: Any) -> None:
+    prefix = tuple(
+        tiny_tokenizer("Route each ticket. Example: I was charged twice -> billing.", add_special_tokens=False)[
+            "input_ids"
+        ]
+    )
+    single = [ChoiceRequest(r.context, ((5,), (9,), (11,))) for r in requests(tiny_tokenizer)]
+    batch = requests(tiny_tokenizer) + single  # the tree path and the plain causal path
+    engine = Engine(placed_model, tiny_tokenizer, max_batch_size=3)
+    cached = engine.score(batch, prefix=prefix)
+    again = engine.score(batch, prefix=prefix)  # the shared state must not have been changed
+    whole = engine.score([ChoiceRequest(prefix + r.context, r.choices) for r in batch])
+    for c, a, w in zip(cached, again, whole, strict=True):
+        assert c == pytest.approx(w, abs=tolerance(placed_model))
+        assert a == c
+
+
+def test_a_cached_prefix_gives_the_same_generation(placed_model: Any, tiny_tokenizer: Any) -> None:
+    if next(placed_model.parameters()).dtype == torch.bfloat16:
+        pytest.skip("greedy ties in bf16; checked in float32")
+    prefix = tiny_tokenizer("Route each ticket.", add_special_tokens=False)["input_ids"]
+    prompts = [tiny_tokenizer(t, add_special_tokens=False)["input_ids"] for t in ("I was charged", "Sync fails again")]
+    engine = Engine(placed_model, tiny_tokenizer)
+    cached = engine.generate(prompts, max_new_tokens=6, prefix=prefix)
+    whole = engine.generate([prefix + p for p in prompts], max_new_tokens=6)
+    assert cached == whole
