@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -13,6 +13,7 @@ from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung
 from advisor.task import LoadedTask, load_task
 from harness.data import Splits, load_splits
+from harness.embedding import Embedder
 from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
 from harness.errors import InputError
@@ -22,7 +23,7 @@ from harness.models import load_causal_lm, resolve_model
 from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.runner import run_predictor
-from harness.scoring import classification_scorer
+from harness.scoring import scorer_for
 from harness.store import Store
 from harness.types import Example
 
@@ -80,6 +81,9 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         validation=splits.validation,
         model_fingerprint=content_hash(source.fingerprint, placement.device, placement.precision),
         seed=spec.seed,
+        task_dir=task.folder,
+        cache_dir=(options.store_path or default_store_path(task)).parent,
+        embedder=_lazy_embedder(),
     )
     store = Store(options.store_path or default_store_path(task))
     try:
@@ -108,8 +112,22 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
     )
 
 
+def _lazy_embedder() -> Callable[[], Embedder]:
+    """One embedder for the whole run, loaded only if a rung asks for it."""
+    loaded: list[Embedder] = []
+
+    def get() -> Embedder:
+        if not loaded:
+            loaded.append(Embedder())
+        return loaded[0]
+
+    return get
+
+
 def _load_data(task: LoadedTask) -> tuple[Splits, tuple[str, ...]]:
     splits = load_splits(task.data_spec())
+    if task.spec.type != "classification":
+        return splits, ()
     labels_spec = task.spec.labels
     if isinstance(labels_spec, dict):
         mapping = {str(raw): name for raw, name in labels_spec.items()}
@@ -162,7 +180,7 @@ def _run_rung(
         predictor,
         test,
         store,
-        classification_scorer(context.labels),
+        scorer_for(context.task_type, context.labels),
         latency_sample=task.spec.evaluation.latency_sample,
         seed=task.spec.seed,
         progress=hooks.advance,

@@ -19,6 +19,20 @@ class PlannedRung:
     config: RungConfig
 
 
+def _expand_sweeps(rung_type: RungType, options: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """`k: [2, 8]` on a sweepable option gives one variant per value, named `_k2`, `_k8`."""
+    variants: list[tuple[str, dict[str, Any]]] = [("", options)]
+    for field in rung_type.sweep:
+        values = options.get(field)
+        if isinstance(values, list):
+            variants = [
+                (suffix + f"_{field}{value}", {**variant, field: value})
+                for suffix, variant in variants
+                for value in values
+            ]
+    return variants
+
+
 def plan_rungs(
     entries: Sequence[str | dict[str, Any]], source: str, only: Sequence[str] | None = None
 ) -> list[PlannedRung]:
@@ -37,7 +51,8 @@ def plan_rungs(
             if not isinstance(name, str) or not name.strip():
                 raise InputError(f"{where}.name: expected a non-empty string")
         rung_type = get_rung(kind, where)
-        planned.append(PlannedRung(name, rung_type, rung_type.parse(options, where)))
+        for suffix, variant in _expand_sweeps(rung_type, options):
+            planned.append(PlannedRung(name + suffix, rung_type, rung_type.parse(variant, where)))
     names = [p.name for p in planned]
     for name in names:
         if names.count(name) > 1:

@@ -5,10 +5,47 @@ from __future__ import annotations
 from statistics import fmean
 
 from advisor.assessment import LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
-from harness.metrics import Estimate, accuracy_estimate, macro_f1_estimate, percentile
+from harness.metrics import (
+    Estimate,
+    accuracy_estimate,
+    macro_f1_estimate,
+    mean_estimate,
+    percentile,
+    retrieval_ranks,
+)
 from harness.runner import RunResult
+from harness.types import Record
 
-PRIMARY_METRIC = {"classification": "accuracy"}
+PRIMARY_METRIC = {"classification": "accuracy", "qa": "f1"}
+
+
+def quality_metrics(task_type: str, records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
+    """The task type's metrics, each with a 95% bootstrap interval."""
+    correct = [r.score.correct for r in records]
+    if task_type == "qa":
+        return {
+            "exact_match": accuracy_estimate(correct, seed=seed, resamples=resamples),
+            "f1": mean_estimate([r.score.value for r in records], seed=seed, resamples=resamples),
+        }
+    predictions = [r.score.detail.get("prediction") for r in records]
+    targets = [r.example.target for r in records]
+    return {
+        "accuracy": accuracy_estimate(correct, seed=seed, resamples=resamples),
+        "macro_f1": macro_f1_estimate(targets, predictions, seed=seed, resamples=resamples),
+    }
+
+
+def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
+    """recall@k and MRR of the gold passages, when the data names them and the rung retrieved."""
+    scored = [r for r in records if "gold" in r.example.meta and "retrieved" in r.output.detail]
+    if not scored:
+        return {}
+    k = max(len(r.output.detail["retrieved"]) for r in scored)
+    ranks = retrieval_ranks([r.example.meta["gold"] for r in scored], [r.output.detail["retrieved"] for r in scored])
+    return {
+        f"recall_at_{k}": mean_estimate([float(rank is not None) for rank in ranks], seed=seed, resamples=resamples),
+        "mrr": mean_estimate([1.0 / rank if rank else 0.0 for rank in ranks], seed=seed, resamples=resamples),
+    }
 
 
 def summarize_rung(
@@ -17,12 +54,7 @@ def summarize_rung(
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
     predictions = [r.score.detail.get("prediction") for r in records]
-    correct = [r.score.correct for r in records]
-    targets = [r.example.target for r in records]
-    metrics = {
-        "accuracy": _metric(accuracy_estimate(correct, seed=seed, resamples=resamples)),
-        "macro_f1": _metric(macro_f1_estimate(targets, predictions, seed=seed, resamples=resamples)),
-    }
+    estimates = quality_metrics(task_type, records, seed, resamples) | retrieval_metrics(records, seed, resamples)
     batch_seconds = sum(r.output.latency_s for r in records)
     latency = LatencySummary(
         p50_s=_or_none(percentile(run.single_latencies_s, 50)),
@@ -39,10 +71,10 @@ def summarize_rung(
         kind=kind,
         config=config,
         primary_metric=PRIMARY_METRIC[task_type],
-        metrics=metrics,
+        metrics={key: _metric(value) for key, value in estimates.items()},
         latency=latency,
         tokens=tokens,
-        no_label_outputs=sum(p is None for p in predictions),
+        no_label_outputs=sum(p is None for p in predictions) if task_type == "classification" else 0,
         computed=run.computed,
         reused=run.reused,
         records=[

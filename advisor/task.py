@@ -14,7 +14,7 @@ from harness.models import EMBEDDED_MODEL
 from harness.prompts import INPUT_SLOT
 
 TaskType = Literal["classification", "extraction", "generation", "qa"]
-SUPPORTED_TYPES = ("classification",)
+SUPPORTED_TYPES = ("classification", "qa")
 
 
 class _Strict(BaseModel):
@@ -27,6 +27,8 @@ class FieldsSpec(_Strict):
     input: str | None = None
     target: str | None = None
     id: str | None = None
+    context: str | None = None  # qa: a passage given with the question, for the {context} slot
+    gold: str | None = None  # ids of the corpus passages that hold the answer (retrieval recall/MRR)
 
 
 class DataSection(_Strict):
@@ -130,7 +132,13 @@ class LoadedTask:
             {"all": data.path} if data.path else {"train": data.train, "validation": data.validation, "test": data.test}
         )
         files = {split: self._resolve(name) for split, name in names.items() if name}
-        fields = FieldMap(input=data.fields.input, target=data.fields.target, id=data.fields.id)
+        fields = FieldMap(
+            input=data.fields.input,
+            target=data.fields.target,
+            id=data.fields.id,
+            context=data.fields.context,
+            gold=data.fields.gold,
+        )
         return DataSpec(
             files=files,
             fields=fields,
@@ -138,6 +146,7 @@ class LoadedTask:
             validation_size=data.validation_size,
             seed=self.spec.seed,
             stratify=self.spec.type == "classification",
+            multi_answer=self.spec.type == "qa",
         )
 
     def model_name(self) -> str:

@@ -16,9 +16,12 @@ from harness.types import Example, Output
 
 
 class ZeroShotConfig(RungConfig):
-    """`score` picks the likeliest label; `generate` lets the model write and reads a label from it."""
+    """`score` picks the likeliest label; `generate` lets the model write and reads a label from it.
 
-    mode: Literal["score", "generate"] = "score"
+    `auto` scores when the task has labels (classification) and generates otherwise.
+    """
+
+    mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
 
 
@@ -39,13 +42,9 @@ class ZeroShotPredictor:
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example."""
         encoded = [self.context.prompts.split(example) for example in examples]
+        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
         return answer(
-            self.context.engine,
-            self.context.prompts,
-            encoded,
-            self.context.labels,
-            self.config.mode,
-            self.config.max_new_tokens,
+            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
         )
 
 

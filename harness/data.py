@@ -13,7 +13,7 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from harness.types import Example, Message
 
 FORMATS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv"}
 INPUT_NAMES = ("text", "input", "sentence", "question", "prompt")
-TARGET_NAMES = ("label", "target", "output", "answer")
+TARGET_NAMES = ("label", "target", "output", "answer", "answers")
 CHAT_ROLES = ("system", "user", "assistant")
 
 
@@ -34,6 +34,8 @@ class FieldMap:
     input: str | None = None
     target: str | None = None
     id: str | None = None
+    context: str | None = None
+    gold: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,7 @@ class DataSpec:
     validation_size: float = 0.0
     seed: int = 0
     stratify: bool = True
+    multi_answer: bool = False  # qa: a target may be a list of acceptable answers
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,10 @@ class Splits:
 def load_splits(spec: DataSpec) -> Splits:
     """Read the files named in the spec and return train, validation and test examples."""
     hashes = {name: file_sha256(path) for name, path in spec.files.items() if path.is_file()}
-    loaded = {name: load_examples(path, spec.fields, split=name) for name, path in spec.files.items()}
+    loaded = {
+        name: load_examples(path, spec.fields, split=name, multi_answer=spec.multi_answer)
+        for name, path in spec.files.items()
+    }
     if "all" in loaded:
         train, validation, test = split_examples(
             loaded["all"], spec.test_size, spec.validation_size, spec.seed, spec.stratify
@@ -72,11 +78,14 @@ def load_splits(spec: DataSpec) -> Splits:
     return Splits(tuple(loaded.get("train", ())), tuple(loaded.get("validation", ())), tuple(loaded["test"]), hashes)
 
 
-def load_examples(path: Path, fields: FieldMap, split: str) -> list[Example]:
+def load_examples(path: Path, fields: FieldMap, split: str, multi_answer: bool = False) -> list[Example]:
     """One file's rows as Examples; a bad row raises InputError naming the file and the row."""
     rows = read_rows(path)
     _require_rows(rows, str(path))
-    examples = [_row_to_example(row, index, path, fields, split) for index, row in enumerate(rows, start=1)]
+    examples = [
+        _with_extras(_row_to_example(row, index, path, fields, split, multi_answer), row, fields, f"{path} row {index}")
+        for index, row in enumerate(rows, start=1)
+    ]
     seen: dict[str, int] = {}
     for index, example in enumerate(examples, start=1):
         if example.id in seen:
@@ -159,7 +168,23 @@ def _require_rows(rows: Sequence[Any], source: str) -> None:
         raise InputError(f"{source}: no rows; expected at least one example")
 
 
-def _row_to_example(row: dict[str, Any], index: int, path: Path, fields: FieldMap, split: str) -> Example:
+def _with_extras(example: Example, row: dict[str, Any], fields: FieldMap, where: str) -> Example:
+    """The optional context passage and gold passage ids, kept in meta."""
+    meta = dict(example.meta)
+    if fields.context:
+        meta["context"] = _text(row, fields.context, where)
+    if fields.gold:
+        value = row.get(fields.gold)
+        gold = [value] if isinstance(value, (str, int)) else value
+        if not isinstance(gold, list) or not gold or not all(isinstance(g, (str, int)) for g in gold):
+            raise InputError(f"{where}: field '{fields.gold}' must be a passage id or a list of them")
+        meta["gold"] = [str(g) for g in gold]
+    return replace(example, meta=meta) if meta != example.meta else example
+
+
+def _row_to_example(
+    row: dict[str, Any], index: int, path: Path, fields: FieldMap, split: str, multi_answer: bool = False
+) -> Example:
     where = f"{path} row {index}"
     row_id = _row_id(row, index, fields, split, where)
     if fields.input is None and "messages" in row:
@@ -172,7 +197,13 @@ def _row_to_example(row: dict[str, Any], index: int, path: Path, fields: FieldMa
         return Example(id=row_id, input=text, target=_text(row, "output", where), meta={"format": "instruction"})
     input_field = fields.input or _guess(row, INPUT_NAMES, where, "input", "data.fields.input")
     target_field = fields.target or _guess(row, TARGET_NAMES, where, "target", "data.fields.target")
-    return Example(id=row_id, input=_text(row, input_field, where), target=_text(row, target_field, where))
+    text = _text(row, input_field, where)
+    answers = row.get(target_field)
+    if multi_answer and isinstance(answers, list):
+        if not answers or not all(isinstance(a, str) for a in answers):
+            raise InputError(f"{where}: field '{target_field}' must be an answer or a non-empty list of answers")
+        return Example(id=row_id, input=text, target=answers[0], meta={"answers": list(answers)})
+    return Example(id=row_id, input=text, target=_text(row, target_field, where))
 
 
 def _row_id(row: dict[str, Any], index: int, fields: FieldMap, split: str, where: str) -> str:

@@ -48,6 +48,21 @@ def accuracy_estimate(correct: Sequence[bool], *, seed: int = 0, resamples: int 
     return bootstrap(lambda idx: hits[idx].mean(axis=1), len(hits), resamples=resamples, seed=seed)
 
 
+def mean_estimate(values: Sequence[float], *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> Estimate:
+    """The mean of per-example values (token F1, reciprocal rank), with its bootstrap interval."""
+    data = np.asarray(values, dtype=np.float64)
+    return bootstrap(lambda idx: data[idx].mean(axis=1), len(data), resamples=resamples, seed=seed)
+
+
+def retrieval_ranks(gold: Sequence[Sequence[str]], retrieved: Sequence[Sequence[str]]) -> list[int | None]:
+    """The 1-based rank of the first gold source among the retrieved ones, or None."""
+    ranks: list[int | None] = []
+    for wanted, got in zip(gold, retrieved, strict=True):
+        hit = next((rank for rank, source in enumerate(got, start=1) if source in set(wanted)), None)
+        ranks.append(hit)
+    return ranks
+
+
 def macro_f1_estimate(
     targets: Sequence[str],
     predictions: Sequence[str | None],

@@ -16,7 +16,8 @@ from harness.types import Example, Message
 
 INPUT_SLOT = "{input}"
 LABELS_SLOT = "{labels}"
-_SLOTS = re.compile(re.escape(INPUT_SLOT) + "|" + re.escape(LABELS_SLOT))
+CONTEXT_SLOT = "{context}"
+_SLOTS = re.compile("|".join(re.escape(slot) for slot in (INPUT_SLOT, LABELS_SLOT, CONTEXT_SLOT)))
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class PromptFormat:
             parts.append("Answer with exactly one of: " + ", ".join(self.labels) + ".")
         return "\n".join(parts) or None
 
-    def user_text(self, text: str) -> str:
+    def user_text(self, text: str, context: str = "") -> str:
         """The template filled in; plain replacement, so braces in data are never interpreted."""
-        values = {INPUT_SLOT: text, LABELS_SLOT: ", ".join(self.labels)}
+        values = {INPUT_SLOT: text, LABELS_SLOT: ", ".join(self.labels), CONTEXT_SLOT: context}
         return _SLOTS.sub(lambda match: values[match.group(0)], self.template)
 
 
@@ -51,24 +52,30 @@ class PromptBuilder:
         self.format = fmt
         self._choice_cache: dict[str, tuple[int, ...]] = {}
 
-    def messages(self, example: Example, demos: Sequence[Example] = ()) -> list[Message]:
-        """The conversation for an example: system, then demonstrations as turns, then the query."""
+    def messages(self, example: Example, demos: Sequence[Example] = (), passages: Sequence[str] = ()) -> list[Message]:
+        """The conversation for an example: system, demonstrations as turns, then the query (with passages)."""
         system = self.format.system_text()
         turns: list[Message] = [{"role": "system", "content": system}] if system else []
         for demo in demos:
             turns.extend(self._query_turns(demo))
             turns.append({"role": "assistant", "content": demo.target})
-        query = self._query_turns(example)
+        query = self._query_turns(example, passages)
         if query and query[0]["role"] == "system":  # a chat record's own system prompt wins
             turns = [t for t in turns if t["role"] != "system"]
             turns = [query[0], *turns]
             query = query[1:]
         return turns + query
 
-    def _query_turns(self, example: Example) -> list[Message]:
+    def _query_turns(self, example: Example, passages: Sequence[str] = ()) -> list[Message]:
+        block = _context_block(passages)
         if isinstance(example.input, str):
-            return [{"role": "user", "content": self.format.user_text(example.input)}]
-        return [dict(turn) for turn in example.input]
+            text = self.format.user_text(example.input, str(example.meta.get("context", "")))
+            return [{"role": "user", "content": block + text}]
+        turns = [dict(turn) for turn in example.input]
+        if block:
+            last_user = max(i for i, turn in enumerate(turns) if turn["role"] == "user")
+            turns[last_user]["content"] = block + turns[last_user]["content"]
+        return turns
 
     def encode(self, example: Example, demos: Sequence[Example] = ()) -> list[int]:
         """Token ids of the full prompt, ending where the model's answer begins."""
@@ -76,7 +83,7 @@ class PromptBuilder:
         return prefix + query
 
     def split(
-        self, example: Example, demos: Sequence[Example] = (), demos_shared: bool = True
+        self, example: Example, demos: Sequence[Example] = (), demos_shared: bool = True, passages: Sequence[str] = ()
     ) -> tuple[list[int], list[int]]:
         """(prefix, query) token ids: the prefix is what every prompt of a rung shares.
 
@@ -86,13 +93,13 @@ class PromptBuilder:
         """
         shared_turns = self._shared_turn_count(example, demos if demos_shared else ())
         if self.format.chat:
-            messages = self.messages(example, demos)
+            messages = self.messages(example, demos, passages)
             whole = self._render(messages, generation_prompt=True)
             head = self._render(messages[:shared_turns], generation_prompt=False) if shared_turns else ""
             if not whole.startswith(head):  # a template that renders a partial chat differently
                 head = ""
             return self._tokens(head), self._tokens(whole[len(head) :])
-        blocks = self._text_blocks(example, demos)
+        blocks = self._text_blocks(example, demos, passages)
         head_blocks = blocks[:shared_turns]
         head = "\n\n".join(head_blocks) + "\n\n" if head_blocks else ""
         query = "\n\n".join(blocks[shared_turns:])
@@ -121,14 +128,14 @@ class PromptBuilder:
         """The prompt as plain text (base models): instruction, demonstrations, query."""
         return "\n\n".join(self._text_blocks(example, demos))
 
-    def _text_blocks(self, example: Example, demos: Sequence[Example]) -> list[str]:
+    def _text_blocks(self, example: Example, demos: Sequence[Example], passages: Sequence[str] = ()) -> list[str]:
         blocks: list[str] = []
         system = self.format.system_text()
         if system:
             blocks.append(system)
         for demo in demos:
             blocks.append(_turns_text(self._query_turns(demo)) + self.format.choice_prefix + demo.target)
-        blocks.append(_turns_text(self._query_turns(example)))
+        blocks.append(_turns_text(self._query_turns(example, passages)))
         return blocks
 
     def choice_tokens(self, answer: str) -> tuple[int, ...]:
@@ -158,6 +165,13 @@ class PromptBuilder:
         if eos is not None and eos in suffix:
             suffix = suffix[: suffix.index(eos) + 1]
         return suffix
+
+
+def _context_block(passages: Sequence[str]) -> str:
+    """Retrieved passages, numbered, before the question."""
+    if not passages:
+        return ""
+    return "Context:\n" + "\n".join(f"[{n}] {text}" for n, text in enumerate(passages, start=1)) + "\n\n"
 
 
 def _turns_text(turns: list[Message]) -> str:

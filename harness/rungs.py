@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -51,6 +52,14 @@ class RungContext:
     validation: tuple[Example, ...]
     model_fingerprint: str
     seed: int
+    task_dir: Path = Path(".")
+    cache_dir: Path = Path(".advisor")
+    embedder: Callable[[], Any] | None = None  # shared, loaded on first use
+
+    def resolve(self, path: str) -> Path:
+        """A path from the task file, relative to the task's folder."""
+        candidate = Path(path).expanduser()
+        return candidate if candidate.is_absolute() else self.task_dir / candidate
 
 
 Factory = Callable[[Any, RungContext], Predictor]
@@ -64,6 +73,7 @@ class RungType:
     kind: str
     config_model: type[RungConfig]
     build: Factory
+    sweep: tuple[str, ...] = ()  # options whose list value means one rung per value
 
     def parse(self, options: dict[str, Any], where: str) -> RungConfig:
         """Validate options; the first problem is one line naming the option."""
@@ -80,12 +90,12 @@ _PLUGINS_LOADED = False
 
 
 def rung(
-    kind: str, config: type[C]
+    kind: str, config: type[C], sweep: tuple[str, ...] = ()
 ) -> Callable[[Callable[[C, RungContext], Predictor]], Callable[[C, RungContext], Predictor]]:
-    """Register a rung factory under `kind` with its options model."""
+    """Register a rung factory under `kind` with its options model and its sweepable options."""
 
     def register(factory: Callable[[C, RungContext], Predictor]) -> Callable[[C, RungContext], Predictor]:
-        _REGISTRY[kind] = RungType(kind, config, factory)
+        _REGISTRY[kind] = RungType(kind, config, factory, sweep)
         return factory
 
     return register

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+import string
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from harness.labels import match_label
 from harness.types import Example, Output, Score
 
 Scorer = Callable[[Example, Output], Score]
+_PUNCTUATION = set(string.punctuation)
 
 
 def classification_scorer(labels: Sequence[str]) -> Scorer:
@@ -20,3 +24,42 @@ def classification_scorer(labels: Sequence[str]) -> Scorer:
         return Score(value=1.0 if correct else 0.0, correct=correct, detail={"prediction": prediction})
 
     return score
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(c for c in text.lower() if c not in _PUNCTUATION)
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def token_f1(prediction: str, answer: str) -> float:
+    """SQuAD token F1 between a prediction and one answer."""
+    predicted, gold = normalize_answer(prediction).split(), normalize_answer(answer).split()
+    if not predicted or not gold:
+        return float(predicted == gold)
+    common = sum((Counter(predicted) & Counter(gold)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(predicted), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def qa_scorer() -> Scorer:
+    """Exact match and token F1 against the best of the accepted answers (SQuAD v1.1 rules)."""
+
+    def score(example: Example, output: Output) -> Score:
+        answers = example.meta.get("answers") or [example.target]
+        prediction = output.text.strip().split("\n")[0]
+        exact = max(normalize_answer(prediction) == normalize_answer(a) for a in answers)
+        f1 = max(token_f1(prediction, a) for a in answers)
+        return Score(value=f1, correct=bool(exact), detail={"prediction": prediction})
+
+    return score
+
+
+def scorer_for(task_type: str, labels: Sequence[str]) -> Scorer:
+    """The scorer of a task type."""
+    if task_type == "qa":
+        return qa_scorer()
+    return classification_scorer(labels)

@@ -104,7 +104,7 @@ GOOD_ROWS = [{"text": "charged twice", "label": "billing"}, {"text": "app crashe
         (
             "name: t\ndata: {test: d.jsonl}\nrungs: [{rung: zero_shot, mode: guess}]\n",
             {"d.jsonl": GOOD_ROWS},
-            "rungs[0].mode: Input should be 'score' or 'generate'",
+            "rungs[0].mode: Input should be 'auto', 'score' or 'generate'",
         ),
         (
             "name: t\ndata: {test: d.jsonl}\nprompt: {template: 'no slot'}\n",

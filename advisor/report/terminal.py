@@ -7,7 +7,7 @@ from rich.table import Table
 
 from advisor.assessment import Assessment, MetricValue, RungResult
 
-METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1"}
+METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "exact_match": "Exact match", "f1": "F1", "mrr": "MRR"}
 
 
 def results_table(assessment: Assessment) -> Table:
@@ -20,15 +20,16 @@ def results_table(assessment: Assessment) -> Table:
         f"no label: answers naming no label. Measured on {env.device} ({env.precision}, {env.threads} threads)",
     )
     table.add_column("Rung", style="bold", no_wrap=True)
-    metric_names = list(assessment.rungs[0].metrics) if assessment.rungs else []
+    metric_names = list(dict.fromkeys(name for rung in assessment.rungs for name in rung.metrics))
     for name in metric_names:
-        table.add_column(METRIC_TITLES.get(name, name) + " [95% CI]", justify="right", no_wrap=True)
+        title = METRIC_TITLES.get(name, name.replace("recall_at_", "Recall@"))
+        table.add_column(title + " [95% CI]", justify="right", no_wrap=True)
     for title in ("p50", "p95", "ex/s", "tok in", "tok out", "no label"):
         table.add_column(title, justify="right", no_wrap=True)
     for rung in assessment.rungs:
         table.add_row(
             rung.name,
-            *(_metric(rung.metrics[name]) for name in metric_names),
+            *(_metric(rung.metrics[name]) if name in rung.metrics else "-" for name in metric_names),
             _seconds(rung.latency.p50_s),
             _seconds(rung.latency.p95_s),
             _rate(rung),

@@ -63,7 +63,8 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
     assert first.exit_code == 0, first.output
     second = CliRunner().invoke(main, args)
     data = json.loads((tmp_path / "r.json").read_text())
-    assert [r["name"] for r in data["rungs"]] == ["zero_shot", "zero_shot_generate"]
+    names = ["zero_shot", "zero_shot_generate", "few_shot", "few_shot_similar", "rag"]
+    assert [r["name"] for r in data["rungs"]] == names
     assert all(r["computed"] == 0 and r["reused"] == 4 for r in data["rungs"]), second.output
     generated = data["rungs"][1]["records"]
     assert all(

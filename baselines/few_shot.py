@@ -1,0 +1,71 @@
+"""The few_shot rung: k demonstrations from the train split before each question."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Literal
+
+from pydantic import Field
+
+from harness.answering import answer
+from harness.demonstrations import DemoSelector
+from harness.errors import InputError
+from harness.hashing import content_hash
+from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.types import Example, Output
+
+
+class FewShotConfig(RungConfig):
+    """k demonstrations chosen `fixed` (same for all, seeded), `random` (per example) or `similar`."""
+
+    k: int = Field(default=4, ge=1, le=256)
+    selection: Literal["fixed", "random", "similar"] = "fixed"
+    balanced: bool = False
+    mode: Literal["auto", "score", "generate"] = "auto"
+    max_new_tokens: int = Field(default=16, ge=1, le=4096)
+
+
+class FewShotPredictor:
+    """Shows demonstrations as earlier turns (chat models) or text blocks (base models)."""
+
+    def __init__(self, config: FewShotConfig, context: RungContext):
+        self.config = config
+        self.context = context
+        self.selector = DemoSelector(
+            context.train, config.k, config.selection, config.balanced, context.seed, context.embedder
+        )
+
+    def fingerprint(self) -> str:
+        """Model, prompt, labels, options, seed and the train split the demonstrations come from."""
+        ctx = self.context
+        pool = [(e.id, e.input, e.target) for e in ctx.train]
+        return content_hash(
+            "few_shot",
+            self.config.model_dump(),
+            ctx.model_fingerprint,
+            asdict(ctx.prompts.format),
+            ctx.labels,
+            ctx.seed,
+            pool,
+        )
+
+    def predict(self, examples: Sequence[Example]) -> list[Output]:
+        """One answer per example; with fixed demonstrations the whole prefix is cached once."""
+        shared = self.config.selection == "fixed"
+        demos = self.selector.choose(examples)
+        encoded = [self.context.prompts.split(e, d, demos_shared=shared) for e, d in zip(examples, demos, strict=True)]
+        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
+        return answer(
+            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
+        )
+
+
+@rung("few_shot", config=FewShotConfig, sweep=("k",))
+def build_few_shot(config: FewShotConfig, context: RungContext) -> Predictor:
+    """Build the few_shot predictor."""
+    if not context.train:
+        raise InputError("rungs.few_shot: needs a train split to draw demonstrations from (data.train or data.path)")
+    if config.mode == "score" and not context.labels:
+        raise InputError("rungs.few_shot.mode: 'score' needs labels (a classification task); use mode: generate")
+    return FewShotPredictor(config, context)

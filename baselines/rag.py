@@ -1,0 +1,141 @@
+"""The rag rung: passages retrieved from a corpus (sentence-transformers + FAISS) in the prompt."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness.answering import answer
+from harness.corpus import corpus_hash, load_corpus, passages_from_examples
+from harness.demonstrations import example_text
+from harness.errors import InputError
+from harness.hashing import content_hash
+from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.types import Example, Output
+from harness.vector_index import Passage, StoredIndex, cached_index
+
+
+class RagConfig(RungConfig):
+    """Retrieve `top_k` passages and put as many as fit in `max_context_tokens` before the question."""
+
+    corpus: str | None = None  # a folder of .txt/.md, or a .jsonl of passages; none: the train split
+    top_k: int = Field(default=4, ge=1, le=100)
+    chunk_words: int = Field(default=120, ge=8, le=8192)
+    chunk_overlap: int = Field(default=20, ge=0)
+    index: Literal["flat", "ivf", "hnsw"] = "flat"
+    max_context_tokens: int = Field(default=768, ge=16, le=1_000_000)
+    mode: Literal["auto", "score", "generate"] = "auto"
+    max_new_tokens: int = Field(default=32, ge=1, le=4096)
+
+    @model_validator(mode="after")
+    def _overlap_smaller(self) -> RagConfig:
+        if self.chunk_overlap >= self.chunk_words:
+            raise ValueError("chunk_overlap must be smaller than chunk_words")
+        return self
+
+
+class RagPredictor:
+    """Embeds each question, retrieves from a stored FAISS index, and answers with the passages."""
+
+    def __init__(self, config: RagConfig, context: RungContext):
+        self.config = config
+        self.context = context
+        self.corpus_path: Path | None = context.resolve(config.corpus) if config.corpus else None
+        if self.corpus_path is not None and not self.corpus_path.exists():
+            raise InputError(f"rungs.rag.corpus: {self.corpus_path} not found")
+        self._index: StoredIndex | None = None
+        self.index_built_now = False
+
+    def corpus_fingerprint(self) -> str:
+        """What the index is built from."""
+        if self.corpus_path is not None:
+            return content_hash(
+                "corpus", corpus_hash(self.corpus_path), self.config.chunk_words, self.config.chunk_overlap
+            )
+        return content_hash("train", [(e.id, e.input, e.target) for e in self.context.train])
+
+    def fingerprint(self) -> str:
+        """Model, prompt, labels, options and corpus: everything that decides the outputs."""
+        ctx = self.context
+        return content_hash(
+            "rag",
+            self.config.model_dump(),
+            ctx.model_fingerprint,
+            asdict(ctx.prompts.format),
+            ctx.labels,
+            self.corpus_fingerprint(),
+        )
+
+    def index(self) -> StoredIndex:
+        """The stored index for this corpus and embedder, built on first use."""
+        if self._index is None:
+            embedder = self._embedder()
+            key = content_hash(self.corpus_fingerprint(), embedder.fingerprint, self.config.index)
+            folder = self.context.cache_dir / "indexes" / key
+            self._index, self.index_built_now = cached_index(folder, lambda: self._build(embedder), self.config.index)
+        return self._index
+
+    def _build(self, embedder: Any) -> tuple[Any, list[Passage]]:
+        if self.corpus_path is not None:
+            passages = load_corpus(self.corpus_path, self.config.chunk_words, self.config.chunk_overlap)
+        else:
+            passages = passages_from_examples(
+                [(e.id, f"{example_text(e)}\nAnswer: {e.target}") for e in self.context.train]
+            )
+        return embedder.embed([p.text for p in passages]), passages
+
+    def _embedder(self) -> Any:
+        if self.context.embedder is None:
+            raise InputError("rungs.rag: no embedder is available in this run")
+        return self.context.embedder()
+
+    def retrieve(self, examples: Sequence[Example]) -> list[list[Passage]]:
+        """The top_k passages for each example, best first."""
+        queries = self._embedder().embed([example_text(e) for e in examples])
+        return [[p for p, _ in hits] for hits in self.index().top(queries, self.config.top_k)]
+
+    def fit_budget(self, passages: Sequence[Passage]) -> list[str]:
+        """Passages in rank order while they fit the token budget; a first one too long is cut to it."""
+        tokenizer = self.context.engine.tokenizer
+        kept: list[str] = []
+        used = 0
+        for passage in passages:
+            ids = tokenizer(passage.text, add_special_tokens=False)["input_ids"]
+            if used + len(ids) > self.config.max_context_tokens:
+                if not kept:
+                    kept.append(tokenizer.decode(ids[: self.config.max_context_tokens]))
+                break
+            kept.append(passage.text)
+            used += len(ids)
+        return kept
+
+    def predict(self, examples: Sequence[Example]) -> list[Output]:
+        """Retrieve, fit to the budget, answer; each output names the sources it was shown."""
+        if not examples:
+            return []
+        retrieved = self.retrieve(examples)
+        encoded = [
+            self.context.prompts.split(e, passages=self.fit_budget(r)) for e, r in zip(examples, retrieved, strict=True)
+        ]
+        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
+        outputs = answer(
+            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
+        )
+        return [
+            replace(o, detail={**o.detail, "retrieved": [p.source for p in r]})
+            for o, r in zip(outputs, retrieved, strict=True)
+        ]
+
+
+@rung("rag", config=RagConfig, sweep=("top_k",))
+def build_rag(config: RagConfig, context: RungContext) -> Predictor:
+    """Build the rag predictor."""
+    if config.corpus is None and not context.train:
+        raise InputError("rungs.rag: name a corpus, or give a train split to retrieve labelled examples from")
+    if config.mode == "score" and not context.labels:
+        raise InputError("rungs.rag.mode: 'score' needs labels (a classification task); use mode: generate")
+    return RagPredictor(config, context)
