@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -24,6 +25,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 def reports_errors(command: F) -> F:

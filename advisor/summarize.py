@@ -23,9 +23,11 @@ def quality_metrics(task_type: str, records: list[Record], seed: int, resamples:
     """The task type's metrics, each with a 95% bootstrap interval."""
     correct = [r.score.correct for r in records]
     if task_type == "qa":
+        contains = [bool(r.score.detail.get("contains_answer")) for r in records]
         return {
             "exact_match": accuracy_estimate(correct, seed=seed, resamples=resamples),
             "f1": mean_estimate([r.score.value for r in records], seed=seed, resamples=resamples),
+            "contains_answer": accuracy_estimate(contains, seed=seed, resamples=resamples),
         }
     predictions = [r.score.detail.get("prediction") for r in records]
     targets = [r.example.target for r in records]

@@ -51,9 +51,12 @@ def qa_scorer() -> Scorer:
     def score(example: Example, output: Output) -> Score:
         answers = example.meta.get("answers") or [example.target]
         prediction = output.text.strip().split("\n")[0]
-        exact = max(normalize_answer(prediction) == normalize_answer(a) for a in answers)
+        normal = normalize_answer(prediction)
+        exact = max(normal == normalize_answer(a) for a in answers)
         f1 = max(token_f1(prediction, a) for a in answers)
-        return Score(value=f1, correct=bool(exact), detail={"prediction": prediction})
+        # lenient: a chatty model that wraps the right answer in a sentence still "contains" it
+        contains = any(f" {normalize_answer(a)} " in f" {normal} " for a in answers if normalize_answer(a))
+        return Score(value=f1, correct=bool(exact), detail={"prediction": prediction, "contains_answer": contains})
 
     return score
 

@@ -97,8 +97,8 @@ def test_rag_on_a_qa_task_reports_em_f1_and_retrieval_recall(tmp_path: Path, tin
     )
     data = run_task(folder, body)
     zero, rag = data["rungs"]
-    assert set(zero["metrics"]) == {"exact_match", "f1"} and zero["primary_metric"] == "f1"
-    assert set(rag["metrics"]) == {"exact_match", "f1", "recall_at_2", "mrr"}
+    assert set(zero["metrics"]) == {"exact_match", "f1", "contains_answer"} and zero["primary_metric"] == "f1"
+    assert set(rag["metrics"]) == {"exact_match", "f1", "contains_answer", "recall_at_2", "mrr"}
     # the embedder finds each gold document for these plain questions
     assert rag["metrics"]["recall_at_2"]["value"] == 1.0 and rag["metrics"]["mrr"]["value"] >= 0.5
     assert len(list((folder / ".advisor" / "indexes").iterdir())) >= 1
@@ -138,4 +138,6 @@ def test_squad_exact_match_and_f1_by_hand() -> None:
     exact = score(example, Output("the broncos.\nextra line", 5, 3, 0.1))
     assert exact.correct and exact.value == 1.0
     partial = score(example, Output("Carolina Panthers", 5, 3, 0.1))
-    assert not partial.correct and partial.value == 0.0
+    assert not partial.correct and partial.value == 0.0 and not partial.detail["contains_answer"]
+    wrapped = score(example, Output("It was the Denver Broncos, in 2016.", 5, 3, 0.1))
+    assert not wrapped.correct and wrapped.detail["contains_answer"] and 0 < wrapped.value < 1

@@ -7,7 +7,14 @@ from rich.table import Table
 
 from advisor.assessment import Assessment, MetricValue, RungResult
 
-METRIC_TITLES = {"accuracy": "Accuracy", "macro_f1": "Macro-F1", "exact_match": "Exact match", "f1": "F1", "mrr": "MRR"}
+METRIC_TITLES = {
+    "accuracy": "Accuracy",
+    "macro_f1": "Macro-F1",
+    "exact_match": "Exact match",
+    "f1": "F1",
+    "mrr": "MRR",
+    "contains_answer": "Contains answer",
+}
 
 
 def results_table(assessment: Assessment) -> Table:
