@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.answering import answer
+from harness.answering import answer, resolve_mode
 from harness.demonstrations import DemoSelector
 from harness.errors import InputError
 from harness.hashing import content_hash
@@ -55,7 +55,7 @@ class FewShotPredictor:
         shared = self.config.selection == "fixed"
         demos = self.selector.choose(examples)
         encoded = [self.context.prompts.split(e, d, demos_shared=shared) for e, d in zip(examples, demos, strict=True)]
-        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
+        mode = resolve_mode(self.config.mode, self.context.labels, "few_shot")
         return answer(
             self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
         )
@@ -66,6 +66,5 @@ def build_few_shot(config: FewShotConfig, context: RungContext) -> Predictor:
     """Build the few_shot predictor."""
     if not context.train:
         raise InputError("rungs.few_shot: needs a train split to draw demonstrations from (data.train or data.path)")
-    if config.mode == "score" and not context.labels:
-        raise InputError("rungs.few_shot.mode: 'score' needs labels (a classification task); use mode: generate")
+    resolve_mode(config.mode, context.labels, "few_shot")  # bad input fails before any work
     return FewShotPredictor(config, context)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.answering import answer
+from harness.answering import answer, resolve_mode
 from harness.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.demonstrations import example_text
 from harness.errors import InputError
@@ -121,7 +121,7 @@ class RagPredictor:
         encoded = [
             self.context.prompts.split(e, passages=self.fit_budget(r)) for e, r in zip(examples, retrieved, strict=True)
         ]
-        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
+        mode = resolve_mode(self.config.mode, self.context.labels, "rag")
         outputs = answer(
             self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
         )
@@ -136,6 +136,5 @@ def build_rag(config: RagConfig, context: RungContext) -> Predictor:
     """Build the rag predictor."""
     if config.corpus is None and not context.train:
         raise InputError("rungs.rag: name a corpus, or give a train split to retrieve labelled examples from")
-    if config.mode == "score" and not context.labels:
-        raise InputError("rungs.rag.mode: 'score' needs labels (a classification task); use mode: generate")
+    resolve_mode(config.mode, context.labels, "rag")  # bad input fails before any work
     return RagPredictor(config, context)

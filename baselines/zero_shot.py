@@ -8,8 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.answering import answer
-from harness.errors import InputError
+from harness.answering import answer, resolve_mode
 from harness.hashing import content_hash
 from harness.rungs import Predictor, RungConfig, RungContext, rung
 from harness.types import Example, Output
@@ -42,7 +41,7 @@ class ZeroShotPredictor:
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example."""
         encoded = [self.context.prompts.split(example) for example in examples]
-        mode = self.config.mode if self.config.mode != "auto" else ("score" if self.context.labels else "generate")
+        mode = resolve_mode(self.config.mode, self.context.labels, "zero_shot")
         return answer(
             self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
         )
@@ -51,6 +50,5 @@ class ZeroShotPredictor:
 @rung("zero_shot", config=ZeroShotConfig)
 def build_zero_shot(config: ZeroShotConfig, context: RungContext) -> Predictor:
     """Build the zero_shot predictor."""
-    if config.mode == "score" and not context.labels:
-        raise InputError("rungs.zero_shot.mode: 'score' needs labels (a classification task); use mode: generate")
+    resolve_mode(config.mode, context.labels, "zero_shot")  # bad input fails before any work
     return ZeroShotPredictor(config, context)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,3 +34,22 @@ def write_result(name: str, result: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def timed_scoring(
+    engine: Any, builder: Any, encoded: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Score every prompt by its labels; accuracy, wall time, throughput, tokens and log-probs."""
+    from harness.answering import answer_by_scoring
+
+    started = time.perf_counter()
+    outputs = answer_by_scoring(engine, builder, encoded, labels)
+    seconds = time.perf_counter() - started
+    correct = sum(o.text == e.target for o, e in zip(outputs, examples, strict=True))
+    return {
+        "accuracy": correct / len(examples),
+        "seconds": seconds,
+        "examples_per_s": len(examples) / seconds,
+        "prompt_tokens": sum(o.prompt_tokens for o in outputs),
+        "logprobs": [o.detail["logprobs"] for o in outputs],
+    }

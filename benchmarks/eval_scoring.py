@@ -23,8 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import require_dataset, write_result
-from harness.answering import answer_by_scoring
+from benchmarks.common import require_dataset, timed_scoring, write_result
 from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
 from harness.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
@@ -49,16 +48,10 @@ def run_ours(model_path: Any, examples: list[Example]) -> dict[str, Any]:
     fmt = PromptFormat(template=TEMPLATE, chat=False, labels=LABELS, list_labels=False, choice_prefix=" ")
     builder = PromptBuilder(tokenizer, fmt)
     engine = Engine(model, tokenizer)
-    started = time.perf_counter()
-    encoded = [builder.split(e) for e in examples]
-    outputs = answer_by_scoring(engine, builder, encoded, LABELS)
-    seconds = time.perf_counter() - started
-    correct = sum(o.text == e.target for o, e in zip(outputs, examples, strict=True))
+    run = timed_scoring(engine, builder, [builder.split(e) for e in examples], examples, LABELS)
+    run.pop("logprobs")
     return {
-        "accuracy": correct / len(examples),
-        "seconds": seconds,
-        "examples_per_s": len(examples) / seconds,
-        "prompt_tokens": sum(o.prompt_tokens for o in outputs),
+        **run,
         "hardware": describe_hardware(placement),
     }
 

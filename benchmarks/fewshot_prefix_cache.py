@@ -13,14 +13,12 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import require_dataset, write_result
-from harness.answering import Prompt, answer_by_scoring
+from benchmarks.common import require_dataset, timed_scoring, write_result
+from harness.answering import Prompt
 from harness.demonstrations import DemoSelector
 from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
@@ -37,19 +35,6 @@ def read_tsv(relative: str, text_column: str, limit: int | None = None) -> list[
         rows = list(csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
     examples = [Example(f"{path.stem}-{i}", r[text_column], LABELS[int(r["label"])]) for i, r in enumerate(rows)]
     return examples[:limit] if limit else examples
-
-
-def timed(engine: Engine, builder: PromptBuilder, encoded: list[Prompt], examples: list[Example]) -> dict[str, Any]:
-    started = time.perf_counter()
-    outputs = answer_by_scoring(engine, builder, encoded, LABELS)
-    seconds = time.perf_counter() - started
-    correct = sum(o.text == e.target for o, e in zip(outputs, examples, strict=True))
-    return {
-        "accuracy": correct / len(examples),
-        "seconds": seconds,
-        "examples_per_s": len(examples) / seconds,
-        "logprobs": [o.detail["logprobs"] for o in outputs],
-    }
 
 
 def main() -> None:
@@ -69,8 +54,8 @@ def main() -> None:
     split = [builder.split(e, demos) for e in dev]
     whole: list[Prompt] = [((), list(prefix) + list(query)) for prefix, query in split]
     engine = Engine(model, tokenizer)
-    uncached = timed(engine, builder, whole, dev)
-    cached = timed(engine, builder, split, dev)
+    uncached = timed_scoring(engine, builder, whole, dev, LABELS)
+    cached = timed_scoring(engine, builder, split, dev, LABELS)
     largest = max(
         abs(a[label] - b[label])
         for a, b in zip(cached.pop("logprobs"), uncached.pop("logprobs"), strict=True)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from harness.engine import ChoiceRequest, Engine
+from harness.errors import InputError
 from harness.prompts import PromptBuilder
 from harness.types import Output
 
@@ -69,6 +70,15 @@ def answer_by_generating(
                 latency_s=0.0,
             )
     return [o for o in outputs if o is not None]
+
+
+def resolve_mode(mode: str, labels: Sequence[str], rung: str) -> Mode:
+    """`auto` scores when the task has labels and generates otherwise; `score` without labels is bad input."""
+    if mode == "auto":
+        return "score" if labels else "generate"
+    if mode == "score" and not labels:
+        raise InputError(f"rungs.{rung}.mode: 'score' needs labels (a classification task); use mode: generate")
+    return "score" if mode == "score" else "generate"
 
 
 def answer(
