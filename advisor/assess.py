@@ -84,6 +84,10 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         task_dir=task.folder,
         cache_dir=(options.store_path or default_store_path(task)).parent,
         embedder=_lazy_embedder(),
+        model_path=source.path,
+        model_name=source.name,
+        device=placement.device,
+        training_progress=getattr(hooks, "training", None),
     )
     store = Store(options.store_path or default_store_path(task))
     try:

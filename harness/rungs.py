@@ -55,6 +55,10 @@ class RungContext:
     task_dir: Path = Path(".")
     cache_dir: Path = Path(".advisor")
     embedder: Callable[[], Any] | None = None  # shared, loaded on first use
+    model_path: str = ""  # where the base model's weights are (tuned rungs reload or quantize it)
+    model_name: str = ""
+    device: str = "cpu"
+    training_progress: Callable[[str, int, int, float, float], None] | None = None  # rung, step, steps, loss, tok/s
 
     def resolve(self, path: str) -> Path:
         """A path from the task file, relative to the task's folder."""

@@ -1,0 +1,82 @@
+"""Trained artifacts: the adapter (or model) in safetensors beside its card, cached by content hash."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CARD_JSON = "card.json"
+CARD_MD = "card.md"
+
+
+def is_complete(folder: Path) -> bool:
+    """An artifact folder exists only once it is whole (it is renamed into place last)."""
+    return (folder / CARD_JSON).is_file()
+
+
+def save_artifact(folder: Path, model: Any, card: dict[str, Any]) -> None:
+    """Save weights (safetensors) and the card into a temporary folder, then rename it into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        model.save_pretrained(staging, safe_serialization=True)
+        write_card(staging, card)
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    """The artifact's card."""
+    card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
+    return card
+
+
+def write_card(folder: Path, card: dict[str, Any]) -> None:
+    """card.json and a readable card.md, each written atomically."""
+    _atomic_text(folder / CARD_JSON, json.dumps(card, indent=2, default=str))
+    _atomic_text(folder / CARD_MD, card_markdown(card))
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    """The card as Markdown: what was trained, on what, how, and how well."""
+    training = card.get("training", {})
+    share = 100 * card["trainable_share"]
+    data = f"{card['train_examples']} train, {card['validation_examples']} validation examples"
+    lines = [
+        f"# {card['method']} adapter for {card['base_model']}",
+        "",
+        f"- base model fingerprint: `{card['base_fingerprint']}`",
+        f"- training data hash: `{card['data_hash']}` ({data})",
+        f"- trainable parameters: {card['trainable_parameters']:,} of {card['total_parameters']:,} ({share:.2f}%)",
+        f"- training time: {training.get('seconds', 0):.1f} s; "
+        f"peak memory (RSS): {training.get('peak_rss_mb', 0):.0f} MB",
+        f"- epochs run: {training.get('epochs_run')}, best epoch: {training.get('best_epoch')}, "
+        f"steps: {training.get('steps')}",
+        "",
+        "## Hyperparameters",
+        "",
+        *(f"- {key}: {value}" for key, value in sorted(card["hyperparameters"].items())),
+        "",
+        "## Loss",
+        "",
+        f"- train loss (per step): {', '.join(f'{x:.3f}' for x in training.get('train_losses', [])[:50])}",
+        f"- validation loss (per epoch): {', '.join(f'{x:.3f}' for x in training.get('validation_losses', []))}",
+    ]
+    if card.get("metrics"):
+        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card["metrics"].items())]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(handle, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    os.replace(temporary, path)

@@ -1,0 +1,16 @@
+"""The ia3 rung: learned rescaling vectors on attention and feed-forward activations (peft IA3)."""
+
+from __future__ import annotations
+
+from harness.rungs import Predictor, RungContext, rung
+from tuning.tuned import TuneConfig, TunedPredictor
+
+
+class Ia3Config(TuneConfig):
+    """IA3 options (learning rate default 3e-3)."""
+
+
+@rung("ia3", config=Ia3Config)
+def build_ia3(config: Ia3Config, context: RungContext) -> Predictor:
+    """Build the ia3 predictor."""
+    return TunedPredictor("ia3", config, context)

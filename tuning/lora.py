@@ -1,0 +1,16 @@
+"""The lora rung: a low-rank adapter trained on the task."""
+
+from __future__ import annotations
+
+from harness.rungs import Predictor, RungContext, rung
+from tuning.tuned import LoraOptions, TunedPredictor
+
+
+class LoraConfig(LoraOptions):
+    """LoRA options (see LoraOptions)."""
+
+
+@rung("lora", config=LoraConfig, sweep=("r",))
+def build_lora(config: LoraConfig, context: RungContext) -> Predictor:
+    """Build the lora predictor (it trains on first use, or loads the stored adapter)."""
+    return TunedPredictor("lora", config, context)

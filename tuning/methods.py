@@ -1,0 +1,67 @@
+"""Making a base model trainable by each method: LoRA, QLoRA (4-bit nf4 base), IA3, full."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from harness.errors import InputError
+
+
+def lora_config(r: int, alpha: int, dropout: float, target_modules: list[str] | str) -> Any:
+    """A peft LoRA config for a causal LM."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
+
+
+def quantized_base(model_path: str, device: str) -> Any:
+    """The base model in 4-bit nf4 with double quantisation; compute in float32 on CPU, bfloat16 on CUDA.
+
+    bitsandbytes is imported here, lazily, so CPU-only imports of the project never need it.
+    """
+    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+    compute = torch.bfloat16 if device == "cuda" else torch.float32  # bf16 is many times slower on CPU
+    quantization = BitsAndBytesConfig(
+        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+    )
+    model = AutoModelForCausalLM.from_pretrained(
+        model_path,
+        quantization_config=quantization,
+        dtype=compute,
+        use_safetensors=True,
+        device_map={"": device} if device == "cuda" else None,
+    )
+    for parameter in model.parameters():  # the quantized base stays frozen; only the adapter trains
+        parameter.requires_grad = False
+    return model
+
+
+def trainable_model(method: str, base: Any, options: dict[str, Any]) -> Any:
+    """Wrap (a copy of) the base so only the method's parameters train."""
+    from peft import IA3Config, get_peft_model
+
+    if method == "full":
+        model = copy.deepcopy(base)
+        for parameter in model.parameters():
+            parameter.requires_grad = True
+        return model
+    if method in ("lora", "qlora"):
+        source = base if method == "qlora" else copy.deepcopy(base)
+        config = lora_config(options["r"], options["alpha"], options["dropout"], options["target_modules"])
+        return get_peft_model(source, config)
+    if method == "ia3":
+        return get_peft_model(copy.deepcopy(base), IA3Config(task_type="CAUSAL_LM"))
+    raise InputError(f"unknown tuning method '{method}'")
+
+
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts; 4-bit weights count by their logical size."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = 0
+    for parameter in model.parameters():
+        total += parameter.numel() * (2 if parameter.dtype == torch.uint8 else 1)  # two nf4 values per byte
+    return trainable, total

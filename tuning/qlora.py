@@ -1,0 +1,16 @@
+"""The qlora rung: a low-rank adapter over a 4-bit nf4 base (bitsandbytes, double quantisation) trained on the task."""
+
+from __future__ import annotations
+
+from harness.rungs import Predictor, RungContext, rung
+from tuning.tuned import LoraOptions, TunedPredictor
+
+
+class QloraConfig(LoraOptions):
+    """QLoRA options: LoRA's, over a base quantized to 4-bit nf4."""
+
+
+@rung("qlora", config=QloraConfig, sweep=("r",))
+def build_qlora(config: QloraConfig, context: RungContext) -> Predictor:
+    """Build the qlora predictor (it trains on first use, or loads the stored adapter)."""
+    return TunedPredictor("qlora", config, context)
