@@ -10,16 +10,16 @@ from typing import Protocol
 
 from advisor.assessment import Assessment, Environment, RungResult, TaskSummary
 from advisor.rung_plan import PlannedRung, plan_rungs
-from advisor.summarize import summarize_rung
+from advisor.summarize import summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
 from harness.data import Splits, load_splits
 from harness.embedding import Embedder
 from harness.engine import Engine
-from harness.environment import choose_placement, describe_hardware
+from harness.environment import Placement, choose_placement, describe_hardware
 from harness.errors import InputError
 from harness.hashing import content_hash
 from harness.labels import check_targets, infer_labels, rename_targets
-from harness.models import load_causal_lm, resolve_model
+from harness.models import ModelSource, load_causal_lm, resolve_model
 from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.runner import run_predictor
@@ -59,8 +59,22 @@ def default_store_path(task: LoadedTask) -> Path:
     return task.folder / ".advisor" / "store.sqlite"
 
 
-def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
-    """Load, validate, run every rung and summarise; bad input fails before the model loads."""
+@dataclass(frozen=True)
+class PreparedRun:
+    """A validated task with its data, the rungs to run, and the loaded model in a rung context."""
+
+    task: LoadedTask
+    planned: list[PlannedRung]
+    splits: Splits
+    test: tuple[Example, ...]
+    source: ModelSource
+    placement: Placement
+    prompt_format: PromptFormat
+    context: RungContext
+
+
+def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> PreparedRun:
+    """Load and validate everything, then the model; bad input fails before the model loads."""
     task = load_task(task_path)
     spec = task.spec
     planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
@@ -89,9 +103,16 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         device=placement.device,
         training_progress=getattr(hooks, "training", None),
     )
+    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context)
+
+
+def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
+    """Run every rung on the same test examples and summarise."""
+    run = prepare_run(task_path, options, hooks)
+    task, spec = run.task, run.task.spec
     store = Store(options.store_path or default_store_path(task))
     try:
-        results = [_run_rung(p, context, test, store, task, hooks) for p in planned]
+        results = [_run_rung(p, run.context, run.test, store, task, hooks) for p in run.planned]
     finally:
         store.close()
     return Assessment(
@@ -100,18 +121,18 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
             name=spec.name,
             type=spec.type,
             file=str(task.path),
-            model=source.name,
-            model_fingerprint=source.fingerprint,
-            labels=list(labels),
-            prompt=asdict(fmt),
+            model=run.source.name,
+            model_fingerprint=run.source.fingerprint,
+            labels=list(run.context.labels),
+            prompt=asdict(run.prompt_format),
             seed=spec.seed,
-            n_train=len(splits.train),
-            n_validation=len(splits.validation),
-            n_test=len(test),
+            n_train=len(run.splits.train),
+            n_validation=len(run.splits.validation),
+            n_test=len(run.test),
             limit=options.limit,
-            data_hashes=splits.file_hashes,
+            data_hashes=run.splits.file_hashes,
         ),
-        environment=Environment(**describe_hardware(placement)),
+        environment=Environment(**describe_hardware(run.placement)),
         rungs=results,
     )
 
@@ -190,7 +211,7 @@ def _run_rung(
         progress=hooks.advance,
     )
     hooks.rung_finished(planned.name)
-    return summarize_rung(
+    result = summarize_rung(
         planned.name,
         planned.type.kind,
         planned.config.model_dump(),
@@ -199,3 +220,9 @@ def _run_rung(
         seed=task.spec.seed,
         resamples=task.spec.evaluation.bootstrap_resamples,
     )
+    card = predictor.card() if hasattr(predictor, "card") else None
+    if card is not None:  # a tuned rung: what training cost, and its metrics written into its card
+        artifact = str(getattr(predictor, "artifact_dir", ""))
+        result.training = training_summary(card, artifact, bool(getattr(predictor, "trained_now", False)))
+        predictor.record_metrics({name: metric.value for name, metric in result.metrics.items()})  # type: ignore[attr-defined]
+    return result

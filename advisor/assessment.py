@@ -56,6 +56,23 @@ class RecordSummary(_Model):
     latency_s: float
 
 
+class TrainingSummary(_Model):
+    """What training a tuned rung cost (measured when it was trained; cached runs report those figures)."""
+
+    seconds: float
+    peak_rss_mb: float
+    trainable_parameters: int
+    trainable_share: float
+    epochs_run: int
+    best_epoch: int
+    useful_tokens: int
+    useful_tokens_per_s: float
+    train_losses: list[float]
+    validation_losses: list[float]
+    artifact: str
+    trained_now: bool
+
+
 class RungResult(_Model):
     """Everything measured for one rung."""
 
@@ -69,6 +86,7 @@ class RungResult(_Model):
     no_label_outputs: int
     computed: int
     reused: int
+    training: TrainingSummary | None = None
     records: list[RecordSummary]
 
 

@@ -63,6 +63,7 @@ class _BarHooks:
     def __init__(self, progress: Progress):
         self.progress = progress
         self.current: Any = None
+        self.training_task: Any = None
         self.started = False
 
     def stage(self, text: str) -> None:
@@ -80,6 +81,18 @@ class _BarHooks:
 
     def rung_finished(self, name: str) -> None:
         self.current = None
+
+    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        """One training step done: the bar shows the loss and useful tokens/s."""
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        description = f"{rung} training  loss {loss:.3f}  {tokens_per_s:.0f} tok/s"
+        if self.training_task is None:
+            self.training_task = self.progress.add_task(description, total=total)
+        self.progress.update(self.training_task, completed=step, description=description)
+        if step >= total:
+            self.training_task = None
 
 
 @main.command()
@@ -143,6 +156,49 @@ def assess(
     target = out or task_file.parent / ".advisor" / f"{_slug(assessment.task.name)}.assessment.json"
     write_assessment(assessment, target)
     console.print(f"Assessment written to {target}")
+
+
+@main.command()
+@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--rung", "rung_name", required=True, help="The tuned rung of the task to train (lora, qlora, ia3, full, ...)."
+)
+@click.option(
+    "-o", "--out", type=click.Path(path_type=Path, file_okay=False), help="Export the adapter (or merged model) here."
+)
+@click.option(
+    "--merge", is_flag=True, help="LoRA only: export the base model with the adapter merged in, ready to serve."
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@reports_errors
+def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device: str) -> None:
+    """Train one tuned rung of TASK_FILE on its train split, without evaluating it.
+
+    The adapter is cached like every result: an unchanged task trains nothing the second time.
+    A run that is killed resumes from its last checkpoint.
+    """
+    from advisor.train import train_rung
+
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
+    )
+    hooks = _BarHooks(progress)
+    try:
+        result = train_rung(task_file, rung_name, out, merge, hooks)
+    finally:
+        if hooks.started:
+            progress.stop()
+    card = result["card"]
+    training = card["training"]
+    state = "trained" if result["trained_now"] else "already trained (cached)"
+    click.echo(
+        f"{rung_name}: {state} in {training['seconds']:.0f} s, {card['trainable_parameters']:,} trainable "
+        f"parameters ({100 * card['trainable_share']:.2f}%), validation loss "
+        f"{', '.join(f'{x:.3f}' for x in training['validation_losses'])}"
+    )
+    click.echo(f"artifact: {result['artifact']}")
+    if result["exported"]:
+        click.echo(f"exported to {result['exported']}" + (" (merged model)" if merge else ""))
 
 
 @main.command()

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from statistics import fmean
+from typing import Any
 
-from advisor.assessment import LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
+from advisor.assessment import (
+    LatencySummary,
+    MetricValue,
+    RecordSummary,
+    RungResult,
+    TokenSummary,
+    TrainingSummary,
+)
 from harness.metrics import (
     Estimate,
     accuracy_estimate,
@@ -102,3 +110,23 @@ def _metric(estimate: Estimate) -> MetricValue:
 
 def _or_none(value: float) -> float | None:
     return None if value != value else value  # NaN when nothing was sampled
+
+
+def training_summary(card: dict[str, Any], artifact: str, trained_now: bool) -> TrainingSummary:
+    """A tuned rung's training facts, from its artifact card."""
+    training = card["training"]
+    seconds = float(training["seconds"])
+    return TrainingSummary(
+        seconds=seconds,
+        peak_rss_mb=float(training["peak_rss_mb"]),
+        trainable_parameters=int(card["trainable_parameters"]),
+        trainable_share=float(card["trainable_share"]),
+        epochs_run=int(training["epochs_run"]),
+        best_epoch=int(training["best_epoch"]),
+        useful_tokens=int(training["useful_tokens"]),
+        useful_tokens_per_s=float(training["useful_tokens"]) / seconds if seconds > 0 else 0.0,
+        train_losses=[float(x) for x in training["train_losses"]],
+        validation_losses=[float(x) for x in training["validation_losses"]],
+        artifact=artifact,
+        trained_now=trained_now,
+    )

@@ -50,6 +50,11 @@ class FewShotPredictor:
             pool,
         )
 
+    def prepare(self) -> None:
+        """Embed the demonstration pool (similar selection) before any request is timed."""
+        if self.config.selection == "similar" and self.context.train:
+            self.selector.choose(self.context.train[:1])
+
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example; with fixed demonstrations the whole prefix is cached once."""
         shared = self.config.selection == "fixed"

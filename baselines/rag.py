@@ -98,6 +98,10 @@ class RagPredictor:
         queries = self._embedder().embed([example_text(e) for e in examples])
         return [[p for p, _ in hits] for hits in self.index().top(queries, self.config.top_k)]
 
+    def prepare(self) -> None:
+        """Load the embedder and build or load the index before any request is timed."""
+        self.index()
+
     def fit_budget(self, passages: Sequence[Passage]) -> list[str]:
         """Passages in rank order while they fit the token budget; a first one too long is cut to it."""
         tokenizer = self.context.engine.tokenizer

@@ -40,6 +40,10 @@ class Predictor(Protocol):
         ...
 
 
+# A predictor may also define `prepare()`: one-off work (training, building an index, loading a
+# model) that the runner does before it starts timing requests.
+
+
 @dataclass(frozen=True)
 class RungContext:
     """What a rung may use to build its predictor."""

@@ -128,6 +128,7 @@ def test_qlora_trains_on_cpu(tiny_model_dir: Path, tiny_model: Any, tiny_tokeniz
     predictor = TunedPredictor("qlora", LoraOptions(r=4, epochs=1, batch_tokens=256, max_batch_size=4), ctx)
     outputs = predictor.predict([Example("q", "charged twice", "billing")])
     card = predictor.card()
+    assert card is not None
     assert outputs[0].text in LABELS and card["training"]["steps"] > 0 and card["method"] == "qlora"
     assert any("Linear4bit" in type(m).__name__ for m in predictor.engine().model.modules())
 
@@ -140,9 +141,9 @@ def test_full_and_ia3_train_and_reload(method: str, tiny_model: Any, tiny_tokeni
     outputs = first.predict([Example("q", "charged twice", "billing")])
     again = TunedPredictor(method, config, ctx)
     assert again.predict([Example("q", "charged twice", "billing")]) == outputs and not again.trained_now
-    assert first.card()["trainable_share"] == (
-        1.0 if method == "full" else pytest.approx(first.card()["trainable_share"])
-    )
+    card = first.card()
+    assert card is not None and card["training"]["steps"] > 0
+    assert (card["trainable_share"] == 1.0) if method == "full" else (0 < card["trainable_share"] < 0.05)
 
 
 def test_a_killed_training_run_resumes_and_ends_like_an_uninterrupted_one(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -163,3 +164,36 @@ def test_a_killed_training_run_resumes_and_ends_like_an_uninterrupted_one(tiny_m
     assert resumed_step > 0 and resumed.keys() == clean.keys()
     for name in clean:
         assert torch.allclose(resumed[name], clean[name], atol=1e-5), name
+
+
+def test_assess_reports_training_and_train_exports_adapter_and_merged_model(ticket_task: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from advisor.cli import main
+
+    body = ticket_task.read_text().replace(
+        "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
+        "  - {rung: lora, r: [2, 4], epochs: 1, batch_tokens: 256, max_batch_size: 4}\n",
+    )
+    ticket_task.write_text(body)
+    runner = CliRunner()
+    result = runner.invoke(main, ["assess", str(ticket_task), "-o", str(tmp_path / "r.json")])
+    assert result.exit_code == 0, result.output
+    import json
+
+    rungs = {r["name"]: r for r in json.loads((tmp_path / "r.json").read_text())["rungs"]}
+    assert set(rungs) == {"zero_shot", "lora_r2", "lora_r4"} and rungs["zero_shot"]["training"] is None
+    small, large = rungs["lora_r2"]["training"], rungs["lora_r4"]["training"]
+    assert small["trained_now"] and small["trainable_parameters"] < large["trainable_parameters"]
+    assert small["useful_tokens_per_s"] > 0 and small["seconds"] > 0 and len(small["validation_losses"]) == 1
+    assert "metrics" in json.loads((Path(small["artifact"]) / "card.json").read_text())
+    exported = tmp_path / "adapter"
+    trained = runner.invoke(main, ["train", str(ticket_task), "--rung", "lora_r2", "-o", str(exported)])
+    assert trained.exit_code == 0 and "already trained (cached)" in trained.output, trained.output
+    assert (exported / "adapter_model.safetensors").is_file() and (exported / "card.md").is_file()
+    merged = tmp_path / "merged"
+    result = runner.invoke(main, ["train", str(ticket_task), "--rung", "lora_r4", "--merge", "-o", str(merged)])
+    assert result.exit_code == 0, result.output
+    assert (merged / "model.safetensors").is_file() and (merged / "tokenizer.json").is_file()
+    refused = runner.invoke(main, ["train", str(ticket_task), "--rung", "zero_shot"])
+    assert refused.exit_code == 2 and "prompting rung" in refused.stderr

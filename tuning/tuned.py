@@ -22,7 +22,7 @@ from harness.errors import InputError
 from harness.hashing import content_hash
 from harness.rungs import RungConfig, RungContext
 from harness.types import Example, Output
-from tuning.artifacts import is_complete, read_card, save_artifact
+from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import LoopSettings, TrainRow, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
 
@@ -86,6 +86,10 @@ class TunedPredictor:
         mode = resolve_mode(self.config.mode, self.context.labels, self.method)
         return answer(engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens)
 
+    def prepare(self) -> None:
+        """Train or load the tuned model before any request is timed."""
+        self.engine()
+
     def engine(self) -> Engine:
         """An engine over the tuned model, training it first when no artifact is stored."""
         if self._engine is None:
@@ -96,10 +100,15 @@ class TunedPredictor:
             )
         return self._engine
 
-    def card(self) -> dict[str, Any]:
-        """The artifact's card (training facts, hyperparameters, losses)."""
-        self.engine()
-        return read_card(self.artifact_dir)
+    def card(self) -> dict[str, Any] | None:
+        """The artifact's card (training facts, hyperparameters, losses); None before it is trained."""
+        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
+
+    def record_metrics(self, metrics: dict[str, float]) -> None:
+        """Write the evaluated metrics into the card."""
+        card = self.card()
+        if card is not None:
+            write_card(self.artifact_dir, {**card, "metrics": metrics})
 
     def _options(self) -> dict[str, Any]:
         options = self.config.model_dump()

@@ -1,0 +1,41 @@
+"""`advisor train`: train one tuned rung of a task and export its adapter, or a merged model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from advisor.assess import AssessOptions, ProgressHooks, prepare_run
+from harness.errors import InputError
+
+
+def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, hooks: ProgressHooks) -> dict[str, Any]:
+    """Train (or reuse) the named tuned rung; copy the adapter, or save the merged model, to `out`."""
+    run = prepare_run(task_path, AssessOptions(rungs=(rung_name,)), hooks)
+    planned = run.planned[0]
+    predictor = planned.type.build(planned.config, run.context)
+    if not hasattr(predictor, "artifact_dir"):
+        raise InputError(f"--rung: '{rung_name}' is a prompting rung ({planned.type.kind}); nothing to train")
+    if merge and planned.type.kind != "lora":
+        raise InputError(f"--merge: only a lora adapter merges into its base ('{rung_name}' is {planned.type.kind})")
+    predictor.prepare()  # type: ignore[attr-defined]
+    artifact: Path = predictor.artifact_dir  # type: ignore[attr-defined]
+    card: dict[str, Any] = predictor.card()  # type: ignore[attr-defined]
+    if out is not None:
+        if out.exists() and any(out.iterdir()):
+            raise InputError(f"{out}: the export folder is not empty")
+        if merge:
+            merged = predictor.engine().model.merge_and_unload()  # type: ignore[attr-defined]
+            merged.save_pretrained(out, safe_serialization=True)
+            run.context.engine.tokenizer.save_pretrained(out)
+            shutil.copy2(artifact / "card.json", out / "adapter-card.json")
+            shutil.copy2(artifact / "card.md", out / "adapter-card.md")
+        else:
+            shutil.copytree(artifact, out, dirs_exist_ok=True)
+    return {
+        "artifact": str(artifact),
+        "exported": str(out) if out else None,
+        "card": card,
+        "trained_now": bool(getattr(predictor, "trained_now", False)),
+    }
