@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +28,8 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    # peft asks transformers a deprecated question while wrapping a model; the answer is unaffected
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
 
 
 def reports_errors(command: F) -> F:

@@ -1,0 +1,203 @@
+"""Training throughput on the example task: our loop (lora, qlora, full) against the recipes users copy.
+
+Every method trains on the same rows (the example's train tickets, with the zero_shot chat prompt
+and the label as the answer) for the same number of steps of the same batch size, each in its own
+process so that peak RSS is its own. Useful tokens are the non-padding tokens of those rows: the
+same count for every method, so useful tokens/s compares the time each takes for the same work.
+
+- (a) the tutorial recipe: transformers Trainer, rows padded to max_length=512, loss on every token,
+  float32, over the same LoRA adapter;
+- (b) trl's SFTTrainer with its defaults except precision (`bf16=False`: its CPU default, bf16, runs
+  many times slower on this CPU), over the same LoRA adapter.
+
+    python benchmarks/train_throughput.py [--rows 64] [--batch 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import ROOT, write_result
+
+METHODS = ["ours-lora", "ours-qlora", "ours-full", "trainer-max-length-lora", "sft-trainer-lora"]
+LORA: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
+
+
+def example_rows(count: int) -> tuple[str, Any, list[tuple[int, ...]], list[int]]:
+    """The example's first `count` train rows (zero_shot prompt + answer tokens), without loading the model."""
+    from transformers import AutoTokenizer
+
+    from advisor.assess import _load_data, _prompt_format
+    from advisor.task import load_task
+    from harness.models import resolve_model
+    from harness.prompts import PromptBuilder
+
+    task = load_task(ROOT / "examples" / "support_tickets" / "task.yaml")
+    splits, labels = _load_data(task)
+    source = resolve_model(task.model_name())
+    tokenizer = AutoTokenizer.from_pretrained(source.path)
+    prompts = PromptBuilder(tokenizer, _prompt_format(task, labels, tokenizer))
+    rows, answers = [], []
+    for example in splits.train[:count]:
+        answer = prompts.choice_tokens(example.target)
+        rows.append((*prompts.encode(example), *answer))
+        answers.append(len(answer))
+    return source.path, tokenizer, rows, answers
+
+
+def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tuning.methods import quantized_base
+
+    torch.set_num_threads(2)
+    model_path, tokenizer, rows, answers = example_rows(count)
+    if method == "ours-qlora":
+        model = quantized_base(model_path, "cpu")
+    else:
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True)
+    base_weights_mb = model.get_memory_footprint() / 2**20
+    steps = count // batch
+    useful = sum(len(r) for r in rows[: steps * batch])
+    started = time.perf_counter()
+    if method.startswith("ours-"):
+        from tuning.loop import LoopSettings, TrainRow, train
+        from tuning.methods import trainable_model
+
+        kind = method.removeprefix("ours-")
+        torch.manual_seed(0)
+        trainable = trainable_model(kind, model, LORA)
+        train_rows = [TrainRow(r, a) for r, a in zip(rows, answers, strict=True)][: steps * batch]
+        settings = LoopSettings(
+            epochs=1,
+            learning_rate=2e-5 if kind == "full" else 2e-4,
+            batch_tokens=10**6,
+            max_batch_size=batch,
+            checkpoint_every=10**6,
+        )
+        started = time.perf_counter()
+        with tempfile.TemporaryDirectory() as folder:
+            report = train(trainable, train_rows, [], settings, Path(folder), tokenizer.pad_token_id)
+        seconds = time.perf_counter() - started
+        loss = report.train_losses[-1]
+    else:
+        seconds, loss = _peer(method, model, tokenizer, rows[: steps * batch], steps, batch)
+    return {
+        "method": method,
+        "steps": steps,
+        "batch": batch,
+        "useful_tokens": useful,
+        "seconds": seconds,
+        "useful_tokens_per_s": useful / seconds,
+        "final_loss": loss,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "base_weights_mb": base_weights_mb,
+    }
+
+
+def _peer(
+    method: str, model: Any, tokenizer: Any, rows: list[tuple[int, ...]], steps: int, batch: int
+) -> tuple[float, float]:
+    import datasets
+    import torch
+    from peft import get_peft_model
+    from transformers import Trainer, TrainingArguments
+
+    from tuning.methods import lora_config
+
+    torch.manual_seed(0)
+    peft_model = get_peft_model(model, lora_config(**LORA))
+    with tempfile.TemporaryDirectory() as output:
+        if method == "trainer-max-length-lora":
+            pad = tokenizer.pad_token_id
+            ids = [list(r) + [pad] * (512 - len(r)) for r in rows]
+            mask = [[1] * len(r) + [0] * (512 - len(r)) for r in rows]
+            labels = [list(r) + [-100] * (512 - len(r)) for r in rows]  # loss on every (non-pad) token
+            data = datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": mask, "labels": labels})
+            args = TrainingArguments(
+                output_dir=output,
+                per_device_train_batch_size=batch,
+                max_steps=steps,
+                learning_rate=2e-4,
+                report_to="none",
+                save_strategy="no",
+                use_cpu=True,
+                bf16=False,
+                logging_strategy="no",
+                dataloader_num_workers=0,
+            )
+            trainer: Any = Trainer(model=peft_model, args=args, train_dataset=data)
+        else:
+            from trl import SFTConfig, SFTTrainer
+
+            data = datasets.Dataset.from_dict({"input_ids": [list(r) for r in rows]})
+            args = SFTConfig(
+                output_dir=output,
+                per_device_train_batch_size=batch,
+                max_steps=steps,
+                bf16=False,
+                report_to="none",
+                save_strategy="no",
+                use_cpu=True,
+                logging_strategy="no",
+            )
+            trainer = SFTTrainer(model=peft_model, args=args, train_dataset=data, processing_class=tokenizer)
+        started = time.perf_counter()
+        result = trainer.train()
+        return time.perf_counter() - started, float(result.training_loss)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--method", choices=METHODS, help="run one method in this process (used internally)")
+    args = parser.parse_args()
+    if args.method:
+        print(json.dumps(run_method(args.method, args.rows, args.batch)))
+        return
+    runs = {}
+    for method in METHODS:  # one process each: peak RSS is per method, and no two run at once
+        done = subprocess.run(
+            [sys.executable, __file__, "--method", method, "--rows", str(args.rows), "--batch", str(args.batch)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs[method] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"  {method:24} {runs[method]['useful_tokens_per_s']:7.1f} useful tok/s  "
+            f"{runs[method]['seconds']:6.1f} s  peak RSS {runs[method]['peak_rss_mb']:6.0f} MB  "
+            f"loss {runs[method]['final_loss']:.3f}",
+            flush=True,
+        )
+    ours = runs["ours-lora"]["useful_tokens_per_s"]
+    result = {
+        "benchmark": "train_throughput",
+        "rows": args.rows,
+        "batch": args.batch,
+        "runs": runs,
+        "lora_vs_trainer_max_length": ours / runs["trainer-max-length-lora"]["useful_tokens_per_s"],
+        "lora_vs_sft_trainer": ours / runs["sft-trainer-lora"]["useful_tokens_per_s"],
+    }
+    path = write_result("train_throughput", result)
+    print(
+        f"ours-lora vs (a) Trainer max_length=512: {result['lora_vs_trainer_max_length']:.2f}x; "
+        f"vs (b) SFTTrainer bf16=False: {result['lora_vs_sft_trainer']:.2f}x"
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
