@@ -58,14 +58,20 @@ def test_sentiment_by_scoring_is_right_on_clear_cases(embedded: Path, tmp_path: 
 def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Path, tmp_path: Path) -> None:
     folder = tmp_path / "example"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".advisor"))
+    # the tuned rungs train for real, on a handful of tickets for one epoch, to keep CI short
+    train = folder / "train.jsonl"
+    train.write_text("".join(train.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
+    task = folder / "task.yaml"
+    task.write_text(task.read_text(encoding="utf-8").replace("r: 16, epochs: 2", "r: 4, epochs: 1"), encoding="utf-8")
     args = ["assess", str(folder / "task.yaml"), "--limit", "4", "-o", str(tmp_path / "r.json")]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     second = CliRunner().invoke(main, args)
     data = json.loads((tmp_path / "r.json").read_text())
-    names = ["zero_shot", "zero_shot_generate", "few_shot", "few_shot_similar", "rag"]
+    names = ["zero_shot", "zero_shot_generate", "few_shot", "few_shot_similar", "rag", "lora", "qlora"]
     assert [r["name"] for r in data["rungs"]] == names
     assert all(r["computed"] == 0 and r["reused"] == 4 for r in data["rungs"]), second.output
+    assert all(r["training"] is not None for r in data["rungs"][-2:])
     generated = data["rungs"][1]["records"]
     assert all(
         r["completion_tokens"] >= 1 and (r["prediction"] is None) == (not r["correct"] and r["prediction"] is None)
