@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -47,8 +48,13 @@ def context(model: Any, tokenizer: Any, cache: Path, model_dir: Path | None = No
     )
 
 
-def test_a_few_steps_make_the_loss_fall(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
-    model = trainable_model("lora", tiny_model, LORA)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # bf16 on a GPU; never needed
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_a_few_steps_make_the_loss_fall(device: str, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
+    base = tiny_model if device == "cpu" else copy.deepcopy(tiny_model).to(device=device, dtype=torch.bfloat16)
+    model = trainable_model("lora", base, LORA)
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t, _ in TICKETS]
     settings = LoopSettings(epochs=10, learning_rate=2e-2, batch_tokens=256, max_batch_size=4, patience=10)
     before = evaluate_loss(model, rows, settings, pad_id=2)
