@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.atomic import write_text_atomically
 from harness.errors import InputError
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -143,15 +142,7 @@ class Assessment(_Model):
 
 def write_assessment(assessment: Assessment, path: Path) -> None:
     """Write the JSON atomically: a temporary file beside it, then a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(assessment.model_dump_json(indent=2))
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    write_text_atomically(path, assessment.model_dump_json(indent=2))
 
 
 def read_assessment(path: Path) -> Assessment:

@@ -11,14 +11,13 @@ import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from harness.atomic import staged_folder
 from harness.errors import InputError, RunError
 from harness.hashing import content_hash, file_sha256
 
@@ -133,18 +132,11 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    with staged_folder(target) as staging:
         plain.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
         record = {"source": str(gguf), "gguf_sha256": file_sha256(gguf)}
         (staging / _CONVERSION_MARKER).write_text(json.dumps(record, indent=2), encoding="utf-8")
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def load_causal_lm(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +11,8 @@ from typing import Any, Literal
 
 import numpy as np
 from filelock import FileLock
+
+from harness.atomic import staged_folder
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 
@@ -89,13 +88,8 @@ def cached_index(
         vectors, built = build()
         passages = list(built)
         index = build_faiss(vectors, kind)
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
+        with staged_folder(folder) as staging:
             faiss.write_index(index, str(staging / "index.faiss"))
             lines = (json.dumps(p.__dict__, ensure_ascii=False) + "\n" for p in passages)
             (staging / "passages.jsonl").write_text("".join(lines), encoding="utf-8")
-            os.replace(staging, folder)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
         return StoredIndex(index, list(passages)), True

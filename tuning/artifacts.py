@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from harness.atomic import staged_folder, write_text_atomically
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -20,17 +19,9 @@ def is_complete(folder: Path) -> bool:
 
 def save_artifact(folder: Path, model: Any, card: dict[str, Any]) -> None:
     """Save weights (safetensors) and the card into a temporary folder, then rename it into place."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         write_card(staging, card)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_card(folder: Path) -> dict[str, Any]:
@@ -41,8 +32,8 @@ def read_card(folder: Path) -> dict[str, Any]:
 
 def write_card(folder: Path, card: dict[str, Any]) -> None:
     """card.json and a readable card.md, each written atomically."""
-    _atomic_text(folder / CARD_JSON, json.dumps(card, indent=2, default=str))
-    _atomic_text(folder / CARD_MD, card_markdown(card))
+    write_text_atomically(folder / CARD_JSON, json.dumps(card, indent=2, default=str))
+    write_text_atomically(folder / CARD_MD, card_markdown(card))
 
 
 def card_markdown(card: dict[str, Any]) -> str:
@@ -73,10 +64,3 @@ def card_markdown(card: dict[str, Any]) -> str:
     if card.get("metrics"):
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card["metrics"].items())]
     return "\n".join(lines) + "\n"
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)

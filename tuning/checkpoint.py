@@ -8,24 +8,22 @@ checkpoint or the new one, never half of one.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from harness.atomic import staged_folder, write_text_atomically
+
 Named = list[tuple[str, torch.Tensor]]
 
 
 def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """Write a new checkpoint and point `latest` at it; older ones are removed afterwards."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{state['report']['steps']}-epoch-{state['report']['epochs_run']}"
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
-    try:
+    with staged_folder(folder / name) as staging:
         save_file({n: p.detach().contiguous() for n, p in trainable}, str(staging / "trainable.safetensors"))
         save_file(_optimizer_tensors(trainable, optimizer), str(staging / "optimizer.safetensors"))
         best = state.get("best")
@@ -33,16 +31,9 @@ def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
             save_file({n: t.contiguous() for n, t in best.items()}, str(staging / "best.safetensors"))
         progress = {k: v for k, v in state.items() if k != "best"}
         (staging / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
-        target = folder / name
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(staging, target)
-        _write_atomically(folder / "latest", name)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
+    write_text_atomically(folder / "latest", name)
     for old in folder.iterdir():
-        if old.is_dir() and old.name != name and not old.name.startswith(".staging-"):
+        if old.is_dir() and old.name != name and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -79,10 +70,3 @@ def _restore_optimizer(trainable: Named, optimizer: torch.optim.Optimizer, tenso
         state = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith(f"{name}::")}
         if state:
             optimizer.state[parameter] = state
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        stream.write(text)
-    os.replace(temporary, path)
