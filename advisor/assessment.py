@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from harness.atomic import write_text_atomically
-from harness.errors import InputError
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -143,17 +142,3 @@ class Assessment(_Model):
 def write_assessment(assessment: Assessment, path: Path) -> None:
     """Write the JSON atomically: a temporary file beside it, then a rename."""
     write_text_atomically(path, assessment.model_dump_json(indent=2))
-
-
-def read_assessment(path: Path) -> Assessment:
-    """Read and validate an Assessment JSON file."""
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        return Assessment.model_validate_json(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: not UTF-8 text") from None
-    except ValueError as error:
-        first = str(error).splitlines()
-        detail = first[1].strip() + ": " + first[2].strip() if len(first) > 2 else first[0]
-        raise InputError(f"{path}: not an Assessment JSON file ({detail})") from None

@@ -48,15 +48,22 @@ class RagPredictor:
         if self.corpus_path is not None and not self.corpus_path.exists():
             raise InputError(f"rungs.rag.corpus: {self.corpus_path} not found")
         self._index: StoredIndex | None = None
+        self._corpus_fingerprint: str | None = None
         self.index_built_now = False
 
     def corpus_fingerprint(self) -> str:
-        """What the index is built from."""
-        if self.corpus_path is not None:
-            return content_hash(
-                "corpus", corpus_hash(self.corpus_path), self.config.chunk_words, self.config.chunk_overlap
-            )
-        return content_hash("train", [(e.id, e.input, e.target) for e in self.context.train])
+        """What the index is built from (hashed once per run: a corpus can be large)."""
+        if self._corpus_fingerprint is None:
+            if self.corpus_path is not None:
+                source = corpus_hash(self.corpus_path)
+                self._corpus_fingerprint = content_hash(
+                    "corpus", source, self.config.chunk_words, self.config.chunk_overlap
+                )
+            else:
+                self._corpus_fingerprint = content_hash(
+                    "train", [(e.id, e.input, e.target) for e in self.context.train]
+                )
+        return self._corpus_fingerprint
 
     def fingerprint(self) -> str:
         """Model, prompt, labels, options and corpus: everything that decides the outputs."""

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import InputError
-from harness.hashing import content_hash
+from harness.hashing import content_hash, file_sha256
 from harness.vector_index import Passage
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -27,7 +27,7 @@ def load_corpus(path: Path, chunk_words: int, overlap_words: int) -> list[Passag
 def corpus_hash(path: Path) -> str:
     """A hash of the corpus content (file names and bytes)."""
     files = sorted(p for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES) if path.is_dir() else [path]
-    return content_hash([(str(f.relative_to(path) if path.is_dir() else f.name), f.read_bytes().hex()) for f in files])
+    return content_hash([(str(f.relative_to(path) if path.is_dir() else f.name), file_sha256(f)) for f in files])
 
 
 def chunk(doc_id: str, text: str, chunk_words: int, overlap_words: int) -> list[Passage]:

@@ -124,10 +124,6 @@ class PromptBuilder:
             return []
         return [int(t) for t in self.tokenizer(text, add_special_tokens=special)["input_ids"]]
 
-    def render_text(self, example: Example, demos: Sequence[Example] = ()) -> str:
-        """The prompt as plain text (base models): instruction, demonstrations, query."""
-        return "\n\n".join(self._text_blocks(example, demos))
-
     def _text_blocks(self, example: Example, demos: Sequence[Example], passages: Sequence[str] = ()) -> list[str]:
         blocks: list[str] = []
         system = self.format.system_text()

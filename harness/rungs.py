@@ -119,12 +119,6 @@ def get_rung(kind: str, where: str = "rungs") -> RungType:
     raise InputError(f"{where}: unknown rung '{kind}'{hint} (known: {', '.join(sorted(_REGISTRY))})")
 
 
-def known_rungs() -> list[str]:
-    """Names of every registered rung."""
-    load_plugins()
-    return sorted(_REGISTRY)
-
-
 def load_plugins() -> None:
     """Import every module of the `ladder.rungs` entry point group, the built-in ones included."""
     global _PLUGINS_LOADED
