@@ -15,7 +15,7 @@ from typing import Any, cast
 import torch
 
 from harness.batching import token_budget_batches
-from harness.prefix_cache import PrefixCache
+from harness.prefix_cache import KeyValues, PrefixCache
 
 _PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
 
@@ -47,7 +47,16 @@ class _ScoringRow:
 class Engine:
     """Runs a causal LM over token ids: scoring choices and greedy generation, both batched."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch_tokens: int = 4096, max_batch_size: int = 32):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_tokens: int = 4096,
+        max_batch_size: int = 32,
+        soft_prefix: KeyValues | None = None,
+    ):
+        """`soft_prefix`: learned virtual tokens as keys and values per layer, put in front of every request."""
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
@@ -55,7 +64,7 @@ class Engine:
         self.device = next(model.parameters()).device
         self.pad_id = _pad_id(tokenizer)
         self.end_ids = _end_ids(model, tokenizer)
-        self.prefixes = PrefixCache(model)
+        self.prefixes = PrefixCache(model, soft_prefix)
 
     # ---- scoring -----------------------------------------------------------------------------
 
@@ -75,7 +84,7 @@ class Engine:
 
     def _batch_size(self, prefix: Sequence[int]) -> int:
         """Fewer rows when each carries a long prefix: every row holds its own copy of the prefix KV."""
-        return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, len(prefix))))
+        return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, self.prefixes.length(prefix))))
 
     def _score_batch(self, rows: list[_ScoringRow], prefix: Sequence[int]) -> list[list[float]]:
         # Left padding lines up the ends of the rows: when every row has the same choice blocks
@@ -87,7 +96,7 @@ class Engine:
         position_ids = torch.zeros((batch, width), dtype=torch.long)
         segments = torch.full((batch, width), -1, dtype=torch.long)
         offsets = [width - len(r.tokens) for r in rows]
-        shift = len(prefix)
+        shift = self.prefixes.length(prefix)
         for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
             input_ids[b, offset:] = torch.tensor(row.tokens)
             position_ids[b, offset:] = torch.tensor(row.positions) + shift
@@ -155,7 +164,7 @@ class Engine:
         for b, prompt in enumerate(prompts):  # left padding: every row's next token is at the end
             input_ids[b, width - len(prompt) :] = torch.tensor(list(prompt))
             attention[b, width - len(prompt) :] = 1
-        shift = len(prefix)
+        shift = self.prefixes.length(prefix)
         if shift:
             attention = torch.cat([torch.ones((batch, shift), dtype=attention.dtype), attention], dim=-1)
         input_ids, attention = input_ids.to(self.device), attention.to(self.device)

@@ -3,6 +3,10 @@
 The prefix is run once; each batch then gets its own cache holding expanded views of those keys
 and values. The model's cache update concatenates into new tensors, so the shared state is never
 written to, and the next batch starts from the same prefix.
+
+A model may also bring a soft prefix: learned virtual tokens given directly as keys and values
+(prompt or prefix tuning). It sits in front of everything, at positions 0..n-1, and a token
+prefix is then computed on top of it.
 """
 
 from __future__ import annotations
@@ -12,31 +16,53 @@ from typing import Any
 
 import torch
 
+KeyValues = list[tuple[torch.Tensor, torch.Tensor]]
+
 
 class PrefixCache:
     """Keeps the KV state of the most recent prefix (one rung's prompts share one prefix)."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, soft_prefix: KeyValues | None = None):
         self.model = model
+        self.soft = soft_prefix or []
+        self.soft_length = int(self.soft[0][0].shape[-2]) if self.soft else 0
         self._key: tuple[int, ...] | None = None
-        self._layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._layers: KeyValues = []
 
-    def layers(self, prefix: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(keys, values) per layer for this prefix, computed on first use."""
+    def length(self, prefix: Sequence[int]) -> int:
+        """Positions the cache holds in front of every row: soft prefix plus token prefix."""
+        return self.soft_length + len(prefix)
+
+    def layers(self, prefix: Sequence[int]) -> KeyValues:
+        """(keys, values) per layer for the soft prefix plus this token prefix, computed on first use."""
         key = tuple(prefix)
+        if not key:
+            return self.soft
         if key != self._key:
             device = next(self.model.parameters()).device
             ids = torch.tensor([list(key)], device=device)
-            output = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            start = self.soft_length
+            output = self.model(
+                input_ids=ids,
+                attention_mask=torch.ones((1, start + len(key)), dtype=torch.long, device=device),
+                position_ids=torch.arange(start, start + len(key), device=device)[None],
+                past_key_values=self._expanded(self.soft, 1) if self.soft else None,
+                use_cache=True,
+                logits_to_keep=1,
+            )
             self._layers = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
             self._key = key
         return self._layers
 
     def for_batch(self, prefix: Sequence[int], batch: int) -> Any:
         """A fresh cache for `batch` rows that all continue this prefix."""
+        return self._expanded(self.layers(prefix), batch)
+
+    @staticmethod
+    def _expanded(layers: KeyValues, batch: int) -> Any:
         from transformers import DynamicCache
 
         cache = DynamicCache()
-        for index, (keys, values) in enumerate(self.layers(prefix)):
+        for index, (keys, values) in enumerate(layers):
             cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
         return cache

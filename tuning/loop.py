@@ -22,6 +22,7 @@ import torch
 
 from harness.batching import token_budget_batches
 from tuning.checkpoint import load_checkpoint, save_checkpoint
+from tuning.virtual_tokens import training_logits
 
 
 @dataclass(frozen=True)
@@ -186,13 +187,7 @@ def _loss(rows: list[TrainRow], model: Any, pad_id: int, device: Any) -> tuple[t
         targets[b, longest - row.completion :] = torch.tensor(row.tokens[-row.completion :])
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     keep = torch.arange(width - longest - 1, width - 1)  # each position predicts the next token
-    logits = model(
-        input_ids=input_ids.to(device),
-        attention_mask=attention.to(device),
-        position_ids=positions.to(device),
-        logits_to_keep=keep.to(device),
-        use_cache=False,
-    ).logits
+    logits = training_logits(model, input_ids.to(device), attention.to(device), positions.to(device), keep.to(device))
     loss = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), targets.to(device).reshape(-1), ignore_index=-100
     )

@@ -1,8 +1,9 @@
-"""Making a base model trainable by each method: LoRA, QLoRA (4-bit nf4 base), IA3, full."""
+"""Making a base model trainable by each method: LoRA, QLoRA (4-bit nf4 base), IA3, full, prompt and prefix tuning."""
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -40,9 +41,13 @@ def quantized_base(model_path: str, device: str) -> Any:
     return model
 
 
-def trainable_model(method: str, base: Any, options: dict[str, Any]) -> Any:
-    """Wrap (a copy of) the base so only the method's parameters train."""
-    from peft import IA3Config, get_peft_model
+def trainable_model(method: str, base: Any, options: dict[str, Any], init_tokens: Sequence[int] = ()) -> Any:
+    """Wrap (a copy of) the base so only the method's parameters train.
+
+    `init_tokens` starts prompt tuning's virtual tokens from real token embeddings (the task's
+    instruction), which trains far better than random vectors on small data.
+    """
+    from peft import IA3Config, PrefixTuningConfig, PromptTuningConfig, get_peft_model
 
     if method == "full":
         model = copy.deepcopy(base)
@@ -55,7 +60,24 @@ def trainable_model(method: str, base: Any, options: dict[str, Any]) -> Any:
         return get_peft_model(source, config)
     if method == "ia3":
         return get_peft_model(copy.deepcopy(base), IA3Config(task_type="CAUSAL_LM"))
+    if method == "prompt_tuning":
+        count = options["num_virtual_tokens"]
+        model = get_peft_model(copy.deepcopy(base), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=count))
+        if init_tokens:
+            _start_from_tokens(model, init_tokens, count)
+        return model
+    if method == "prefix_tuning":
+        config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options["num_virtual_tokens"])
+        return get_peft_model(copy.deepcopy(base), config)
     raise InputError(f"unknown tuning method '{method}'")
+
+
+def _start_from_tokens(model: Any, tokens: Sequence[int], count: int) -> None:
+    """Set the virtual tokens to the embeddings of `tokens`, repeated or cut to `count`."""
+    ids = torch.tensor([tokens[i % len(tokens)] for i in range(count)])
+    with torch.no_grad():
+        embedding = model.prompt_encoder[model.active_adapter].embedding
+        embedding.weight.copy_(model.word_embeddings(ids.to(embedding.weight.device)))
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

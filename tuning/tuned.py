@@ -25,6 +25,7 @@ from harness.types import Example, Output
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import LoopSettings, TrainRow, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
+from tuning.virtual_tokens import soft_prefix, virtual_token_type
 
 EVALUATION_ONLY = ("mode", "max_new_tokens")
 
@@ -53,7 +54,20 @@ class LoraOptions(TuneConfig):
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
 
 
-DEFAULT_LEARNING_RATE = {"lora": 2e-4, "qlora": 2e-4, "ia3": 3e-3, "full": 2e-5}
+class VirtualTokenOptions(TuneConfig):
+    """Prompt or prefix tuning: how many virtual tokens to learn."""
+
+    num_virtual_tokens: int = Field(default=20, ge=1, le=512)
+
+
+DEFAULT_LEARNING_RATE = {
+    "lora": 2e-4,
+    "qlora": 2e-4,
+    "ia3": 3e-3,
+    "full": 2e-5,
+    "prompt_tuning": 3e-2,  # peft's examples: virtual tokens need far larger steps than weights
+    "prefix_tuning": 1e-2,
+}
 
 
 class TunedPredictor:
@@ -95,8 +109,13 @@ class TunedPredictor:
         if self._engine is None:
             model = self._load() if is_complete(self.artifact_dir) else self._train()
             base = self.context.engine
+            soft = soft_prefix(model) if virtual_token_type(model) else None
             self._engine = Engine(
-                model, base.tokenizer, max_batch_tokens=base.max_batch_tokens, max_batch_size=base.max_batch_size
+                model.base_model if soft else model,
+                base.tokenizer,
+                max_batch_tokens=base.max_batch_tokens,
+                max_batch_size=base.max_batch_size,
+                soft_prefix=soft,
             )
         return self._engine
 
@@ -117,6 +136,15 @@ class TunedPredictor:
         options["learning_rate"] = self.config.learning_rate or DEFAULT_LEARNING_RATE[self.method]
         return options
 
+    def _init_tokens(self) -> list[int]:
+        """Prompt tuning starts from the instruction's tokens (or the zero_shot prompt's when there is none)."""
+        if self.method != "prompt_tuning":
+            return []
+        text = self.context.prompts.format.system_text()
+        if text:
+            return list(self.context.engine.tokenizer.encode(text, add_special_tokens=False))
+        return list(self.context.prompts.encode(Example(id="", input="", target="")))
+
     def _base(self) -> Any:
         if self.method == "qlora":
             return quantized_base(self.context.model_path, self.context.device)
@@ -125,7 +153,7 @@ class TunedPredictor:
     def _train(self) -> Any:
         options = self._options()
         torch.manual_seed(self.context.seed)  # adapter initialisation is random: same seed, same adapter
-        model = trainable_model(self.method, self._base(), options)
+        model = trainable_model(self.method, self._base(), options, init_tokens=self._init_tokens())
         rows = _rows(self.context, self.train_set, self.config.max_length)
         validation = _rows(self.context, self.validation_set, self.config.max_length)
         if not rows:

@@ -1,0 +1,16 @@
+"""The prefix_tuning rung: learned keys and values in front of every layer (peft prefix tuning)."""
+
+from __future__ import annotations
+
+from harness.rungs import Predictor, RungContext, rung
+from tuning.tuned import TunedPredictor, VirtualTokenOptions
+
+
+class PrefixTuningConfig(VirtualTokenOptions):
+    """Prefix-tuning options: num_virtual_tokens (default 20), learning rate default 1e-2."""
+
+
+@rung("prefix_tuning", config=PrefixTuningConfig, sweep=("num_virtual_tokens",))
+def build_prefix_tuning(config: PrefixTuningConfig, context: RungContext) -> Predictor:
+    """Build the prefix_tuning predictor."""
+    return TunedPredictor("prefix_tuning", config, context)
