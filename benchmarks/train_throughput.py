@@ -10,7 +10,11 @@ same count for every method, so useful tokens/s compares the time each takes for
 - (b) trl's SFTTrainer with its defaults except precision (`bf16=False`: its CPU default, bf16, runs
   many times slower on this CPU), over the same LoRA adapter.
 
-    python benchmarks/train_throughput.py [--rows 64] [--batch 8]
+Afterwards each trained model answers the example's 124 test tickets through our engine with the
+zero_shot prompt, so held-out accuracy is compared on equal terms (the peers' losses cover every
+token, so their loss values are not comparable to ours).
+
+    python benchmarks/train_throughput.py [--rows 160] [--batch 8]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +38,21 @@ METHODS = ["ours-lora", "ours-qlora", "ours-full", "trainer-max-length-lora", "s
 LORA: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
 
 
-def example_rows(count: int) -> tuple[str, Any, list[tuple[int, ...]], list[int]]:
-    """The example's first `count` train rows (zero_shot prompt + answer tokens), without loading the model."""
+@dataclass
+class ExampleTask:
+    """The example's model path, tokenizer, prompt builder, labels, train rows and test tickets."""
+
+    model_path: str
+    tokenizer: Any
+    prompts: Any
+    labels: tuple[str, ...]
+    rows: list[tuple[int, ...]]
+    answers: list[int]
+    test: list[Any]
+
+
+def example_task(count: int) -> ExampleTask:
+    """The example's first `count` train rows (zero_shot prompt + answer tokens) and its test set."""
     from transformers import AutoTokenizer
 
     from advisor.assess import _load_data, _prompt_format
@@ -52,7 +70,19 @@ def example_rows(count: int) -> tuple[str, Any, list[tuple[int, ...]], list[int]
         answer = prompts.choice_tokens(example.target)
         rows.append((*prompts.encode(example), *answer))
         answers.append(len(answer))
-    return source.path, tokenizer, rows, answers
+    return ExampleTask(source.path, tokenizer, prompts, tuple(labels), rows, answers, list(splits.test))
+
+
+def held_out_accuracy(model: Any, task: ExampleTask) -> float:
+    """Accuracy on the example's test tickets, scored the same way for every method (our engine, zero_shot prompt)."""
+    from harness.answering import answer
+    from harness.engine import Engine
+
+    model.eval()
+    engine = Engine(model, task.tokenizer)
+    encoded = [task.prompts.split(example) for example in task.test]
+    outputs = answer(engine, task.prompts, encoded, task.labels, "score", 8)
+    return sum(o.text == e.target for o, e in zip(outputs, task.test, strict=True)) / len(task.test)
 
 
 def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
@@ -62,12 +92,14 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
     from tuning.methods import quantized_base
 
     torch.set_num_threads(2)
-    model_path, tokenizer, rows, answers = example_rows(count)
+    task = example_task(count)
+    model_path, tokenizer, rows, answers = task.model_path, task.tokenizer, task.rows, task.answers
     if method == "ours-qlora":
         model = quantized_base(model_path, "cpu")
     else:
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, use_safetensors=True)
     base_weights_mb = model.get_memory_footprint() / 2**20
+    rss_loaded_mb = _current_rss_mb()
     steps = count // batch
     useful = sum(len(r) for r in rows[: steps * batch])
     started = time.perf_counter()
@@ -77,7 +109,8 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
 
         kind = method.removeprefix("ours-")
         torch.manual_seed(0)
-        trainable = trainable_model(kind, model, LORA)
+        trainable = trainable_model(kind, model, LORA)  # copies the base (the engine keeps the original)
+        rss_wrapped_mb = _current_rss_mb()
         train_rows = [TrainRow(r, a) for r, a in zip(rows, answers, strict=True)][: steps * batch]
         settings = LoopSettings(
             epochs=1,
@@ -92,7 +125,10 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         loss = report.train_losses[-1]
     else:
-        seconds, loss = _peer(method, model, tokenizer, rows[: steps * batch], steps, batch)
+        seconds, loss, trainable = _peer(method, model, tokenizer, rows[: steps * batch], steps, batch)
+        rss_wrapped_mb = float("nan")
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # training's peak, before evaluation
+    accuracy = held_out_accuracy(trainable, task)
     return {
         "method": method,
         "steps": steps,
@@ -101,14 +137,25 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
         "seconds": seconds,
         "useful_tokens_per_s": useful / seconds,
         "final_loss": loss,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "held_out_accuracy": accuracy,
+        "test_examples": len(task.test),
+        "peak_rss_mb": peak_rss_mb,
+        "rss_after_load_mb": rss_loaded_mb,
+        "rss_after_wrapping_mb": rss_wrapped_mb,
         "base_weights_mb": base_weights_mb,
     }
 
 
+def _current_rss_mb() -> float:
+    import os
+
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _peer(
     method: str, model: Any, tokenizer: Any, rows: list[tuple[int, ...]], steps: int, batch: int
-) -> tuple[float, float]:
+) -> tuple[float, float, Any]:
     import datasets
     import torch
     from peft import get_peft_model
@@ -155,12 +202,12 @@ def _peer(
             trainer = SFTTrainer(model=peft_model, args=args, train_dataset=data, processing_class=tokenizer)
         started = time.perf_counter()
         result = trainer.train()
-        return time.perf_counter() - started, float(result.training_loss)
+        return time.perf_counter() - started, float(result.training_loss), peft_model
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=64)
+    parser.add_argument("--rows", type=int, default=160)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--method", choices=METHODS, help="run one method in this process (used internally)")
     args = parser.parse_args()
@@ -179,7 +226,7 @@ def main() -> None:
         print(
             f"  {method:24} {runs[method]['useful_tokens_per_s']:7.1f} useful tok/s  "
             f"{runs[method]['seconds']:6.1f} s  peak RSS {runs[method]['peak_rss_mb']:6.0f} MB  "
-            f"loss {runs[method]['final_loss']:.3f}",
+            f"loss {runs[method]['final_loss']:.3f}  held-out accuracy {runs[method]['held_out_accuracy']:.3f}",
             flush=True,
         )
     ours = runs["ours-lora"]["useful_tokens_per_s"]
@@ -190,6 +237,7 @@ def main() -> None:
         "runs": runs,
         "lora_vs_trainer_max_length": ours / runs["trainer-max-length-lora"]["useful_tokens_per_s"],
         "lora_vs_sft_trainer": ours / runs["sft-trainer-lora"]["useful_tokens_per_s"],
+        "accuracy": {method: run["held_out_accuracy"] for method, run in runs.items()},
     }
     path = write_result("train_throughput", result)
     print(
