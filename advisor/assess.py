@@ -13,7 +13,7 @@ from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
 from harness.data import Splits, load_splits
-from harness.embedding import Embedder
+from harness.embedding import Embedder, embedding_similarities
 from harness.engine import Engine
 from harness.environment import Placement, choose_placement, describe_hardware
 from harness.errors import InputError
@@ -211,14 +211,21 @@ def _run_rung(
         progress=hooks.advance,
     )
     hooks.rung_finished(planned.name)
+    similarities = None
+    if task.spec.type == "generation" and context.embedder is not None:
+        similarities = embedding_similarities(
+            context.embedder(), [r.output.text for r in run.records], [r.example.target for r in run.records]
+        )
     result = summarize_rung(
         planned.name,
         planned.type.kind,
         planned.config.model_dump(),
         task.spec.type,
         run,
+        labels=context.labels,
         seed=task.spec.seed,
         resamples=task.spec.evaluation.bootstrap_resamples,
+        similarities=similarities,
     )
     card = predictor.card() if hasattr(predictor, "card") else None
     if card is not None:  # a tuned rung: what training cost, and its metrics written into its card

@@ -52,6 +52,7 @@ class RecordSummary(_Model):
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    scores: dict[str, float] = {}  # numeric score parts (correct, value, field counts, ...) for paired tests
 
 
 class TrainingSummary(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import fmean
 from typing import Any
 
@@ -13,36 +14,44 @@ from advisor.assessment import (
     TokenSummary,
     TrainingSummary,
 )
-from harness.metrics import (
-    Estimate,
-    accuracy_estimate,
-    macro_f1_estimate,
-    mean_estimate,
-    percentile,
-    retrieval_ranks,
-)
+from harness.metrics import Estimate, mean_estimate, percentile, retrieval_ranks
 from harness.runner import RunResult
+from harness.task_metrics import PRIMARY_METRIC, Columns, build_columns, estimates
 from harness.types import Record
 
-PRIMARY_METRIC = {"classification": "accuracy", "qa": "f1"}
+
+def score_parts(record: Record) -> dict[str, float]:
+    """The numeric parts of a record's score (correct, value, field counts, ROUGE-L, ...)."""
+    parts = {"correct": float(record.score.correct), "value": float(record.score.value)}
+    for name, value in record.score.detail.items():
+        if isinstance(value, (bool, int, float)):
+            parts[name] = float(value)
+    return parts
 
 
-def quality_metrics(task_type: str, records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
+def quality_metrics(
+    task_type: str,
+    records: list[Record],
+    labels: Sequence[str],
+    seed: int,
+    resamples: int,
+    similarities: Sequence[float] | None = None,
+) -> dict[str, Estimate]:
     """The task type's metrics, each with a 95% bootstrap interval."""
-    correct = [r.score.correct for r in records]
-    if task_type == "qa":
-        contains = [bool(r.score.detail.get("contains_answer")) for r in records]
-        return {
-            "exact_match": accuracy_estimate(correct, seed=seed, resamples=resamples),
-            "f1": mean_estimate([r.score.value for r in records], seed=seed, resamples=resamples),
-            "contains_answer": accuracy_estimate(contains, seed=seed, resamples=resamples),
-        }
+    return estimates(
+        task_type, record_columns(records, labels, similarities), len(records), seed=seed, resamples=resamples
+    )
+
+
+def record_columns(
+    records: list[Record], labels: Sequence[str], similarities: Sequence[float] | None = None
+) -> Columns:
+    """Per-example metric columns of a rung's records."""
+    parts = [score_parts(r) for r in records]
+    if similarities is not None:
+        parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
     predictions = [r.score.detail.get("prediction") for r in records]
-    targets = [r.example.target for r in records]
-    return {
-        "accuracy": accuracy_estimate(correct, seed=seed, resamples=resamples),
-        "macro_f1": macro_f1_estimate(targets, predictions, seed=seed, resamples=resamples),
-    }
+    return build_columns([r.example.target for r in records], predictions, parts, labels)
 
 
 def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
@@ -59,12 +68,25 @@ def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[
 
 
 def summarize_rung(
-    name: str, kind: str, config: dict[str, object], task_type: str, run: RunResult, *, seed: int, resamples: int
+    name: str,
+    kind: str,
+    config: dict[str, object],
+    task_type: str,
+    run: RunResult,
+    *,
+    labels: Sequence[str],
+    seed: int,
+    resamples: int,
+    similarities: Sequence[float] | None = None,
 ) -> RungResult:
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
     predictions = [r.score.detail.get("prediction") for r in records]
-    estimates = quality_metrics(task_type, records, seed, resamples) | retrieval_metrics(records, seed, resamples)
+    quality = quality_metrics(task_type, records, labels, seed, resamples, similarities)
+    metrics = quality | retrieval_metrics(records, seed, resamples)
+    parts = [score_parts(r) for r in records]
+    if similarities is not None:
+        parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
     batch_seconds = sum(r.output.latency_s for r in records)
     latency = LatencySummary(
         p50_s=_or_none(percentile(run.single_latencies_s, 50)),
@@ -81,7 +103,7 @@ def summarize_rung(
         kind=kind,
         config=config,
         primary_metric=PRIMARY_METRIC[task_type],
-        metrics={key: _metric(value) for key, value in estimates.items()},
+        metrics={key: _metric(value) for key, value in metrics.items()},
         latency=latency,
         tokens=tokens,
         no_label_outputs=sum(p is None for p in predictions) if task_type == "classification" else 0,
@@ -98,8 +120,9 @@ def summarize_rung(
                 prompt_tokens=r.output.prompt_tokens,
                 completion_tokens=r.output.completion_tokens,
                 latency_s=r.output.latency_s,
+                scores=part,
             )
-            for r, p in zip(records, predictions, strict=True)
+            for r, p, part in zip(records, predictions, parts, strict=True)
         ],
     )
 

@@ -14,7 +14,7 @@ from harness.models import EMBEDDED_MODEL
 from harness.prompts import INPUT_SLOT
 
 TaskType = Literal["classification", "extraction", "generation", "qa"]
-SUPPORTED_TYPES = ("classification", "qa")
+SUPPORTED_TYPES = ("classification", "extraction", "generation", "qa")
 
 
 class _Strict(BaseModel):
@@ -147,6 +147,7 @@ class LoadedTask:
             seed=self.spec.seed,
             stratify=self.spec.type == "classification",
             multi_answer=self.spec.type == "qa",
+            json_target=self.spec.type == "extraction",
         )
 
     def model_name(self) -> str:

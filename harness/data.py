@@ -49,6 +49,7 @@ class DataSpec:
     seed: int = 0
     stratify: bool = True
     multi_answer: bool = False  # qa: a target may be a list of acceptable answers
+    json_target: bool = False  # extraction: the target is a JSON object (or its text)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def load_splits(spec: DataSpec) -> Splits:
     """Read the files named in the spec and return train, validation and test examples."""
     hashes = {name: file_sha256(path) for name, path in spec.files.items() if path.is_file()}
     loaded = {
-        name: load_examples(path, spec.fields, split=name, multi_answer=spec.multi_answer)
+        name: load_examples(path, spec.fields, split=name, multi_answer=spec.multi_answer, json_target=spec.json_target)
         for name, path in spec.files.items()
     }
     if "all" in loaded:
@@ -78,12 +79,19 @@ def load_splits(spec: DataSpec) -> Splits:
     return Splits(tuple(loaded.get("train", ())), tuple(loaded.get("validation", ())), tuple(loaded["test"]), hashes)
 
 
-def load_examples(path: Path, fields: FieldMap, split: str, multi_answer: bool = False) -> list[Example]:
+def load_examples(
+    path: Path, fields: FieldMap, split: str, multi_answer: bool = False, json_target: bool = False
+) -> list[Example]:
     """One file's rows as Examples; a bad row raises InputError naming the file and the row."""
     rows = read_rows(path)
     _require_rows(rows, str(path))
     examples = [
-        _with_extras(_row_to_example(row, index, path, fields, split, multi_answer), row, fields, f"{path} row {index}")
+        _with_extras(
+            _row_to_example(row, index, path, fields, split, multi_answer, json_target),
+            row,
+            fields,
+            f"{path} row {index}",
+        )
         for index, row in enumerate(rows, start=1)
     ]
     seen: dict[str, int] = {}
@@ -183,7 +191,13 @@ def _with_extras(example: Example, row: dict[str, Any], fields: FieldMap, where:
 
 
 def _row_to_example(
-    row: dict[str, Any], index: int, path: Path, fields: FieldMap, split: str, multi_answer: bool = False
+    row: dict[str, Any],
+    index: int,
+    path: Path,
+    fields: FieldMap,
+    split: str,
+    multi_answer: bool = False,
+    json_target: bool = False,
 ) -> Example:
     where = f"{path} row {index}"
     row_id = _row_id(row, index, fields, split, where)
@@ -203,7 +217,36 @@ def _row_to_example(
         if not answers or not all(isinstance(a, str) for a in answers):
             raise InputError(f"{where}: field '{target_field}' must be an answer or a non-empty list of answers")
         return Example(id=row_id, input=text, target=answers[0], meta={"answers": list(answers)})
+    if json_target:
+        return Example(id=row_id, input=text, target=_json_text(row, target_field, where))
     return Example(id=row_id, input=text, target=_text(row, target_field, where))
+
+
+def _json_text(row: dict[str, Any], name: str, where: str) -> str:
+    """An extraction target as canonical JSON text: keys sorted, null fields left out.
+
+    Null and absent are the same here because the JSON reader gives every row every key seen in
+    the file, filling the ones a row lacks with null.
+    """
+    if name not in row:
+        raise InputError(f"{where}: no field '{name}' (columns: {', '.join(row)})")
+    value = row[name]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            value = None
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: field '{name}' must be a JSON object (or its text) for an extraction task")
+    return json.dumps(_without_nulls(value), ensure_ascii=False, sort_keys=True)
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value if v is not None]
+    return value
 
 
 def _row_id(row: dict[str, Any], index: int, fields: FieldMap, split: str, where: str) -> str:

@@ -57,3 +57,11 @@ class Embedder:
             show_progress_bar=False,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def embedding_similarities(embedder: Embedder, outputs: Sequence[str], references: Sequence[str]) -> list[float]:
+    """Cosine similarity of each output with its reference (the embeddings are unit length)."""
+    if not outputs:
+        return []
+    left, right = embedder.embed(list(outputs)), embedder.embed(list(references))
+    return [float(x) for x in np.clip((left * right).sum(axis=1), -1.0, 1.0)]

@@ -61,8 +61,42 @@ def qa_scorer() -> Scorer:
     return score
 
 
+def extraction_scorer() -> Scorer:
+    """Field-level comparison of the JSON object in the output with the gold object.
+
+    value: this example's field F1 (1 when both have no fields); correct: every field right and
+    nothing extra. The counts are kept so the metrics can sum them over examples (micro F1).
+    """
+    from harness.text_metrics import field_counts
+
+    def score(example: Example, output: Output) -> Score:
+        counts = field_counts(output.text, example.target)
+        tp, fp, fn = counts.true_positive, counts.false_positive, counts.false_negative
+        f1 = 2 * tp / (2 * tp + fp + fn) if (tp + fp + fn) else float(counts.valid)
+        detail = {"valid": counts.valid, "tp": tp, "fp": fp, "fn": fn}
+        return Score(value=f1, correct=counts.exact, detail=detail)
+
+    return score
+
+
+def generation_scorer() -> Scorer:
+    """ROUGE-L (the value) and chrF against the reference; correct when the normalised texts are equal."""
+    from harness.text_metrics import chrf, rouge_l
+
+    def score(example: Example, output: Output) -> Score:
+        value = rouge_l(output.text, example.target)
+        exact = normalize_answer(output.text) == normalize_answer(example.target)
+        return Score(value=value, correct=exact, detail={"rouge_l": value, "chrf": chrf(output.text, example.target)})
+
+    return score
+
+
 def scorer_for(task_type: str, labels: Sequence[str]) -> Scorer:
     """The scorer of a task type."""
     if task_type == "qa":
         return qa_scorer()
+    if task_type == "extraction":
+        return extraction_scorer()
+    if task_type == "generation":
+        return generation_scorer()
     return classification_scorer(labels)

@@ -1,0 +1,144 @@
+"""Each task type's metrics as statistics over per-example columns, vectorised over bootstrap resamples.
+
+A rung's answers become columns (correct, value, field counts, class codes, ...), one entry per test
+example. A metric maps (columns, (k, n) resampled indices) to k values, so one definition serves the
+rung's own interval and the paired difference between two rungs on the same resamples. Ratio metrics
+(field precision/recall/F1) sum their counts inside each resample, which is what micro-averaging means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.comparison import PairedDifference, paired_bootstrap
+from harness.metrics import DEFAULT_RESAMPLES, Estimate, bootstrap, macro_f1_rows
+
+Columns = dict[str, np.ndarray]
+Statistic = Callable[[Columns, np.ndarray], np.ndarray]
+
+PRIMARY_METRIC = {"classification": "accuracy", "qa": "f1", "extraction": "field_f1", "generation": "rouge_l"}
+BINARY_METRICS = {"accuracy", "exact_match", "json_valid", "contains_answer"}  # McNemar applies
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    """A named statistic of a task type's columns; `needs` lists the columns it reads."""
+
+    name: str
+    statistic: Statistic
+    needs: tuple[str, ...]
+
+
+def _mean(column: str) -> Statistic:
+    return lambda columns, idx: columns[column][idx].mean(axis=1)
+
+
+def _ratio(numerator: Sequence[tuple[str, float]], denominator: Sequence[tuple[str, float]]) -> Statistic:
+    """sum(weighted numerator columns) / sum(weighted denominator columns) per resample; 0 when empty."""
+
+    def statistic(columns: Columns, idx: np.ndarray) -> np.ndarray:
+        top = sum(weight * columns[name][idx].sum(axis=1) for name, weight in numerator)
+        bottom = sum(weight * columns[name][idx].sum(axis=1) for name, weight in denominator)
+        return np.divide(top, bottom, out=np.zeros_like(bottom, dtype=np.float64), where=bottom > 0)
+
+    return statistic
+
+
+def _macro_f1(columns: Columns, idx: np.ndarray) -> np.ndarray:
+    classes = int(columns["n_classes"][0])
+    return macro_f1_rows(
+        columns["target_code"][idx].astype(np.int64), columns["prediction_code"][idx].astype(np.int64), classes
+    )
+
+
+DEFINITIONS: dict[str, list[MetricDefinition]] = {
+    "classification": [
+        MetricDefinition("accuracy", _mean("correct"), ("correct",)),
+        MetricDefinition("macro_f1", _macro_f1, ("target_code", "prediction_code", "n_classes")),
+    ],
+    "qa": [
+        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
+        MetricDefinition("f1", _mean("value"), ("value",)),
+        MetricDefinition("contains_answer", _mean("contains_answer"), ("contains_answer",)),
+    ],
+    "extraction": [
+        MetricDefinition(
+            "field_f1", _ratio([("tp", 2.0)], [("tp", 2.0), ("fp", 1.0), ("fn", 1.0)]), ("tp", "fp", "fn")
+        ),
+        MetricDefinition("field_precision", _ratio([("tp", 1.0)], [("tp", 1.0), ("fp", 1.0)]), ("tp", "fp")),
+        MetricDefinition("field_recall", _ratio([("tp", 1.0)], [("tp", 1.0), ("fn", 1.0)]), ("tp", "fn")),
+        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
+        MetricDefinition("json_valid", _mean("valid"), ("valid",)),
+    ],
+    "generation": [
+        MetricDefinition("rouge_l", _mean("rouge_l"), ("rouge_l",)),
+        MetricDefinition("chrf", _mean("chrf"), ("chrf",)),
+        MetricDefinition("embedding_similarity", _mean("similarity"), ("similarity",)),
+        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
+    ],
+}
+
+
+def build_columns(
+    targets: Sequence[str],
+    predictions: Sequence[str | None],
+    scores: Sequence[dict[str, float]],
+    labels: Sequence[str] = (),
+) -> Columns:
+    """Per-example columns from each example's numeric score parts (plus class codes when there are labels).
+
+    Class codes come from the label list, so two rungs' columns share one coding.
+    """
+    columns: Columns = {}
+    names = sorted({name for row in scores for name in row})
+    for name in names:
+        columns[name] = np.asarray([float(row.get(name, np.nan)) for row in scores], dtype=np.float64)
+    if labels:
+        code = {label: i for i, label in enumerate(labels)}
+        columns["target_code"] = np.asarray([code.get(t, -1) for t in targets], dtype=np.float64)
+        columns["prediction_code"] = np.asarray(
+            [code.get(p, -1) if p is not None else -1 for p in predictions], dtype=np.float64
+        )
+        columns["n_classes"] = np.full(len(targets), len(labels), dtype=np.float64)
+    return columns
+
+
+def available(task_type: str, columns: Columns) -> list[MetricDefinition]:
+    """The task type's metrics whose columns are present (and complete)."""
+    return [d for d in DEFINITIONS[task_type] if all(n in columns and not np.isnan(columns[n]).any() for n in d.needs)]
+
+
+def estimates(
+    task_type: str, columns: Columns, n: int, *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES
+) -> dict[str, Estimate]:
+    """Every available metric with its 95% percentile-bootstrap interval (the same resamples for all)."""
+    return {
+        d.name: bootstrap(lambda idx, d=d: d.statistic(columns, idx), n, resamples=resamples, seed=seed)
+        for d in available(task_type, columns)
+    }
+
+
+def paired_metric(
+    task_type: str,
+    metric: str,
+    columns_a: Columns,
+    columns_b: Columns,
+    n: int,
+    *,
+    seed: int = 0,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> PairedDifference:
+    """metric(A) - metric(B) on the same examples, with its paired interval and p-value."""
+    definition = next((d for d in DEFINITIONS[task_type] if d.name == metric), None)
+    if definition is None:
+        raise ValueError(f"no metric '{metric}' for task type '{task_type}'")
+    return paired_bootstrap(
+        lambda idx: definition.statistic(columns_a, idx),
+        lambda idx: definition.statistic(columns_b, idx),
+        n,
+        resamples=resamples,
+        seed=seed,
+    )
