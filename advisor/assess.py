@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Protocol
 
 from advisor.assessment import Assessment, Environment, RungResult, TaskSummary
+from advisor.compare import compare_rungs
+from advisor.costs import price_rungs
+from advisor.forgetting import ProbeRun
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
@@ -17,9 +20,11 @@ from harness.embedding import Embedder, embedding_similarities
 from harness.engine import Engine
 from harness.environment import Placement, choose_placement, describe_hardware
 from harness.errors import InputError
+from harness.forgetting import probe_set
 from harness.hashing import content_hash
 from harness.labels import check_targets, infer_labels, rename_targets
 from harness.models import ModelSource, load_causal_lm, resolve_model
+from harness.pricing import load_prices
 from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.runner import run_predictor
@@ -112,9 +117,15 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
     task, spec = run.task, run.task.spec
     store = Store(options.store_path or default_store_path(task))
     try:
-        results = [_run_rung(p, run.context, run.test, store, task, hooks) for p in run.planned]
+        probes = _probe_run(run, store, hooks)
+        results = [_run_rung(p, run.context, run.test, store, task, hooks, probes) for p in run.planned]
     finally:
         store.close()
+    environment = Environment(**describe_hardware(run.placement))
+    price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
+    comparisons = compare_rungs(
+        results, spec.type, run.context.labels, seed=spec.seed, resamples=spec.evaluation.bootstrap_resamples
+    )
     return Assessment(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskSummary(
@@ -132,9 +143,27 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
             limit=options.limit,
             data_hashes=run.splits.file_hashes,
         ),
-        environment=Environment(**describe_hardware(run.placement)),
+        environment=environment,
         rungs=results,
+        comparisons=comparisons,
     )
+
+
+def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable[[], ProbeRun] | None:
+    """The forgetting probes, loaded on first use (only a tuned rung needs them)."""
+    section = run.task.spec.forgetting
+    if not section.enabled:
+        return None
+    loaded: list[ProbeRun] = []
+
+    def get() -> ProbeRun:
+        if not loaded:
+            fingerprint, items = probe_set(section.probes, run.task.folder, section.max_items, run.task.spec.seed)
+            context = run.context
+            loaded.append(ProbeRun(section, fingerprint, items, context.engine, context.model_fingerprint, store))
+        return loaded[0]
+
+    return get
 
 
 def _lazy_embedder() -> Callable[[], Embedder]:
@@ -198,6 +227,7 @@ def _run_rung(
     store: Store,
     task: LoadedTask,
     hooks: ProgressHooks,
+    probes: Callable[[], ProbeRun] | None,
 ) -> RungResult:
     predictor = planned.type.build(planned.config, context)
     hooks.rung_started(planned.name, len(test))
@@ -232,4 +262,16 @@ def _run_rung(
         artifact = str(getattr(predictor, "artifact_dir", ""))
         result.training = training_summary(card, artifact, bool(getattr(predictor, "trained_now", False)))
         predictor.record_metrics({name: metric.value for name, metric in result.metrics.items()})  # type: ignore[attr-defined]
+    if probes is not None:
+        if card is None:
+            result.forgetting = probes().unchanged()
+        else:
+            hooks.stage(f"{planned.name}: general-skills probes against the base model")
+            result.forgetting = probes().compare(
+                predictor.engine(),  # type: ignore[attr-defined]
+                predictor.fingerprint(),
+                max_forgetting=task.spec.constraints.max_forgetting,
+                seed=task.spec.seed,
+                resamples=task.spec.evaluation.bootstrap_resamples,
+            )
     return result

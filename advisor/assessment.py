@@ -72,6 +72,50 @@ class TrainingSummary(_Model):
     trained_now: bool
 
 
+class CostSummary(_Model):
+    """What a rung costs in dollars, and the prices that assumes."""
+
+    hosting: str
+    per_1k: float | None  # USD per 1000 requests, served as `hosting` says
+    monthly: float | None
+    requests_per_month: float
+    self_hosted_per_1k: float | None  # measured throughput x hardware price
+    api_per_1k: float | None  # measured tokens x API price (a tuned rung: the hosted fine-tuned model's price)
+    training: float | None = None  # measured training time x training hardware price
+    hosted_training: float | None = None  # the same training tokens on a hosted fine-tuning service
+    break_even_months: float | None = None
+    break_even_against: str | None = None
+    assumptions: dict[str, str] = {}
+
+
+class ProbeDelta(_Model):
+    """Probe accuracy of a tuned model against its base model, on the same probe items."""
+
+    area: str
+    n: int
+    base: float
+    tuned: float
+    delta: float
+    ci_low: float
+    ci_high: float
+
+
+class ForgettingSummary(_Model):
+    """What a rung lost of the base model's general skills (prompting rungs change no weights)."""
+
+    weights_changed: bool
+    probes: str
+    n_items: int = 0
+    base_accuracy: float | None = None
+    tuned_accuracy: float | None = None
+    delta: float | None = None  # tuned - base; negative is forgetting
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    by_area: list[ProbeDelta] = []
+    exceeds_max: bool = False
+
+
 class RungResult(_Model):
     """Everything measured for one rung."""
 
@@ -86,6 +130,8 @@ class RungResult(_Model):
     computed: int
     reused: int
     training: TrainingSummary | None = None
+    cost: CostSummary | None = None
+    forgetting: ForgettingSummary | None = None
     records: list[RecordSummary]
 
 
@@ -129,6 +175,20 @@ class Recommendation(_Model):
     rejected: dict[str, str]
 
 
+class PairedComparison(_Model):
+    """metric(a) - metric(b) on the same test examples: paired bootstrap interval, and McNemar for 0/1 metrics."""
+
+    a: str
+    b: str
+    metric: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    mcnemar_p_value: float | None
+    n: int
+
+
 class Assessment(_Model):
     """One run of `advisor assess`."""
 
@@ -137,6 +197,7 @@ class Assessment(_Model):
     task: TaskSummary
     environment: Environment
     rungs: list[RungResult]
+    comparisons: list[PairedComparison] = []
     recommendation: Recommendation | None = None
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.data import DataSpec, FieldMap
 from harness.errors import InputError
 from harness.models import EMBEDDED_MODEL
+from harness.pricing import PriceTable, load_prices
 from harness.prompts import INPUT_SLOT
 
 TaskType = Literal["classification", "extraction", "generation", "qa"]
@@ -77,6 +78,35 @@ class EvaluationSection(_Strict):
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
 
 
+class CostSection(_Strict):
+    """How requests are served and how many: what the $ figures assume (names are keys of the price table)."""
+
+    hosting: Literal["self_hosted", "api"] = "self_hosted"
+    requests_per_month: float = Field(default=100_000, ge=0)
+    api_model: str | None = None  # None: the price table's default
+    serving_hardware: str | None = None
+    training_hardware: str | None = None  # None: the hardware the run trained on
+    hosted_fine_tuning: str | None = None
+
+
+class ForgettingSection(_Strict):
+    """The general-skills probes every tuned rung is compared with its base model on."""
+
+    enabled: bool = True
+    probes: str = "shipped"  # or a probe file: ours, ARC or MMLU format
+    max_items: int | None = Field(default=None, ge=10)  # a seeded sample, for quick runs
+
+
+class ConstraintsSection(_Strict):
+    """Hard limits: a rung that breaks one is not recommended, whatever its quality."""
+
+    min_quality: float | None = None  # on the primary metric's scale (0-1)
+    max_p95_latency_s: float | None = Field(default=None, gt=0)
+    max_cost_per_1k: float | None = Field(default=None, ge=0)
+    max_forgetting: float | None = Field(default=None, ge=0, le=1)  # largest allowed drop in probe accuracy
+    max_training_cost: float | None = Field(default=None, ge=0)
+
+
 RungEntry = str | dict[str, Any]
 
 
@@ -97,6 +127,10 @@ class TaskSpec(_Strict):
     rungs: list[RungEntry] = Field(default_factory=_default_rungs, min_length=1)
     seed: int = 0
     evaluation: EvaluationSection = EvaluationSection()
+    costs: CostSection = CostSection()
+    pricing: dict[str, Any] | None = None  # overrides of the shipped price table, same layout
+    forgetting: ForgettingSection = ForgettingSection()
+    constraints: ConstraintsSection = ConstraintsSection()
 
     @field_validator("type")
     @classmethod
@@ -188,6 +222,10 @@ def load_task(path: Path) -> LoadedTask:
         spec = TaskSpec.model_validate(raw)
     except ValidationError as error:
         raise InputError(f"{path}: {describe_validation_error(error)}") from None
+    try:
+        check_cost_names(spec.costs, load_prices(spec.pricing))
+    except InputError as error:
+        raise InputError(f"{path}: {error}") from None
     return LoadedTask(spec, path)
 
 
@@ -208,3 +246,19 @@ def describe_validation_error(error: ValidationError) -> str:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_cost_names(costs: CostSection, prices: PriceTable) -> None:
+    """Every price-table name the task names exists (one line with close matches otherwise)."""
+    for field, lookup in (
+        ("api_model", prices.api_price),
+        ("serving_hardware", prices.gpu_price),
+        ("training_hardware", prices.gpu_price),
+        ("hosted_fine_tuning", prices.hosted_tuning_price),
+    ):
+        name = getattr(costs, field)
+        if name is not None:
+            try:
+                lookup(name)
+            except InputError as error:
+                raise InputError(f"costs.{field}: {error}") from None

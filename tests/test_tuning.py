@@ -193,6 +193,13 @@ def test_assess_reports_training_and_train_exports_adapter_and_merged_model(tick
     assert small["trained_now"] and small["trainable_parameters"] < large["trainable_parameters"]
     assert small["useful_tokens_per_s"] > 0 and small["seconds"] > 0 and len(small["validation_losses"]) == 1
     assert "metrics" in json.loads((Path(small["artifact"]) / "card.json").read_text())
+    forgetting = rungs["lora_r2"]["forgetting"]
+    assert forgetting["weights_changed"] and forgetting["n_items"] >= 300 and len(forgetting["by_area"]) >= 8
+    assert forgetting["delta"] == pytest.approx(forgetting["tuned_accuracy"] - forgetting["base_accuracy"])
+    assert forgetting["ci_low"] <= forgetting["delta"] <= forgetting["ci_high"]
+    assert not rungs["zero_shot"]["forgetting"]["weights_changed"]
+    cost = rungs["lora_r2"]["cost"]
+    assert cost["training"] > 0 and cost["hosted_training"] > 0 and cost["break_even_against"] == "zero_shot"
     exported = tmp_path / "adapter"
     trained = runner.invoke(main, ["train", str(ticket_task), "--rung", "lora_r2", "-o", str(exported)])
     assert trained.exit_code == 0 and "already trained (cached)" in trained.output, trained.output
