@@ -125,7 +125,9 @@ def train(
             if step % settings.checkpoint_every == 0:
                 save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, best_loss, stale, best))
         report.epochs_run = epoch + 1
-        validation = evaluate_loss(model, validation_rows, settings, pad_id) if validation_rows else float(loss.detach())
+        validation = (
+            evaluate_loss(model, validation_rows, settings, pad_id) if validation_rows else float(loss.detach())
+        )
         report.validation_losses.append(validation)
         if validation < best_loss - 1e-4:
             best_loss, stale, report.best_epoch = validation, 0, epoch + 1
