@@ -62,7 +62,8 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
     train = folder / "train.jsonl"
     train.write_text("".join(train.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
     task = folder / "task.yaml"
-    task.write_text(task.read_text(encoding="utf-8").replace("r: 16, epochs: 2", "r: 4, epochs: 1"), encoding="utf-8")
+    body = task.read_text(encoding="utf-8").replace("r: 16, epochs: 2", "r: 4, epochs: 1")
+    task.write_text(body + "forgetting: {max_items: 40}\n", encoding="utf-8")
     args = ["assess", str(folder / "task.yaml"), "--limit", "4", "-o", str(tmp_path / "r.json")]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
@@ -72,6 +73,11 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
     assert [r["name"] for r in data["rungs"]] == names
     assert all(r["computed"] == 0 and r["reused"] == 4 for r in data["rungs"]), second.output
     assert all(r["training"] is not None for r in data["rungs"][-2:])
+    for tuned in data["rungs"][-2:]:  # real probes through the real model, tuned against base
+        forgetting = tuned["forgetting"]
+        assert forgetting["n_items"] == 40 and 0 < forgetting["base_accuracy"] < 1
+        assert tuned["cost"]["training"] > 0 and tuned["cost"]["per_1k"] > 0
+    assert len(data["comparisons"]) == 21
     generated = data["rungs"][1]["records"]
     assert all(
         r["completion_tokens"] >= 1 and (r["prediction"] is None) == (not r["correct"] and r["prediction"] is None)
