@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -11,6 +12,7 @@ from typing import Protocol
 from advisor.assessment import Assessment, Environment, RungResult, TaskSummary
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
+from advisor.decide import DataFacts, decide
 from advisor.forgetting import ProbeRun
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung, training_summary
@@ -126,7 +128,7 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
     comparisons = compare_rungs(
         results, spec.type, run.context.labels, seed=spec.seed, resamples=spec.evaluation.bootstrap_resamples
     )
-    return Assessment(
+    assessment = Assessment(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskSummary(
             name=spec.name,
@@ -147,6 +149,23 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         rungs=results,
         comparisons=comparisons,
     )
+    assessment.recommendation = decide(
+        assessment,
+        spec.constraints,
+        spec.facts,
+        spec.decision,
+        data_facts(run.splits, run.context.labels),
+        seed=spec.seed,
+        resamples=spec.evaluation.bootstrap_resamples,
+    )
+    return assessment
+
+
+def data_facts(splits: Splits, labels: Sequence[str]) -> DataFacts:
+    """Train size and the smallest class's count, for the recommendation's warnings."""
+    counts = Counter(example.target for example in splits.train)
+    smallest = min((counts.get(label, 0) for label in labels), default=None) if labels else None
+    return DataFacts(n_train=len(splits.train), smallest_class=smallest)
 
 
 def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable[[], ProbeRun] | None:
@@ -257,6 +276,7 @@ def _run_rung(
         resamples=task.spec.evaluation.bootstrap_resamples,
         similarities=similarities,
     )
+    result.step = planned.type.step
     card = predictor.card() if hasattr(predictor, "card") else None
     if card is not None:  # a tuned rung: what training cost, and its metrics written into its card
         artifact = str(getattr(predictor, "artifact_dir", ""))

@@ -121,6 +121,7 @@ class RungResult(_Model):
 
     name: str
     kind: str
+    step: int = 0  # place on the ladder (harness.rungs.LADDER_STEPS)
     config: dict[str, Any]
     primary_metric: str
     metrics: dict[str, MetricValue]
@@ -167,12 +168,18 @@ class Environment(_Model):
 
 
 class Recommendation(_Model):
-    """The rung to ship and why (filled in by the advisor's decision policy)."""
+    """The rung to ship and why (advisor/decide.py; the policy is in docs/decision.md)."""
 
-    rung: str
+    rung: str | None  # None: no rung meets the task's constraints
     summary: str
     reasons: list[str]
-    rejected: dict[str, str]
+    rejected: dict[str, str]  # every other rung: why it was not chosen
+    best: str | None = None  # the best eligible rung on the primary metric
+    warnings: list[str] = []
+    evidence_thin: bool = False
+    more_examples_needed: int | None = None  # roughly, to settle the closest undecided comparison
+    confidence: float = 0.95
+    tolerance: float = 0.01
 
 
 class PairedComparison(_Model):

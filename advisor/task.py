@@ -107,6 +107,21 @@ class ConstraintsSection(_Strict):
     max_training_cost: float | None = Field(default=None, ge=0)
 
 
+class FactsSection(_Strict):
+    """What the task declares about itself; the recommendation takes it into account."""
+
+    knowledge_changes_often: bool = False  # facts the model must know change: retrieval beats weights
+    data_must_stay_in_house: bool = False  # no third-party API or hosted fine-tuning
+    min_examples_per_class_for_tuning: int = Field(default=20, ge=1)
+
+
+class DecisionSection(_Strict):
+    """How sure "clearly better" must be, and how many points of quality are not worth a step up."""
+
+    confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+
+
 RungEntry = str | dict[str, Any]
 
 
@@ -131,6 +146,8 @@ class TaskSpec(_Strict):
     pricing: dict[str, Any] | None = None  # overrides of the shipped price table, same layout
     forgetting: ForgettingSection = ForgettingSection()
     constraints: ConstraintsSection = ConstraintsSection()
+    facts: FactsSection = FactsSection()
+    decision: DecisionSection = DecisionSection()
 
     @field_validator("type")
     @classmethod

@@ -66,7 +66,7 @@ class FewShotPredictor:
         )
 
 
-@rung("few_shot", config=FewShotConfig, sweep=("k",))
+@rung("few_shot", config=FewShotConfig, sweep=("k",), step=1)
 def build_few_shot(config: FewShotConfig, context: RungContext) -> Predictor:
     """Build the few_shot predictor."""
     if not context.train:

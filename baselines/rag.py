@@ -142,7 +142,7 @@ class RagPredictor:
         ]
 
 
-@rung("rag", config=RagConfig, sweep=("top_k",))
+@rung("rag", config=RagConfig, sweep=("top_k",), step=2)
 def build_rag(config: RagConfig, context: RungContext) -> Predictor:
     """Build the rag predictor."""
     if config.corpus is None and not context.train:

@@ -47,7 +47,7 @@ class ZeroShotPredictor:
         )
 
 
-@rung("zero_shot", config=ZeroShotConfig)
+@rung("zero_shot", config=ZeroShotConfig, step=0)
 def build_zero_shot(config: ZeroShotConfig, context: RungContext) -> Predictor:
     """Build the zero_shot predictor."""
     resolve_mode(config.mode, context.labels, "zero_shot")  # bad input fails before any work

@@ -82,6 +82,7 @@ class RungType:
     config_model: type[RungConfig]
     build: Factory
     sweep: tuple[str, ...] = ()  # options whose list value means one rung per value
+    step: int = 0  # place on the ladder: 0 prompt, 1 demonstrations, 2 retrieval, 3 adapter, 4 full weights
 
     def parse(self, options: dict[str, Any], where: str) -> RungConfig:
         """Validate options; the first problem is one line naming the option."""
@@ -97,13 +98,22 @@ _REGISTRY: dict[str, RungType] = {}
 _PLUGINS_LOADED = False
 
 
+LADDER_STEPS = {0: "prompt", 1: "demonstrations", 2: "retrieval", 3: "adapter", 4: "full fine-tune"}
+
+
 def rung(
-    kind: str, config: type[C], sweep: tuple[str, ...] = ()
+    kind: str, config: type[C], sweep: tuple[str, ...] = (), *, step: int
 ) -> Callable[[Callable[[C, RungContext], Predictor]], Callable[[C, RungContext], Predictor]]:
-    """Register a rung factory under `kind` with its options model and its sweepable options."""
+    """Register a rung factory under `kind` with its options model, sweepable options and ladder step.
+
+    The step orders rungs by how costly and hard to undo adopting them is (see LADDER_STEPS); the
+    advisor walks the ladder upwards and ships the first rung that is not clearly beaten.
+    """
+    if step not in LADDER_STEPS:
+        raise ValueError(f"rung '{kind}': step must be one of {sorted(LADDER_STEPS)}")
 
     def register(factory: Callable[[C, RungContext], Predictor]) -> Callable[[C, RungContext], Predictor]:
-        _REGISTRY[kind] = RungType(kind, config, factory, sweep)
+        _REGISTRY[kind] = RungType(kind, config, factory, sweep, step)
         return factory
 
     return register

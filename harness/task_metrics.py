@@ -130,6 +130,7 @@ def paired_metric(
     *,
     seed: int = 0,
     resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = 0.95,
 ) -> PairedDifference:
     """metric(A) - metric(B) on the same examples, with its paired interval and p-value."""
     definition = next((d for d in DEFINITIONS[task_type] if d.name == metric), None)
@@ -141,4 +142,5 @@ def paired_metric(
         n,
         resamples=resamples,
         seed=seed,
+        confidence=confidence,
     )

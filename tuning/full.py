@@ -10,7 +10,7 @@ class FullConfig(TuneConfig):
     """Full fine-tuning options (learning rate default 2e-5)."""
 
 
-@rung("full", config=FullConfig)
+@rung("full", config=FullConfig, step=4)
 def build_full(config: FullConfig, context: RungContext) -> Predictor:
     """Build the full fine-tuning predictor."""
     return TunedPredictor("full", config, context)

@@ -10,7 +10,7 @@ class Ia3Config(TuneConfig):
     """IA3 options (learning rate default 3e-3)."""
 
 
-@rung("ia3", config=Ia3Config)
+@rung("ia3", config=Ia3Config, step=3)
 def build_ia3(config: Ia3Config, context: RungContext) -> Predictor:
     """Build the ia3 predictor."""
     return TunedPredictor("ia3", config, context)

@@ -10,7 +10,7 @@ class LoraConfig(LoraOptions):
     """LoRA options (see LoraOptions)."""
 
 
-@rung("lora", config=LoraConfig, sweep=("r",))
+@rung("lora", config=LoraConfig, sweep=("r",), step=3)
 def build_lora(config: LoraConfig, context: RungContext) -> Predictor:
     """Build the lora predictor (it trains on first use, or loads the stored adapter)."""
     return TunedPredictor("lora", config, context)

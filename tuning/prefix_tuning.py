@@ -10,7 +10,7 @@ class PrefixTuningConfig(VirtualTokenOptions):
     """Prefix-tuning options: num_virtual_tokens (default 20), learning rate default 1e-2."""
 
 
-@rung("prefix_tuning", config=PrefixTuningConfig, sweep=("num_virtual_tokens",))
+@rung("prefix_tuning", config=PrefixTuningConfig, sweep=("num_virtual_tokens",), step=3)
 def build_prefix_tuning(config: PrefixTuningConfig, context: RungContext) -> Predictor:
     """Build the prefix_tuning predictor."""
     return TunedPredictor("prefix_tuning", config, context)

@@ -10,7 +10,7 @@ class PromptTuningConfig(VirtualTokenOptions):
     """Prompt-tuning options: num_virtual_tokens (default 20), learning rate default 3e-2."""
 
 
-@rung("prompt_tuning", config=PromptTuningConfig, sweep=("num_virtual_tokens",))
+@rung("prompt_tuning", config=PromptTuningConfig, sweep=("num_virtual_tokens",), step=3)
 def build_prompt_tuning(config: PromptTuningConfig, context: RungContext) -> Predictor:
     """Build the prompt_tuning predictor (virtual tokens start from the instruction's embeddings)."""
     return TunedPredictor("prompt_tuning", config, context)

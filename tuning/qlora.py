@@ -10,7 +10,7 @@ class QloraConfig(LoraOptions):
     """QLoRA options: LoRA's, over a base quantized to 4-bit nf4."""
 
 
-@rung("qlora", config=QloraConfig, sweep=("r",))
+@rung("qlora", config=QloraConfig, sweep=("r",), step=3)
 def build_qlora(config: QloraConfig, context: RungContext) -> Predictor:
     """Build the qlora predictor (it trains on first use, or loads the stored adapter)."""
     return TunedPredictor("qlora", config, context)

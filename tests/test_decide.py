@@ -1,0 +1,225 @@
+"""The recommendation policy on hand-built rung results: each scenario's chosen rung and its stated reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from advisor.assessment import (
+    Assessment,
+    CostSummary,
+    Environment,
+    ForgettingSummary,
+    LatencySummary,
+    MetricValue,
+    RecordSummary,
+    RungResult,
+    TaskSummary,
+    TokenSummary,
+)
+from advisor.decide import DataFacts, decide
+from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+
+N = 200
+
+
+def answers(rate: float, seed: int, base: np.ndarray | None = None, flips: float = 0.0) -> np.ndarray:
+    """Correct/incorrect per example; with `base`, a copy of it with a share of answers flipped to `rate`."""
+    rng = np.random.default_rng(seed)
+    if base is None:
+        return rng.random(N) < rate
+    changed = rng.random(N) < flips
+    return np.where(changed, rng.random(N) < rate, base)
+
+
+def rung(
+    name: str,
+    step: int,
+    correct: np.ndarray,
+    *,
+    per_1k: float = 0.01,
+    p95: float = 0.2,
+    forgetting: float | None = None,
+) -> RungResult:
+    value = float(correct.mean())
+    half = 1.96 * (value * (1 - value) / len(correct)) ** 0.5
+    records = [
+        RecordSummary(
+            id=f"e{i}",
+            input="x",
+            target="a" if c else "b",
+            output="a",
+            prediction="a",
+            correct=bool(c),
+            prompt_tokens=10,
+            completion_tokens=1,
+            latency_s=0.01,
+            scores={"correct": float(c), "value": float(c)},
+        )
+        for i, c in enumerate(correct)
+    ]
+    changed = forgetting is not None
+    return RungResult(
+        name=name,
+        kind=name,
+        step=step,
+        config={},
+        primary_metric="accuracy",
+        metrics={"accuracy": MetricValue(value=value, ci_low=value - half, ci_high=value + half)},
+        latency=LatencySummary(p50_s=p95 / 2, p95_s=p95, sample_size=16, batched_examples_per_s=10.0),
+        tokens=TokenSummary(prompt_mean=10, completion_mean=1),
+        no_label_outputs=0,
+        computed=len(correct),
+        reused=0,
+        cost=CostSummary(
+            hosting="self_hosted",
+            per_1k=per_1k,
+            monthly=per_1k * 100,
+            requests_per_month=100_000,
+            self_hosted_per_1k=per_1k,
+            api_per_1k=per_1k,
+        ),
+        forgetting=ForgettingSummary(
+            weights_changed=changed,
+            probes="shipped",
+            delta=forgetting,
+            ci_low=None if forgetting is None else forgetting - 0.02,
+            ci_high=None if forgetting is None else forgetting + 0.02,
+        ),
+        records=records,
+    )
+
+
+def assessment(*rungs: RungResult) -> Assessment:
+    return Assessment(
+        created_at="2026-11-22T00:00:00+00:00",
+        task=TaskSummary(
+            name="t",
+            type="classification",
+            file="task.yaml",
+            model="m",
+            model_fingerprint="f",
+            labels=["a", "b"],
+            prompt={},
+            seed=0,
+            n_train=500,
+            n_validation=0,
+            n_test=len(rungs[0].records),
+            limit=None,
+            data_hashes={},
+        ),
+        environment=Environment(
+            device="cpu", precision="float32", cpu="x", threads=2, python="3", torch="2", transformers="5", ladder="0"
+        ),
+        rungs=list(rungs),
+    )
+
+
+def run(
+    *rungs: RungResult,
+    constraints: ConstraintsSection | None = None,
+    facts: FactsSection | None = None,
+    data: DataFacts | None = None,
+):
+    return decide(
+        assessment(*rungs),
+        constraints or ConstraintsSection(),
+        facts or FactsSection(),
+        DecisionSection(),
+        data or DataFacts(n_train=500, smallest_class=200),
+        resamples=500,
+    )
+
+
+def test_a_clear_winner_is_chosen_and_every_cheaper_rung_is_shown_clearly_worse() -> None:
+    zero = answers(0.3, 1)
+    result = run(rung("zero_shot", 0, zero), rung("few_shot", 1, answers(0.5, 2)), rung("lora", 3, answers(0.9, 3)))
+    assert result.rung == "lora" and result.best == "lora"
+    assert result.summary.startswith("Fine-tune")
+    assert "clearly worse than lora" in result.rejected["zero_shot"]
+    assert "McNemar" in result.rejected["few_shot"] and not result.evidence_thin
+
+
+def test_a_tie_within_tolerance_ships_the_cheaper_rung() -> None:
+    zero = answers(0.8, 1)
+    lora = answers(0.8, 2, base=zero, flips=0.02)  # nearly the same answers
+    result = run(rung("zero_shot", 0, zero), rung("lora", 3, lora, per_1k=0.02))
+    assert result.rung == "zero_shot"
+    assert result.summary.startswith("Ship the prompt")
+    assert "lora" in result.rejected and "zero_shot" in result.reasons[0]
+
+
+def test_a_constraint_removes_the_best_rung() -> None:
+    result = run(
+        rung("zero_shot", 0, answers(0.3, 1)),
+        rung("few_shot", 1, answers(0.7, 2)),
+        rung("lora", 3, answers(0.9, 3), p95=2.0),
+        constraints=ConstraintsSection(max_p95_latency_s=0.5),
+    )
+    assert result.rung == "few_shot" and result.best == "few_shot"
+    assert "p95 latency 2.000 s exceeds the budget of 0.500 s" in result.rejected["lora"]
+
+
+def test_forgetting_vetoes_a_tuned_rung() -> None:
+    result = run(
+        rung("zero_shot", 0, answers(0.4, 1)),
+        rung("lora", 3, answers(0.9, 3), forgetting=-0.10),
+        constraints=ConstraintsSection(max_forgetting=0.05),
+    )
+    assert result.rung == "zero_shot"
+    assert "forgets too much" in result.rejected["lora"] and "0.050 allowed" in result.rejected["lora"]
+
+
+def test_thin_evidence_is_said_with_how_many_more_examples_would_settle_it() -> None:
+    zero = np.arange(N) < 120  # 0.60
+    lora = zero.copy()
+    lora[120:140] = True  # 20 answers only lora gets right
+    lora[:12] = False  # 12 only zero_shot gets right: lora is 0.04 ahead, McNemar p ~ 0.2
+    result = run(rung("zero_shot", 0, zero), rung("lora", 3, lora))
+    assert result.rung == "zero_shot" and result.evidence_thin
+    assert result.more_examples_needed is not None and result.more_examples_needed > 0
+    assert any("more test examples" in w for w in result.warnings)
+    assert "not clearly" in result.rejected["lora"]
+
+
+def test_no_rung_meets_the_constraints() -> None:
+    result = run(rung("zero_shot", 0, answers(0.3, 1)), constraints=ConstraintsSection(min_quality=0.9))
+    assert result.rung is None and "below the required 0.900" in result.rejected["zero_shot"]
+
+
+def test_declared_facts_and_data_become_warnings() -> None:
+    result = run(
+        rung("zero_shot", 0, answers(0.2, 1)),
+        rung("rag", 2, answers(0.5, 2)),
+        rung("lora", 3, answers(0.95, 3)),
+        facts=FactsSection(knowledge_changes_often=True),
+        data=DataFacts(n_train=60, smallest_class=4, audit_codes=("train_test_leakage",), quality_cap=0.9),
+    )
+    text = " ".join(result.warnings)
+    assert result.rung == "lora"
+    assert "knowledge changes often" in text and "rag" in text
+    assert "smallest class has 4" in text and "leakage" in text and "0.900" in text
+
+
+def test_the_assessment_round_trips_through_its_schema() -> None:
+    original = assessment(rung("zero_shot", 0, answers(0.3, 1)), rung("lora", 3, answers(0.9, 3), forgetting=-0.01))
+    original.recommendation = decide(
+        original, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+    )
+    again = Assessment.model_validate_json(original.model_dump_json())
+    assert again == original and again.schema_version == 1
+
+
+@pytest.mark.parametrize("tolerance,expected", [(0.0, "lora"), (0.2, "zero_shot")])
+def test_the_tolerance_decides_how_much_quality_a_step_up_must_buy(tolerance: float, expected: str) -> None:
+    zero = answers(0.7, 1)
+    lora = np.where(answers(0.5, 9), True, zero)  # strictly more right: clearly better, by about 0.15
+    result = decide(
+        assessment(rung("zero_shot", 0, zero), rung("lora", 3, lora)),
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(tolerance=tolerance),
+        DataFacts(n_train=500),
+        resamples=500,
+    )
+    assert result.rung == expected
