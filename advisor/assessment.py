@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.atomic import write_text_atomically
+from harness.errors import InputError
 
 SCHEMA_VERSION: Literal[1] = 1
 
@@ -31,6 +32,7 @@ class LatencySummary(_Model):
     p95_s: float | None
     sample_size: int
     batched_examples_per_s: float | None
+    samples_s: list[float] = []  # the single-request latencies themselves (for the distribution plot)
 
 
 class TokenSummary(_Model):
@@ -211,3 +213,34 @@ class Assessment(_Model):
 def write_assessment(assessment: Assessment, path: Path) -> None:
     """Write the JSON atomically: a temporary file beside it, then a rename."""
     write_text_atomically(path, assessment.model_dump_json(indent=2))
+
+
+def read_assessment(path: Path) -> Assessment:
+    """An Assessment JSON file, validated against the schema; a bad file is one line naming it."""
+    if not path.is_file():
+        raise InputError(f"{path}: file not found (expected an Assessment JSON written by `advisor assess`)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not UTF-8 text; expected an Assessment JSON") from None
+    try:
+        return Assessment.model_validate_json(text)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "file"
+        raise InputError(
+            f"{path}: not an Assessment (schema_version {SCHEMA_VERSION}): {where}: {first['msg']}"
+        ) from None
+
+
+def write_reports(assessment: Assessment, json_path: Path) -> list[Path]:
+    """The HTML and Markdown reports beside the JSON (x.assessment.json -> x.assessment.html, .md)."""
+    from advisor.report.html import render_html
+    from advisor.report.markdown import render_markdown
+
+    written = []
+    for suffix, render in ((".html", render_html), (".md", render_markdown)):
+        path = json_path.with_suffix(suffix)
+        write_text_atomically(path, render(assessment))
+        written.append(path)
+    return written

@@ -135,7 +135,7 @@ def assess(
     """
     from advisor.assess import AssessOptions
     from advisor.assess import assess as run_assessment
-    from advisor.assessment import write_assessment
+    from advisor.assessment import write_assessment, write_reports
     from advisor.report.terminal import output_console, print_results
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
@@ -158,7 +158,41 @@ def assess(
     print_results(assessment, console)
     target = out or task_file.parent / ".advisor" / f"{_slug(assessment.task.name)}.assessment.json"
     write_assessment(assessment, target)
-    console.print(f"Assessment written to {target}")
+    reports = write_reports(assessment, target)
+    console.print(f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}")
+
+
+@main.command()
+@click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "md", "json"]),
+    default="html",
+    show_default=True,
+    help="Report format.",
+)
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write here (default: stdout).")
+@reports_errors
+def report(run_file: Path, fmt: str, out: Path | None) -> None:
+    """Render an Assessment JSON (from `advisor assess`) as HTML, Markdown or validated JSON."""
+    from advisor.assessment import read_assessment
+    from advisor.report.html import render_html
+    from advisor.report.markdown import render_markdown
+    from harness.atomic import write_text_atomically
+
+    assessment = read_assessment(run_file)
+    if fmt == "html":
+        text = render_html(assessment)
+    elif fmt == "md":
+        text = render_markdown(assessment)
+    else:
+        text = assessment.model_dump_json(indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_text_atomically(out, text)
+        click.echo(f"{fmt} report written to {out}", err=True)
 
 
 @main.command()

@@ -93,6 +93,7 @@ def summarize_rung(
         p95_s=_or_none(percentile(run.single_latencies_s, 95)),
         sample_size=len(run.single_latencies_s),
         batched_examples_per_s=len(records) / batch_seconds if batch_seconds > 0 else None,
+        samples_s=list(run.single_latencies_s),
     )
     tokens = TokenSummary(
         prompt_mean=fmean(r.output.prompt_tokens for r in records),

@@ -1,0 +1,124 @@
+"""The report as one self-contained HTML page: no scripts, no external assets, every data text escaped.
+
+A Content-Security-Policy that allows no script and no network backs the escaping up: even a
+payload that slipped through could neither run nor load anything.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from advisor.assessment import Assessment, RungResult
+from advisor.report.disagreements import disagreements
+from advisor.report.formatting import cost_note, measured_on, table_cells
+from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+STYLE = """
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 1200px;
+       color: #1b1b1b; padding: 0 1rem; }
+h1 { font-size: 1.6rem; margin-bottom: .2rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; }
+.muted { color: #666; } table { border-collapse: collapse; margin: .5rem 0; }
+th, td { border: 1px solid #ddd; padding: .3rem .55rem; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; } th { background: #f4f6f8; }
+.advice { border-left: 6px solid #2e7d32; background: #f1f8f1; padding: .8rem 1.2rem; }
+.advice.none { border-color: #c62828; background: #fdf0f0; }
+.warn { border-left: 6px solid #ef8f00; background: #fff7e6; padding: .5rem 1.2rem; }
+.chosen td { background: #eef7ee; font-weight: 600; }
+.cases td { text-align: left; max-width: 28rem; white-space: pre-wrap; word-break: break-word; }
+.ok { color: #2e7d32; } .bad { color: #c62828; } figure { margin: 1rem 0; }
+"""
+
+
+def render_html(assessment: Assessment) -> str:
+    """The whole page."""
+    task = assessment.task
+    advice = assessment.recommendation
+    sections = [
+        f"<h1>Ladder: {escape(task.name)}</h1>",
+        f'<p class="muted">{task.n_test} test examples, task type {escape(task.type)}, model {escape(task.model)}; '
+        f"measured on {escape(measured_on(assessment))}; {escape(assessment.created_at)}</p>",
+        _advice(assessment),
+        "<h2>Side by side</h2>",
+        _table(assessment),
+    ]
+    note = cost_note(assessment)
+    if note:
+        sections.append(f'<p class="muted">{escape(note)}</p>')
+    if advice is not None and advice.rejected:
+        items = "".join(f"<li><b>{escape(n)}</b>: {escape(w)}</li>" for n, w in advice.rejected.items())
+        sections += ["<h2>Why not the others</h2>", f"<ul>{items}</ul>"]
+    sections += [
+        "<h2>Quality against cost</h2>",
+        f"<figure>{quality_cost_svg(assessment.rungs)}</figure>",
+        "<h2>Latency</h2>",
+        f"<figure>{latency_svg(assessment.rungs)}</figure>",
+    ]
+    if task.type == "classification" and task.labels:
+        shown = _confusion_rungs(assessment)
+        sections.append("<h2>Confusion matrices</h2>")
+        sections += [
+            f"<figure><figcaption>{escape(r.name)}</figcaption>{confusion_svg(r, task.labels)}</figure>" for r in shown
+        ]
+    sections += ["<h2>Where the rungs disagree</h2>", _cases(assessment)]
+    body = "\n".join(sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Ladder: {escape(task.name)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+    )
+
+
+def _advice(assessment: Assessment) -> str:
+    advice = assessment.recommendation
+    if advice is None:
+        return '<p class="muted">No recommendation was made for this run.</p>'
+    reasons = "".join(f"<li>{escape(r)}</li>" for r in advice.reasons)
+    box = (
+        f'<div class="advice{"" if advice.rung else " none"}"><p><b>{escape(advice.summary)}</b></p>'
+        f"<ul>{reasons}</ul></div>"
+    )
+    if advice.warnings:
+        box += '<div class="warn"><ul>' + "".join(f"<li>{escape(w)}</li>" for w in advice.warnings) + "</ul></div>"
+    return box
+
+
+def _table(assessment: Assessment) -> str:
+    headers, rows = table_cells(assessment)
+    chosen = assessment.recommendation.rung if assessment.recommendation else None
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        f"<tr{' class=chosen' if row[0] == chosen else ''}>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _confusion_rungs(assessment: Assessment) -> list[RungResult]:
+    """The recommended rung and the best one (when different): the matrices worth a look."""
+    advice = assessment.recommendation
+    wanted = [n for n in ((advice.rung, advice.best) if advice else ()) if n]
+    picked = [r for r in assessment.rungs if r.name in wanted] or assessment.rungs[:1]
+    return picked
+
+
+def _cases(assessment: Assessment) -> str:
+    found = disagreements(assessment)
+    if not found:
+        return '<p class="muted">Every rung gave the same verdict on every test example.</p>'
+    names = [r.name for r in assessment.rungs]
+    head = "<th>id</th><th>input</th><th>expected</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
+    rows = []
+    for case in found:
+        answers = {name: (output, ok) for name, output, ok in case.answers}
+        cells = "".join(_answer_cell(*answers[n]) if n in answers else "<td></td>" for n in names)
+        rows.append(
+            f"<tr><td>{escape(case.id)}</td><td>{escape(case.input)}</td><td>{escape(case.target)}</td>{cells}</tr>"
+        )
+    return f'<table class="cases"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+
+
+def _answer_cell(output: str, correct: bool) -> str:
+    mark, style = ("✓", "ok") if correct else ("✗", "bad")
+    return f'<td class="{style}">{mark} {escape(output)}</td>'
