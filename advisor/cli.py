@@ -252,6 +252,42 @@ def init(folder: Path, force: bool) -> None:
     click.echo(f"next: advisor assess {written[0]}")
 
 
+@main.command()
+@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout instead of a table.")
+@click.option(
+    "--near-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.95,
+    show_default=True,
+    help="Cosine similarity (all-MiniLM-L6-v2) at or above which two inputs count as near-duplicates.",
+)
+@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the audit JSON here.")
+@reports_errors
+def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | None) -> None:
+    """Audit the data of TASK_FILE before anyone trains: duplicates, leakage, label conflicts, balance, lengths.
+
+    Exits 0 when the audit ran, whatever it found; 2 when the task or its data cannot be read.
+    """
+    import json
+
+    from advisor.audit import AuditOptions, run_audit, to_json
+    from advisor.report.audit import print_audit
+    from advisor.report.terminal import output_console
+    from harness.atomic import write_text_atomically
+
+    report = run_audit(task_file, AuditOptions(near_threshold=near_threshold))
+    data = json.dumps(to_json(report), indent=2, ensure_ascii=False)
+    if out is not None:
+        write_text_atomically(out, data + "\n")
+    if as_json:
+        click.echo(data)
+    else:
+        print_audit(report, output_console())
+        if out is not None:
+            click.echo(f"Audit written to {out}")
+
+
 def _slug(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
     return kept.strip("-") or "task"
