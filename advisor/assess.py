@@ -9,7 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-from advisor.assessment import Assessment, Environment, RungResult, TaskSummary
+from advisor.assessment import Assessment, AuditSummary, Environment, RungResult, TaskSummary
+from advisor.audit import AuditOptions, run_audit, to_json
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
@@ -17,6 +18,7 @@ from advisor.forgetting import ProbeRun
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
+from harness.atomic import write_text_atomically
 from harness.data import Splits, load_splits
 from harness.embedding import Embedder, embedding_similarities
 from harness.engine import Engine
@@ -33,6 +35,8 @@ from harness.runner import run_predictor
 from harness.scoring import scorer_for
 from harness.store import Store
 from harness.types import Example
+
+AUDIT_VERSION = 1  # bump when the audit's findings change, so stored audits are redone
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,8 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         results = [_run_rung(p, run.context, run.test, store, task, hooks, probes) for p in run.planned]
     finally:
         store.close()
+    hooks.stage("auditing the data")
+    audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))
     price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
     comparisons = compare_rungs(
@@ -148,24 +154,44 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         environment=environment,
         rungs=results,
         comparisons=comparisons,
+        audit=audit,
     )
     assessment.recommendation = decide(
         assessment,
         spec.constraints,
         spec.facts,
         spec.decision,
-        data_facts(run.splits, run.context.labels),
+        data_facts(run.splits, run.context.labels, audit),
         seed=spec.seed,
         resamples=spec.evaluation.bootstrap_resamples,
     )
     return assessment
 
 
-def data_facts(splits: Splits, labels: Sequence[str]) -> DataFacts:
-    """Train size and the smallest class's count, for the recommendation's warnings."""
+def data_facts(splits: Splits, labels: Sequence[str], audit: AuditSummary | None = None) -> DataFacts:
+    """Train size, the smallest class's count and the audit's findings, for the recommendation."""
     counts = Counter(example.target for example in splits.train)
     smallest = min((counts.get(label, 0) for label in labels), default=None) if labels else None
-    return DataFacts(n_train=len(splits.train), smallest_class=smallest)
+    findings = audit.findings if audit else []
+    codes = tuple(f.code for f in findings if f.severity in ("error", "warning"))
+    ceilings = [f.detail.get("test_accuracy_ceiling") for f in findings if f.code == "conflicting_labels"]
+    cap = min((float(c) for c in ceilings if isinstance(c, (int, float))), default=None)
+    return DataFacts(n_train=len(splits.train), smallest_class=smallest, audit_codes=codes, quality_cap=cap)
+
+
+def cached_audit(run: PreparedRun, store_path: Path) -> AuditSummary:
+    """The data audit, stored beside the result store under a hash of the data and the task: a re-run reads it."""
+    task = run.task
+    key = content_hash(AUDIT_VERSION, run.splits.file_hashes, task.spec.model_dump(mode="json"), run.source.fingerprint)
+    path = store_path.parent / "audits" / f"{key}.json"
+    if path.is_file():
+        return AuditSummary.model_validate_json(path.read_text(encoding="utf-8"))
+    report = to_json(run_audit(task.path, AuditOptions(), embedder=run.context.embedder))
+    summary = AuditSummary(
+        clean=report["clean"], counts=report["counts"], findings=report["findings"], notes=report["notes"]
+    )
+    write_text_atomically(path, summary.model_dump_json())
+    return summary
 
 
 def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable[[], ProbeRun] | None:

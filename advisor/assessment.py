@@ -198,6 +198,26 @@ class PairedComparison(_Model):
     n: int
 
 
+class AuditFinding(_Model):
+    """One data-audit finding (see `advisor audit`)."""
+
+    code: str
+    severity: str
+    count: int
+    message: str
+    row_ids: list[str]
+    detail: dict[str, Any] = {}
+
+
+class AuditSummary(_Model):
+    """The data audit of this run's task: what is wrong with the data before anyone trusts the numbers."""
+
+    clean: bool
+    counts: dict[str, int]
+    findings: list[AuditFinding]
+    notes: list[str] = []
+
+
 class Assessment(_Model):
     """One run of `advisor assess`."""
 
@@ -207,6 +227,7 @@ class Assessment(_Model):
     environment: Environment
     rungs: list[RungResult]
     comparisons: list[PairedComparison] = []
+    audit: AuditSummary | None = None
     recommendation: Recommendation | None = None
 
 

@@ -239,9 +239,13 @@ def _data_warnings(rungs: Sequence[RungResult], facts: FactsSection, data: DataF
     if data.quality_cap is not None:
         warnings.append(f"Conflicting labels in the data cap the reachable accuracy at about {data.quality_cap:.3f}.")
     few = data.smallest_class is not None and data.smallest_class < facts.min_examples_per_class_for_tuning
-    if any(r.step >= TUNED_STEP for r in rungs) and (few or data.n_train < 100):
+    tuned = [r.name for r in rungs if r.step >= TUNED_STEP]
+    if tuned and (few or data.n_train < 100):
         count = f"its smallest class has {data.smallest_class}" if few else f"{data.n_train} train examples"
-        warnings.append(f"Few labelled examples ({count}): tuned results on so little data are fragile.")
+        warnings.append(
+            f"Few labelled examples ({count}): the tuned rungs ({', '.join(tuned)}) learned from so little data "
+            "that their results are fragile."
+        )
     return warnings
 
 

@@ -118,3 +118,16 @@ def test_bad_cost_and_forgetting_settings_are_one_line(ticket_task: Path, extra:
     result = CliRunner().invoke(main, ["assess", str(ticket_task)])
     assert result.exit_code == 2 and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_leakage_found_by_the_audit_puts_a_warning_on_the_recommendation(ticket_task: Path, tmp_path: Path) -> None:
+    folder = ticket_task.parent
+    test_rows = (folder / "test.jsonl").read_text().splitlines()
+    with (folder / "train.jsonl").open("a") as train:
+        train.write(test_rows[0].replace('"id": "r', '"id": "leak') + "\n")  # a test ticket also in train
+    data = assess(ticket_task, tmp_path / "run.json")
+    assert data["audit"] is not None and not data["audit"]["clean"]
+    assert any(f["code"] == "leakage" for f in data["audit"]["findings"])
+    assert any("leakage" in w for w in data["recommendation"]["warnings"])
+    md = (tmp_path / "run.md").read_text()
+    assert "Data audit" in md and "leakage" in md.lower()

@@ -121,3 +121,19 @@ def measured_on(assessment: Assessment) -> str:
     """Where the numbers were measured."""
     env = assessment.environment
     return f"{env.device} ({env.precision}, {env.threads} threads; {env.cpu})"
+
+
+def audit_lines(assessment: Assessment) -> list[str]:
+    """The data audit's errors and warnings, one line each (a clean audit says so)."""
+    audit = assessment.audit
+    if audit is None:
+        return []
+    serious = [f for f in audit.findings if f.severity in ("error", "warning")]
+    if not serious:
+        return ["Data audit: clean (no duplicates, leakage, label conflicts, length or format problems)."]
+    lines = []
+    for finding in serious:
+        shown = ", ".join(finding.row_ids[:5])
+        more = f" (rows {shown}{', ...' if finding.count > 5 else ''})" if shown else ""
+        lines.append(f"{finding.severity}: {finding.message}{more}")
+    return lines

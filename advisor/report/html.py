@@ -10,7 +10,7 @@ from html import escape
 
 from advisor.assessment import Assessment, RungResult
 from advisor.report.disagreements import disagreements
-from advisor.report.formatting import cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -48,6 +48,9 @@ def render_html(assessment: Assessment) -> str:
     if advice is not None and advice.rejected:
         items = "".join(f"<li><b>{escape(n)}</b>: {escape(w)}</li>" for n, w in advice.rejected.items())
         sections += ["<h2>Why not the others</h2>", f"<ul>{items}</ul>"]
+    audit = audit_lines(assessment)
+    if audit:
+        sections += ["<h2>Data audit</h2>", "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in audit) + "</ul>"]
     sections += [
         "<h2>Quality against cost</h2>",
         f"<figure>{quality_cost_svg(assessment.rungs)}</figure>",

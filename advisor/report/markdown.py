@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from advisor.assessment import Assessment
-from advisor.report.formatting import cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 
 
 def cell(text: str) -> str:
@@ -31,6 +31,9 @@ def render_markdown(assessment: Assessment) -> str:
         lines += ["", "</details>", ""]
     if advice is not None and advice.warnings:
         lines += ["**Warnings**", ""] + [f"- {cell(w)}" for w in advice.warnings] + [""]
+    audit = audit_lines(assessment)
+    if audit:
+        lines += ["**Data audit**", ""] + [f"- {cell(line)}" for line in audit] + [""]
     note = cost_note(assessment)
     footer = f"{task.n_test} test examples; model {cell(task.model)}; measured on {cell(measured_on(assessment))}."
     lines.append(f"_{footer}{' ' + cell(note) + '.' if note else ''}_")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
 from advisor.assessment import Assessment
-from advisor.report.formatting import cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 
 
 def results_table(assessment: Assessment) -> Table:
@@ -57,6 +58,9 @@ def print_results(assessment: Assessment, console: Console) -> None:
             console.print(
                 f"[dim]{rung.name}: {rung.reused} of {rung.reused + rung.computed} outputs reused from the store[/dim]"
             )
+    for line in audit_lines(assessment):
+        style = "red" if line.startswith("error") else "yellow" if line.startswith("warning") else "dim"
+        console.print(f"[{style}]{escape(line)}[/{style}]", highlight=False)
     panel = recommendation_panel(assessment)
     if panel is not None:
         console.print(panel, markup=True, highlight=False)

@@ -1,0 +1,179 @@
+"""The regression gate: is the current assessment worse than the baseline, per rung and check?
+
+Checks, for every rung in the baseline:
+- quality, per metric: the absolute drop (and optionally the relative drop) against a limit; a drop
+  fails only when it is significant (paired bootstrap on the shared test examples, else the two
+  runs' own intervals), unless the gate is strict;
+- p95 latency and $ per 1k requests: the relative rise against a limit;
+- forgetting: the drop in probe accuracy against the base model, against a limit (significant unless strict);
+- a rung that disappeared fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.assessment import Assessment, RungResult
+from advisor.compare import rung_columns
+from harness.task_metrics import DEFINITIONS, paired_metric
+
+
+class GateSettings(BaseModel):
+    """Limits of the gate (task.yaml `gates:` or command-line flags); None switches a check off."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_drop: float | None = Field(default=0.02, ge=0, le=1)  # absolute, on the metric's 0-1 scale
+    max_relative_drop: float | None = Field(default=None, ge=0, le=1)
+    max_p95_latency_rise: float | None = Field(default=0.25, ge=0)  # relative: 0.25 = 25% slower
+    max_cost_rise: float | None = Field(default=0.25, ge=0)
+    max_forgetting: float | None = Field(default=None, ge=0, le=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    metrics: list[str] | None = None  # None: every quality metric both runs report
+    rungs: list[str] | None = None  # None: every rung of the baseline
+    strict: bool = False  # fail on any drop past a limit, significant or not
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate check: what was compared, the numbers, and the verdict."""
+
+    rung: str
+    check: str
+    baseline: float | None
+    current: float | None
+    limit: str
+    passed: bool
+    detail: str
+
+    @property
+    def name(self) -> str:
+        """rung.check, as a test case name."""
+        return f"{self.rung}.{self.check}"
+
+
+def run_gate(
+    current: Assessment, baseline: Assessment, settings: GateSettings, *, seed: int = 0, resamples: int = 2000
+) -> list[Check]:
+    """Every check of every baseline rung."""
+    now = {r.name: r for r in current.rungs}
+    checks: list[Check] = []
+    for before in baseline.rungs:
+        if settings.rungs is not None and before.name not in settings.rungs:
+            continue
+        after = now.get(before.name)
+        if after is None:
+            checks.append(
+                Check(before.name, "present", None, None, "in both runs", False, "missing from the current run")
+            )
+            continue
+        checks += _quality(before, after, current, baseline, settings, seed, resamples)
+        checks += _relative_rises(before, after, settings)
+        checks += _forgetting(after, settings)
+    return checks
+
+
+def _quality(
+    before: RungResult,
+    after: RungResult,
+    current: Assessment,
+    baseline: Assessment,
+    settings: GateSettings,
+    seed: int,
+    resamples: int,
+) -> list[Check]:
+    names = settings.metrics or [n for n in before.metrics if n in after.metrics]
+    known = {d.name for d in DEFINITIONS.get(current.task.type, [])}
+    paired_ok = [r.id for r in before.records] == [r.id for r in after.records] and bool(before.records)
+    checks = []
+    for name in names:
+        if name not in before.metrics or name not in after.metrics:
+            continue
+        old, new = before.metrics[name], after.metrics[name]
+        drop = old.value - new.value
+        relative = drop / old.value if old.value > 0 else 0.0
+        too_far = (settings.max_drop is not None and drop > settings.max_drop) or (
+            settings.max_relative_drop is not None and relative > settings.max_relative_drop
+        )
+        limits = []
+        if settings.max_drop is not None:
+            limits.append(f"drop <= {settings.max_drop:.3f}")
+        if settings.max_relative_drop is not None:
+            limits.append(f"relative drop <= {settings.max_relative_drop:.0%}")
+        if paired_ok and name in known:
+            paired = paired_metric(
+                current.task.type,
+                name,
+                rung_columns(after, current.task.labels),
+                rung_columns(before, baseline.task.labels),
+                len(after.records),
+                seed=seed,
+                resamples=resamples,
+                confidence=settings.confidence,
+            )
+            significant = paired.ci_high < 0
+            evidence = f"paired diff {paired.difference:+.3f} [{paired.ci_low:+.3f}, {paired.ci_high:+.3f}]"
+        else:  # different test sets: only non-overlapping intervals count as a real drop
+            significant = new.ci_high < old.ci_low
+            evidence = f"intervals [{old.ci_low:.3f}, {old.ci_high:.3f}] -> [{new.ci_low:.3f}, {new.ci_high:.3f}]"
+        failed = too_far and (significant or settings.strict)
+        verdict = "significant" if significant else "not significant"
+        detail = f"{old.value:.3f} -> {new.value:.3f} ({-drop:+.3f}, {verdict}; {evidence})"
+        if too_far and not failed:
+            detail += "; past the limit but not significant, so it passes (use --strict to fail it)"
+        checks.append(
+            Check(before.name, name, old.value, new.value, " and ".join(limits) or "none", not failed, detail)
+        )
+    return checks
+
+
+def _relative_rises(before: RungResult, after: RungResult, settings: GateSettings) -> list[Check]:
+    checks = []
+    pairs = [
+        ("p95_latency_s", before.latency.p95_s, after.latency.p95_s, settings.max_p95_latency_rise),
+        (
+            "cost_per_1k",
+            before.cost.per_1k if before.cost else None,
+            after.cost.per_1k if after.cost else None,
+            settings.max_cost_rise,
+        ),
+    ]
+    for name, old, new, limit in pairs:
+        if limit is None or old is None or new is None or old <= 0:
+            continue
+        rise = new / old - 1
+        checks.append(
+            Check(
+                before.name,
+                name,
+                old,
+                new,
+                f"rise <= {limit:.0%}",
+                rise <= limit,
+                f"{old:.4g} -> {new:.4g} ({rise:+.1%})",
+            )
+        )
+    return checks
+
+
+def _forgetting(after: RungResult, settings: GateSettings) -> list[Check]:
+    forgetting = after.forgetting
+    limit = settings.max_forgetting
+    if limit is None or forgetting is None or not forgetting.weights_changed or forgetting.delta is None:
+        return []
+    drop = -forgetting.delta
+    significant = forgetting.ci_high is not None and -forgetting.ci_high > limit
+    failed = drop > limit and (significant or settings.strict)
+    detail = (
+        f"probe accuracy {forgetting.delta:+.3f} [{forgetting.ci_low:+.3f}, {forgetting.ci_high:+.3f}] "
+        "against the base model"
+    )
+    return [Check(after.name, "forgetting", None, forgetting.delta, f"drop <= {limit:.3f}", not failed, detail)]
+
+
+def gate_passed(checks: Sequence[Check]) -> bool:
+    """Every check passed."""
+    return all(check.passed for check in checks)
