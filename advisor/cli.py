@@ -124,9 +124,20 @@ class _BarHooks:
     show_default=True,
     help="Where the model runs: a GPU in bfloat16 when present, else the CPU in float32.",
 )
+@click.option(
+    "--baseline",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Gate against this earlier Assessment right after assessing (the task's `gates:`); exit 1 on a regression.",
+)
 @reports_errors
 def assess(
-    task_file: Path, out: Path | None, limit: int | None, rung_names: str | None, store: Path | None, device: str
+    task_file: Path,
+    out: Path | None,
+    limit: int | None,
+    rung_names: str | None,
+    store: Path | None,
+    device: str,
+    baseline: Path | None,
 ) -> None:
     """Run every rung of TASK_FILE on its test split and print the results side by side.
 
@@ -135,11 +146,12 @@ def assess(
     """
     from advisor.assess import AssessOptions
     from advisor.assess import assess as run_assessment
-    from advisor.assessment import write_assessment, write_reports
+    from advisor.assessment import read_assessment, write_assessment, write_reports
     from advisor.report.terminal import output_console, print_results
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
     options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device)
+    before = read_assessment(baseline) if baseline is not None else None  # a bad baseline fails before any work
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -160,6 +172,73 @@ def assess(
     write_assessment(assessment, target)
     reports = write_reports(assessment, target)
     console.print(f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}")
+    if before is not None:
+        from advisor.task import load_task
+
+        _gate_and_exit(assessment, before, load_task(task_file).spec.gates, None, None)
+
+
+@main.command()
+@click.argument("current", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The earlier run.")
+@click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False), help="Read limits from `gates:`.")
+@click.option("--max-drop", type=float, help="Largest allowed absolute drop in a quality metric (0-1 scale).")
+@click.option("--max-relative-drop", type=float, help="Largest allowed relative drop in a quality metric (0.05 = 5%).")
+@click.option("--max-latency-rise", type=float, help="Largest allowed relative rise in p95 latency (0.5 = 50%).")
+@click.option("--max-cost-rise", type=float, help="Largest allowed relative rise in $ per 1k requests.")
+@click.option("--max-forgetting", type=float, help="Largest allowed drop in probe accuracy against the base model.")
+@click.option("--confidence", type=float, help="Confidence of the significance test (default 0.95).")
+@click.option("--rung", "rungs", multiple=True, help="Gate only these rungs (repeatable).")
+@click.option("--metric", "metrics", multiple=True, help="Gate only these quality metrics (repeatable).")
+@click.option("--strict", is_flag=True, default=None, help="Fail on any drop past a limit, significant or not.")
+@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML (one case per check).")
+@click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False), help="Write a pull-request comment.")
+@reports_errors
+def gate(
+    current: Path, baseline: Path, task_file: Path | None, junit: Path | None, markdown: Path | None, **flags: Any
+) -> None:
+    """Fail when CURRENT (an Assessment JSON) is worse than --baseline: exit 0 pass, 1 regression, 2 bad input.
+
+    A quality drop past a limit fails only when it is significant (paired on the shared test examples),
+    unless --strict. p95 latency and $ per 1k requests fail on a relative rise past their limits.
+    """
+    from advisor.assessment import read_assessment
+    from advisor.task import GatesSection, load_task
+
+    settings = load_task(task_file).spec.gates if task_file else GatesSection()
+    renames = {"max_latency_rise": "max_p95_latency_rise"}
+    updates = {renames.get(k, k): (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()}
+    updates = {k: v for k, v in updates.items() if v is not None and v != []}
+    settings = _validated_gates(settings, updates)
+    _gate_and_exit(read_assessment(current), read_assessment(baseline), settings, junit, markdown)
+
+
+def _validated_gates(settings: Any, updates: dict[str, Any]) -> Any:
+    from pydantic import ValidationError
+
+    from advisor.task import GatesSection, describe_validation_error
+    from harness.errors import InputError
+
+    try:
+        return GatesSection.model_validate({**settings.model_dump(), **updates})
+    except ValidationError as error:
+        raise InputError(f"gate options: {describe_validation_error(error)}") from None
+
+
+def _gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | None, markdown: Path | None) -> None:
+    from advisor.gate import gate_passed, run_gate
+    from advisor.report.gate import gate_markdown, gate_table, junit_xml
+    from advisor.report.terminal import output_console
+    from harness.atomic import write_text_atomically
+
+    checks = run_gate(current, baseline, settings, seed=current.task.seed)
+    output_console().print(gate_table(checks))
+    if junit is not None:
+        write_text_atomically(junit, junit_xml(checks))
+    if markdown is not None:
+        write_text_atomically(markdown, gate_markdown(checks))
+    if not gate_passed(checks):
+        sys.exit(1)
 
 
 @main.command()

@@ -42,6 +42,17 @@ class _Gap:
     paired: PairedDifference
     mcnemar_p: float | None
 
+    def clearly_negative(self, confidence: float) -> bool:
+        """The interval lies below zero, and for 0/1 metrics McNemar agrees (the bootstrap is overconfident
+        when few answers differ)."""
+        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
+        return self.paired.ci_high < 0 and exact_ok
+
+    def clearly_positive(self, confidence: float) -> bool:
+        """The interval lies above zero, and for 0/1 metrics McNemar agrees."""
+        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
+        return self.paired.ci_low > 0 and exact_ok
+
     def describe(self, metric: str) -> str:
         p = self.paired
         text = f"{metric} {p.difference:+.3f} [{p.ci_low:+.3f}, {p.ci_high:+.3f}]"
@@ -92,7 +103,7 @@ def decide(
             break
         difference = gap(candidate, best)
         behind = _value(best, metric) - _value(candidate, metric)
-        if difference.paired.ci_high < 0 and behind > policy.tolerance:
+        if difference.clearly_negative(policy.confidence) and behind > policy.tolerance:
             rejected[candidate.name] = f"clearly worse than {best.name}: {difference.describe(metric)}"
             continue
         chosen = candidate
@@ -105,7 +116,7 @@ def decide(
         difference = gap(rung, chosen)
         ahead = _value(rung, metric) - _value(chosen, metric)
         step_up = f"a higher step ({LADDER_STEPS[rung.step]})" if rung.step > chosen.step else "costlier"
-        if ahead > policy.tolerance and difference.paired.ci_low <= 0:
+        if ahead > policy.tolerance and not difference.clearly_positive(policy.confidence):
             needed = _more_examples(difference.paired)
             thin_examples = needed if thin_examples is None else min(thin_examples, needed or thin_examples)
             rejected[rung.name] = (

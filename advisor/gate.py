@@ -14,27 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from advisor.assessment import Assessment, RungResult
 from advisor.compare import rung_columns
-from harness.task_metrics import DEFINITIONS, paired_metric
-
-
-class GateSettings(BaseModel):
-    """Limits of the gate (task.yaml `gates:` or command-line flags); None switches a check off."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_drop: float | None = Field(default=0.02, ge=0, le=1)  # absolute, on the metric's 0-1 scale
-    max_relative_drop: float | None = Field(default=None, ge=0, le=1)
-    max_p95_latency_rise: float | None = Field(default=0.25, ge=0)  # relative: 0.25 = 25% slower
-    max_cost_rise: float | None = Field(default=0.25, ge=0)
-    max_forgetting: float | None = Field(default=None, ge=0, le=1)
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    metrics: list[str] | None = None  # None: every quality metric both runs report
-    rungs: list[str] | None = None  # None: every rung of the baseline
-    strict: bool = False  # fail on any drop past a limit, significant or not
+from advisor.task import GatesSection as GateSettings
+from harness.comparison import mcnemar
+from harness.task_metrics import BINARY_METRICS, DEFINITIONS, paired_metric
 
 
 @dataclass(frozen=True)
@@ -116,6 +100,10 @@ def _quality(
             )
             significant = paired.ci_high < 0
             evidence = f"paired diff {paired.difference:+.3f} [{paired.ci_low:+.3f}, {paired.ci_high:+.3f}]"
+            if name in BINARY_METRICS:  # few discordant answers: the bootstrap is overconfident, McNemar is not
+                exact = mcnemar([r.correct for r in after.records], [r.correct for r in before.records]).p_value
+                significant = significant and exact < 1 - settings.confidence
+                evidence += f", McNemar p={exact:.3g}"
         else:  # different test sets: only non-overlapping intervals count as a real drop
             significant = new.ci_high < old.ci_low
             evidence = f"intervals [{old.ci_low:.3f}, {old.ci_high:.3f}] -> [{new.ci_low:.3f}, {new.ci_high:.3f}]"

@@ -122,6 +122,20 @@ class DecisionSection(_Strict):
     tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
 
 
+class GatesSection(_Strict):
+    """Limits of the gate (task.yaml `gates:` or command-line flags); None switches a check off."""
+
+    max_drop: float | None = Field(default=0.02, ge=0, le=1)  # absolute, on the metric's 0-1 scale
+    max_relative_drop: float | None = Field(default=None, ge=0, le=1)
+    max_p95_latency_rise: float | None = Field(default=0.5, ge=0)  # relative: 0.5 = 50% slower (16 samples: noisy)
+    max_cost_rise: float | None = Field(default=0.5, ge=0)  # self-hosted $ follows throughput, as noisy
+    max_forgetting: float | None = Field(default=None, ge=0, le=1)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    metrics: list[str] | None = None  # None: every quality metric both runs report
+    rungs: list[str] | None = None  # None: every rung of the baseline
+    strict: bool = False  # fail on any drop past a limit, significant or not
+
+
 RungEntry = str | dict[str, Any]
 
 
@@ -148,6 +162,7 @@ class TaskSpec(_Strict):
     constraints: ConstraintsSection = ConstraintsSection()
     facts: FactsSection = FactsSection()
     decision: DecisionSection = DecisionSection()
+    gates: GatesSection = GatesSection()
 
     @field_validator("type")
     @classmethod
