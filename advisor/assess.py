@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from advisor.assessment import Assessment, AuditSummary, Environment, RungResult, TaskSummary
 from advisor.audit import AuditOptions, run_audit, to_json
@@ -15,6 +16,7 @@ from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
 from advisor.forgetting import ProbeRun
+from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
@@ -156,6 +158,9 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         comparisons=comparisons,
         audit=audit,
     )
+    stored_plan = _stored_plan(run, options.store_path or default_store_path(task))
+    if stored_plan is not None:
+        assessment.plan_checks = check_plan(stored_plan, results)
     assessment.recommendation = decide(
         assessment,
         spec.constraints,
@@ -166,6 +171,12 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
         resamples=spec.evaluation.bootstrap_resamples,
     )
     return assessment
+
+
+def _stored_plan(run: PreparedRun, store_path: Path) -> dict[str, Any] | None:
+    """The plan made for this very task, data and device by `advisor assess --plan`, if there is one."""
+    key = plan_key(run.task.spec, run.splits.file_hashes, run.context.device)
+    return load_plan(plan_path(store_path, run.task.spec.name), key)
 
 
 def data_facts(splits: Splits, labels: Sequence[str], audit: AuditSummary | None = None) -> DataFacts:
@@ -274,6 +285,7 @@ def _run_rung(
     hooks: ProgressHooks,
     probes: Callable[[], ProbeRun] | None,
 ) -> RungResult:
+    started = time.perf_counter()
     predictor = planned.type.build(planned.config, context)
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
@@ -303,6 +315,7 @@ def _run_rung(
         similarities=similarities,
     )
     result.step = planned.type.step
+    result.seconds = time.perf_counter() - started
     card = predictor.card() if hasattr(predictor, "card") else None
     if card is not None:  # a tuned rung: what training cost, and its metrics written into its card
         artifact = str(getattr(predictor, "artifact_dir", ""))

@@ -135,6 +135,7 @@ class RungResult(_Model):
     training: TrainingSummary | None = None
     cost: CostSummary | None = None
     forgetting: ForgettingSummary | None = None
+    seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample
     records: list[RecordSummary]
 
 
@@ -218,6 +219,17 @@ class AuditSummary(_Model):
     notes: list[str] = []
 
 
+class PlanCheck(_Model):
+    """The plan's estimate (`advisor assess --plan`) against what this run measured."""
+
+    rung: str
+    planned_s: float
+    measured_s: float
+    planned_per_1k: float | None
+    measured_per_1k: float | None
+    time_ratio: float | None  # measured / planned
+
+
 class Assessment(_Model):
     """One run of `advisor assess`."""
 
@@ -228,6 +240,7 @@ class Assessment(_Model):
     rungs: list[RungResult]
     comparisons: list[PairedComparison] = []
     audit: AuditSummary | None = None
+    plan_checks: list[PlanCheck] = []
     recommendation: Recommendation | None = None
 
 

@@ -125,6 +125,12 @@ class _BarHooks:
     help="Where the model runs: a GPU in bfloat16 when present, else the CPU in float32.",
 )
 @click.option(
+    "--plan",
+    "plan_only",
+    is_flag=True,
+    help="Print each rung's expected time and cost on this machine (a short calibration), then stop.",
+)
+@click.option(
     "--baseline",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Gate against this earlier Assessment right after assessing (the task's `gates:`); exit 1 on a regression.",
@@ -137,6 +143,7 @@ def assess(
     rung_names: str | None,
     store: Path | None,
     device: str,
+    plan_only: bool,
     baseline: Path | None,
 ) -> None:
     """Run every rung of TASK_FILE on its test split and print the results side by side.
@@ -161,6 +168,9 @@ def assess(
     )
     progress = Progress(*columns, console=err_console, transient=False)
     hooks = _BarHooks(progress)
+    if plan_only:
+        _plan(task_file, options, hooks)
+        return
     try:
         assessment = run_assessment(task_file, options, hooks)
     finally:
@@ -172,6 +182,11 @@ def assess(
     write_assessment(assessment, target)
     reports = write_reports(assessment, target)
     console.print(f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}")
+    from advisor.report.plan import plan_check_table
+
+    checked = plan_check_table(assessment)
+    if checked is not None:
+        console.print(checked)
     if before is not None:
         from advisor.task import load_task
 
@@ -211,6 +226,23 @@ def gate(
     updates = {k: v for k, v in updates.items() if v is not None and v != []}
     settings = _validated_gates(settings, updates)
     _gate_and_exit(read_assessment(current), read_assessment(baseline), settings, junit, markdown)
+
+
+def _plan(task_file: Path, options: Any, hooks: Any) -> None:
+    from advisor.assess import default_store_path, prepare_run
+    from advisor.plan import make_plan
+    from advisor.plan_store import plan_path, save_plan
+    from advisor.report.plan import plan_table
+    from advisor.report.terminal import output_console
+
+    run = prepare_run(task_file, options, hooks)
+    hooks.stage("calibrating this machine")
+    plan = make_plan(run)
+    path = plan_path(options.store_path or default_store_path(run.task), run.task.spec.name)
+    save_plan(plan, path)
+    console = output_console()
+    console.print(plan_table(plan))
+    console.print(f"Plan written to {path}; the next `advisor assess` compares it with what it measures.")
 
 
 def _validated_gates(settings: Any, updates: dict[str, Any]) -> Any:

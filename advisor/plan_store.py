@@ -1,0 +1,62 @@
+"""Where plans are kept, what they are valid for, and how a real run's measurements compare with them."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from advisor.assessment import PlanCheck, RungResult
+from advisor.task import TaskSpec
+from harness.atomic import write_text_atomically
+from harness.hashing import content_hash
+
+PLAN_VERSION = 1
+
+
+def plan_key(spec: TaskSpec, file_hashes: dict[str, str], device: str) -> str:
+    """What a plan is valid for: the task as written, its data and the machine's device."""
+    return content_hash(PLAN_VERSION, spec.model_dump(mode="json"), file_hashes, device)
+
+
+def plan_path(store_path: Path, task_name: str) -> Path:
+    """Where the plan of a task is kept: beside the result store."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", task_name).strip("._") or "task"
+    return store_path.parent / "plans" / f"{safe}.plan.json"
+
+
+def save_plan(plan: dict[str, Any], path: Path) -> None:
+    """Write the plan atomically."""
+    write_text_atomically(path, json.dumps(plan, indent=2))
+
+
+def check_plan(plan: dict[str, Any], results: Sequence[RungResult]) -> list[PlanCheck]:
+    """Plan against measurement, per rung that both have: seconds and $ per 1k, with the ratio."""
+    planned = {r["name"]: r for r in plan.get("rungs", [])}
+    checks = []
+    for result in results:
+        estimate = planned.get(result.name)
+        if estimate is None or result.seconds is None:
+            continue
+        measured_cost = result.cost.per_1k if result.cost else None
+        checks.append(
+            PlanCheck(
+                rung=result.name,
+                planned_s=estimate["total_s"],
+                measured_s=result.seconds,
+                planned_per_1k=estimate.get("per_1k"),
+                measured_per_1k=measured_cost,
+                time_ratio=result.seconds / estimate["total_s"] if estimate["total_s"] > 0 else None,
+            )
+        )
+    return checks
+
+
+def load_plan(path: Path, key: str) -> dict[str, Any] | None:
+    """The stored plan when it was made for this key (task, data, device), else None."""
+    if not path.is_file():
+        return None
+    plan = json.loads(path.read_text(encoding="utf-8"))
+    return plan if plan.get("key") == key else None

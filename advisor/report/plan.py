@@ -1,0 +1,67 @@
+"""The plan (`advisor assess --plan`) as a terminal table, and the plan-versus-measured table of a real run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from advisor.assessment import Assessment
+from advisor.report.formatting import dollars_text
+
+
+def duration(seconds: float | None) -> str:
+    """2 min 05 s, 48 s, 0.3 s."""
+    if seconds is None:
+        return "-"
+    if seconds >= 60:
+        return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+
+
+def plan_table(plan: dict[str, Any]) -> Table:
+    """Expected time and cost per rung, and the total."""
+    rates = plan["rates"]
+    scoring = rates.get("scoring_tokens_per_s")
+    caption = (
+        f"Calibrated in {plan['calibration_s']:.0f} s on this machine: "
+        + (f"scoring {scoring:.0f} tok/s, " if scoring else "")
+        + f"{rates['generation_s_per_token'] * 1000:.0f} ms per generated token"
+        + "".join(f", {m} training {r:.0f} tok/s" for m, r in rates["training_tokens_per_s"].items())
+        + ". Nothing cached is assumed."
+    )
+    table = Table(title="Plan: expected time and cost per rung", caption=caption)
+    for title in ("Rung", "tok in", "evaluation", "training", "total", "p50", "$/1k req", "train $"):
+        table.add_column(title, justify="left" if title == "Rung" else "right")
+    for rung in plan["rungs"]:
+        table.add_row(
+            rung["name"],
+            f"{rung['prompt_tokens']:.0f}",
+            duration(rung["evaluation_s"]),
+            duration(rung["training_s"]),
+            duration(rung["total_s"]),
+            f"{rung['p50_s'] * 1000:.0f} ms",
+            dollars_text(rung["per_1k"]),
+            dollars_text(rung["training_cost"]),
+        )
+    table.add_row("all rungs", "", "", "", duration(sum(r["total_s"] for r in plan["rungs"])), "", "", "")
+    return table
+
+
+def plan_check_table(assessment: Assessment) -> Table | None:
+    """A real run's measurements against the stored plan."""
+    if not assessment.plan_checks:
+        return None
+    table = Table(title="Plan against measurement (the estimate's error)")
+    for title in ("Rung", "planned", "measured", "measured / planned", "planned $/1k", "measured $/1k"):
+        table.add_column(title, justify="left" if title == "Rung" else "right")
+    for check in assessment.plan_checks:
+        table.add_row(
+            check.rung,
+            duration(check.planned_s),
+            duration(check.measured_s),
+            "-" if check.time_ratio is None else f"{check.time_ratio:.2f}x",
+            dollars_text(check.planned_per_1k),
+            dollars_text(check.measured_per_1k),
+        )
+    return table
