@@ -15,10 +15,11 @@ from advisor.audit import AuditOptions, run_audit, to_json
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
+from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
 from advisor.rung_plan import PlannedRung, plan_rungs
-from advisor.summarize import summarize_rung, training_summary
+from advisor.summarize import metric_value, summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
 from harness.atomic import write_text_atomically
 from harness.data import Splits, load_splits
@@ -49,6 +50,7 @@ class AssessOptions:
     limit: int | None = None
     store_path: Path | None = None
     device: str = "auto"
+    allow_pickle: bool = False  # accept a model folder whose weights are only pickle files
 
 
 class ProgressHooks(Protocol):
@@ -93,7 +95,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
     splits, labels = _load_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
-    source = resolve_model(task.model_name())
+    source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     hooks.stage(f"loading model {spec.model}")
     placement = choose_placement(options.device)
     model, tokenizer = load_causal_lm(source, placement.device, placement.dtype)
@@ -315,6 +317,9 @@ def _run_rung(
         similarities=similarities,
     )
     result.step = planned.type.step
+    if task.spec.evaluation.metrics:
+        extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, seed=task.spec.seed)
+        result.metrics.update({name: metric_value(estimate) for name, estimate in extra.items()})
     result.seconds = time.perf_counter() - started
     card = predictor.card() if hasattr(predictor, "card") else None
     if card is not None:  # a tuned rung: what training cost, and its metrics written into its card

@@ -125,6 +125,11 @@ class _BarHooks:
     help="Where the model runs: a GPU in bfloat16 when present, else the CPU in float32.",
 )
 @click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Accept a model folder whose weights are only pickle files (.bin/.pt): they can run code when loaded.",
+)
+@click.option(
     "--plan",
     "plan_only",
     is_flag=True,
@@ -143,6 +148,7 @@ def assess(
     rung_names: str | None,
     store: Path | None,
     device: str,
+    allow_pickle: bool,
     plan_only: bool,
     baseline: Path | None,
 ) -> None:
@@ -157,7 +163,7 @@ def assess(
     from advisor.report.terminal import output_console, print_results
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
-    options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device)
+    options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device, allow_pickle=allow_pickle)
     before = read_assessment(baseline) if baseline is not None else None  # a bad baseline fails before any work
     columns = (
         TextColumn("{task.description}"),

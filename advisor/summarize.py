@@ -104,7 +104,7 @@ def summarize_rung(
         kind=kind,
         config=config,
         primary_metric=PRIMARY_METRIC[task_type],
-        metrics={key: _metric(value) for key, value in metrics.items()},
+        metrics={key: metric_value(value) for key, value in metrics.items()},
         latency=latency,
         tokens=tokens,
         no_label_outputs=sum(p is None for p in predictions) if task_type == "classification" else 0,
@@ -128,7 +128,8 @@ def summarize_rung(
     )
 
 
-def _metric(estimate: Estimate) -> MetricValue:
+def metric_value(estimate: Estimate) -> MetricValue:
+    """An estimate as the Assessment stores it."""
     return MetricValue(value=estimate.value, ci_low=estimate.ci_low, ci_high=estimate.ci_high)
 
 

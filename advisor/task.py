@@ -76,6 +76,7 @@ class EvaluationSection(_Strict):
     latency_sample: int = Field(default=16, ge=0, le=10_000)
     bootstrap_resamples: int = Field(default=2000, ge=100, le=100_000)
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
+    metrics: list[str] = []  # extra evaluate metrics: a shipped name, a path to your own .py, or a hub name
 
 
 class CostSection(_Strict):

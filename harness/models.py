@@ -37,6 +37,7 @@ class ModelSource:
     name: str
     path: str
     fingerprint: str
+    pickled: bool = False  # weights only in pickle files, accepted because the user allowed it explicitly
 
 
 def cache_root() -> Path:
@@ -59,13 +60,17 @@ def find_embedded_gguf() -> Path:
     raise RunError(f"the embedded model {EMBEDDED_MODEL} is not installed: run `{EMBEDDED_INSTALL}`")
 
 
-def resolve_model(name: str) -> ModelSource:
-    """Turn `model:` from task.yaml into a loadable folder (converting the embedded GGUF once)."""
+def resolve_model(name: str, *, allow_pickle: bool = False) -> ModelSource:
+    """Turn `model:` from task.yaml into a loadable folder (converting the embedded GGUF once).
+
+    Pickle weights (.bin, .pt) can run code when loaded: a folder with only those is refused unless
+    the user passes `allow_pickle` (the CLI's --allow-pickle).
+    """
     if name == EMBEDDED_MODEL:
         return _embedded_source()
     local = Path(name).expanduser()
     if local.exists():
-        return _local_source(local)
+        return _local_source(local, allow_pickle)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(f"model '{name}': folder not found")
     if name.count("/") == 1 and not name.startswith((".", "/")):
@@ -75,15 +80,22 @@ def resolve_model(name: str) -> ModelSource:
     )
 
 
-def _local_source(folder: Path) -> ModelSource:
+def _local_source(folder: Path, allow_pickle: bool = False) -> ModelSource:
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise InputError(f"model '{folder}': expected a folder with config.json and safetensors weights")
     weights = sorted(p for p in folder.iterdir() if p.suffix in _WEIGHT_SUFFIXES)
-    if not weights:
-        pickles = [p.name for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES]
-        found = f" (found only pickle files: {', '.join(pickles)}, which can run code when loaded)" if pickles else ""
-        raise InputError(f"model '{folder}': expected safetensors weights{found}")
-    return ModelSource(name=str(folder), path=str(folder), fingerprint=_folder_fingerprint(folder, weights))
+    if weights:
+        return ModelSource(name=str(folder), path=str(folder), fingerprint=_folder_fingerprint(folder, weights))
+    pickles = sorted(p for p in folder.iterdir() if p.suffix in _PICKLE_SUFFIXES)
+    if pickles and allow_pickle:
+        return ModelSource(str(folder), str(folder), _folder_fingerprint(folder, pickles), pickled=True)
+    names = ", ".join(p.name for p in pickles)
+    found = (
+        f" (found only pickle files: {names}, which can run code when loaded; pass --allow-pickle if you trust them)"
+        if pickles
+        else ""
+    )
+    raise InputError(f"model '{folder}': expected safetensors weights{found}")
 
 
 def _folder_fingerprint(folder: Path, weights: list[Path]) -> str:
@@ -144,10 +156,20 @@ def load_causal_lm(source: ModelSource, device: str, dtype: Any) -> tuple[Any, A
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path)
-        model = AutoModelForCausalLM.from_pretrained(source.path, dtype=dtype, use_safetensors=True)
+        tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path, dtype=dtype, use_safetensors=not source.pickled, trust_remote_code=False
+        )
+    except ValueError as error:  # e.g. an architecture that only the folder's own (untrusted) code defines
+        raise InputError(
+            f"model '{source.name}' cannot be loaded without running its own code: {_first(error)}"
+        ) from None
     except OSError as error:
         raise RunError(f"model '{source.name}' could not be loaded: {str(error).splitlines()[0]}") from error
     model.to(device)  # type: ignore[arg-type]  # transformers types `to` as a wrapped method
     model.eval()
     return model, tokenizer
+
+
+def _first(error: Exception) -> str:
+    return " ".join(str(error).split())[:300]

@@ -13,8 +13,11 @@ CARD_MD = "card.md"
 
 
 def is_complete(folder: Path) -> bool:
-    """An artifact folder exists only once it is whole (it is renamed into place last)."""
-    return (folder / CARD_JSON).is_file()
+    """A whole artifact: renamed into place last, with its card and safetensors weights.
+
+    Weights in any other format (pickle can run code when loaded) never count: the rung retrains.
+    """
+    return (folder / CARD_JSON).is_file() and any(folder.glob("*.safetensors"))
 
 
 def save_artifact(folder: Path, model: Any, card: dict[str, Any]) -> None:

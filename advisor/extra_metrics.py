@@ -1,0 +1,66 @@
+"""Metrics the task names in `evaluation.metrics`: shipped ones by name, the user's own by file path.
+
+Each is an `evaluate` module computed on (predictions, references). Its interval is a percentile
+bootstrap that recomputes the module on each resample, so it uses fewer resamples than the
+vectorised built-in metrics (the module may be arbitrary Python; it runs only because the user
+named its file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from harness.errors import InputError
+from harness.metric_loading import load_metric
+from harness.metrics import Estimate, bootstrap_indices
+from harness.types import Record
+
+MODULE_RESAMPLES = 200
+
+
+def extra_metrics(
+    names: Sequence[str], records: Sequence[Record], task_dir: Path, *, seed: int = 0
+) -> dict[str, Estimate]:
+    """Every named metric's values (one per number it returns) with bootstrap intervals."""
+    results: dict[str, Estimate] = {}
+    if not records:
+        return results
+    predictions = [_prediction(r) for r in records]
+    references = [r.example.target for r in records]
+    for name in names:
+        module = load_metric(name, task_dir=task_dir)
+        label = Path(name).stem if name.endswith(".py") else name
+        observed = _compute(module, predictions, references, label)
+        draws: dict[str, list[float]] = {key: [] for key in observed}
+        for rows in bootstrap_indices(len(records), MODULE_RESAMPLES, seed):
+            values = _compute(module, [predictions[i] for i in rows], [references[i] for i in rows], label)
+            for key in observed:
+                draws[key].append(values.get(key, float("nan")))
+        for key, value in observed.items():
+            low, high = np.nanquantile(draws[key], [0.025, 0.975])
+            shown = label if len(observed) == 1 else f"{label}.{key}"
+            results[shown] = Estimate(value, float(low), float(high))
+    return results
+
+
+def _prediction(record: Record) -> str:
+    predicted = record.score.detail.get("prediction")
+    return predicted if isinstance(predicted, str) else record.output.text
+
+
+def _compute(module: object, predictions: list[str], references: list[str], label: str) -> dict[str, float]:
+    try:
+        raw = module.compute(predictions=predictions, references=references)  # type: ignore[attr-defined]
+    except Exception as error:  # a user's module failing is their input's problem, said in one line
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise InputError(f"evaluation.metrics: '{label}' failed on this task's outputs: {message}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"evaluation.metrics: '{label}' returned {type(raw).__name__}; expected a dict of numbers")
+    return {
+        key: float(value)
+        for key, value in raw.items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
