@@ -280,6 +280,16 @@ def _gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | Non
 
 
 @main.command()
+@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@reports_errors
+def check(task_file: Path) -> None:
+    """Validate TASK_FILE, its data and its rungs without loading a model: exit 0 when valid, 2 when not."""
+    from advisor.check import check_task
+
+    click.echo(check_task(task_file).summary(task_file))
+
+
+@main.command()
 @click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option(
     "--format",
