@@ -133,7 +133,9 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     """Dequantise the GGUF into a plain float32 model and save it as safetensors, atomically."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its per-tensor bar would bury our own progress output
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     # transformers marks a GGUF-loaded model as quantized and refuses to save it: rebuild a plain
