@@ -415,6 +415,37 @@ def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | Non
             click.echo(f"Audit written to {out}")
 
 
+@main.command()
+@click.option("--params", help="Model size: 7B, 70B, 135M or 1.5e9.")
+@click.option("--model", help="A local model folder or config.json, or a Hugging Face id already in the local cache.")
+@click.option("--seq-len", type=click.IntRange(1), default=512, show_default=True, help="Tokens per training sequence.")
+@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Sequences per step.")
+@click.option(
+    "--tokens", type=click.IntRange(1), default=10_000_000, show_default=True, help="Training tokens, all epochs."
+)
+@click.option("--lora-r", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank.")
+@click.option("--gpus", multiple=True, help="Price-table GPUs to consider (repeat or comma-separate; default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON on stdout instead of tables.")
+@reports_errors
+def estimate(
+    params: str | None,
+    model: str | None,
+    seq_len: int,
+    batch_size: int,
+    tokens: int,
+    lora_r: int,
+    gpus: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Memory, hours and dollars to fine-tune with full, LoRA and QLoRA on each GPU, and each rung's serving cost.
+
+    Give a size (--params 7B) or a model whose config.json is on this machine (--model); nothing is downloaded.
+    """
+    from advisor.estimate import estimate_cli
+
+    estimate_cli(params, model, seq_len, batch_size, tokens, lora_r, gpus, as_json)
+
+
 def _slug(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
     return kept.strip("-") or "task"
