@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,15 +21,15 @@ from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.summarize import metric_value, summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
+from advisor.task_data import load_task_data
 from harness.atomic import write_text_atomically
-from harness.data import Splits, load_splits
+from harness.data import Splits
 from harness.embedding import Embedder, embedding_similarities
 from harness.engine import Engine
 from harness.environment import Placement, choose_placement, describe_hardware
 from harness.errors import InputError
 from harness.forgetting import probe_set
 from harness.hashing import content_hash
-from harness.labels import check_targets, infer_labels, rename_targets
 from harness.models import ModelSource, load_causal_lm, resolve_model
 from harness.pricing import load_prices
 from harness.prompts import PromptBuilder, PromptFormat
@@ -93,7 +93,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     task = load_task(task_path)
     spec = task.spec
     planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
-    splits, labels = _load_data(task)
+    splits, labels = load_task_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     hooks.stage(f"loading model {spec.model}")
@@ -234,32 +234,6 @@ def _lazy_embedder() -> Callable[[], Embedder]:
         return loaded[0]
 
     return get
-
-
-def _load_data(task: LoadedTask) -> tuple[Splits, tuple[str, ...]]:
-    splits = load_splits(task.data_spec())
-    if task.spec.type != "classification":
-        return splits, ()
-    labels_spec = task.spec.labels
-    if isinstance(labels_spec, dict):
-        mapping = {str(raw): name for raw, name in labels_spec.items()}
-        splits = replace(
-            splits,
-            train=tuple(rename_targets(splits.train, mapping)),
-            validation=tuple(rename_targets(splits.validation, mapping)),
-            test=tuple(rename_targets(splits.test, mapping)),
-        )
-        labels = tuple(mapping.values())
-    elif labels_spec is not None:
-        labels = tuple(labels_spec)
-    else:
-        labels = infer_labels(splits.train or splits.test)
-    files = task.data_spec().files
-    for part in ("train", "validation", "test"):
-        examples = getattr(splits, part)
-        source = str(files.get(part) or files.get("all"))
-        check_targets(examples, labels, f"{source} ({part})" if "all" in files else source)
-    return splits, labels
 
 
 def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: object) -> PromptFormat:

@@ -11,11 +11,10 @@ from typing import Any
 
 from advisor.rung_plan import plan_rungs
 from advisor.task import LoadedTask, load_task
+from advisor.task_data import load_task_data
 from harness.audit import AuditSettings, Finding, TextEmbedder, TokenCounter, audit_examples, sort_findings
 from harness.chat_audit import audit_chat_records
-from harness.data import Splits, load_splits
 from harness.errors import InputError
-from harness.labels import check_targets, infer_labels, rename_targets
 from harness.models import resolve_model
 from harness.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
@@ -69,7 +68,7 @@ def run_audit(
     files = task.data_spec().files
     chat = [found for path in files.values() if _is_chat_file(task, path) for found in audit_chat_records(path, base)]
     try:
-        splits, labels = _load(task)
+        splits, labels = load_task_data(task, labels_from_every_split=True)
     except InputError as error:
         if not any(f.severity == "error" for f in chat):
             raise
@@ -149,36 +148,6 @@ def _is_chat_file(task: LoadedTask, path: Path) -> bool:
                     return False
                 return isinstance(record, dict) and "messages" in record
     return False
-
-
-def _load(task: LoadedTask) -> tuple[Splits, tuple[str, ...]]:
-    """The splits and a classification task's labels.
-
-    Unlike `assess`, labels left unnamed come from every split, so a test label that train never
-    shows is a finding of the audit rather than an input error.
-    """
-    splits = load_splits(task.data_spec())
-    if task.spec.type != "classification":
-        return splits, ()
-    declared = task.spec.labels
-    if isinstance(declared, dict):
-        mapping = {str(raw): name for raw, name in declared.items()}
-        splits = replace(
-            splits,
-            train=tuple(rename_targets(splits.train, mapping)),
-            validation=tuple(rename_targets(splits.validation, mapping)),
-            test=tuple(rename_targets(splits.test, mapping)),
-        )
-        labels: tuple[str, ...] = tuple(mapping.values())
-    elif declared is not None:
-        labels = tuple(declared)
-    else:
-        return splits, infer_labels([*splits.train, *splits.validation, *splits.test])
-    files = task.data_spec().files
-    for part in ("train", "validation", "test"):
-        source = str(files.get(part) or files.get("all"))
-        check_targets(getattr(splits, part), labels, f"{source} ({part})" if "all" in files else source)
-    return splits, labels
 
 
 def _length_settings(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.assess import _load_data
 from advisor.rung_plan import plan_rungs
 from advisor.task import load_task
+from advisor.task_data import load_task_data
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,6 @@ def check_task(path: Path) -> CheckReport:
     """Everything `assess` validates before it loads a model; bad input raises InputError (one line)."""
     task = load_task(path)
     planned = plan_rungs(task.spec.rungs, str(task.path), None)
-    splits, labels = _load_data(task)
+    splits, labels = load_task_data(task)
     rows = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
     return CheckReport(task.spec.name, task.spec.type, labels, rows, tuple(p.name for p in planned))

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.errors import LadderError
@@ -40,7 +41,8 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except LadderError as error:
-            err_console.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
+            message = escape(" ".join(str(error).replace("\r", "\\r").split("\n")))  # always one line
+            err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
             err_console.print("interrupted: finished results are kept in the store; run again to resume")

@@ -55,13 +55,14 @@ def example_task(count: int) -> ExampleTask:
     """The example's first `count` train rows (zero_shot prompt + answer tokens) and its test set."""
     from transformers import AutoTokenizer
 
-    from advisor.assess import _load_data, _prompt_format
+    from advisor.assess import _prompt_format
     from advisor.task import load_task
+    from advisor.task_data import load_task_data
     from harness.models import resolve_model
     from harness.prompts import PromptBuilder
 
     task = load_task(ROOT / "examples" / "support_tickets" / "task.yaml")
-    splits, labels = _load_data(task)
+    splits, labels = load_task_data(task)
     source = resolve_model(task.model_name())
     tokenizer = AutoTokenizer.from_pretrained(source.path)
     prompts = PromptBuilder(tokenizer, _prompt_format(task, labels, tokenizer))

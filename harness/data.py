@@ -229,7 +229,7 @@ def _json_text(row: dict[str, Any], name: str, where: str) -> str:
     the file, filling the ones a row lacks with null.
     """
     if name not in row:
-        raise InputError(f"{where}: no field '{name}' (columns: {', '.join(row)})")
+        raise InputError(f"{where}: no field '{name}' (columns: {_columns(row)})")
     value = row[name]
     if isinstance(value, str):
         try:
@@ -263,7 +263,7 @@ def _guess(row: dict[str, Any], names: Sequence[str], where: str, what: str, set
     for name in names:
         if name in row:
             return name
-    columns = ", ".join(row) or "none"
+    columns = _columns(row)
     raise InputError(
         f"{where}: no {what} field; expected one of {', '.join(names)} or name it in {setting} (columns: {columns})"
     )
@@ -271,7 +271,7 @@ def _guess(row: dict[str, Any], names: Sequence[str], where: str, what: str, set
 
 def _text(row: dict[str, Any], name: str, where: str) -> str:
     if name not in row:
-        raise InputError(f"{where}: no field '{name}' (columns: {', '.join(row)})")
+        raise InputError(f"{where}: no field '{name}' (columns: {_columns(row)})")
     value = row[name]
     if value is None or (isinstance(value, float) and math.isnan(value)):
         raise InputError(f"{where}: field '{name}' is missing or empty; expected text")
@@ -326,3 +326,9 @@ def split_examples(
         train.extend(members[n_test + n_val :])
     order = {example.id: i for i, example in enumerate(examples)}
     return tuple(sorted(part, key=lambda e: order[e.id]) for part in (train, validation, test))  # type: ignore[return-value]
+
+
+def _columns(row: dict[str, Any]) -> str:
+    """A row's field names for a message; odd names (blank, control characters) shown quoted."""
+    names = [name if name.isprintable() and name.strip() == name and name else repr(name) for name in map(str, row)]
+    return ", ".join(names) or "none"
