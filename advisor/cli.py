@@ -31,6 +31,9 @@ def _quiet_libraries() -> None:
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # peft asks transformers a deprecated question while wrapping a model; the answer is unaffected
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    # torch notes that bitsandbytes' 4-bit matmul has no autograd kernel registered; the adapters above it
+    # still get their gradients (tests/test_tuning.py checks every LoRA weight of a QLoRA model)
+    warnings.filterwarnings("ignore", message=".*bitsandbytes::gemv_4bit.*autograd kernel.*")
 
 
 def reports_errors(command: F) -> F:

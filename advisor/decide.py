@@ -128,11 +128,13 @@ def decide(
                 f"{step_up}; ahead of {chosen.name} ({difference.describe(metric)}), but {chosen.name} is not "
                 "clearly worse than the best rung, and the ladder ships the first such rung"
             )
-        else:
+        elif ahead > 0:
             rejected[rung.name] = (
-                f"{step_up}; within {policy.tolerance:.3f} of {chosen.name} or behind it "
+                f"{step_up}; ahead of {chosen.name} by only {ahead:.3f}, within the {policy.tolerance:.3f} tolerance "
                 f"({difference.describe(metric)})"
             )
+        else:
+            rejected[rung.name] = f"{step_up}; behind {chosen.name} ({difference.describe(metric)})"
     warnings += _fact_warnings(chosen, eligible, facts, metric, data)
     evidence_thin = thin_examples is not None
     if evidence_thin:

@@ -139,6 +139,23 @@ def test_qlora_trains_on_cpu(tiny_model_dir: Path, tiny_model: Any, tiny_tokeniz
     assert any("Linear4bit" in type(m).__name__ for m in predictor.engine().model.modules())
 
 
+def test_every_qlora_adapter_weight_gets_a_gradient(tiny_model_dir: Path) -> None:
+    from tuning.methods import quantized_base
+
+    model = trainable_model("qlora", quantized_base(str(tiny_model_dir), "cpu"), LORA)
+    model.train()
+    with torch.no_grad():  # B starts at zero, which would leave every A without a gradient
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.01)
+    ids = torch.randint(10, 400, (2, 9))
+    model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=False).logits.float().logsumexp(
+        -1
+    ).sum().backward()
+    trainable = [(n, p.grad) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable and all(g is not None and float(g.abs().sum()) > 0 for _, g in trainable)
+
+
 @pytest.mark.parametrize("method", ["full", "ia3"])
 def test_full_and_ia3_train_and_reload(method: str, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     ctx = context(tiny_model, tiny_tokenizer, tmp_path)
