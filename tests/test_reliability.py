@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +21,13 @@ from tests.conftest import TICKETS, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[1]
 ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
-KILL_AFTER_S = [2.0, 3.5, 5.0, 6.0, 7.0, 8.0, 9.5, 11.0, 12.5, 14.0, 16.0, 18.0]
+KILLS = 10  # kill points, spread evenly over an uninterrupted run's working time
 
 
 def full_task(folder: Path, model_dir: Path) -> Path:
     """Every kind of work: embedding, an index, few-shot, training with checkpoints, probes, reports."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS * 3)]
+    rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS * 4)]
     write_jsonl(folder / "train.jsonl", rows[0::2])
     write_jsonl(folder / "test.jsonl", rows[1::2])
     task = folder / "task.yaml"
@@ -39,9 +40,9 @@ def full_task(folder: Path, model_dir: Path) -> Path:
         "  - zero_shot\n"
         "  - {rung: few_shot, k: 2, selection: similar}\n"
         "  - {rung: rag, top_k: 2}\n"
-        "  - {rung: lora, r: 2, epochs: 3, batch_tokens: 128, max_batch_size: 2, checkpoint_every: 1}\n"
+        "  - {rung: lora, r: 2, epochs: 4, patience: 4, batch_tokens: 128, max_batch_size: 2, checkpoint_every: 1}\n"
         "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n"
-        "forgetting: {max_items: 20}\n",
+        "forgetting: {max_items: 40}\n",
         encoding="utf-8",
     )
     return task
@@ -72,42 +73,65 @@ def leftovers(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if is_temporary(p.name) or p.name.endswith(".partial")]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """An uninterrupted run: its results, its start-up time (until the model loads) and its total time."""
+
+    results: dict[str, Any]
+    startup_s: float
+    total_s: float
+
+
 @pytest.fixture
-def reference(tmp_path: Path, tiny_model_dir: Path) -> dict[str, Any]:
-    """An uninterrupted run."""
+def reference(tmp_path: Path, tiny_model_dir: Path) -> Reference:
     task = full_task(tmp_path / "reference", tiny_model_dir)
     out = tmp_path / "reference.json"
-    done = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return results(out)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command(task, out), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    assert process.stderr is not None
+    startup = None
+    for line in process.stderr:
+        if startup is None and "loading model" in line:
+            startup = time.perf_counter() - started
+    assert process.wait(timeout=600) == 0
+    return Reference(results(out), startup or 0.0, time.perf_counter() - started)
 
 
 def test_killed_at_many_points_every_rerun_ends_identical(
-    reference: dict[str, Any], tmp_path: Path, tiny_model_dir: Path
+    reference: Reference, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
+    """SIGKILL at 10 points spread over the run (outputs, embedding, the index, training checkpoints, probes,
+    audit, reports); after each, a re-run finishes with the uninterrupted run's results, a sound store and
+    no temporary files left behind."""
     task = full_task(tmp_path / "killed", tiny_model_dir)
     out = tmp_path / "killed.json"
+    work = reference.total_s - reference.startup_s
     landed = []
-    for delay in KILL_AFTER_S:
+    for point in range(KILLS):
+        shutil.rmtree(task.parent / ".advisor", ignore_errors=True)
+        out.unlink(missing_ok=True)
+        delay = reference.startup_s + work * (point + 0.5) / KILLS
         process = subprocess.Popen(
             command(task, out), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         time.sleep(delay)
-        if process.poll() is not None:  # it finished before this kill: nothing left to interrupt
-            break
-        process.send_signal(signal.SIGKILL)
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
         _, stderr = process.communicate()
-        lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-        landed.append(lines[-1][:60] if lines else "(starting up)")
+        stages = [line.strip() for line in stderr.splitlines() if line.strip()]
+        where = stages[-1][:50] if stages else "start-up"
+        landed.append(f"{delay:5.1f} s, exit {process.returncode}: after '{where}'")
+        final = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
+        assert final.returncode == 0, final.stderr
+        assert results(out) == reference.results, landed[-1]
+        store = sqlite3.connect(task.parent / ".advisor" / "store.sqlite")
+        assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        store.close()
+        assert leftovers(task.parent) == [] and leftovers(tmp_path) == [], landed[-1]
     print("kill points:", *landed, sep="\n  ")
-    assert len(landed) >= 10, f"only {len(landed)} kills landed before the run finished"
-    final = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
-    assert final.returncode == 0, final.stderr
-    assert results(out) == reference
-    store = sqlite3.connect(task.parent / ".advisor" / "store.sqlite")
-    assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    store.close()
-    assert leftovers(task.parent) == [] and leftovers(tmp_path) == []
+    assert sum("exit -9" in point for point in landed) >= KILLS - 1  # the run was killed, not finished
 
 
 def test_two_runs_on_one_store_at_once(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -127,11 +151,11 @@ def test_two_runs_on_one_store_at_once(tmp_path: Path, tiny_model_dir: Path) -> 
 
 
 def test_the_same_seed_gives_the_same_predictions_and_metrics(
-    reference: dict[str, Any], tmp_path: Path, tiny_model_dir: Path
+    reference: Reference, tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     task = full_task(tmp_path / "again", tiny_model_dir)  # a fresh folder: nothing cached
     out = tmp_path / "again.json"
     done = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert results(out) == reference
+    assert results(out) == reference.results
     shutil.rmtree(task.parent / ".advisor")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from filelock import FileLock
 from pydantic import Field
 
 from harness.answering import answer, resolve_mode
@@ -107,7 +108,9 @@ class TunedPredictor:
     def engine(self) -> Engine:
         """An engine over the tuned model, training it first when no artifact is stored."""
         if self._engine is None:
-            model = self._load() if is_complete(self.artifact_dir) else self._train()
+            self.artifact_dir.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(self.artifact_dir) + ".lock"):  # a second run on this store waits, then loads
+                model = self._load() if is_complete(self.artifact_dir) else self._train()
             base = self.context.engine
             soft = soft_prefix(model) if virtual_token_type(model) else None
             self._engine = Engine(
