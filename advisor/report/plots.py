@@ -54,9 +54,11 @@ def quality_cost_svg(rungs: Sequence[RungResult]) -> str:
         marker = "8" if index in front else "5"
         parts.append(f'<circle cx="{x:.1f}" cy="{y_of(v.value):.1f}" r="{marker}" fill="{color}"/>')
         cost = rung.cost.per_1k if rung.cost and rung.cost.per_1k is not None else 0.0
+        near_right = x > WIDTH * 0.65  # labels of the costliest rungs go to the left of their dot
+        anchor, label_x = ("end", x - 10) if near_right else ("start", x + 10)
         parts.append(
-            f'<text x="{x + 10:.1f}" y="{y_of(v.value) - 8:.1f}" font-size="12">{escape(rung.name)} '
-            f"(${cost:.4f})</text>"
+            f'<text x="{label_x:.1f}" y="{y_of(v.value) - 8:.1f}" font-size="12" text-anchor="{anchor}">'
+            f"{escape(rung.name)} (${cost:.4f})</text>"
         )
     parts.append(
         f'<text x="{WIDTH - MARGIN}" y="{MARGIN - 20}" font-size="11" text-anchor="end">'
