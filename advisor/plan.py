@@ -20,6 +20,7 @@ from advisor.plan_store import PLAN_VERSION, plan_key
 from advisor.rung_plan import PlannedRung
 from harness.calibration import time_generation, time_scoring, time_single
 from harness.pricing import hardware_for_device, load_prices, self_hosted_cost_per_1k, training_cost
+from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12
 TRAINING_ROWS = 8
@@ -33,7 +34,8 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     sample = list(run.test[:CALIBRATION_EXAMPLES])
     encoded = [prompts.split(example) for example in sample]
     zero_tokens = fmean(len(a) + len(b) for a, b in encoded)
-    demo_tokens = _row_tokens(run)
+    fixed = len(prompts.encode(Example(id="", input="", target="")))  # instruction and template, once per prompt
+    demo_tokens = max(_row_tokens(run) - fixed, 1.0)  # a demonstration adds its text and answer, not the instruction
     scoring = time_scoring(engine, prompts, encoded, labels) if labels else None
     generation = time_generation(engine, prompts, encoded[:8])
     single = time_single(engine, prompts, encoded[0], labels)
@@ -42,6 +44,7 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     _, hardware = prices.gpu_price(costs.serving_hardware)
     trained_on = costs.training_hardware or hardware_for_device(context.device, prices)
     _, train_hardware = prices.gpu_price(trained_on, training=True)
+    embed_s = _embedding_seconds(run) if any(_embeds(p) for p in run.planned) else 0.0
     training_rates: dict[str, float] = {}
     rungs = []
     for planned in run.planned:
@@ -55,13 +58,15 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         per_example = compute_tokens / scoring if scoring and not generating else compute_tokens * single
         per_example += new_tokens * generation
         evaluation = len(run.test) * per_example
+        if _embeds(planned):  # the train split (the retrieval corpus) and every question are embedded once
+            evaluation += (len(context.train) + len(run.test)) * embed_s
         latency = tokens * single + new_tokens * generation * 2  # batch size 1 decodes slower than batched rows
         train_seconds = None
         if planned.type.step >= 3:
             if method not in training_rates:
                 training_rates[method] = _training_rate(run, planned)
             epochs = getattr(config, "epochs", 1)
-            train_tokens = len(context.train) * demo_tokens * epochs
+            train_tokens = len(context.train) * (demo_tokens + fixed) * epochs
             train_seconds = train_tokens / training_rates[method] * 1.1  # validation passes add ~10%
         rate = 1.0 / per_example if per_example > 0 else None
         rungs.append(
@@ -83,6 +88,7 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
             "scoring_tokens_per_s": scoring,
             "single_request_s_per_token": single,
             "generation_s_per_token": generation,
+            "embedding_s_per_text": embed_s,
             "training_tokens_per_s": training_rates,
         },
         "calibration_s": time.perf_counter() - started,
@@ -138,3 +144,25 @@ def _row_tokens(run: PreparedRun) -> float:
     if not rows:
         return 0.0
     return fmean(len(prompts.encode(e)) + len(prompts.choice_tokens(e.target)) for e in rows)
+
+
+def _embeds(planned: PlannedRung) -> bool:
+    """Rungs that embed text: similar demonstrations and retrieval."""
+    kind, config = planned.type.kind, planned.config
+    return kind == "rag" or (kind == "few_shot" and getattr(config, "selection", "") == "similar")
+
+
+def _embedding_seconds(run: PreparedRun) -> float:
+    """Seconds to embed one train text (the embedder's load counted once, spread over the train split)."""
+    texts = [
+        e.input if isinstance(e.input, str) else " ".join(t["content"] for t in e.input) for e in run.context.train[:32]
+    ]
+    if not texts or run.context.embedder is None:
+        return 0.0
+    started = time.perf_counter()
+    embedder = run.context.embedder()
+    loaded = time.perf_counter() - started
+    embedder.embed(texts[:4])  # warm-up
+    started = time.perf_counter()
+    embedder.embed(texts)
+    return (time.perf_counter() - started) / len(texts) + loaded / max(len(run.context.train), 1)
