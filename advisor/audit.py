@@ -112,17 +112,7 @@ def to_json(report: AuditReport) -> dict[str, Any]:
         "rows": report.rows,
         "clean": report.clean,
         "counts": report.counts(),
-        "findings": [
-            {
-                "code": f.code,
-                "severity": f.severity,
-                "count": f.count,
-                "message": f.message,
-                "row_ids": list(f.row_ids),
-                "detail": f.detail,
-            }
-            for f in report.findings
-        ],
+        "findings": [f.to_json() for f in report.findings],
         "settings": asdict(report.settings),
         "seconds": {name: round(value, 3) for name, value in report.seconds.items()},
         "notes": list(report.notes),

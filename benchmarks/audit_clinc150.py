@@ -79,17 +79,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "load_average_before": round(load_before, 2)},
         "seconds": seconds,
         "embedded_texts_per_s": round((len(train) + len(test)) / max(timings["embed_s"], 1e-9), 1),
-        "findings": [
-            {
-                "code": f.code,
-                "severity": f.severity,
-                "count": f.count,
-                "message": f.message,
-                "row_ids": list(f.row_ids),
-                "detail": f.detail,
-            }
-            for f in findings
-        ],
+        "findings": [f.to_json() for f in findings],
     }
     path = write_result("audit_clinc150", result)
     print(f"CLINC150: {len(train)} train + {len(test)} test rows, {len(labels)} classes ({os.cpu_count()} CPUs)")

@@ -25,6 +25,17 @@ class Finding:
     row_ids: tuple[str, ...] = ()
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    def to_json(self) -> dict[str, Any]:
+        """The finding as plain JSON data."""
+        return {
+            "code": self.code,
+            "severity": self.severity,
+            "count": self.count,
+            "message": self.message,
+            "row_ids": list(self.row_ids),
+            "detail": self.detail,
+        }
+
 
 @dataclass(frozen=True)
 class AuditSettings:
