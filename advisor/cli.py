@@ -27,6 +27,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. transformers' GGUF conversion bar, which ignores its own switch
     # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     # peft asks transformers a deprecated question while wrapping a model; the answer is unaffected
