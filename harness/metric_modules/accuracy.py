@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
+
+from harness.metric_module_support import labels, mean_per_example, metric_info
 
 _DESCRIPTION = """
 Accuracy: the share of predictions equal to their reference label, on a 0-1 scale. Labels are
@@ -30,18 +31,7 @@ class Accuracy(evaluate.Metric):
     """The share of exact label matches."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-                datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
-            ],
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, labels())
 
     def _compute(self, predictions: list[object], references: list[object]) -> dict[str, float]:
-        if not references:
-            return {"accuracy": float("nan")}
-        hits = sum(p not in (None, "") and p == r for p, r in zip(predictions, references, strict=True))
-        return {"accuracy": hits / len(references)}
+        return mean_per_example("accuracy", lambda p, r: p not in (None, "") and p == r, predictions, references)

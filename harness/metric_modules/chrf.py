@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 
+from harness.metric_module_support import mean_per_example, metric_info, text_pairs
 from harness.text_metrics import chrf
 
 _DESCRIPTION = """
@@ -44,18 +44,9 @@ class Chrf(evaluate.Metric):
     """Mean sentence-level chrF on a 0-1 scale."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-            reference_urls=["https://github.com/mjpost/sacrebleu"],
+        return metric_info(
+            _DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, text_pairs(), ["https://github.com/mjpost/sacrebleu"]
         )
 
     def _compute(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        if not references:
-            return {"chrf": float("nan")}
-        scores = [chrf(p, r) for p, r in zip(predictions, references, strict=True)]
-        return {"chrf": sum(scores) / len(scores)}
+        return mean_per_example("chrf", chrf, predictions, references)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 
+from harness.metric_module_support import answer_lists, mean_per_example, metric_info
 from harness.text_metrics import exact_match
 
 _DESCRIPTION = """
@@ -39,20 +39,7 @@ class ExactMatch(evaluate.Metric):
     """The share of answers that equal an accepted answer after SQuAD normalisation."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, answer_lists())
 
     def _compute(self, predictions: list[str], references: list[str | list[str]]) -> dict[str, float]:
-        if not references:
-            return {"exact_match": float("nan")}
-        hits = sum(exact_match(p, r) for p, r in zip(predictions, references, strict=True))
-        return {"exact_match": hits / len(references)}
+        return mean_per_example("exact_match", exact_match, predictions, references)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 
+from harness.metric_module_support import metric_info, text_pairs
 from harness.text_metrics import field_counts
 
 _DESCRIPTION = """
@@ -41,14 +41,7 @@ class JsonFields(evaluate.Metric):
     """Validity, field precision / recall / micro-F1 and exact-match rate of JSON outputs."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, text_pairs())
 
     def _compute(self, predictions: list[str], references: list[str]) -> dict[str, float]:
         counts = [field_counts(p, r) for p, r in zip(predictions, references, strict=True)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 import numpy as np
 
+from harness.metric_module_support import labels, metric_info
 from harness.metrics import macro_f1_rows
 
 _DESCRIPTION = """
@@ -34,15 +34,7 @@ class MacroF1(evaluate.Metric):
     """Unweighted mean of per-class F1."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-                datasets.Features({"predictions": datasets.Value("int64"), "references": datasets.Value("int64")}),
-            ],
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, labels())
 
     def _compute(self, predictions: list[object], references: list[object]) -> dict[str, float]:
         if not references:

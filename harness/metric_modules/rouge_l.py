@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 
+from harness.metric_module_support import mean_per_example, metric_info, text_pairs
 from harness.text_metrics import rouge_l
 
 _DESCRIPTION = """
@@ -39,18 +39,13 @@ class RougeL(evaluate.Metric):
     """Mean sentence-level ROUGE-L F-measure."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=datasets.Features(
-                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
-            ),
-            reference_urls=["https://github.com/google-research/google-research/tree/master/rouge"],
+        return metric_info(
+            _DESCRIPTION,
+            _CITATION,
+            _KWARGS_DESCRIPTION,
+            text_pairs(),
+            ["https://github.com/google-research/google-research/tree/master/rouge"],
         )
 
     def _compute(self, predictions: list[str], references: list[str]) -> dict[str, float]:
-        if not references:
-            return {"rouge_l": float("nan")}
-        scores = [rouge_l(p, r) for p, r in zip(predictions, references, strict=True)]
-        return {"rouge_l": sum(scores) / len(scores)}
+        return mean_per_example("rouge_l", rouge_l, predictions, references)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import datasets
 import evaluate
 
+from harness.metric_module_support import answer_lists, mean_per_example, metric_info
 from harness.text_metrics import token_f1
 
 _DESCRIPTION = """
@@ -39,20 +39,7 @@ class TokenF1(evaluate.Metric):
     """Mean SQuAD token F1 against the best accepted answer."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation=_CITATION,
-            inputs_description=_KWARGS_DESCRIPTION,
-            features=[
-                datasets.Features(
-                    {"predictions": datasets.Value("string"), "references": datasets.Sequence(datasets.Value("string"))}
-                ),
-                datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
-            ],
-        )
+        return metric_info(_DESCRIPTION, _CITATION, _KWARGS_DESCRIPTION, answer_lists())
 
     def _compute(self, predictions: list[str], references: list[str | list[str]]) -> dict[str, float]:
-        if not references:
-            return {"token_f1": float("nan")}
-        scores = [token_f1(p, r) for p, r in zip(predictions, references, strict=True)]
-        return {"token_f1": sum(scores) / len(scores)}
+        return mean_per_example("token_f1", token_f1, predictions, references)
