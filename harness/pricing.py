@@ -10,10 +10,9 @@ from __future__ import annotations
 import copy
 import difflib
 import re
-from dataclasses import dataclass
 from datetime import date
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -21,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.errors import InputError
 
 PRICES_RESOURCE = ("harness", "price_data/prices.yaml")
-Hosting = Literal["api", "self_hosted"]
 
 Usd = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 
@@ -260,107 +258,3 @@ def break_even_month(training_cost: float, cheaper_by_per_1k: float, requests_pe
     if savings_per_month <= 0:
         return None
     return training_cost / savings_per_month
-
-
-@dataclass(frozen=True)
-class RungCost:
-    """A rung's costs and the prices behind them, so a report can state its assumptions."""
-
-    hosting: Hosting
-    per_1k: float  # USD per 1000 requests served
-    monthly: float  # USD per month at requests_per_month
-    requests_per_month: float
-    training: float | None  # USD for the measured training run on training_hardware
-    hosted_training: float | None  # USD to train the same tokens on the hosted fine-tuning service
-    hosted_per_1k: float | None  # USD per 1000 requests to the model tuned on that service
-    api_model: str | None
-    api_price: ApiPrice | None
-    serving_hardware: str | None
-    serving_per_hour: float | None
-    training_hardware: str | None
-    training_per_hour: float | None
-    hosted_fine_tuning: str | None
-    hosted_training_per_million: float | None
-    epochs: int
-    as_of: date
-
-
-def rung_cost(
-    *,
-    prompt_tokens: float,
-    completion_tokens: float,
-    requests_per_second: float | None,
-    training_seconds: float | None,
-    training_tokens: int | None,
-    hosting: Hosting,
-    prices: PriceTable,
-    requests_per_month: float,
-    api_model: str | None = None,
-    serving_hardware: str | None = None,
-    training_hardware: str | None = None,
-    hosted_fine_tuning: str | None = None,
-    epochs: int = 1,
-) -> RungCost:
-    """Price one rung: serving per 1k and per month, training here, and the hosted fine-tuning alternative.
-
-    Serving is an API call per request (`hosting="api"`, priced by tokens) or rented hardware
-    (`"self_hosted"`, priced by the measured batched requests/s). Names left None take the table's
-    defaults; unknown names raise InputError with close matches. Training is priced only when the
-    rung trained (`training_seconds`), the hosted alternative only when `training_tokens` is known
-    (`training_tokens` are per epoch).
-    """
-    if hosting not in ("api", "self_hosted"):
-        raise InputError(f"hosting: expected 'api' or 'self_hosted', got {hosting!r}")
-    model_name: str | None = None
-    model_price: ApiPrice | None = None
-    hardware_name: str | None = None
-    hardware_per_hour: float | None = None
-    if hosting == "api":
-        model_name, model_price = prices.api_price(api_model)
-        per_1k = api_cost_per_1k(prompt_tokens, completion_tokens, model_price)
-    else:
-        if requests_per_second is None:
-            raise ValueError("self-hosted cost needs the measured requests_per_second")
-        hardware_name, hardware = prices.gpu_price(serving_hardware)
-        hardware_per_hour = hardware.per_hour
-        per_1k = self_hosted_cost_per_1k(requests_per_second, hardware_per_hour)
-
-    train_name: str | None = None
-    train_per_hour: float | None = None
-    train_cost: float | None = None
-    if training_seconds is not None:
-        train_name, train_hardware = prices.gpu_price(training_hardware, training=True)
-        train_per_hour = train_hardware.per_hour
-        train_cost = training_cost(training_seconds, train_per_hour)
-
-    hosted_name: str | None = None
-    hosted_per_million: float | None = None
-    hosted_cost: float | None = None
-    hosted_per_1k: float | None = None
-    if training_tokens is not None:
-        hosted_name, tuning = prices.hosted_tuning_price(hosted_fine_tuning)
-        hosted_per_million = tuning.training_per_million
-        hosted_cost = hosted_training_cost(training_tokens, epochs, hosted_per_million)
-        if tuning.inference_model is not None:
-            _, tuned_price = prices.api_price(tuning.inference_model)
-            hosted_per_1k = api_cost_per_1k(prompt_tokens, completion_tokens, tuned_price)
-
-    return RungCost(
-        hosting=hosting,
-        per_1k=per_1k,
-        monthly=monthly_cost(per_1k, requests_per_month),
-        requests_per_month=requests_per_month,
-        training=train_cost,
-        hosted_training=hosted_cost,
-        hosted_per_1k=hosted_per_1k,
-        api_model=model_name,
-        api_price=model_price,
-        serving_hardware=hardware_name,
-        serving_per_hour=hardware_per_hour,
-        training_hardware=train_name,
-        training_per_hour=train_per_hour,
-        hosted_fine_tuning=hosted_name,
-        hosted_training_per_million=hosted_per_million,
-        epochs=epochs,
-        as_of=prices.as_of,
-    )

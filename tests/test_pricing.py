@@ -15,7 +15,6 @@ from harness.pricing import (
     hosted_training_cost,
     load_prices,
     monthly_cost,
-    rung_cost,
     self_hosted_cost_per_1k,
     training_cost,
 )
@@ -128,71 +127,6 @@ def test_hardware_for_device(prices) -> None:
     assert hardware_for_device("cuda (Some Future GPU)", prices) is None
 
 
-def test_rung_cost_api_with_hosted_alternative(prices) -> None:
-    table = load_prices(
-        {
-            "api_models": {
-                "m": {"input_per_million": 1.0, "output_per_million": 2.0},
-                "ft:m": {"input_per_million": 2.0, "output_per_million": 4.0},
-            },
-            "hosted_fine_tuning": {"svc/m": {"training_per_million": 10.0, "inference_model": "ft:m"}},
-            "gpus": {"box": {"per_hour": 3.6, "memory_gb": 24}},
-        }
-    )
-    cost = rung_cost(
-        prompt_tokens=1000,
-        completion_tokens=100,
-        requests_per_second=None,
-        training_seconds=3600,
-        training_tokens=50_000,
-        hosting="api",
-        prices=table,
-        requests_per_month=100_000,
-        api_model="m",
-        training_hardware="box",
-        hosted_fine_tuning="svc/m",
-        epochs=2,
-    )
-    # 1000 x (1000 x 1 + 100 x 2) / 1e6 = 1.2 $ per 1k; x 100 = 120 $ per month
-    assert cost.per_1k == pytest.approx(1.2)
-    assert cost.monthly == pytest.approx(120.0)
-    assert cost.training == pytest.approx(3.6)
-    # 50k x 2 epochs = 0.1M tokens at 10 $/M
-    assert cost.hosted_training == pytest.approx(1.0)
-    assert cost.hosted_per_1k == pytest.approx(2.4)
-    assert (cost.api_model, cost.training_hardware, cost.training_per_hour) == ("m", "box", 3.6)
-    assert cost.serving_hardware is None
-    assert cost.as_of == table.as_of
-
-
-def test_rung_cost_self_hosted_uses_defaults(prices) -> None:
-    cost = rung_cost(
-        prompt_tokens=200,
-        completion_tokens=5,
-        requests_per_second=4.0,
-        training_seconds=None,
-        training_tokens=None,
-        hosting="self_hosted",
-        prices=prices,
-        requests_per_month=1_000_000,
-    )
-    hourly = prices.gpus[prices.defaults.serving_hardware].per_hour
-    assert cost.serving_hardware == prices.defaults.serving_hardware
-    assert cost.per_1k == pytest.approx(hourly / (4.0 * 3600) * 1000)
-    assert cost.monthly == pytest.approx(cost.per_1k * 1000)
-    assert cost.training is None and cost.hosted_training is None and cost.api_model is None
-
-
-def test_rung_cost_unknown_hardware_lists_close_matches(prices) -> None:
+def test_unknown_hardware_lists_close_matches(prices) -> None:
     with pytest.raises(InputError, match="did you mean A100-80GB"):
-        rung_cost(
-            prompt_tokens=1,
-            completion_tokens=1,
-            requests_per_second=1.0,
-            training_seconds=None,
-            training_tokens=None,
-            hosting="self_hosted",
-            prices=prices,
-            requests_per_month=1,
-            serving_hardware="A100-80G",
-        )
+        prices.gpu_price("A100-80G")
