@@ -16,7 +16,7 @@ from advisor.assessment import (
 )
 from harness.metrics import Estimate, mean_estimate, percentile, retrieval_ranks
 from harness.runner import RunResult
-from harness.task_metrics import PRIMARY_METRIC, Columns, build_columns, estimates
+from harness.task_metrics import PRIMARY_METRIC, build_columns, estimates
 from harness.types import Record
 
 
@@ -27,31 +27,6 @@ def score_parts(record: Record) -> dict[str, float]:
         if isinstance(value, (bool, int, float)):
             parts[name] = float(value)
     return parts
-
-
-def quality_metrics(
-    task_type: str,
-    records: list[Record],
-    labels: Sequence[str],
-    seed: int,
-    resamples: int,
-    similarities: Sequence[float] | None = None,
-) -> dict[str, Estimate]:
-    """The task type's metrics, each with a 95% bootstrap interval."""
-    return estimates(
-        task_type, record_columns(records, labels, similarities), len(records), seed=seed, resamples=resamples
-    )
-
-
-def record_columns(
-    records: list[Record], labels: Sequence[str], similarities: Sequence[float] | None = None
-) -> Columns:
-    """Per-example metric columns of a rung's records."""
-    parts = [score_parts(r) for r in records]
-    if similarities is not None:
-        parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
-    predictions = [r.score.detail.get("prediction") for r in records]
-    return build_columns([r.example.target for r in records], predictions, parts, labels)
 
 
 def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
@@ -82,11 +57,12 @@ def summarize_rung(
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
     predictions = [r.score.detail.get("prediction") for r in records]
-    quality = quality_metrics(task_type, records, labels, seed, resamples, similarities)
-    metrics = quality | retrieval_metrics(records, seed, resamples)
     parts = [score_parts(r) for r in records]
     if similarities is not None:
         parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
+    columns = build_columns([r.example.target for r in records], predictions, parts, labels)
+    quality = estimates(task_type, columns, len(records), seed=seed, resamples=resamples)
+    metrics = quality | retrieval_metrics(records, seed, resamples)
     batch_seconds = sum(r.output.latency_s for r in records)
     latency = LatencySummary(
         p50_s=_or_none(percentile(run.single_latencies_s, 50)),
