@@ -6,10 +6,11 @@ Built from the Assessment's own records, so `report` and `gate` can recompute it
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import combinations
 
 from advisor.assessment import PairedComparison, RungResult
-from harness.comparison import mcnemar
+from harness.comparison import PairedDifference, mcnemar
 from harness.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
 
 
@@ -21,22 +22,75 @@ def rung_columns(result: RungResult, labels: Sequence[str]) -> Columns:
     )
 
 
+@dataclass(frozen=True)
+class Gap:
+    """metric(A) - metric(B) on the same examples, with McNemar's p for 0/1 metrics."""
+
+    paired: PairedDifference
+    mcnemar_p: float | None
+
+    def clearly_negative(self, confidence: float) -> bool:
+        """The interval lies below zero, and for 0/1 metrics McNemar agrees (the bootstrap is overconfident
+        when few answers differ)."""
+        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
+        return self.paired.ci_high < 0 and exact_ok
+
+    def clearly_positive(self, confidence: float) -> bool:
+        """The interval lies above zero, and for 0/1 metrics McNemar agrees."""
+        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
+        return self.paired.ci_low > 0 and exact_ok
+
+    def describe(self, metric: str) -> str:
+        """accuracy -0.258 [-0.371, -0.145], McNemar p=6.3e-05."""
+        p = self.paired
+        text = f"{metric} {p.difference:+.3f} [{p.ci_low:+.3f}, {p.ci_high:+.3f}]"
+        return text + (f", McNemar p={self.mcnemar_p:.3g}" if self.mcnemar_p is not None else "")
+
+
+def compare_pair(
+    a: RungResult,
+    b: RungResult,
+    task_type: str,
+    labels: Sequence[str],
+    metric: str,
+    *,
+    confidence: float = 0.95,
+    seed: int = 0,
+    resamples: int = 2000,
+) -> Gap:
+    """A minus B on the metric, paired by test example (the records must be the same examples, in order)."""
+    paired = paired_metric(
+        task_type,
+        metric,
+        rung_columns(a, labels),
+        rung_columns(b, labels),
+        len(a.records),
+        seed=seed,
+        resamples=resamples,
+        confidence=confidence,
+    )
+    exact = None
+    if metric in BINARY_METRICS:
+        exact = mcnemar([r.correct for r in a.records], [r.correct for r in b.records]).p_value
+    return Gap(paired, exact)
+
+
+def same_examples(a: RungResult, b: RungResult) -> bool:
+    """Both answered the same test examples in the same order (so they can be paired)."""
+    return bool(a.records) and [r.id for r in a.records] == [r.id for r in b.records]
+
+
 def compare_rungs(
     results: Sequence[RungResult], task_type: str, labels: Sequence[str], *, seed: int, resamples: int
 ) -> list[PairedComparison]:
     """A minus B for every pair of rungs that answered the same examples (in the same order)."""
     comparisons = []
-    columns = {r.name: rung_columns(r, labels) for r in results}
     for a, b in combinations(results, 2):
-        if [r.id for r in a.records] != [r.id for r in b.records] or not a.records:
+        if not same_examples(a, b):
             continue
         metric = a.primary_metric
-        paired = paired_metric(
-            task_type, metric, columns[a.name], columns[b.name], len(a.records), seed=seed, resamples=resamples
-        )
-        exact = None
-        if metric in BINARY_METRICS:
-            exact = mcnemar([r.correct for r in a.records], [r.correct for r in b.records]).p_value
+        gap = compare_pair(a, b, task_type, labels, metric, seed=seed, resamples=resamples)
+        paired = gap.paired
         comparisons.append(
             PairedComparison(
                 a=a.name,
@@ -46,7 +100,7 @@ def compare_rungs(
                 ci_low=paired.ci_low,
                 ci_high=paired.ci_high,
                 p_value=paired.p_value,
-                mcnemar_p_value=exact,
+                mcnemar_p_value=gap.mcnemar_p,
                 n=paired.n,
             )
         )

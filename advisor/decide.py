@@ -18,11 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from advisor.assessment import Assessment, Recommendation, RungResult
-from advisor.compare import rung_columns
+from advisor.compare import Gap, compare_pair
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
-from harness.comparison import PairedDifference, mcnemar
+from harness.comparison import PairedDifference
 from harness.rungs import LADDER_STEPS
-from harness.task_metrics import BINARY_METRICS, paired_metric
 
 TUNED_STEP = 3
 
@@ -35,28 +34,6 @@ class DataFacts:
     smallest_class: int | None = None
     audit_codes: tuple[str, ...] = ()
     quality_cap: float | None = None  # conflicting labels bound the reachable accuracy
-
-
-@dataclass(frozen=True)
-class _Gap:
-    paired: PairedDifference
-    mcnemar_p: float | None
-
-    def clearly_negative(self, confidence: float) -> bool:
-        """The interval lies below zero, and for 0/1 metrics McNemar agrees (the bootstrap is overconfident
-        when few answers differ)."""
-        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
-        return self.paired.ci_high < 0 and exact_ok
-
-    def clearly_positive(self, confidence: float) -> bool:
-        """The interval lies above zero, and for 0/1 metrics McNemar agrees."""
-        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
-        return self.paired.ci_low > 0 and exact_ok
-
-    def describe(self, metric: str) -> str:
-        p = self.paired
-        text = f"{metric} {p.difference:+.3f} [{p.ci_low:+.3f}, {p.ci_high:+.3f}]"
-        return text + (f", McNemar p={self.mcnemar_p:.3g}" if self.mcnemar_p is not None else "")
 
 
 def decide(
@@ -94,8 +71,11 @@ def decide(
     best = max(eligible, key=lambda r: _value(r, metric))
     order = sorted(eligible, key=lambda r: (r.step, _per_1k(r), rungs.index(r)))
 
-    def gap(a: RungResult, b: RungResult) -> _Gap:
-        return _paired(assessment, a, b, metric, policy.confidence, seed, resamples)
+    def gap(a: RungResult, b: RungResult) -> Gap:
+        task = assessment.task
+        return compare_pair(
+            a, b, task.type, task.labels, metric, confidence=policy.confidence, seed=seed, resamples=resamples
+        )
 
     chosen = best
     for candidate in order:
@@ -167,26 +147,6 @@ def _per_1k(rung: RungResult) -> float:
     return rung.cost.per_1k if rung.cost and rung.cost.per_1k is not None else math.inf
 
 
-def _paired(
-    assessment: Assessment, a: RungResult, b: RungResult, metric: str, confidence: float, seed: int, resamples: int
-) -> _Gap:
-    labels = assessment.task.labels
-    paired = paired_metric(
-        assessment.task.type,
-        metric,
-        rung_columns(a, labels),
-        rung_columns(b, labels),
-        len(a.records),
-        seed=seed,
-        resamples=resamples,
-        confidence=confidence,
-    )
-    exact = None
-    if metric in BINARY_METRICS:
-        exact = mcnemar([r.correct for r in a.records], [r.correct for r in b.records]).p_value
-    return _Gap(paired, exact)
-
-
 def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment: Assessment) -> str | None:
     metric = rung.primary_metric
     value = _value(rung, metric)
@@ -221,7 +181,7 @@ def _why_chosen(
     best: RungResult,
     metric: str,
     policy: DecisionSection,
-    gap: Callable[[RungResult, RungResult], _Gap],
+    gap: Callable[[RungResult, RungResult], Gap],
 ) -> str:
     estimate = chosen.metrics[metric]
     cost = f" at ${_per_1k(chosen):.4f} per 1k requests" if _per_1k(chosen) != math.inf else ""

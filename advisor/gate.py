@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from advisor.assessment import Assessment, RungResult
-from advisor.compare import rung_columns
+from advisor.compare import compare_pair, same_examples
 from advisor.task import GatesSection as GateSettings
-from harness.comparison import mcnemar
-from harness.task_metrics import BINARY_METRICS, DEFINITIONS, paired_metric
+from harness.task_metrics import DEFINITIONS
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def _quality(
 ) -> list[Check]:
     names = settings.metrics or [n for n in before.metrics if n in after.metrics]
     known = {d.name for d in DEFINITIONS.get(current.task.type, [])}
-    paired_ok = [r.id for r in before.records] == [r.id for r in after.records] and bool(before.records)
+    paired_ok = same_examples(before, after)
     checks = []
     for name in names:
         if name not in before.metrics or name not in after.metrics:
@@ -88,22 +87,21 @@ def _quality(
         if settings.max_relative_drop is not None:
             limits.append(f"relative drop <= {settings.max_relative_drop:.0%}")
         if paired_ok and name in known:
-            paired = paired_metric(
+            gap = compare_pair(
+                after,
+                before,
                 current.task.type,
+                current.task.labels,
                 name,
-                rung_columns(after, current.task.labels),
-                rung_columns(before, baseline.task.labels),
-                len(after.records),
+                confidence=settings.confidence,
                 seed=seed,
                 resamples=resamples,
-                confidence=settings.confidence,
             )
-            significant = paired.ci_high < 0
+            significant = gap.clearly_negative(settings.confidence)
+            paired = gap.paired
             evidence = f"paired diff {paired.difference:+.3f} [{paired.ci_low:+.3f}, {paired.ci_high:+.3f}]"
-            if name in BINARY_METRICS:  # few discordant answers: the bootstrap is overconfident, McNemar is not
-                exact = mcnemar([r.correct for r in after.records], [r.correct for r in before.records]).p_value
-                significant = significant and exact < 1 - settings.confidence
-                evidence += f", McNemar p={exact:.3g}"
+            if gap.mcnemar_p is not None:  # few discordant answers: the bootstrap is overconfident, McNemar is not
+                evidence += f", McNemar p={gap.mcnemar_p:.3g}"
         else:  # different test sets: only non-overlapping intervals count as a real drop
             significant = new.ci_high < old.ci_low
             evidence = f"intervals [{old.ci_low:.3f}, {old.ci_high:.3f}] -> [{new.ci_low:.3f}, {new.ci_high:.3f}]"
