@@ -114,21 +114,13 @@ def _shared_prefix(planned: PlannedRung) -> bool:
 
 def _training_rate(run: PreparedRun, planned: PlannedRung) -> float:
     """Useful tokens per second of this rung's method, from two steps on a few train rows."""
-    from tuning.loop import LoopSettings, TrainRow, train
-    from tuning.methods import quantized_base, trainable_model
-    from tuning.tuned import DEFAULT_LEARNING_RATE
+    from tuning.loop import LoopSettings, train
+    from tuning.tuned import training_rows
 
     context = run.context
-    options = planned.config.model_dump()
-    options["alpha"] = options.get("alpha") or 2 * options.get("r", 8)
-    options["learning_rate"] = options.get("learning_rate") or DEFAULT_LEARNING_RATE.get(planned.type.kind, 1e-4)
-    method = planned.type.kind
-    base = quantized_base(context.model_path, context.device) if method == "qlora" else context.engine.model
-    model = trainable_model(method, base, options, init_tokens=[1, 2])  # a copy of the base, except for qlora
-    rows = []
-    for example in context.train[:TRAINING_ROWS]:
-        answer = context.prompts.choice_tokens(example.target)
-        rows.append(TrainRow((*context.prompts.encode(example), *answer), len(answer)))
+    predictor = planned.type.build(planned.config, context)
+    model = predictor.fresh_trainable_model()  # type: ignore[attr-defined]
+    rows = training_rows(context, context.train[:TRAINING_ROWS], 10**6)
     settings = LoopSettings(epochs=1, batch_tokens=10**6, max_batch_size=len(rows), checkpoint_every=10**6)
     with tempfile.TemporaryDirectory() as folder:
         train(model, rows[:2], [], settings, Path(folder) / "warm", context.engine.pad_id)
@@ -139,11 +131,10 @@ def _training_rate(run: PreparedRun, planned: PlannedRung) -> float:
 
 def _row_tokens(run: PreparedRun) -> float:
     """Mean tokens of a training row (zero_shot prompt + answer): also a demonstration's rough size."""
-    prompts = run.context.prompts
-    rows = run.context.train[:32]
-    if not rows:
-        return 0.0
-    return fmean(len(prompts.encode(e)) + len(prompts.choice_tokens(e.target)) for e in rows)
+    from tuning.tuned import training_rows
+
+    rows = training_rows(run.context, run.context.train[:32], 10**6)
+    return fmean(len(row.tokens) for row in rows) if rows else 0.0
 
 
 def _embeds(planned: PlannedRung) -> bool:

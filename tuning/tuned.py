@@ -153,12 +153,16 @@ class TunedPredictor:
             return quantized_base(self.context.model_path, self.context.device)
         return self.context.engine.model
 
+    def fresh_trainable_model(self) -> Any:
+        """The base wrapped for this method with this rung's options, seeded, before any training."""
+        torch.manual_seed(self.context.seed)  # adapter initialisation is random: same seed, same adapter
+        return trainable_model(self.method, self._base(), self._options(), init_tokens=self._init_tokens())
+
     def _train(self) -> Any:
         options = self._options()
-        torch.manual_seed(self.context.seed)  # adapter initialisation is random: same seed, same adapter
-        model = trainable_model(self.method, self._base(), options, init_tokens=self._init_tokens())
-        rows = _rows(self.context, self.train_set, self.config.max_length)
-        validation = _rows(self.context, self.validation_set, self.config.max_length)
+        model = self.fresh_trainable_model()
+        rows = training_rows(self.context, self.train_set, self.config.max_length)
+        validation = training_rows(self.context, self.validation_set, self.config.max_length)
         if not rows:
             raise InputError(f"rungs.{self.method}: no train example fits max_length {self.config.max_length}")
         settings = LoopSettings(
@@ -225,7 +229,7 @@ def _train_and_validation(context: RungContext, share: float) -> tuple[tuple[Exa
     return tuple(train), tuple(validation)
 
 
-def _rows(context: RungContext, examples: Sequence[Example], max_length: int) -> list[TrainRow]:
+def training_rows(context: RungContext, examples: Sequence[Example], max_length: int) -> list[TrainRow]:
     """Prompt (the zero_shot prompt) + answer tokens; loss on the answer only."""
     rows = []
     for example in examples:
