@@ -89,6 +89,10 @@ class CostSummary(_Model):
     break_even_against: str | None = None
     assumptions: dict[str, str] = {}
 
+    def one_off_training(self) -> float | None:
+        """What training costs as the hosting assumes: on the hosted service for API serving, here otherwise."""
+        return self.hosted_training if self.hosting == "api" else self.training
+
 
 class ProbeDelta(_Model):
     """Probe accuracy of a tuned model against its base model, on the same probe items."""

@@ -77,7 +77,7 @@ def _break_even(results: Sequence[RungResult], costs: CostSection) -> None:
             continue
         assert reference.cost is not None and reference.cost.per_1k is not None
         saving = reference.cost.per_1k - result.cost.per_1k
-        one_off = result.cost.hosted_training if costs.hosting == "api" else result.cost.training
+        one_off = result.cost.one_off_training()
         result.cost.break_even_against = reference.name
         result.cost.break_even_months = (
             break_even_month(one_off, saving, costs.requests_per_month) if one_off is not None else None

@@ -170,7 +170,7 @@ def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment:
             f"{forgetting.ci_high:+.3f}] against the base model, more than the {limits.max_forgetting:.3f} allowed"
         )
     if limits.max_training_cost is not None and rung.cost is not None:
-        training = rung.cost.hosted_training if rung.cost.hosting == "api" else rung.cost.training
+        training = rung.cost.one_off_training()
         if training is not None and training > limits.max_training_cost:
             return f"training costs ${training:.2f}, over the budget of ${limits.max_training_cost:.2f}"
     return None

@@ -50,18 +50,11 @@ def table_cells(assessment: Assessment) -> tuple[list[str], list[list[str]]]:
                 f"{rung.tokens.prompt_mean:.0f}",
                 f"{rung.tokens.completion_mean:.1f}",
                 dollars_text(rung.cost.per_1k if rung.cost else None),
-                dollars_text(training_cost(rung)),
+                dollars_text(rung.cost.one_off_training() if rung.cost else None),
                 forgetting_text(rung),
             ]
         )
     return headers, rows
-
-
-def training_cost(rung: RungResult) -> float | None:
-    """What training this rung cost, as its hosting assumes (hosted service for API serving)."""
-    if rung.cost is None:
-        return None
-    return rung.cost.hosted_training if rung.cost.hosting == "api" else rung.cost.training
 
 
 def metric_text(value: MetricValue) -> str:
