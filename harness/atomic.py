@@ -49,7 +49,7 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 def sweep_leftovers(folder: Path) -> list[Path]:
     """Remove temporary files and folders that killed writers left in `folder`; returns what it removed."""
-    removed = []
+    removed: list[Path] = []
     try:
         entries = list(folder.iterdir())
     except OSError:

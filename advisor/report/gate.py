@@ -48,7 +48,7 @@ def junit_xml(checks: Sequence[Check]) -> str:
             failure.text = f"limit: {check.limit}\n{check.detail}"
         else:
             ElementTree.SubElement(case, "system-out").text = check.detail
-    return ElementTree.tostring(ElementTree.ElementTree(suite).getroot(), encoding="unicode", xml_declaration=True)
+    return ElementTree.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def gate_markdown(checks: Sequence[Check]) -> str:
