@@ -40,7 +40,7 @@ class DataSection(_Strict):
     validation: str | None = None
     test: str | None = None
     test_size: float = Field(default=0.2, gt=0, lt=1)
-    validation_size: float = Field(default=0.0, ge=0, lt=1)
+    validation_size: float = Field(default=0.1, ge=0, lt=1)
     fields: FieldsSpec = FieldsSpec()
 
     @model_validator(mode="after")

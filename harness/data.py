@@ -45,7 +45,7 @@ class DataSpec:
     files: dict[str, Path]
     fields: FieldMap = field(default_factory=FieldMap)
     test_size: float = 0.2
-    validation_size: float = 0.0
+    validation_size: float = 0.1  # carved from train when no validation file is given
     seed: int = 0
     stratify: bool = True
     multi_answer: bool = False  # qa: a target may be a list of acceptable answers
@@ -76,7 +76,12 @@ def load_splits(spec: DataSpec) -> Splits:
         source = str(spec.files["all"])
         _require_rows(test, f"{source} (test part, test_size={spec.test_size})")
         return Splits(tuple(train), tuple(validation), tuple(test), hashes)
-    return Splits(tuple(loaded.get("train", ())), tuple(loaded.get("validation", ())), tuple(loaded["test"]), hashes)
+    given_train, given_validation = loaded.get("train", []), loaded.get("validation", [])
+    if given_train and not given_validation and spec.validation_size > 0:  # one validation split for every rung
+        given_train, given_validation, _ = split_examples(
+            given_train, 0.0, spec.validation_size, spec.seed, spec.stratify
+        )
+    return Splits(tuple(given_train), tuple(given_validation), tuple(loaded["test"]), hashes)
 
 
 def load_examples(
