@@ -105,7 +105,7 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
     useful = sum(len(r) for r in rows[: steps * batch])
     started = time.perf_counter()
     if method.startswith("ours-"):
-        from tuning.loop import LoopSettings, TrainRow, train
+        from tuning.loop import LoopSettings, TrainRow, Validation, train
         from tuning.methods import trainable_model
 
         kind = method.removeprefix("ours-")
@@ -122,7 +122,7 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
         )
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as folder:
-            report = train(trainable, train_rows, [], settings, Path(folder), tokenizer.pad_token_id)
+            report = train(trainable, train_rows, Validation(), settings, Path(folder), tokenizer.pad_token_id)
         seconds = time.perf_counter() - started
         loss = report.train_losses[-1]
     else:

@@ -46,7 +46,7 @@ class PrefixCache:
                 input_ids=ids,
                 attention_mask=torch.ones((1, start + len(key)), dtype=torch.long, device=device),
                 position_ids=torch.arange(start, start + len(key), device=device)[None],
-                past_key_values=self._expanded(self.soft, 1) if self.soft else None,
+                past_key_values=expanded_cache(self.soft, 1) if self.soft else None,
                 use_cache=True,
                 logits_to_keep=1,
             )
@@ -56,13 +56,14 @@ class PrefixCache:
 
     def for_batch(self, prefix: Sequence[int], batch: int) -> Any:
         """A fresh cache for `batch` rows that all continue this prefix."""
-        return self._expanded(self.layers(prefix), batch)
+        return expanded_cache(self.layers(prefix), batch)
 
-    @staticmethod
-    def _expanded(layers: KeyValues, batch: int) -> Any:
-        from transformers import DynamicCache
 
-        cache = DynamicCache()
-        for index, (keys, values) in enumerate(layers):
-            cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
-        return cache
+def expanded_cache(layers: KeyValues, batch: int) -> Any:
+    """A fresh cache whose every row continues the same (batch-1) keys and values, as views, not copies."""
+    from transformers import DynamicCache
+
+    cache = DynamicCache()
+    for index, (keys, values) in enumerate(layers):
+        cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
+    return cache

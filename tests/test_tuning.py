@@ -21,7 +21,8 @@ from harness.rungs import RungContext
 from harness.types import Example
 from tests.conftest import TICKETS
 from tuning.artifacts import read_card
-from tuning.loop import LoopSettings, TrainRow, evaluate_loss, train
+from tuning.batch_loss import batch_loss
+from tuning.loop import LoopSettings, TrainRow, Validation, evaluate_loss, train
 from tuning.methods import trainable_model
 from tuning.tuned import LoraOptions, TuneConfig, TunedPredictor
 
@@ -58,7 +59,7 @@ def test_a_few_steps_make_the_loss_fall(device: str, tiny_model: Any, tiny_token
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t, _ in TICKETS]
     settings = LoopSettings(epochs=10, learning_rate=2e-2, batch_tokens=256, max_batch_size=4, patience=10)
     before = evaluate_loss(model, rows, settings, pad_id=2)
-    report = train(model, rows, rows, settings, tmp_path / "ckpt", pad_id=2)
+    report = train(model, rows, Validation(rows), settings, tmp_path / "ckpt", pad_id=2)
     # the frozen tied head of a random tiny model bounds how low LoRA can take the loss (~4.7 here)
     assert evaluate_loss(model, rows, settings, pad_id=2) < before - 0.5
     assert report.useful_tokens > 0 and report.completion_tokens == 3 * len(rows) * report.epochs_run
@@ -66,18 +67,43 @@ def test_a_few_steps_make_the_loss_fall(device: str, tiny_model: Any, tiny_token
 
 
 def test_the_loss_is_on_completion_tokens_only(tiny_model: Any, tiny_tokenizer: Any) -> None:
-    from tuning.loop import _loss
-
     prompt = tuple(tiny_tokenizer("I was charged twice")["input_ids"])
     short, long = TrainRow((*prompt, 5, 2), 2), TrainRow((7, 7, 7, *prompt, 5, 2), 2)
     with torch.no_grad():
-        _, useful, completion = _loss([short, long], tiny_model, 2, torch.device("cpu"))
-        alone, _, _ = _loss([short], tiny_model, 2, torch.device("cpu"))
+        both = batch_loss([short, long], tiny_model, 2)
+        alone = batch_loss([short], tiny_model, 2).loss
         ids = torch.tensor([list(short.tokens)])
         logprobs = torch.log_softmax(tiny_model(ids).logits[0], -1)
         expected = -(logprobs[len(prompt) - 1, 5] + logprobs[len(prompt), 2]) / 2
-    assert completion == 4 and useful == len(short.tokens) + len(long.tokens)
+    assert both.completion_tokens == 4 and both.useful_tokens == len(short.tokens) + len(long.tokens)
     assert float(alone) == pytest.approx(float(expected), abs=1e-4)
+
+
+def test_a_shared_prefix_run_once_gives_the_loss_and_gradients_of_whole_rows(tiny_model: Any) -> None:
+    from peft import get_peft_model
+
+    from tuning.methods import lora_config
+
+    model = get_peft_model(copy.deepcopy(tiny_model), lora_config(4, 8, 0.0, "all-linear"))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, 0, 0.02)  # B starts at zero: give the adapter an effect to check
+    prefix = (1, 30, 31, 32, 33, 34)
+    rows = [TrainRow((40, 41, 42, 5, 2), 2), TrainRow((43, 44, 5, 9, 2), 3), TrainRow((45, 6, 2), 2)]
+    whole = [TrainRow((*prefix, *r.tokens), r.completion) for r in rows]
+
+    def gradients(result: Any) -> dict[str, torch.Tensor]:
+        model.zero_grad()
+        result.loss.backward()
+        return {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    shared = batch_loss(rows, model, 2, prefix)
+    expected = batch_loss(whole, model, 2)
+    assert float(shared.loss.detach()) == pytest.approx(float(expected.loss.detach()), abs=1e-5)
+    assert shared.useful_tokens == expected.useful_tokens and shared.computed_tokens < expected.computed_tokens
+    got, want = gradients(shared), gradients(expected)
+    assert all(torch.allclose(got[n], want[n], atol=1e-5) for n in want)
+    assert any(float(g.abs().sum()) > 0 for n, g in got.items() if "lora_A" in n)
 
 
 def test_lora_rung_trains_once_saves_a_card_and_reloads_identically(
@@ -121,7 +147,8 @@ def test_lora_rung_trains_once_saves_a_card_and_reloads_identically(
 def test_merged_lora_matches_the_adapter(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     model = trainable_model("lora", tiny_model, LORA)
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 2), 2) for t, _ in TICKETS]
-    train(model, rows, rows, LoopSettings(epochs=1, learning_rate=5e-3, batch_tokens=256), tmp_path / "c", pad_id=2)
+    settings = LoopSettings(epochs=1, learning_rate=5e-3, batch_tokens=256)
+    train(model, rows, Validation(rows), settings, tmp_path / "c", pad_id=2)
     ids = torch.tensor([rows[0].tokens])
     with torch.no_grad():
         adapted = model(ids).logits
@@ -131,7 +158,8 @@ def test_merged_lora_matches_the_adapter(tiny_model: Any, tiny_tokenizer: Any, t
 
 def test_qlora_trains_on_cpu(tiny_model_dir: Path, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     ctx = context(tiny_model, tiny_tokenizer, tmp_path, tiny_model_dir)
-    predictor = TunedPredictor("qlora", LoraOptions(r=4, epochs=1, batch_tokens=256, max_batch_size=4), ctx)
+    config = LoraOptions(r=4, epochs=1, batch_tokens=256, max_batch_size=4, search=False)
+    predictor = TunedPredictor("qlora", config, ctx)
     outputs = predictor.predict([Example("q", "charged twice", "billing")])
     card = predictor.card()
     assert card is not None
@@ -159,7 +187,7 @@ def test_every_qlora_adapter_weight_gets_a_gradient(tiny_model_dir: Path) -> Non
 @pytest.mark.parametrize("method", ["full", "ia3"])
 def test_full_and_ia3_train_and_reload(method: str, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     ctx = context(tiny_model, tiny_tokenizer, tmp_path)
-    config = TuneConfig(epochs=1, batch_tokens=256, max_batch_size=4)
+    config = TuneConfig(epochs=1, batch_tokens=256, max_batch_size=4, search=False)
     first = TunedPredictor(method, config, ctx)
     outputs = first.predict([Example("q", "charged twice", "billing")])
     again = TunedPredictor(method, config, ctx)
@@ -196,7 +224,7 @@ def test_assess_reports_training_and_train_exports_adapter_and_merged_model(tick
 
     body = ticket_task.read_text().replace(
         "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
-        "  - {rung: lora, r: [2, 4], epochs: 1, batch_tokens: 256, max_batch_size: 4}\n",
+        "  - {rung: lora, r: [2, 4], epochs: 1, batch_tokens: 256, max_batch_size: 4, search: false}\n",
     )
     ticket_task.write_text(body)
     runner = CliRunner()

@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 def main(model_dir: str, checkpoint_dir: str, out: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tuning.loop import LoopSettings, TrainRow, train
+    from tuning.loop import LoopSettings, TrainRow, Validation, train
     from tuning.methods import trainable_model
 
     torch.set_num_threads(1)
@@ -25,7 +25,7 @@ def main(model_dir: str, checkpoint_dir: str, out: str) -> None:
     settings = LoopSettings(
         epochs=3, learning_rate=1e-3, batch_tokens=64, max_batch_size=4, checkpoint_every=1, patience=5
     )
-    train(model, rows, rows[:8], settings, Path(checkpoint_dir), pad_id=2)
+    train(model, rows, Validation(rows[:8]), settings, Path(checkpoint_dir), pad_id=2)
     save_file({n: p.detach().contiguous() for n, p in model.named_parameters() if p.requires_grad}, out)
 
 

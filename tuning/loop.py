@@ -1,11 +1,11 @@
-"""The training loop: loss on completion tokens only, logits only where the loss is, no padding waste.
+"""The training loop: batches grouped by length, a validation judgement after every epoch, resumable.
 
-Rows are left-padded so every row's completion ends at the last position: one 1D `logits_to_keep`
-(the last A positions, A the longest completion in the batch) then covers exactly the positions
-the loss needs, on every transformers 5 release. Batches are grouped by length. Each epoch ends
-with a validation loss; the best state is kept and training stops early when it stops improving.
-A checkpoint (trainable weights, optimizer state, progress) is written atomically every few steps,
-so a run killed at any moment resumes from the last one.
+Each epoch ends with the validation loss and, when the caller gives one, a validation metric (the
+task's primary metric, answered the way the rung will answer the test). The best epoch by that
+metric (loss breaks ties) is kept, training stops early when it stops improving, and an observer
+hears each epoch's judgement (a search prunes hopeless trials through it). A checkpoint (trainable
+weights, optimizer state, progress) is written atomically every few steps, so a run killed at any
+moment resumes from the last one and ends with the same weights.
 """
 
 from __future__ import annotations
@@ -21,16 +21,19 @@ from typing import Any
 import torch
 
 from harness.batching import token_budget_batches
+from tuning.batch_loss import TrainRow, batch_loss
 from tuning.checkpoint import load_checkpoint, save_checkpoint
-from tuning.virtual_tokens import training_logits
 
-
-@dataclass(frozen=True)
-class TrainRow:
-    """One training row: prompt tokens followed by the completion the loss is computed on."""
-
-    tokens: tuple[int, ...]
-    completion: int  # how many of the last tokens are the completion
+__all__ = [
+    "EpochObserver",
+    "LoopSettings",
+    "Pruned",
+    "TrainRow",
+    "TrainingReport",
+    "Validation",
+    "evaluate_loss",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,22 @@ class LoopSettings:
     max_grad_norm: float = 1.0
     batch_tokens: int = 2048
     max_batch_size: int = 16
-    patience: int = 1
+    patience: int = 2
     checkpoint_every: int = 10
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class Validation:
+    """How an epoch is judged: loss on these rows, and (optionally) a metric of the model, higher is better."""
+
+    rows: Sequence[TrainRow] = ()
+    metric: Callable[[Any], float] | None = None
+    metric_name: str = "loss"
+
+
+EpochObserver = Callable[[int, float], None]
+"""Hears (epoch, selection score) after each epoch, replayed on resume; raising stops training there."""
 
 
 @dataclass
@@ -55,14 +71,26 @@ class TrainingReport:
 
     train_losses: list[float] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
+    validation_metrics: list[float] = field(default_factory=list)
+    selection_metric: str = "loss"
     steps: int = 0
     epochs_run: int = 0
     best_epoch: int = 0
     seconds: float = 0.0
     completion_tokens: int = 0
     useful_tokens: int = 0
+    computed_tokens: int = 0
     peak_rss_mb: float = 0.0
     resumed_from_step: int = 0
+
+
+class Pruned(Exception):
+    """Raised by an epoch observer to stop a run that a search has given up on; its partial state is discarded.
+
+    The loop attaches its report on the way out, so what the stopped run cost is still counted.
+    """
+
+    report: TrainingReport | None = None
 
 
 Progress = Callable[[int, int, float, float], None]  # step, total steps, loss, useful tokens/s
@@ -71,15 +99,17 @@ Progress = Callable[[int, int, float, float], None]  # step, total steps, loss, 
 def train(
     model: Any,
     train_rows: Sequence[TrainRow],
-    validation_rows: Sequence[TrainRow],
+    validation: Validation,
     settings: LoopSettings,
     checkpoint_dir: Path,
     pad_id: int,
+    *,
+    prefix: Sequence[int] = (),
     progress: Progress | None = None,
+    on_epoch: EpochObserver | None = None,
 ) -> TrainingReport:
     """Train the model's trainable parameters in place and leave the best epoch's weights in it."""
     torch.manual_seed(settings.seed)
-    device = next(model.parameters()).device
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [p for _, p in trainable], lr=settings.learning_rate, weight_decay=settings.weight_decay
@@ -87,16 +117,18 @@ def train(
     epochs_batches = [_epoch_batches(train_rows, settings, epoch) for epoch in range(settings.epochs)]
     total_steps = sum(len(b) for b in epochs_batches)
     warmup = max(1, int(total_steps * settings.warmup_ratio))
-    report = TrainingReport()
+    report = TrainingReport(selection_metric=validation.metric_name)
     best: dict[str, torch.Tensor] | None = None
-    best_loss = float("inf")
     stale = 0
     state = load_checkpoint(checkpoint_dir, trainable, optimizer)
     if state is not None:
         report = TrainingReport(**state["report"])
         report.resumed_from_step = report.steps
-        best_loss, stale = state["best_loss"], state["stale"]
+        stale = state["stale"]
         best = state.get("best")
+        if on_epoch:  # the observer hears the epochs judged before the kill again
+            for epoch in range(report.epochs_run):
+                on_epoch(epoch + 1, _selection(report, epoch)[0])
     started = time.perf_counter() - report.seconds
     model.train()
     step = 0
@@ -104,39 +136,44 @@ def train(
         if epoch < report.epochs_run:
             step += len(batches)
             continue
+        if stale >= settings.patience:
+            break
         for batch in batches:
             step += 1
             if step <= report.steps:  # done before the resume point
                 continue
-            loss, useful, completion = _loss([train_rows[i] for i in batch], model, pad_id, device)
-            loss.backward()
+            result = batch_loss([train_rows[i] for i in batch], model, pad_id, prefix)
+            result.loss.backward()
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
                 group["lr"] = settings.learning_rate * _schedule(step - 1, warmup, total_steps)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             report.steps = step
-            report.train_losses.append(float(loss.detach()))
-            report.useful_tokens += useful
-            report.completion_tokens += completion
+            report.train_losses.append(float(result.loss.detach()))
+            report.useful_tokens += result.useful_tokens
+            report.computed_tokens += result.computed_tokens
+            report.completion_tokens += result.completion_tokens
             report.seconds = time.perf_counter() - started
             if progress:
-                progress(step, total_steps, float(loss.detach()), report.useful_tokens / max(report.seconds, 1e-9))
+                progress(step, total_steps, report.train_losses[-1], report.useful_tokens / max(report.seconds, 1e-9))
             if step % settings.checkpoint_every == 0:
-                save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, best_loss, stale, best))
+                save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
         report.epochs_run = epoch + 1
-        validation = (
-            evaluate_loss(model, validation_rows, settings, pad_id) if validation_rows else float(loss.detach())
-        )
-        report.validation_losses.append(validation)
-        if validation < best_loss - 1e-4:
-            best_loss, stale, report.best_epoch = validation, 0, epoch + 1
+        _judge_epoch(model, validation, settings, pad_id, prefix, report)
+        if _selection(report, epoch) > _selection(report, report.best_epoch - 1):
+            stale, report.best_epoch = 0, epoch + 1
             best = {name: p.detach().clone() for name, p in trainable}
         else:
             stale += 1
-        save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, best_loss, stale, best))
-        if stale >= settings.patience:
-            break
+        report.seconds = time.perf_counter() - started
+        save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
+        if on_epoch:
+            try:
+                on_epoch(epoch + 1, _selection(report, epoch)[0])
+            except Pruned as stop:
+                stop.report = report
+                raise
     if best is not None:
         with torch.no_grad():
             for name, parameter in trainable:
@@ -147,17 +184,50 @@ def train(
     return report
 
 
+def _judge_epoch(
+    model: Any,
+    validation: Validation,
+    settings: LoopSettings,
+    pad_id: int,
+    prefix: Sequence[int],
+    report: TrainingReport,
+) -> None:
+    """Append this epoch's validation loss (the last train loss when there are no validation rows) and metric."""
+    if validation.rows:
+        loss = evaluate_loss(model, validation.rows, settings, pad_id, prefix)
+    else:
+        loss = report.train_losses[-1]
+    report.validation_losses.append(loss)
+    if validation.metric is not None:
+        was_training = model.training
+        model.eval()
+        report.validation_metrics.append(float(validation.metric(model)))
+        if was_training:
+            model.train()
+
+
+def _selection(report: TrainingReport, epoch: int) -> tuple[float, float]:
+    """An epoch's rank: its validation metric (higher is better), then its loss (lower is better)."""
+    if epoch < 0:
+        return (float("-inf"), float("-inf"))
+    loss = -round(report.validation_losses[epoch], 4)  # a difference below 1e-4 is no improvement
+    if report.validation_metrics:
+        return (round(report.validation_metrics[epoch], 9), loss)
+    return (loss, loss)
+
+
 @torch.no_grad()
-def evaluate_loss(model: Any, rows: Sequence[TrainRow], settings: LoopSettings, pad_id: int) -> float:
+def evaluate_loss(
+    model: Any, rows: Sequence[TrainRow], settings: LoopSettings, pad_id: int, prefix: Sequence[int] = ()
+) -> float:
     """Mean loss per completion token over the rows."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     total, count = 0.0, 0
     for batch in token_budget_batches([len(r.tokens) for r in rows], settings.batch_tokens, settings.max_batch_size):
-        loss, _, completion = _loss([rows[i] for i in batch], model, pad_id, device)
-        total += float(loss) * completion
-        count += completion
+        result = batch_loss([rows[i] for i in batch], model, pad_id, prefix)
+        total += float(result.loss) * result.completion_tokens
+        count += result.completion_tokens
     if was_training:
         model.train()
     return total / max(count, 1)
@@ -175,29 +245,5 @@ def _epoch_batches(rows: Sequence[TrainRow], settings: LoopSettings, epoch: int)
     return batches
 
 
-def _loss(rows: list[TrainRow], model: Any, pad_id: int, device: Any) -> tuple[torch.Tensor, int, int]:
-    """Mean cross-entropy over completion tokens; also the useful (non-pad) and completion token counts."""
-    width = max(len(r.tokens) for r in rows)
-    batch = len(rows)
-    longest = max(r.completion for r in rows)
-    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
-    attention = torch.zeros((batch, width), dtype=torch.long)
-    targets = torch.full((batch, longest), -100, dtype=torch.long)
-    for b, row in enumerate(rows):
-        input_ids[b, width - len(row.tokens) :] = torch.tensor(row.tokens)
-        attention[b, width - len(row.tokens) :] = 1
-        targets[b, longest - row.completion :] = torch.tensor(row.tokens[-row.completion :])
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    keep = torch.arange(width - longest - 1, width - 1)  # each position predicts the next token
-    logits = training_logits(model, input_ids.to(device), attention.to(device), positions.to(device), keep.to(device))
-    loss = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), targets.to(device).reshape(-1), ignore_index=-100
-    )
-    completion = int((targets != -100).sum())
-    return loss, int(attention.sum()), completion
-
-
-def _state(
-    report: TrainingReport, best_loss: float, stale: int, best: dict[str, torch.Tensor] | None
-) -> dict[str, Any]:
-    return {"report": report.__dict__.copy(), "best_loss": best_loss, "stale": stale, "best": best}
+def _state(report: TrainingReport, stale: int, best: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    return {"report": report.__dict__.copy(), "stale": stale, "best": best}

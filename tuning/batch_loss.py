@@ -1,0 +1,104 @@
+"""One training batch's loss: completion tokens only, logits only where the loss is, a shared prefix run once.
+
+Rows are left-padded so every row's completion ends at the last position: one 1D `logits_to_keep`
+(the last A positions, A the longest completion in the batch) then covers exactly the positions
+the loss needs, on every transformers 5 release.
+
+Every row of a task starts with the same tokens (the chat template's system turn with the
+instruction). That prefix is run once per batch, at batch size 1, and its keys and values are
+expanded (views, not copies) in front of every row, exactly as the engine does when it answers.
+Gradients flow through the expansion, so the prefix's LoRA weights train as if each row had carried
+it. Models with virtual tokens (prompt and prefix tuning) put those in front of everything, so for
+them the prefix is simply part of every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from harness.prefix_cache import expanded_cache
+from tuning.virtual_tokens import training_logits, virtual_token_type
+
+
+@dataclass(frozen=True)
+class TrainRow:
+    """One training row: prompt tokens (after the shared prefix) followed by the completion."""
+
+    tokens: tuple[int, ...]
+    completion: int  # how many of the last tokens are the completion
+
+
+@dataclass(frozen=True)
+class BatchLoss:
+    """Mean cross-entropy over completion tokens, with the token counts that throughput is measured in."""
+
+    loss: torch.Tensor
+    useful_tokens: int  # every real (non-pad) token the batch stands for, the shared prefix once per row
+    computed_tokens: int  # the tokens actually run through the model
+    completion_tokens: int
+
+
+def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()) -> BatchLoss:
+    """The loss of one batch of rows, each continuing `prefix`."""
+    device = next(model.parameters()).device
+    shared = bool(prefix) and virtual_token_type(model) is None
+    if prefix and not shared:
+        rows = [TrainRow((*prefix, *row.tokens), row.completion) for row in rows]
+    width = max(len(r.tokens) for r in rows)
+    batch = len(rows)
+    longest = max(r.completion for r in rows)
+    input_ids = torch.full((batch, width), pad_id, dtype=torch.long)
+    attention = torch.zeros((batch, width), dtype=torch.long)
+    targets = torch.full((batch, longest), -100, dtype=torch.long)
+    for b, row in enumerate(rows):
+        input_ids[b, width - len(row.tokens) :] = torch.tensor(row.tokens)
+        attention[b, width - len(row.tokens) :] = 1
+        targets[b, longest - row.completion :] = torch.tensor(row.tokens[-row.completion :])
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    keep = torch.arange(width - longest - 1, width - 1)  # each position predicts the next token
+    real = int(attention.sum())
+    if shared:
+        logits = _logits_after_prefix(model, prefix, input_ids, attention, positions, keep, device)
+        useful, computed = real + batch * len(prefix), real + len(prefix)
+    else:
+        ids, mask = input_ids.to(device), attention.to(device)
+        logits = training_logits(model, ids, mask, positions.to(device), keep.to(device))
+        useful = computed = real
+    loss = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), targets.to(device).reshape(-1), ignore_index=-100
+    )
+    return BatchLoss(loss, useful, computed, int((targets != -100).sum()))
+
+
+def _logits_after_prefix(
+    model: Any,
+    prefix: Sequence[int],
+    input_ids: torch.Tensor,
+    attention: torch.Tensor,
+    positions: torch.Tensor,
+    keep: torch.Tensor,
+    device: Any,
+) -> torch.Tensor:
+    length = len(prefix)
+    head = model(
+        input_ids=torch.tensor([list(prefix)], device=device),
+        attention_mask=torch.ones((1, length), dtype=torch.long, device=device),
+        position_ids=torch.arange(length, device=device)[None],
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    layers = [(layer.keys, layer.values) for layer in head.past_key_values.layers]
+    batch = input_ids.shape[0]
+    mask = torch.cat([torch.ones((batch, length), dtype=attention.dtype), attention], dim=-1)
+    return model(
+        input_ids=input_ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=(positions + length).to(device),
+        past_key_values=expanded_cache(layers, batch),
+        logits_to_keep=keep.to(device),
+        use_cache=True,
+    ).logits
