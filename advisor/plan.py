@@ -63,11 +63,13 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         latency = tokens * single + new_tokens * generation * 2  # batch size 1 decodes slower than batched rows
         train_seconds = None
         if planned.type.step >= 3:
+            predictor: Any = planned.type.build(config, context)
             if method not in training_rates:
-                training_rates[method] = _training_rate(run, planned)
-            epochs = getattr(config, "epochs", 1)
-            train_tokens = len(context.train) * (demo_tokens + fixed) * epochs
-            train_seconds = train_tokens / training_rates[method] * 1.1  # validation passes add ~10%
+                training_rates[method] = _training_rate(predictor)
+            prefix, rows, validation = predictor.encoded_rows()
+            epoch_tokens = sum(len(prefix) + len(row.tokens) for row in rows)
+            judging = len(validation) * (1 / scoring * zero_tokens if scoring else zero_tokens * single)
+            train_seconds = predictor.planned_epochs() * (epoch_tokens / training_rates[method] + judging)
         rate = 1.0 / per_example if per_example > 0 else None
         rungs.append(
             {
@@ -112,29 +114,28 @@ def _shared_prefix(planned: PlannedRung) -> bool:
     return planned.type.kind == "few_shot" and getattr(planned.config, "selection", "") == "fixed"
 
 
-def _training_rate(run: PreparedRun, planned: PlannedRung) -> float:
-    """Useful tokens per second of this rung's method, from two steps on a few train rows."""
-    from tuning.loop import LoopSettings, train
-    from tuning.tuned import training_rows
+def _training_rate(predictor: Any) -> float:
+    """Useful tokens per second of this rung's method, from a step on a few train rows (after a warm-up step)."""
+    from tuning.loop import LoopSettings, Validation, train
 
-    context = run.context
-    predictor = planned.type.build(planned.config, context)
-    model = predictor.fresh_trainable_model()  # type: ignore[attr-defined]
-    rows = training_rows(context, context.train[:TRAINING_ROWS], 10**6)
+    model = predictor.fresh_trainable_model()
+    prefix, rows, _ = predictor.encoded_rows()
+    rows = rows[:TRAINING_ROWS]
     settings = LoopSettings(epochs=1, batch_tokens=10**6, max_batch_size=len(rows), checkpoint_every=10**6)
+    pad = predictor.context.engine.pad_id
     with tempfile.TemporaryDirectory() as folder:
-        train(model, rows[:2], [], settings, Path(folder) / "warm", context.engine.pad_id)
+        train(model, rows[:2], Validation(), settings, Path(folder) / "warm", pad, prefix=prefix)
         started = time.perf_counter()
-        report = train(model, rows, [], settings, Path(folder) / "timed", context.engine.pad_id)
+        report = train(model, rows, Validation(), settings, Path(folder) / "timed", pad, prefix=prefix)
     return report.useful_tokens / max(time.perf_counter() - started, 1e-9)
 
 
 def _row_tokens(run: PreparedRun) -> float:
-    """Mean tokens of a training row (zero_shot prompt + answer): also a demonstration's rough size."""
-    from tuning.tuned import training_rows
-
-    rows = training_rows(run.context, run.context.train[:32], 10**6)
-    return fmean(len(row.tokens) for row in rows) if rows else 0.0
+    """Mean tokens of a zero_shot prompt and its answer: also a demonstration's rough size."""
+    prompts = run.context.prompts
+    examples = run.context.train[:32]
+    sizes = [len(prompts.encode(e)) + len(prompts.choice_tokens(e.target)) for e in examples]
+    return fmean(sizes) if sizes else 0.0
 
 
 def _embeds(planned: PlannedRung) -> bool:

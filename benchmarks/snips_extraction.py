@@ -35,7 +35,7 @@ data: {{train: train.jsonl, test: test.jsonl, fields: {{input: text, target: slo
 rungs:
   - {{rung: zero_shot, max_new_tokens: 64}}
   - {{rung: few_shot, name: few_shot_similar, k: 4, selection: similar, max_new_tokens: 64}}
-  - {{rung: lora, r: 16, epochs: 2, max_new_tokens: 64}}
+  - {{rung: lora, r: 16, max_new_tokens: 64}}
 forgetting: {{enabled: false}}
 evaluation: {{latency_sample: 8}}
 seed: 0

@@ -15,6 +15,7 @@ import numpy as np
 
 from harness.comparison import PairedDifference, paired_bootstrap
 from harness.metrics import DEFAULT_RESAMPLES, Estimate, bootstrap, macro_f1_rows
+from harness.types import Record
 
 Columns = dict[str, np.ndarray]
 Statistic = Callable[[Columns, np.ndarray], np.ndarray]
@@ -106,6 +107,32 @@ def build_columns(
     return columns
 
 
+def score_parts(record: Record) -> dict[str, float]:
+    """The numeric parts of a record's score (correct, value, field counts, ROUGE-L, ...)."""
+    parts = {"correct": float(record.score.correct), "value": float(record.score.value)}
+    for name, value in record.score.detail.items():
+        if isinstance(value, (bool, int, float)):
+            parts[name] = float(value)
+    return parts
+
+
+def metric_names(task_type: str) -> list[str]:
+    """The metrics a task type defines, primary first."""
+    names = [d.name for d in DEFINITIONS[task_type]]
+    return [PRIMARY_METRIC[task_type], *(n for n in names if n != PRIMARY_METRIC[task_type])]
+
+
+def point_metric(task_type: str, metric: str, records: Sequence[Record], labels: Sequence[str] = ()) -> float:
+    """One metric's value over the records, without an interval (a search judges many epochs with it)."""
+    definition = next(d for d in DEFINITIONS[task_type] if d.name == metric)
+    predictions = [r.score.detail.get("prediction") for r in records]
+    parts = [score_parts(r) for r in records]
+    columns = build_columns([r.example.target for r in records], predictions, parts, labels)
+    if not all(name in columns for name in definition.needs):
+        raise ValueError(f"metric '{metric}' needs {', '.join(definition.needs)}, which the scorer does not give")
+    return float(definition.statistic(columns, np.arange(len(records))[None, :])[0])
+
+
 def available(task_type: str, columns: Columns) -> list[MetricDefinition]:
     """The task type's metrics whose columns are present (and complete)."""
     return [d for d in DEFINITIONS[task_type] if all(n in columns and not np.isnan(columns[n]).any() for n in d.needs)]
@@ -116,9 +143,14 @@ def estimates(
 ) -> dict[str, Estimate]:
     """Every available metric with its 95% percentile-bootstrap interval (the same resamples for all)."""
     return {
-        d.name: bootstrap(lambda idx, d=d: d.statistic(columns, idx), n, resamples=resamples, seed=seed)
+        d.name: bootstrap(_bound(d.statistic, columns), n, resamples=resamples, seed=seed)
         for d in available(task_type, columns)
     }
+
+
+def _bound(statistic: Statistic, columns: Columns) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic over these columns, as a function of the resampled indices alone."""
+    return lambda idx: statistic(columns, idx)
 
 
 def paired_metric(

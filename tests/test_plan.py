@@ -14,7 +14,7 @@ def test_plan_prints_estimates_then_a_real_run_compares_them(ticket_task: Path, 
     body = ticket_task.read_text().replace(
         "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
         "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n"
-        "  - {rung: lora, r: 2, epochs: 1, batch_tokens: 256, max_batch_size: 4}\n",
+        "  - {rung: lora, r: 2, epochs: 1, batch_tokens: 256, max_batch_size: 4, search: false}\n",
     )
     ticket_task.write_text(body)
     planned = CliRunner().invoke(main, ["assess", str(ticket_task), "--plan"])

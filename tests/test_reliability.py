@@ -40,7 +40,8 @@ def full_task(folder: Path, model_dir: Path) -> Path:
         "  - zero_shot\n"
         "  - {rung: few_shot, k: 2, selection: similar}\n"
         "  - {rung: rag, top_k: 2}\n"
-        "  - {rung: lora, r: 2, epochs: 4, patience: 4, batch_tokens: 128, max_batch_size: 2, checkpoint_every: 1}\n"
+        "  - {rung: lora, r: 2, epochs: 4, patience: 4, batch_tokens: 128, max_batch_size: 2, checkpoint_every: 1,\n"
+        "     search: false}\n"
         "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n"
         "forgetting: {max_items: 40}\n",
         encoding="utf-8",

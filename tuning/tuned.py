@@ -8,42 +8,51 @@ is evaluated with the same short prompt as zero_shot: needing no demonstrations 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 from filelock import FileLock
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from harness.answering import answer, resolve_mode
-from harness.data import split_examples
 from harness.engine import Engine
 from harness.errors import InputError
 from harness.hashing import content_hash
+from harness.prompts import PromptBuilder
 from harness.rungs import RungConfig, RungContext
-from harness.types import Example, Output
+from harness.scoring import scorer_for
+from harness.task_metrics import PRIMARY_METRIC, metric_names, point_metric
+from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
-from tuning.loop import LoopSettings, TrainRow, train
+from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainingReport, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
+from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
+from tuning.spaces import DEFAULT_LEARNING_RATE, Dimension, SearchOptions, default_space
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
 
-EVALUATION_ONLY = ("mode", "max_new_tokens")
+EVALUATION_ONLY = ("mode", "max_new_tokens", "search")
 
 
 class TuneConfig(RungConfig):
     """Training options shared by every tuned rung."""
 
-    epochs: int = Field(default=3, ge=1, le=100)
-    learning_rate: float | None = Field(default=None, gt=0, le=1)  # None: the method's default
+    epochs: int = Field(default=5, ge=1, le=100)  # the most epochs; early stopping on validation picks the best
+    learning_rate: float | None = Field(default=None, gt=0, le=1)  # None: searched, or the method's default
     batch_tokens: int = Field(default=2048, ge=64, le=1_000_000)
     max_batch_size: int = Field(default=16, ge=1, le=1024)
-    patience: int = Field(default=1, ge=1, le=100)
+    patience: int = Field(default=2, ge=1, le=100)
     max_length: int = Field(default=512, ge=16, le=32768)
     checkpoint_every: int = Field(default=10, ge=1)
-    validation_share: float = Field(default=0.1, ge=0.0, lt=0.9)
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
+    search: SearchOptions | Literal[False] = Field(default_factory=SearchOptions)
+
+    @field_validator("search", mode="before")
+    @classmethod
+    def _search_switch(cls, value: Any) -> Any:
+        return {} if value is True or value is None else value
 
 
 class LoraOptions(TuneConfig):
@@ -51,7 +60,9 @@ class LoraOptions(TuneConfig):
 
     r: int = Field(default=16, ge=1, le=1024)
     alpha: int | None = Field(default=None, ge=1)
-    dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    # No dropout by default: on CPU its random masks take a fifth of a LoRA step, and early stopping on
+    # validation already guards against over-fitting.
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
 
 
@@ -61,70 +72,128 @@ class VirtualTokenOptions(TuneConfig):
     num_virtual_tokens: int = Field(default=20, ge=1, le=512)
 
 
-DEFAULT_LEARNING_RATE = {
-    "lora": 2e-4,
-    "qlora": 2e-4,
-    "ia3": 3e-3,
-    "full": 2e-5,
-    "prompt_tuning": 3e-2,  # peft's examples: virtual tokens need far larger steps than weights
-    "prefix_tuning": 1e-2,
-}
-
-
 class TunedPredictor:
-    """Trains (or loads) the artifact on first use, then answers like zero_shot with the tuned model."""
+    """Searches (or trains once, or loads) on first use, then answers like zero_shot with the tuned model.
+
+    With `search` on, each trial is a fixed configuration trained and judged on the validation split;
+    the chosen trial's artifact is the rung's. The test split is never seen before that.
+    """
 
     def __init__(self, method: str, config: TuneConfig, context: RungContext):
         self.method = method
         self.config = config
         self.context = context
-        self.train_set, self.validation_set = _train_and_validation(context, config.validation_share)
-        self.artifact_dir = context.cache_dir / "adapters" / self.artifact_key()
+        # A tuned rung learns the labels: listing them in every prompt only costs tokens.
+        self.prompts = PromptBuilder(context.engine.tokenizer, replace(context.prompts.format, list_labels=False))
+        if not context.train:
+            raise InputError("rungs: a tuned rung needs a train split (data.train or data.path)")
+        self.train_set, self.validation_set = context.train, context.validation
+        self.metric = _selection_metric(method, config, context.task_type)
+        self.space = _search_space(method, config)
+        if self.space and not self.validation_set:
+            raise InputError(
+                f"rungs.{method}.search: needs a validation split (data.validation, or data.validation_size > 0); "
+                "or set search: false"
+            )
         self._engine: Engine | None = None
+        self._search: SearchResult | None = None
         self.trained_now = False
 
-    def artifact_key(self) -> str:
-        """Base model, data, prompt, method, options and seed: what determines the trained weights."""
+    # ---- identity -----------------------------------------------------------------------------
+
+    def artifact_key(self, config: TuneConfig | None = None) -> str:
+        """Base model, data, prompt, method, options, selection metric and seed: what determines the weights."""
+        config = config or self.config
         ctx = self.context
-        options = {k: v for k, v in self.config.model_dump().items() if k not in EVALUATION_ONLY}
+        options = {k: v for k, v in config.model_dump().items() if k not in EVALUATION_ONLY}
+        search = config.search.model_dump() if config.search and self.space else None
         data = [(e.id, e.input, e.target) for e in (*self.train_set, *self.validation_set)]
-        return content_hash(self.method, options, ctx.model_fingerprint, asdict(ctx.prompts.format), data, ctx.seed)
+        fmt = asdict(self.prompts.format)
+        return content_hash(self.method, options, search, self.metric, ctx.model_fingerprint, fmt, data, ctx.seed)
 
     def fingerprint(self) -> str:
-        """The artifact plus the evaluation options."""
+        """The artifact (or the search that chooses it) plus the evaluation options."""
         return content_hash(self.artifact_key(), self.config.mode, self.config.max_new_tokens)
 
+    @property
+    def artifact_dir(self) -> Path:
+        """The folder of the rung's artifact: the chosen trial's when it searched."""
+        return self._artifact_dir(self._resolved_config())
+
+    def _artifact_dir(self, config: TuneConfig) -> Path:
+        return self.context.cache_dir / "adapters" / self.artifact_key(config)
+
+    def _search_dir(self) -> Path:
+        return self.context.cache_dir / "searches" / self.artifact_key()
+
+    def _resolved_config(self) -> TuneConfig:
+        """The configuration whose weights answer: the fixed one, or the search's choice once it is known."""
+        if not self.space:
+            return self.config
+        result = self.search_result()
+        if result is None:
+            raise RuntimeError("the rung's search has not run yet: call prepare() first")
+        return self._concrete(result.chosen_params)
+
+    def _concrete(self, params: dict[str, Any]) -> TuneConfig:
+        return self.config.model_copy(update={**params, "search": False})
+
+    def planned_epochs(self) -> float:
+        """Epochs this rung is expected to train, over all trials of its search (for `--plan`)."""
+        if not self.space or self.config.search is False:
+            return float(self.config.epochs)
+        return expected_epochs(self.config.search, self.config.epochs, search_limit(self.space, self.config.search))
+
+    def search_result(self) -> SearchResult | None:
+        """The finished search (every trial, the choice, warnings); None for a fixed run or before it ran."""
+        if self._search is None and self.space:
+            self._search = read_result(self._search_dir())
+        return self._search
+
+    # ---- answering ----------------------------------------------------------------------------
+
     def predict(self, examples: Sequence[Example]) -> list[Output]:
-        """Answer with the tuned model and the zero_shot prompt."""
+        """Answer with the tuned model and the zero_shot prompt (without the label list)."""
         engine = self.engine()
-        encoded = [self.context.prompts.split(example) for example in examples]
+        encoded = [self.prompts.split(example) for example in examples]
         mode = resolve_mode(self.config.mode, self.context.labels, self.method)
-        return answer(engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens)
+        return answer(engine, self.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens)
 
     def prepare(self) -> None:
-        """Train or load the tuned model before any request is timed."""
+        """Search, train or load the tuned model before any request is timed."""
         self.engine()
 
     def engine(self) -> Engine:
-        """An engine over the tuned model, training it first when no artifact is stored."""
+        """An engine over the tuned model, searching or training it first when nothing is stored."""
         if self._engine is None:
-            self.artifact_dir.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(self.artifact_dir) + ".lock"):  # a second run on this store waits, then loads
-                model = self._load() if is_complete(self.artifact_dir) else self._train()
-            base = self.context.engine
-            soft = soft_prefix(model) if virtual_token_type(model) else None
-            self._engine = Engine(
-                model.base_model if soft else model,
-                base.tokenizer,
-                max_batch_tokens=base.max_batch_tokens,
-                max_batch_size=base.max_batch_size,
-                soft_prefix=soft,
-            )
+            if self.space:
+                self._run_search()
+            model = self._obtain(self._resolved_config())
+            if self.space:
+                self._card_search()
+            self._engine = self.engine_for(model)
         return self._engine
 
+    def engine_for(self, model: Any) -> Engine:
+        """An engine that answers with this model (virtual tokens become a soft KV prefix)."""
+        base = self.context.engine
+        soft = soft_prefix(model) if virtual_token_type(model) else None
+        return Engine(
+            model.base_model if soft else model,
+            base.tokenizer,
+            max_batch_tokens=base.max_batch_tokens,
+            max_batch_size=base.max_batch_size,
+            soft_prefix=soft,
+        )
+
+    # ---- cards --------------------------------------------------------------------------------
+
     def card(self) -> dict[str, Any] | None:
-        """The artifact's card (training facts, hyperparameters, losses); None before it is trained."""
-        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
+        """The artifact's card (training facts, hyperparameters, losses, the search); None before training."""
+        if self.space and self.search_result() is None:
+            return None
+        folder = self.artifact_dir
+        return read_card(folder) if is_complete(folder) else None
 
     def record_metrics(self, metrics: dict[str, float]) -> None:
         """Write the evaluated metrics into the card."""
@@ -132,59 +201,133 @@ class TunedPredictor:
         if card is not None:
             write_card(self.artifact_dir, {**card, "metrics": metrics})
 
-    def _options(self) -> dict[str, Any]:
-        options = self.config.model_dump()
-        if isinstance(self.config, LoraOptions):
-            options["alpha"] = self.config.alpha or 2 * self.config.r
-        options["learning_rate"] = self.config.learning_rate or DEFAULT_LEARNING_RATE[self.method]
+    # ---- search and training ------------------------------------------------------------------
+
+    def _run_search(self) -> None:
+        search = self.config.search
+        assert search is not False  # a space exists only when the search is on
+        folder = self._search_dir()
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then reads the result
+            result = read_result(folder)
+            if result is None:
+                result = run_search(
+                    folder, self.space, search, self.metric, self.config.epochs, self.context.seed, self._run_trial
+                )
+                self._keep_only_chosen(result)
+            self._search = result
+
+    def _card_search(self) -> None:
+        """The chosen artifact's card carries the whole search: every trial, the choice, the warnings."""
+        result = self.search_result()
+        card = self.card()
+        if result is not None and card is not None and "search" not in card:
+            write_card(self.artifact_dir, {**card, "search": result.to_json()})
+
+    def _run_trial(self, params: dict[str, Any], observe: EpochObserver) -> TrialOutcome:
+        config = self._concrete(params)
+        folder = self._artifact_dir(config)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
+                report = TrainingReport(**read_card(folder)["training"])
+                for epoch in range(report.epochs_run):
+                    observe(epoch + 1, _epoch_score(report, epoch))
+            else:
+                _, report = self._train(config, folder, observe)
+        return TrialOutcome(
+            validation_metrics=list(report.validation_metrics),
+            validation_losses=list(report.validation_losses),
+            best_epoch=report.best_epoch,
+            epochs_run=report.epochs_run,
+            steps=report.steps,
+            seconds=report.seconds,
+            artifact=folder.name,
+        )
+
+    def _keep_only_chosen(self, result: SearchResult) -> None:
+        """Trial artifacts other than the chosen one are not used again (full fine-tunes are large)."""
+        for trial in result.trials:
+            if trial.number != result.chosen and trial.artifact:
+                _remove(self.context.cache_dir / "adapters" / trial.artifact)
+
+    def _obtain(self, config: TuneConfig) -> Any:
+        """The trained model of a fixed configuration: loaded when stored, else trained (deterministically)."""
+        folder = self._artifact_dir(config)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then loads
+            if is_complete(folder):
+                return self._load(folder)
+            model, _ = self._train(config, folder, None)
+            return model
+
+    def _options(self, config: TuneConfig | None = None) -> dict[str, Any]:
+        config = config or self.config
+        options = config.model_dump()
+        if isinstance(config, LoraOptions):
+            options["alpha"] = config.alpha or 2 * config.r
+        options["learning_rate"] = config.learning_rate or DEFAULT_LEARNING_RATE[self.method]
         return options
 
     def _init_tokens(self) -> list[int]:
         """Prompt tuning starts from the instruction's tokens (or the zero_shot prompt's when there is none)."""
         if self.method != "prompt_tuning":
             return []
-        text = self.context.prompts.format.system_text()
+        text = self.prompts.format.system_text()
         if text:
             return list(self.context.engine.tokenizer.encode(text, add_special_tokens=False))
-        return list(self.context.prompts.encode(Example(id="", input="", target="")))
+        return list(self.prompts.encode(Example(id="", input="", target="")))
 
     def _base(self) -> Any:
         if self.method == "qlora":
             return quantized_base(self.context.model_path, self.context.device)
         return self.context.engine.model
 
-    def fresh_trainable_model(self) -> Any:
-        """The base wrapped for this method with this rung's options, seeded, before any training."""
+    def fresh_trainable_model(self, config: TuneConfig | None = None) -> Any:
+        """The base wrapped for this method with these options, seeded, before any training."""
         torch.manual_seed(self.context.seed)  # adapter initialisation is random: same seed, same adapter
-        return trainable_model(self.method, self._base(), self._options(), init_tokens=self._init_tokens())
+        return trainable_model(self.method, self._base(), self._options(config), init_tokens=self._init_tokens())
 
-    def _train(self) -> Any:
-        options = self._options()
-        model = self.fresh_trainable_model()
-        rows = training_rows(self.context, self.train_set, self.config.max_length)
-        validation = training_rows(self.context, self.validation_set, self.config.max_length)
+    def encoded_rows(self) -> tuple[tuple[int, ...], list[TrainRow], list[TrainRow]]:
+        """The shared prefix, train rows and validation rows that training reads."""
+        prefix = shared_prefix(self.prompts, (*self.train_set, *self.validation_set))
+        rows = training_rows(self.prompts, self.train_set, self.config.max_length, prefix)
+        validation = training_rows(self.prompts, self.validation_set, self.config.max_length, prefix)
+        return prefix, rows, validation
+
+    def _train(self, config: TuneConfig, folder: Path, observe: EpochObserver | None) -> tuple[Any, TrainingReport]:
+        options = self._options(config)
+        model = self.fresh_trainable_model(config)
+        prefix, rows, validation_rows = self.encoded_rows()
         if not rows:
-            raise InputError(f"rungs.{self.method}: no train example fits max_length {self.config.max_length}")
+            raise InputError(f"rungs.{self.method}: no train example fits max_length {config.max_length}")
         settings = LoopSettings(
-            epochs=self.config.epochs,
+            epochs=config.epochs,
             learning_rate=options["learning_rate"],
-            batch_tokens=self.config.batch_tokens,
-            max_batch_size=self.config.max_batch_size,
-            patience=self.config.patience,
-            checkpoint_every=self.config.checkpoint_every,
+            batch_tokens=config.batch_tokens,
+            max_batch_size=config.max_batch_size,
+            patience=config.patience,
+            checkpoint_every=config.checkpoint_every,
             seed=self.context.seed,
         )
-        partial = self.artifact_dir.with_name(self.artifact_dir.name + ".partial")
+        validation = Validation(validation_rows, self.validation_metric(), self.metric)
+        partial = folder.with_name(folder.name + ".partial")
         progress = self.context.training_progress
-        report = train(
-            model,
-            rows,
-            validation,
-            settings,
-            partial,
-            self.context.engine.pad_id,
-            progress=(lambda *p: progress(self.method, *p)) if progress else None,
-        )
+        try:
+            report = train(
+                model,
+                rows,
+                validation,
+                settings,
+                partial,
+                self.context.engine.pad_id,
+                prefix=prefix,
+                progress=(lambda *p: progress(self.method, *p)) if progress else None,
+                on_epoch=observe,
+            )
+        except Pruned:
+            _remove(partial)
+            raise
         trainable, total = count_parameters(model)
         card = {
             "method": self.method,
@@ -192,7 +335,7 @@ class TunedPredictor:
             "base_fingerprint": self.context.model_fingerprint,
             "data_hash": content_hash([(e.id, e.input, e.target) for e in self.train_set]),
             "train_examples": len(rows),
-            "validation_examples": len(validation),
+            "validation_examples": len(validation_rows),
             "skipped_too_long": len(self.train_set) - len(rows),
             "hyperparameters": {k: v for k, v in options.items() if k not in EVALUATION_ONLY},
             "trainable_parameters": trainable,
@@ -201,42 +344,94 @@ class TunedPredictor:
             "training": report.__dict__,
             "device": self.context.device,
         }
-        save_artifact(self.artifact_dir, model, card)
+        save_artifact(folder, model, card)
         _remove(partial)
         self.trained_now = True
-        return model
+        return model, report
 
-    def _load(self) -> Any:
+    def validation_metric(self) -> Any:
+        """The task's metric on the validation split, answered as the rung answers the test; None for loss."""
+        if self.metric == "loss" or not self.validation_set:
+            return None
+        examples = self.validation_set
+        encoded = [self.prompts.split(example) for example in examples]
+        labels = self.context.labels
+        mode = resolve_mode(self.config.mode, labels, self.method)
+        scorer = scorer_for(self.context.task_type, labels)
+        task_type, metric = self.context.task_type, self.metric
+
+        def measure(model: Any) -> float:
+            outputs = answer(self.engine_for(model), self.prompts, encoded, labels, mode, self.config.max_new_tokens)
+            records = [Record(e, o, scorer(e, o)) for e, o in zip(examples, outputs, strict=True)]
+            return point_metric(task_type, metric, records, labels)
+
+        return measure
+
+    def _load(self, folder: Path) -> Any:
         if self.method == "full":
             from transformers import AutoModelForCausalLM
 
             model = AutoModelForCausalLM.from_pretrained(
-                self.artifact_dir, use_safetensors=True, dtype=self.context.engine.model.dtype
+                folder, use_safetensors=True, dtype=self.context.engine.model.dtype
             )
             return model.to(self.context.engine.device).eval()
         from peft import PeftModel
 
         base = self._base() if self.method == "qlora" else _copy(self.context.engine.model)
-        return PeftModel.from_pretrained(base, str(self.artifact_dir), use_safetensors=True).eval()
+        return PeftModel.from_pretrained(base, str(folder), use_safetensors=True).eval()
 
 
-def _train_and_validation(context: RungContext, share: float) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
-    if not context.train:
-        raise InputError("rungs: a tuned rung needs a train split (data.train or data.path)")
-    if context.validation or share == 0:
-        return context.train, context.validation
-    train, _, validation = split_examples(context.train, share, 0.0, context.seed, stratify=bool(context.labels))
-    return tuple(train), tuple(validation)
+def _selection_metric(method: str, config: TuneConfig, task_type: str) -> str:
+    """The validation metric that picks epochs and trials: the task's primary metric unless the task says otherwise."""
+    wanted = config.search.metric if config.search else "primary"
+    if wanted == "primary":
+        return PRIMARY_METRIC[task_type]
+    known = metric_names(task_type)
+    if wanted != "loss" and wanted not in known:
+        choices = ", ".join(["primary", "loss", *known])
+        raise InputError(f"rungs.{method}.search.metric: '{wanted}' is not a {task_type} metric (one of: {choices})")
+    return wanted
 
 
-def training_rows(context: RungContext, examples: Sequence[Example], max_length: int) -> list[TrainRow]:
-    """Prompt (the zero_shot prompt) + answer tokens; loss on the answer only."""
+def _search_space(method: str, config: TuneConfig) -> dict[str, Dimension]:
+    """The method's default space without the options the task file fixed, plus the task's own space."""
+    if config.search is False:
+        return {}
+    fields = type(config).model_fields
+    fixed = config.model_fields_set - {"search"}
+    space: dict[str, Dimension] = {k: v for k, v in default_space(method).items() if k not in fixed}
+    for name, dimension in config.search.space.items():
+        if name not in fields or name in EVALUATION_ONLY:
+            options = ", ".join(sorted(set(fields) - set(EVALUATION_ONLY)))
+            raise InputError(f"rungs.{method}.search.space.{name}: not a training option (one of: {options})")
+        if name in fixed:
+            raise InputError(f"rungs.{method}.search.space.{name}: also set as a fixed option; keep one of the two")
+        space[name] = dimension
+    return space
+
+
+def _epoch_score(report: TrainingReport, epoch: int) -> float:
+    if report.validation_metrics:
+        return report.validation_metrics[epoch]
+    return -report.validation_losses[epoch]
+
+
+def shared_prefix(prompts: PromptBuilder, examples: Sequence[Example]) -> tuple[int, ...]:
+    """The prompt prefix every example shares (the system turn), or () when they differ."""
+    prefixes = {tuple(prompts.split(example)[0]) for example in examples}
+    return next(iter(prefixes)) if len(prefixes) == 1 else ()
+
+
+def training_rows(
+    prompts: PromptBuilder, examples: Sequence[Example], max_length: int, prefix: Sequence[int] = ()
+) -> list[TrainRow]:
+    """Prompt (after the shared prefix) + answer tokens; loss on the answer only."""
     rows = []
     for example in examples:
-        prompt = context.prompts.encode(example)
-        answer_tokens = context.prompts.choice_tokens(example.target)
-        tokens = (*prompt, *answer_tokens)
-        if len(tokens) <= max_length:
+        head, query = prompts.split(example)
+        answer_tokens = prompts.choice_tokens(example.target)
+        tokens = (*(() if prefix else head), *query, *answer_tokens)
+        if len(prefix) + len(tokens) <= max_length:
             rows.append(TrainRow(tokens=tuple(tokens), completion=len(answer_tokens)))
     return rows
 

@@ -1,0 +1,166 @@
+"""The tuned rungs' search on the tiny llama: selected on validation only, recorded, cached, resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from advisor.assessment import SearchSummary
+from advisor.cli import main
+from harness.errors import InputError
+from harness.rungs import RungContext
+from tests.conftest import TICKETS, write_jsonl
+from tests.test_tuning import LABELS, context
+from tuning.search import SearchResult, read_result
+from tuning.spaces import Range, SearchOptions
+from tuning.tuned import LoraOptions, TunedPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+SEARCH = "{trials: 3, space: {learning_rate: {low: 0.001, high: 0.05}}}"
+
+
+def with_validation(ctx: RungContext) -> RungContext:
+    from dataclasses import replace
+
+    return replace(ctx, validation=ctx.train[:6], train=ctx.train[6:])
+
+
+def search_task(folder: Path, model_dir: Path, test_rows: list[dict[str, Any]]) -> Path:
+    rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS * 3)]
+    folder.mkdir(parents=True, exist_ok=True)
+    write_jsonl(folder / "train.jsonl", rows)
+    write_jsonl(folder / "test.jsonl", test_rows)
+    (folder / "task.yaml").write_text(
+        "name: tickets\n"
+        f"model: {model_dir}\n"
+        "instruction: Route the ticket.\n"
+        "data: {train: train.jsonl, test: test.jsonl, validation_size: 0.25}\n"
+        f"rungs:\n  - {{rung: lora, r: 2, epochs: 2, batch_tokens: 256, max_batch_size: 4, search: {SEARCH}}}\n"
+        "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n"
+        "forgetting: {enabled: false}\n",
+        encoding="utf-8",
+    )
+    return folder / "task.yaml"
+
+
+def trials_of(result: SearchResult | SearchSummary) -> list[tuple[Any, ...]]:
+    return [
+        (t.number, t.params, t.state, t.validation_metrics, [round(x, 6) for x in t.validation_losses], t.best_epoch)
+        for t in result.trials
+    ]
+
+
+def test_the_search_never_reads_the_test_split(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """Same task, test inputs and targets replaced by others: every trial and the choice are identical."""
+    test_a = [{"id": f"a{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS)]
+    test_b = [{"id": f"b{i}", "text": f"unrelated words {i}", "label": LABELS[i % 3]} for i in range(5)]
+    results = []
+    for name, test in (("a", test_a), ("b", test_b)):
+        task = search_task(tmp_path / name, tiny_model_dir, test)
+        out = tmp_path / f"{name}.json"
+        run = CliRunner().invoke(main, ["assess", str(task), "-o", str(out)])
+        assert run.exit_code == 0, run.output
+        training = json.loads(out.read_text())["rungs"][0]["training"]
+        results.append(SearchSummary.model_validate(training["search"]))
+    first, second = results
+    assert len(first.trials) == 3 and trials_of(first) == trials_of(second)
+    assert first.chosen == second.chosen and first.chosen_params == second.chosen_params
+    assert all(t.validation_metrics for t in first.trials if t.state == "complete")
+
+
+def test_a_search_records_every_trial_caches_its_choice_and_a_rerun_trains_nothing(
+    tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    ctx = with_validation(context(tiny_model, tiny_tokenizer, tmp_path))
+    space = {"learning_rate": Range(low=1e-3, high=5e-2)}
+    config = LoraOptions(r=2, epochs=2, batch_tokens=256, max_batch_size=4, search=SearchOptions(trials=3, space=space))
+    first = TunedPredictor("lora", config, ctx)
+    examples = [ctx.train[0].__class__("q", "charged twice again", "billing")]
+    outputs = first.predict(examples)
+    result = first.search_result()
+    assert first.trained_now and result is not None and len(result.trials) == 3
+    chosen = result.chosen_trial()
+    assert chosen.state == "complete" and chosen.params == result.chosen_params
+    card = first.card()
+    assert card is not None and card["search"]["chosen"] == result.chosen
+    assert card["hyperparameters"]["learning_rate"] == pytest.approx(result.chosen_params["learning_rate"])
+    assert card["training"]["selection_metric"] == "accuracy" and len(card["training"]["validation_metrics"]) >= 1
+    assert result.seconds == pytest.approx(sum(t.seconds for t in result.trials))
+    kept = [p.name for p in (tmp_path / "adapters").iterdir() if p.is_dir()]
+    assert kept == [first.artifact_dir.name]  # trial artifacts other than the chosen one are removed
+    again = TunedPredictor("lora", config, ctx)
+    assert again.predict(examples) == outputs and not again.trained_now
+
+
+def test_search_options_are_checked_against_the_rung(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
+    ctx = with_validation(context(tiny_model, tiny_tokenizer, tmp_path))
+    fixed = LoraOptions(learning_rate=1e-3, search=SearchOptions(space={"learning_rate": [1e-3, 1e-2]}))
+    with pytest.raises(InputError, match=r"search.space.learning_rate: also set as a fixed option"):
+        TunedPredictor("lora", fixed, ctx)
+    with pytest.raises(InputError, match=r"search.space.rank: not a training option"):
+        TunedPredictor("lora", LoraOptions(search=SearchOptions(space={"rank": [4]})), ctx)
+    with pytest.raises(InputError, match=r"search.metric: 'bleu' is not a classification metric"):
+        TunedPredictor("lora", LoraOptions(search=SearchOptions(metric="bleu")), ctx)
+    with pytest.raises(InputError, match=r"needs a validation split"):
+        TunedPredictor("lora", LoraOptions(), context(tiny_model, tiny_tokenizer, tmp_path))
+    assert not TunedPredictor("lora", LoraOptions(learning_rate=1e-3), ctx).space  # nothing left to search
+
+
+def test_a_killed_search_resumes_and_chooses_what_an_uninterrupted_one_does(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    worker = [sys.executable, str(ROOT / "tests" / "search_worker.py"), str(tiny_model_dir)]
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*worker, str(killed)], env=env)
+    journal = killed / "searches"
+    deadline = time.time() + 180
+    # kill while the second trial trains: the first is told, the second has a checkpoint
+    while time.time() < deadline and process.poll() is None:
+        adapters = killed / "adapters"
+        if list(adapters.glob("*/card.json")) and list(adapters.glob("*.partial/latest")):
+            break
+        time.sleep(0.02)
+    assert process.poll() is None, "the search finished before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert read_result(next(journal.iterdir())) is None
+    subprocess.run([*worker, str(killed)], env=env, check=True)
+    subprocess.run([*worker, str(tmp_path / "clean")], env=env, check=True)
+    resumed = SearchResult.from_json(json.loads((killed / "result.json").read_text()))
+    clean = SearchResult.from_json(json.loads((tmp_path / "clean" / "result.json").read_text()))
+    assert trials_of(resumed) == trials_of(clean) and resumed.chosen_params == clean.chosen_params
+    assert not list((killed / "adapters").glob("*.partial"))
+    shutil.rmtree(tmp_path / "clean")
+
+
+def test_a_prompting_rung_chooses_its_alternative_on_validation_only(tiny_model_dir: Path, tmp_path: Path) -> None:
+    space = "{rung: few_shot, k: 1, search: {space: {k: [1, 2], selection: [fixed, random]}}}"
+    choices = []
+    for name, test in (("a", TICKETS), (("b", [(f"other words {i}", LABELS[i % 3]) for i in range(4)]))):
+        task = search_task(
+            tmp_path / name, tiny_model_dir, [{"id": f"x{i}", "text": t, "label": y} for i, (t, y) in enumerate(test)]
+        )
+        body = task.read_text().split("rungs:\n")[0] + f"rungs:\n  - {space}\n" + "forgetting: {enabled: false}\n"
+        task.write_text(body)
+        out = tmp_path / f"{name}.json"
+        run = CliRunner().invoke(main, ["assess", str(task), "-o", str(out)])
+        assert run.exit_code == 0, run.output
+        rung = json.loads(out.read_text())["rungs"][0]
+        selection = rung["selection"]
+        values = [t["validation_metrics"][0] for t in selection["trials"]]
+        assert len(values) == 4 and selection["validation_examples"] == 9
+        assert values[selection["chosen"]] == max(values)
+        assert all(rung["config"][k] == v for k, v in selection["chosen_params"].items())
+        choices.append((values, selection["chosen"]))
+    assert choices[0] == choices[1]

@@ -1,0 +1,334 @@
+"""A tuned rung's hyperparameter search: Optuna trials judged on the validation split, never on test.
+
+The study lives in an Optuna journal file beside the store, so it survives a SIGKILL: a trial left
+RUNNING by a killed process is taken up again under its own number and parameters (its training
+resumes from its last checkpoint), so a resumed search runs the same trials as an uninterrupted one.
+The sampler is re-seeded from (seed, trial number) before every new trial for the same reason.
+Trials report their validation score after every epoch; the pruner stops hopeless ones. The caller
+holds a file lock around the whole search, so a RUNNING trial seen here is always a dead one.
+
+Optuna is imported here, lazily: a run with `search: false`, or one that finds its search finished,
+never loads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.atomic import write_text_atomically
+from tuning.loop import EpochObserver, Pruned
+from tuning.spaces import Dimension, Range, SearchOptions, center, describe
+
+RESULT = "result.json"
+JOURNAL = "journal.log"
+EDGE_SHARE = 0.1  # a chosen value within the outer 10% of a range (log scale for log ranges) is at its edge
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """What one finished trial reports back: its judgement per epoch and its cost."""
+
+    validation_metrics: list[float]
+    validation_losses: list[float]
+    best_epoch: int
+    epochs_run: int
+    steps: int
+    seconds: float
+    artifact: str
+
+
+@dataclass
+class TrialRecord:
+    """One trial as cards and reports show it."""
+
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned
+    validation_metrics: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    epochs_run: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    score: float | None = None  # the best epoch's selection value (the metric, or minus the loss)
+    artifact: str = ""
+
+
+@dataclass
+class SearchResult:
+    """The finished search: every trial, the chosen one, and what a reader should be warned of."""
+
+    metric: str
+    space: dict[str, Any]
+    trials: list[TrialRecord]
+    chosen: int
+    chosen_params: dict[str, Any]
+    max_epochs: int
+    budget: str | None
+    seconds: float
+    warnings: list[str] = field(default_factory=list)
+
+    def chosen_trial(self) -> TrialRecord:
+        """The trial whose weights the rung uses."""
+        return next(t for t in self.trials if t.number == self.chosen)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON for the result file, the card and the Assessment."""
+        return asdict(self)
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> SearchResult:
+        """Read back what to_json wrote."""
+        trials = [TrialRecord(**t) for t in data["trials"]]
+        return SearchResult(**{**data, "trials": trials})
+
+
+RunTrial = Callable[[dict[str, Any], EpochObserver], TrialOutcome]
+
+
+def read_result(folder: Path) -> SearchResult | None:
+    """The finished search stored in `folder`, or None."""
+    path = folder / RESULT
+    if not path.is_file():
+        return None
+    return SearchResult.from_json(json.loads(path.read_text(encoding="utf-8")))
+
+
+def run_search(
+    folder: Path,
+    space: dict[str, Dimension],
+    options: SearchOptions,
+    metric: str,
+    max_epochs: int,
+    seed: int,
+    run_trial: RunTrial,
+) -> SearchResult:
+    """Run (or resume) the study in `folder` until its budget is spent; write and return the result."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # trial-by-trial log lines are ours to report
+    folder.mkdir(parents=True, exist_ok=True)
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
+    pruner = _pruner(options.pruner, max_epochs)
+    state = optuna.trial.TrialState
+
+    def study(trial_number: int) -> Any:
+        sampler = _sampler(space, options.trials, seed * 100_003 + trial_number)
+        return optuna.create_study(
+            study_name="search",
+            storage=storage,
+            direction="maximize",
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=True,
+        )
+
+    started = time.perf_counter()
+    budget = options.budget_seconds()
+    current = study(0)
+    if _grid_size(space) is None and not current.get_trials(deepcopy=False):
+        # the first trial is never pruned: start it in the middle of the space rather than at random
+        current.enqueue_trial({name: center(dim) for name, dim in space.items()})
+    for stale in current.get_trials(deepcopy=False, states=(state.RUNNING,)):
+        # Optuna has no public call to take up a RUNNING trial again; a Trial built on its id is what
+        # study.ask() itself returns, and it keeps the trial's number, parameters and reported epochs.
+        _finish(current, optuna.trial.Trial(current, stale._trial_id), stale, space, run_trial)
+    limit = search_limit(space, options)
+    while True:
+        done = current.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED))
+        if len(done) >= limit or (budget is not None and _spent(done) >= budget):
+            break
+        current = study(len(current.get_trials(deepcopy=False)))
+        trial = current.ask()
+        _finish(current, trial, None, space, run_trial)
+    result = _result(current, space, options, metric, max_epochs, time.perf_counter() - started)
+    write_text_atomically(folder / RESULT, json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def _finish(study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run_trial: RunTrial) -> None:
+    """Run one trial (a new one, or a stale one taken up again) and tell the study how it ended."""
+    import optuna
+
+    params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
+    reported = set(stale.intermediate_values) if stale is not None else set()
+
+    def observe(epoch: int, score: float) -> None:
+        if epoch in reported:  # replayed after a resume: already in the journal
+            return
+        trial.report(score, epoch)
+        reported.add(epoch)
+        if trial.should_prune():
+            raise Pruned(f"pruned after epoch {epoch}")
+
+    try:
+        outcome = run_trial(params, observe)
+    except Pruned as stop:
+        if stop.report is not None:  # what the pruned trial cost and showed counts as much as a finished one's
+            report = stop.report
+            for key in ("validation_metrics", "validation_losses", "epochs_run", "steps", "seconds"):
+                trial.set_user_attr(key, getattr(report, key))
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        return
+    for key, value in asdict(outcome).items():
+        trial.set_user_attr(key, value)
+    study.tell(trial, _score(outcome))
+
+
+def _score(outcome: TrialOutcome) -> float:
+    index = outcome.best_epoch - 1
+    if outcome.validation_metrics:
+        return outcome.validation_metrics[index]
+    return -outcome.validation_losses[index]
+
+
+def _suggest(trial: Any, name: str, dim: Dimension) -> Any:
+    if isinstance(dim, Range):
+        if dim.integer():
+            return trial.suggest_int(name, int(dim.low), int(dim.high))
+        return trial.suggest_float(name, dim.low, dim.high, log=dim.log)
+    return trial.suggest_categorical(name, list(dim))
+
+
+def search_limit(space: dict[str, Dimension], options: SearchOptions) -> int:
+    """How many trials the search runs: its budget, or fewer when a grid of choices is smaller."""
+    return min(options.trials, _grid_size(space) or options.trials)
+
+
+def _grid_size(space: dict[str, Dimension]) -> int | None:
+    """How many points a space of choices only has; None when it has a range (or nothing)."""
+    if not space or any(isinstance(d, Range) for d in space.values()):
+        return None
+    return math.prod(len(d) for d in space.values() if not isinstance(d, Range))
+
+
+def _sampler(space: dict[str, Dimension], trials: int, seed: int) -> Any:
+    """A grid when the space is a few choices that the trials can cover; TPE otherwise."""
+    import optuna
+
+    size = _grid_size(space)
+    if size is not None and size <= trials:
+        grid = {name: list(d) for name, d in space.items() if not isinstance(d, Range)}
+        return optuna.samplers.GridSampler(grid, seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, trials // 2))
+
+
+def _pruner(kind: str, max_epochs: int) -> Any:
+    import optuna
+
+    if kind == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+    if kind == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def _spent(trials: list[Any]) -> float:
+    return sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials)
+
+
+def _result(
+    study: Any, space: dict[str, Dimension], options: SearchOptions, metric: str, max_epochs: int, seconds: float
+) -> SearchResult:
+    import optuna
+
+    records = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state not in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED):
+            continue
+        attrs = t.user_attrs
+        complete = t.state == optuna.trial.TrialState.COMPLETE
+        records.append(
+            TrialRecord(
+                number=t.number,
+                params=dict(t.params),
+                state="complete" if complete else "pruned",
+                validation_metrics=list(attrs.get("validation_metrics", []))
+                or ([v for _, v in sorted(t.intermediate_values.items())] if metric != "loss" else []),
+                validation_losses=list(attrs.get("validation_losses", [])),
+                best_epoch=int(attrs.get("best_epoch", 0)),
+                epochs_run=int(attrs.get("epochs_run", len(t.intermediate_values))),
+                steps=int(attrs.get("steps", 0)),
+                seconds=float(attrs.get("seconds", 0.0)),
+                score=float(t.value) if complete else None,
+                artifact=str(attrs.get("artifact", "")),
+            )
+        )
+    complete = [r for r in records if r.state == "complete"]
+    if not complete:
+        raise RuntimeError("the search finished no trial")  # the first trial is never pruned
+    chosen = max(complete, key=lambda r: (r.score, -r.validation_losses[r.best_epoch - 1], -r.number))
+    result = SearchResult(
+        metric=metric,
+        space=describe(space),
+        trials=records,
+        chosen=chosen.number,
+        chosen_params=dict(chosen.params),
+        max_epochs=max_epochs,
+        budget=options.budget,
+        seconds=sum(r.seconds for r in records) if records else seconds,
+    )
+    result.warnings = search_warnings(result, space)
+    return result
+
+
+def expected_epochs(options: SearchOptions, max_epochs: int, trials: int | None = None) -> float:
+    """Epochs a search is expected to train in all, for `--plan`: its pruner simulated on random trial values.
+
+    Successive halving promotes a trial past epochs 1, 3, 9, ... only when it is in the top third of
+    the trials that reached that epoch (the first ones always pass); early stopping is not counted,
+    so this errs high.
+    """
+    import random
+
+    count = trials or options.trials
+    if options.pruner == "none":
+        return float(count * max_epochs)
+    rng = random.Random(0)
+    total = 0
+    runs = 200
+    for _ in range(runs):
+        seen: dict[int, list[float]] = {}
+        for _ in range(count):
+            value, epochs, rung, step = rng.random(), max_epochs, 0, 1
+            while step < max_epochs:
+                competing = sorted([*seen.setdefault(rung, []), value])
+                seen[rung].append(value)
+                keep = max(len(competing) // 3, 1)
+                if value < competing[-keep]:
+                    epochs = step
+                    break
+                rung, step = rung + 1, step * 3
+            total += epochs
+    return total / runs
+
+
+def search_warnings(result: SearchResult, space: dict[str, Dimension]) -> list[str]:
+    """The chosen value at the edge of its range, or a validation metric still rising when training stopped."""
+    warnings = []
+    chosen = result.chosen_trial()
+    for name, dim in space.items():
+        value = chosen.params.get(name)
+        if isinstance(dim, Range) and isinstance(value, (int, float)):
+            scale = math.log if dim.log else float
+            share = (scale(value) - scale(dim.low)) / (scale(dim.high) - scale(dim.low))
+            if share <= EDGE_SHARE or share >= 1 - EDGE_SHARE:
+                side = "low" if share <= EDGE_SHARE else "high"
+                warnings.append(
+                    f"the chosen {name} ({value:.3g}) sits at the {side} edge of the searched range "
+                    f"[{dim.low:g}, {dim.high:g}]"
+                )
+    if chosen.best_epoch == chosen.epochs_run == result.max_epochs and chosen.epochs_run > 1:
+        metrics = chosen.validation_metrics
+        rising = result.metric != "loss" and len(metrics) > 1 and metrics[-1] > metrics[-2]
+        what = f"validation {result.metric} still rising" if rising else "validation loss still falling"
+        warnings.append(f"may be under-trained: {what} at the last epoch ({result.max_epochs})")
+    return warnings
