@@ -19,7 +19,7 @@ from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
 from advisor.rung_plan import PlannedRung, plan_rungs
-from advisor.summarize import metric_value, summarize_rung, training_summary
+from advisor.summarize import metric_value, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
 from harness.atomic import write_text_atomically
@@ -36,6 +36,7 @@ from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.runner import run_predictor
 from harness.scoring import scorer_for
+from harness.selection import Searchable, choose_on_validation
 from harness.store import Store
 from harness.types import Example
 
@@ -262,7 +263,11 @@ def _run_rung(
     probes: Callable[[], ProbeRun] | None,
 ) -> RungResult:
     started = time.perf_counter()
-    predictor = planned.type.build(planned.config, context)
+    config, selection = planned.config, None
+    if isinstance(config, Searchable) and config.search is not None:
+        hooks.stage(f"{planned.name}: choosing among its alternatives on the validation split")
+        config, selection = choose_on_validation(planned.type, config, context, store, f"rungs.{planned.name}")
+    predictor = planned.type.build(config, context)
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
         predictor,
@@ -282,7 +287,7 @@ def _run_rung(
     result = summarize_rung(
         planned.name,
         planned.type.kind,
-        planned.config.model_dump(),
+        config.model_dump(),
         task.spec.type,
         run,
         labels=context.labels,
@@ -291,6 +296,7 @@ def _run_rung(
         similarities=similarities,
     )
     result.step = planned.type.step
+    result.selection = selection_summary(selection) if selection else None
     if task.spec.evaluation.metrics:
         extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, seed=task.spec.seed)
         result.metrics.update({name: metric_value(estimate) for name, estimate in extra.items()})
@@ -306,7 +312,7 @@ def _run_rung(
         else:
             hooks.stage(f"{planned.name}: general-skills probes against the base model")
             result.forgetting = probes().compare(
-                predictor.engine(),  # type: ignore[attr-defined]
+                predictor.engine,  # type: ignore[attr-defined]
                 predictor.fingerprint(),
                 max_forgetting=task.spec.constraints.max_forgetting,
                 seed=task.spec.seed,

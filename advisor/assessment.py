@@ -57,10 +57,46 @@ class RecordSummary(_Model):
     scores: dict[str, float] = {}  # numeric score parts (correct, value, field counts, ...) for paired tests
 
 
+class SearchTrial(_Model):
+    """One trial of a tuned rung's search, judged on the validation split."""
+
+    number: int
+    params: dict[str, Any]
+    state: str  # complete | pruned
+    validation_metrics: list[float] = []
+    validation_losses: list[float] = []
+    best_epoch: int = 0
+    epochs_run: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    score: float | None = None
+    artifact: str = ""
+
+
+class SearchSummary(_Model):
+    """A tuned rung's hyperparameter search: the space, every trial, the choice and its warnings."""
+
+    metric: str
+    space: dict[str, Any]
+    trials: list[SearchTrial]
+    chosen: int
+    chosen_params: dict[str, Any]
+    max_epochs: int
+    budget: str | None = None
+    seconds: float
+    warnings: list[str] = []
+    validation_examples: int | None = None  # set for a prompting rung's choice (a tuned rung's is in its training)
+
+
 class TrainingSummary(_Model):
     """What training a tuned rung cost (measured when it was trained; cached runs report those figures)."""
 
-    seconds: float
+    seconds: float  # every trial of the search included: that is what choosing the rung cost
+    chosen_seconds: float | None = None  # the chosen configuration's own run
+    selection_metric: str = "loss"
+    validation_metrics: list[float] = []
+    validation_examples: int = 0
+    search: SearchSummary | None = None
     peak_rss_mb: float
     trainable_parameters: int
     trainable_share: float
@@ -137,6 +173,7 @@ class RungResult(_Model):
     computed: int
     reused: int
     training: TrainingSummary | None = None
+    selection: SearchSummary | None = None  # a prompting rung's choice among its alternatives, on validation
     cost: CostSummary | None = None
     forgetting: ForgettingSummary | None = None
     seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample

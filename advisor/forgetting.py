@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from advisor.assessment import ForgettingSummary, ProbeDelta
 from advisor.task import ForgettingSection
@@ -37,7 +37,7 @@ class ProbeRun:
     def base_correct(self) -> list[bool]:
         """The base model's per-item correctness."""
         if self._base_correct is None:
-            self._base_correct = probe_correct(self.base, self.base_fingerprint, self.items, self.store)
+            self._base_correct = probe_correct(lambda: self.base, self.base_fingerprint, self.items, self.store)
         return self._base_correct
 
     def unchanged(self) -> ForgettingSummary:
@@ -45,7 +45,13 @@ class ProbeRun:
         return ForgettingSummary(weights_changed=False, probes=self.section.probes)
 
     def compare(
-        self, tuned: Engine, tuned_fingerprint: str, *, max_forgetting: float | None, seed: int, resamples: int
+        self,
+        tuned: Callable[[], Engine],
+        tuned_fingerprint: str,
+        *,
+        max_forgetting: float | None,
+        seed: int,
+        resamples: int,
     ) -> ForgettingSummary:
         """Tuned against base on the same items: accuracy delta with a paired 95% interval, overall and per area."""
         base = self.base_correct()

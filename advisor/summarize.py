@@ -11,22 +11,16 @@ from advisor.assessment import (
     MetricValue,
     RecordSummary,
     RungResult,
+    SearchSummary,
+    SearchTrial,
     TokenSummary,
     TrainingSummary,
 )
 from harness.metrics import Estimate, mean_estimate, percentile, retrieval_ranks
 from harness.runner import RunResult
-from harness.task_metrics import PRIMARY_METRIC, build_columns, estimates
+from harness.selection import Selection
+from harness.task_metrics import PRIMARY_METRIC, build_columns, estimates, score_parts
 from harness.types import Record
-
-
-def score_parts(record: Record) -> dict[str, float]:
-    """The numeric parts of a record's score (correct, value, field counts, ROUGE-L, ...)."""
-    parts = {"correct": float(record.score.correct), "value": float(record.score.value)}
-    for name, value in record.score.detail.items():
-        if isinstance(value, (bool, int, float)):
-            parts[name] = float(value)
-    return parts
 
 
 def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
@@ -117,8 +111,14 @@ def training_summary(card: dict[str, Any], artifact: str, trained_now: bool) -> 
     """A tuned rung's training facts, from its artifact card."""
     training = card["training"]
     seconds = float(training["seconds"])
+    search = SearchSummary.model_validate(card["search"]) if card.get("search") else None
     return TrainingSummary(
-        seconds=seconds,
+        seconds=search.seconds if search else seconds,
+        chosen_seconds=seconds,
+        selection_metric=str(training.get("selection_metric", "loss")),
+        validation_metrics=[float(x) for x in training.get("validation_metrics", [])],
+        validation_examples=int(card.get("validation_examples", 0)),
+        search=search,
         peak_rss_mb=float(training["peak_rss_mb"]),
         trainable_parameters=int(card["trainable_parameters"]),
         trainable_share=float(card["trainable_share"]),
@@ -130,4 +130,22 @@ def training_summary(card: dict[str, Any], artifact: str, trained_now: bool) -> 
         validation_losses=[float(x) for x in training["validation_losses"]],
         artifact=artifact,
         trained_now=trained_now,
+    )
+
+
+def selection_summary(selection: Selection) -> SearchSummary:
+    """A prompting rung's choice among its alternatives, in the same form as a tuned rung's search."""
+    trials = [
+        SearchTrial(number=i, params=c.params, state="complete", validation_metrics=[c.value], seconds=c.seconds)
+        for i, c in enumerate(selection.choices)
+    ]
+    return SearchSummary(
+        metric=selection.metric,
+        space=dict(selection.space),
+        trials=trials,
+        chosen=selection.chosen,
+        chosen_params=selection.choices[selection.chosen].params,
+        max_epochs=0,
+        seconds=sum(c.seconds for c in selection.choices),
+        validation_examples=selection.validation_examples,
     )

@@ -12,12 +12,16 @@ from harness.answering import answer, resolve_mode
 from harness.demonstrations import DemoSelector
 from harness.errors import InputError
 from harness.hashing import content_hash
-from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.rungs import Predictor, RungContext, rung
+from harness.selection import Searchable
 from harness.types import Example, Output
 
 
-class FewShotConfig(RungConfig):
-    """k demonstrations chosen `fixed` (same for all, seeded), `random` (per example) or `similar`."""
+class FewShotConfig(Searchable):
+    """k demonstrations chosen `fixed` (same for all, seeded), `random` (per example) or `similar`.
+
+    `search: {space: {k: [4, 8, 16], selection: [fixed, similar]}}` chooses among them on validation.
+    """
 
     k: int = Field(default=4, ge=1, le=256)
     selection: Literal["fixed", "random", "similar"] = "fixed"

@@ -14,13 +14,17 @@ from harness.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.demonstrations import example_text
 from harness.errors import InputError
 from harness.hashing import content_hash
-from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.rungs import Predictor, RungContext, rung
+from harness.selection import Searchable
 from harness.types import Example, Output
 from harness.vector_index import Passage, StoredIndex, cached_index
 
 
-class RagConfig(RungConfig):
-    """Retrieve `top_k` passages and put as many as fit in `max_context_tokens` before the question."""
+class RagConfig(Searchable):
+    """Retrieve `top_k` passages and put as many as fit in `max_context_tokens` before the question.
+
+    `search: {space: {top_k: [2, 4, 8]}}` chooses among them on validation.
+    """
 
     corpus: str | None = None  # a folder of .txt/.md, or a .jsonl of passages; none: the train split
     top_k: int = Field(default=4, ge=1, le=100)

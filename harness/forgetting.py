@@ -9,7 +9,7 @@ stored by model fingerprint and item, so an unchanged re-run scores nothing.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.engine import ChoiceRequest, Engine
@@ -30,13 +30,19 @@ def probe_set(name: str, task_dir: Path, max_items: int | None, seed: int) -> tu
     return content_hash(file_sha256(path), [item.id for item in items]), items
 
 
-def probe_correct(engine: Engine, model_fingerprint: str, items: Sequence[ProbeItem], store: Store) -> list[bool]:
-    """Whether the model's likeliest option is the right one, per item (stored answers reused)."""
+def probe_correct(
+    engine: Callable[[], Engine], model_fingerprint: str, items: Sequence[ProbeItem], store: Store
+) -> list[bool]:
+    """Whether the model's likeliest option is the right one, per item (stored answers reused).
+
+    The engine is asked for only when an answer is missing, so a re-run never loads a tuned model.
+    """
     keys = [content_hash(model_fingerprint, PROBE_MODE, item.id, item.question, item.choices) for item in items]
     stored = store.get_outputs(keys)
     todo = [i for i, key in enumerate(keys) if key not in stored]
     if todo:
-        scores = engine.score([_request(engine, items[i]) for i in todo])
+        model = engine()
+        scores = model.score([_request(model, items[i]) for i in todo])
         produced = []
         for i, row in zip(todo, scores, strict=True):
             chosen = max(range(len(row)), key=row.__getitem__)
