@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from advisor.assessment import Assessment, Recommendation, RungResult
 from advisor.compare import Gap, compare_pair
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+from advisor.training_notes import training_warnings
 from harness.comparison import PairedDifference
 from harness.rungs import LADDER_STEPS
 
@@ -116,6 +117,12 @@ def decide(
         else:
             rejected[rung.name] = f"{step_up}; behind {chosen.name} ({difference.describe(metric)})"
     warnings += _fact_warnings(chosen, eligible, facts, metric, data)
+    for rung in rungs:  # how a tuned rung was trained can explain why it lost, or qualify why it won
+        notes = training_warnings(rung)
+        if notes and rung.name in rejected:
+            rejected[rung.name] += f"; note: {rung.name} " + "; ".join(notes)
+        elif notes and rung is chosen:
+            warnings += [f"{rung.name} {note}" for note in notes]
     evidence_thin = thin_examples is not None
     if evidence_thin:
         warnings.append(

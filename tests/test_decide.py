@@ -223,3 +223,54 @@ def test_the_tolerance_decides_how_much_quality_a_step_up_must_buy(tolerance: fl
         resamples=500,
     )
     assert result.rung == expected
+
+
+def searched(base: RungResult, warnings: list[str], validation_examples: int = 300) -> RungResult:
+    """The rung as a tuned one whose search left these warnings."""
+    from advisor.assessment import SearchSummary, SearchTrial, TrainingSummary
+
+    trial = SearchTrial(
+        number=0, params={"learning_rate": 1e-3}, state="complete", validation_metrics=[0.5, 0.6], best_epoch=2
+    )
+    search = SearchSummary(
+        metric="accuracy",
+        space={"learning_rate": {"low": 1e-4, "high": 3e-3, "log": True}},
+        trials=[trial],
+        chosen=0,
+        chosen_params={"learning_rate": 1e-3},
+        max_epochs=2,
+        seconds=10.0,
+        warnings=warnings,
+    )
+    training = TrainingSummary(
+        seconds=10.0,
+        peak_rss_mb=1.0,
+        trainable_parameters=1,
+        trainable_share=0.1,
+        epochs_run=2,
+        best_epoch=2,
+        useful_tokens=1,
+        useful_tokens_per_s=1.0,
+        train_losses=[1.0],
+        validation_losses=[1.0, 0.9],
+        artifact="a",
+        trained_now=True,
+        selection_metric="accuracy",
+        validation_metrics=[0.5, 0.6],
+        validation_examples=validation_examples,
+        search=search,
+    )
+    return base.model_copy(update={"training": training})
+
+
+def test_a_tuned_rung_that_lost_carries_its_search_warnings_in_its_reason() -> None:
+    prompt = rung("few_shot", 1, answers(0.8, 1))
+    note = "may be under-trained: validation accuracy still rising at the last epoch (2)"
+    tuned = searched(rung("lora", 3, answers(0.6, 2)), [note], validation_examples=38)
+    advice = run(prompt, tuned)
+    assert advice.rung == "few_shot"
+    reason = advice.rejected["lora"]
+    assert reason.startswith("a higher step (adapter); behind few_shot") and f"note: lora {note}" in reason
+    assert "only 38 validation examples" in reason and "not refit on train + validation" in reason
+    alone = run(rung("zero_shot", 0, answers(0.3, 3)), searched(rung("lora", 3, answers(0.9, 4)), [note]))
+    assert alone.rung == "lora" and f"lora {note}" in alone.warnings

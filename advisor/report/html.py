@@ -12,6 +12,7 @@ from advisor.assessment import Assessment, RungResult
 from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
+from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 STYLE = """
@@ -48,6 +49,9 @@ def render_html(assessment: Assessment) -> str:
     if advice is not None and advice.rejected:
         items = "".join(f"<li><b>{escape(n)}</b>: {escape(w)}</li>" for n, w in advice.rejected.items())
         sections += ["<h2>Why not the others</h2>", f"<ul>{items}</ul>"]
+    searched = _searches(assessment)
+    if searched:
+        sections += ["<h2>How the tuned rungs were chosen</h2>", searched]
     audit = audit_lines(assessment)
     if audit:
         sections += ["<h2>Data audit</h2>", "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in audit) + "</ul>"]
@@ -96,6 +100,29 @@ def _table(assessment: Assessment) -> str:
         for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _searches(assessment: Assessment) -> str:
+    """Per searched rung: one sentence, its warnings, and the table of its trials."""
+    parts = []
+    for rung in assessment.rungs:
+        line, search = search_line(rung), rung_search(rung)
+        if line is None or search is None:
+            continue
+        parts.append(f"<p>{escape(line)}</p>")
+        notes = training_warnings(rung)
+        if notes:
+            parts.append('<div class="warn"><ul>' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul></div>")
+        headers, rows = trial_cells(search)
+        head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+        body = "".join(
+            f"<tr{' class=chosen' if row[0].endswith('(chosen)') else ''}>"
+            + "".join(f"<td>{escape(c)}</td>" for c in row)
+            + "</tr>"
+            for row in rows
+        )
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "\n".join(parts)
 
 
 def _confusion_rungs(assessment: Assessment) -> list[RungResult]:

@@ -4,11 +4,28 @@ from __future__ import annotations
 
 from advisor.assessment import Assessment
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
+from advisor.training_notes import rung_search, search_line, trial_cells
 
 
 def cell(text: str) -> str:
     """Text safe inside a Markdown table cell: pipes escaped, no line breaks, no raw HTML."""
     return " ".join(text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;").split())
+
+
+def _searches(assessment: Assessment) -> list[str]:
+    """Each searched rung's trials, folded: the sentence shows, the table opens on a click."""
+    lines = []
+    for rung in assessment.rungs:
+        line, search = search_line(rung), rung_search(rung)
+        if line is None or search is None:
+            continue
+        headers, rows = trial_cells(search)
+        lines += [f"<details><summary>{cell(line)}</summary>", ""]
+        lines.append("| " + " | ".join(cell(h) for h in headers) + " |")
+        lines.append("|" + "|".join(["---"] * len(headers)) + "|")
+        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+        lines += ["", "</details>", ""]
+    return lines
 
 
 def render_markdown(assessment: Assessment) -> str:
@@ -29,6 +46,7 @@ def render_markdown(assessment: Assessment) -> str:
         lines += ["<details><summary>Why not the others</summary>", ""]
         lines += [f"- **{cell(name)}**: {cell(why)}" for name, why in advice.rejected.items()]
         lines += ["", "</details>", ""]
+    lines += _searches(assessment)
     if advice is not None and advice.warnings:
         lines += ["**Warnings**", ""] + [f"- {cell(w)}" for w in advice.warnings] + [""]
     audit = audit_lines(assessment)

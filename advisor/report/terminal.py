@@ -9,6 +9,7 @@ from rich.table import Table
 
 from advisor.assessment import Assessment
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
+from advisor.training_notes import search_line
 
 
 def results_table(assessment: Assessment) -> Table:
@@ -58,6 +59,10 @@ def print_results(assessment: Assessment, console: Console) -> None:
             console.print(
                 f"[dim]{rung.name}: {rung.reused} of {rung.reused + rung.computed} outputs reused from the store[/dim]"
             )
+    for rung in assessment.rungs:
+        line = search_line(rung)
+        if line:
+            console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
     for line in audit_lines(assessment):
         style = "red" if line.startswith("error") else "yellow" if line.startswith("warning") else "dim"
         console.print(f"[{style}]{escape(line)}[/{style}]", highlight=False)
