@@ -153,3 +153,19 @@ def distinct_pixel_bytes(path: Path) -> int:
         position += 12 + length
     raw = np.frombuffer(zlib.decompress(b"".join(chunks)), dtype=np.uint8)
     return len(np.unique(raw))
+
+
+def test_a_search_shows_as_one_sentence_its_warnings_and_a_trial_table_in_html_and_markdown() -> None:
+    from tests.test_decide import searched
+
+    note = "the chosen learning_rate (0.003) sits at the high edge of the searched range [0.0001, 0.003]"
+    tuned = searched(rung("lora", 3, answers(0.8, 2)), [note], validation_examples=38)
+    built = assessment(rung("zero_shot", 0, answers(0.4, 1)), tuned)
+    built.recommendation = decide(
+        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+    )
+    page, text = render_html(built), render_markdown(built)
+    sentence = "lora: 1 trials (0 pruned) over learning_rate [0.0001, 0.003] (log), up to 2 epochs"
+    assert "How the tuned rungs were chosen" in page and sentence in page and note in page
+    assert "<th>validation accuracy by epoch</th>" in page and "0.500 → 0.600" in page
+    assert f"<summary>{sentence}" in text and "| 0 (chosen) | 0.001 | complete | 0.500 → 0.600 | 2 |" in text

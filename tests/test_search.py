@@ -164,3 +164,12 @@ def test_a_prompting_rung_chooses_its_alternative_on_validation_only(tiny_model_
         assert all(rung["config"][k] == v for k, v in selection["chosen_params"].items())
         choices.append((values, selection["chosen"]))
     assert choices[0] == choices[1]
+
+
+def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
+    from tuning.search import expected_epochs
+
+    assert expected_epochs(SearchOptions(trials=6, pruner="none"), 5) == 30
+    halving = expected_epochs(SearchOptions(trials=6), 5)
+    assert 6 < halving < 30  # every trial runs its first epoch; successive halving stops most after it
+    assert expected_epochs(SearchOptions(trials=12), 5) > halving
