@@ -13,9 +13,16 @@ SMALL_VALIDATION = 100  # below this, a choice between close trials is noisy
 
 
 def training_warnings(rung: RungResult) -> list[str]:
-    """'may be under-trained', 'chosen value at the edge of its range', 'small validation split'."""
+    """'may be under-trained', 'chosen value at the edge of its range', 'small validation split'.
+
+    A prompting rung that chose among alternatives gets the last of these.
+    """
     training = rung.training
     if training is None:
+        chosen_on = rung.selection.validation_examples if rung.selection else None
+        if chosen_on is not None and chosen_on < SMALL_VALIDATION:
+            noisy = f"noisy below {SMALL_VALIDATION}"
+            return [f"its alternative was chosen on only {chosen_on} validation examples ({noisy})"]
         return []
     warnings = list(training.search.warnings) if training.search is not None else _fixed_run_warnings(rung)
     if 0 < training.validation_examples < SMALL_VALIDATION:
