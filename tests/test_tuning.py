@@ -255,3 +255,27 @@ def test_assess_reports_training_and_train_exports_adapter_and_merged_model(tick
     assert (merged / "model.safetensors").is_file() and (merged / "tokenizer.json").is_file()
     refused = runner.invoke(main, ["train", str(ticket_task), "--rung", "zero_shot"])
     assert refused.exit_code == 2 and "prompting rung" in refused.stderr
+
+
+def test_micro_batches_add_up_to_the_whole_batchs_gradient(tiny_model: Any) -> None:
+    from peft import get_peft_model
+
+    from tuning.loop import accumulated_backward
+    from tuning.methods import lora_config
+
+    model = get_peft_model(copy.deepcopy(tiny_model), lora_config(4, 8, 0.0, "all-linear"))
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(parameter, 0, 0.02)
+    rows = [TrainRow(tuple(range(40, 40 + n)) + (5, 2), 2 + n % 2) for n in (3, 9, 4, 12, 6, 7)]
+    prefix = (1, 30, 31, 32)
+
+    def gradients(budget: int) -> tuple[float, dict[str, torch.Tensor]]:
+        model.zero_grad()
+        step = accumulated_backward(rows, model, 2, prefix, LoopSettings(micro_batch_tokens=budget))
+        return step.loss, {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    whole_loss, whole = gradients(10_000)
+    split_loss, split = gradients(20)  # one or two rows per micro-batch
+    assert split_loss == pytest.approx(whole_loss, abs=1e-5)
+    assert all(torch.allclose(split[n], whole[n], atol=1e-6) for n in whole)
