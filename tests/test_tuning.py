@@ -267,7 +267,7 @@ def test_micro_batches_add_up_to_the_whole_batchs_gradient(tiny_model: Any) -> N
     for name, parameter in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(parameter, 0, 0.02)
-    rows = [TrainRow(tuple(range(40, 40 + n)) + (5, 2), 2 + n % 2) for n in (3, 9, 4, 12, 6, 7)]
+    rows = [TrainRow((*range(40, 40 + n), 5, 2), 2 + n % 2) for n in (3, 9, 4, 12, 6, 7)]
     prefix = (1, 30, 31, 32)
 
     def gradients(budget: int) -> tuple[float, dict[str, torch.Tensor]]:
