@@ -68,7 +68,7 @@ class SearchOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    trials: int = Field(default=6, ge=1, le=200)  # with successive halving, about 3x one run of the chosen trial
+    trials: int = Field(default=4, ge=1, le=200)  # with successive halving, about 2.5x one run of the chosen trial
     metric: str = "primary"  # primary (the task's primary metric), loss, or a metric of the task type
     space: dict[str, Range | Choices] = Field(default_factory=dict)
     budget: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*[smh]$")  # opt-in wall clock: 90s, 10m, 2h
