@@ -211,6 +211,55 @@ class Environment(_Model):
     ladder: str
 
 
+Measure = Literal["quality", "ladder", "cost", "latency", "total_cost", "p95_latency"]
+Direction = Literal["higher", "lower", "same"]
+
+
+class Claim(_Model):
+    """One comparison a reason makes: `rung`'s `measure` is higher, lower or the same as `other`'s.
+
+    Reasons are rendered from claims (advisor/claims.py), so every comparative word in them stands
+    on numbers stored beside it: quality is the primary metric, ladder the step, cost $ per 1k
+    requests, latency the p50 in seconds, p95_latency the p95, total_cost one-off + monthly x horizon.
+    """
+
+    rung: str
+    other: str
+    measure: Measure
+    direction: Direction
+    value: float
+    other_value: float
+
+
+class CloseCall(_Model):
+    """A rung that was not chosen, is not clearly worse, and is cheaper or faster to run: what the tie costs."""
+
+    rung: str
+    chosen: str
+    metric: str
+    difference: float  # rung - chosen on the primary metric, paired
+    ci_low: float
+    ci_high: float
+    requests_per_month: float
+    monthly: float | None  # the rung's serving $ per month at the declared volume
+    chosen_monthly: float | None
+    p50_s: float | None
+    chosen_p50_s: float | None
+    p95_s: float | None
+    chosen_p95_s: float | None
+    one_off: float | None  # the rung's one-off cost (training, every search trial included)
+    chosen_one_off: float | None
+    repaid_month: float | None  # when the rung's lower serving cost has repaid its extra one-off cost
+    forgetting: float | None  # the rung's probe accuracy against the base model (negative: forgetting)
+    claims: list[Claim] = []
+
+    def monthly_saving(self) -> float | None:
+        """$ a month the rung would save against the chosen one (negative: it costs more)."""
+        if self.monthly is None or self.chosen_monthly is None:
+            return None
+        return self.chosen_monthly - self.monthly
+
+
 class Recommendation(_Model):
     """The rung to ship and why (advisor/decide.py; the policy is in docs/decision.md)."""
 
@@ -224,6 +273,10 @@ class Recommendation(_Model):
     more_examples_needed: int | None = None  # roughly, to settle the closest undecided comparison
     confidence: float = 0.95
     tolerance: float = 0.01
+    prefer: str = "ladder"  # the tie-break among rungs not clearly worse than the best: ladder, cost, latency
+    horizon_months: float = 12.0
+    claims: dict[str, list[Claim]] = {}  # per reason (the chosen rung's name, or a rejected rung's): what it says
+    close_calls: list[CloseCall] = []
 
 
 class PairedComparison(_Model):

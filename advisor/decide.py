@@ -1,14 +1,17 @@
-"""The recommendation: the cheapest rung that is not clearly beaten, and why every other rung was not chosen.
+"""The recommendation: the rung lowest on the ladder that is not clearly beaten, and why no other rung ships.
 
 The policy (docs/decision.md):
 (a) drop rungs that break a hard constraint of the task;
 (b) find the best remaining rung on the primary metric;
-(c) walk the ladder upwards (prompt, demonstrations, retrieval, adapter, full weights; cheaper first
-    within a step) and ship the first rung that is not clearly worse than the best: clearly worse means
-    the paired interval of the difference lies below zero *and* the gap exceeds the tolerance;
-(d) give each other rung its reason, with numbers; fold in what the task declares about itself and what
-    the data audit found; say when the evidence is too thin to tell rungs apart, and roughly how many
-    more test examples would settle it.
+(c) the contenders are the rungs not clearly worse than the best: clearly worse means the paired
+    interval of the difference lies below zero *and* the gap exceeds the tolerance;
+(d) among them ship, by `decision.prefer`, the lowest on the ladder (prompt, demonstrations, retrieval,
+    adapter, full weights; cheaper first within a step), the lowest total cost, or the lowest p95
+    latency (advisor/tie_break.py);
+(e) give each other rung its reason, rendered from claims about the stored numbers (advisor/claims.py);
+    show what each close call costs a month (advisor/close_calls.py); fold in what the task declares
+    about itself and what the data audit found; say when the evidence is too thin to tell rungs apart,
+    and how many more test examples would settle it (advisor/settle.py).
 """
 
 from __future__ import annotations
@@ -17,12 +20,24 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from advisor.assessment import Assessment, Recommendation, RungResult
+from advisor.assessment import Assessment, Claim, Recommendation, RungResult
+from advisor.claims import (
+    NOISE,
+    cost_claim,
+    ladder_claim,
+    latency_claim,
+    metric_value,
+    quality_claim,
+    say,
+    total_cost_claim,
+)
+from advisor.close_calls import close_call
 from advisor.compare import Gap, compare_pair
+from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+from advisor.tie_break import pick, preferred_value
 from advisor.training_notes import training_warnings
-from harness.comparison import PairedDifference
-from harness.rungs import LADDER_STEPS
+from harness.task_metrics import BINARY_METRICS
 
 TUNED_STEP = 3
 
@@ -50,6 +65,7 @@ def decide(
     """Apply the policy to an assessment's rungs."""
     rungs = assessment.rungs
     rejected: dict[str, str] = {}
+    claims: dict[str, list[Claim]] = {}
     eligible = []
     for rung in rungs:
         broken = _broken_constraint(rung, constraints, assessment)
@@ -67,55 +83,50 @@ def decide(
             warnings=warnings,
             confidence=policy.confidence,
             tolerance=policy.tolerance,
+            prefer=policy.prefer,
+            horizon_months=policy.horizon_months,
         )
     metric = eligible[0].primary_metric
-    best = max(eligible, key=lambda r: _value(r, metric))
+    best = max(eligible, key=lambda r: metric_value(r, metric))
     order = sorted(eligible, key=lambda r: (r.step, _per_1k(r), rungs.index(r)))
+    gaps: dict[tuple[str, str], Gap] = {}
 
     def gap(a: RungResult, b: RungResult) -> Gap:
-        task = assessment.task
-        return compare_pair(
-            a, b, task.type, task.labels, metric, confidence=policy.confidence, seed=seed, resamples=resamples
-        )
+        if (a.name, b.name) not in gaps:
+            task = assessment.task
+            gaps[a.name, b.name] = compare_pair(
+                a, b, task.type, task.labels, metric, confidence=policy.confidence, seed=seed, resamples=resamples
+            )
+        return gaps[a.name, b.name]
 
-    chosen = best
-    for candidate in order:
-        if candidate is best:
-            break
-        difference = gap(candidate, best)
-        behind = _value(best, metric) - _value(candidate, metric)
-        if difference.clearly_negative(policy.confidence) and behind > policy.tolerance:
-            rejected[candidate.name] = f"clearly worse than {best.name}: {difference.describe(metric)}"
-            continue
-        chosen = candidate
-        break
-    reasons = [_why_chosen(chosen, best, metric, policy, gap)]
-    thin_examples: int | None = None
+    def clearly_worse(a: RungResult, b: RungResult) -> bool:
+        behind = metric_value(b, metric) - metric_value(a, metric)
+        return gap(a, b).clearly_negative(policy.confidence) and behind > policy.tolerance
+
+    contenders = [r for r in order if r is best or not clearly_worse(r, best)]
+    chosen = pick(contenders, policy)
     for rung in order:
-        if rung is chosen or rung.name in rejected:
+        if rung not in contenders:
+            claims[rung.name] = [quality_claim(rung, best, metric)]
+            rejected[rung.name] = f"clearly worse than {best.name}: {gap(rung, best).describe(metric)}"
+    claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, gap)
+    thin_examples: int | None = None
+    for rung in contenders:
+        if rung is chosen:
             continue
-        difference = gap(rung, chosen)
-        ahead = _value(rung, metric) - _value(chosen, metric)
-        step_up = f"a higher step ({LADDER_STEPS[rung.step]})" if rung.step > chosen.step else "costlier"
-        if ahead > policy.tolerance and not difference.clearly_positive(policy.confidence):
-            needed = _more_examples(difference.paired)
+        said, why = _why_not(rung, chosen, metric, policy, gap(rung, chosen))
+        claims[rung.name], rejected[rung.name] = said, why
+        ahead = metric_value(rung, metric) - metric_value(chosen, metric)
+        if ahead > policy.tolerance and not gap(rung, chosen).clearly_positive(policy.confidence):
+            needed = _more_examples(gap(rung, chosen), rung, chosen, metric, policy.confidence)
             thin_examples = needed if thin_examples is None else min(thin_examples, needed or thin_examples)
-            rejected[rung.name] = (
-                f"{step_up}; ahead of {chosen.name} by {ahead:.3f} but not clearly "
-                f"({difference.describe(metric)}), so the cheaper rung ships"
-            )
-        elif ahead > policy.tolerance:  # clearly ahead of the chosen rung, which is still not clearly behind the best
-            rejected[rung.name] = (
-                f"{step_up}; ahead of {chosen.name} ({difference.describe(metric)}), but {chosen.name} is not "
-                "clearly worse than the best rung, and the ladder ships the first such rung"
-            )
-        elif ahead > 0:
-            rejected[rung.name] = (
-                f"{step_up}; ahead of {chosen.name} by only {ahead:.3f}, within the {policy.tolerance:.3f} tolerance "
-                f"({difference.describe(metric)})"
-            )
-        else:
-            rejected[rung.name] = f"{step_up}; behind {chosen.name} ({difference.describe(metric)})"
+    close_calls = [
+        call
+        for rung in order
+        if rung is not chosen and not clearly_worse(rung, chosen)
+        for call in [close_call(rung, chosen, gap(rung, chosen), metric)]
+        if call is not None
+    ]
     warnings += _fact_warnings(chosen, eligible, facts, metric, data)
     for rung in rungs:  # how a tuned rung was trained can explain why it lost, or qualify why it won
         notes = training_warnings(rung)
@@ -127,14 +138,18 @@ def decide(
     if evidence_thin:
         warnings.append(
             "The evidence is thin: some rungs are ahead by more than the tolerance but their intervals still "
-            f"include no difference. Roughly {thin_examples} more test examples would settle the closest one."
+            f"include no difference. Roughly {thin_examples} more test examples would settle the closest one "
+            f"(at {policy.confidence:.0%} confidence, with 80% power if the observed difference is real)."
             if thin_examples
             else "The evidence is thin: rungs differ by more than the tolerance without a clear difference."
         )
+    constraint_rejected = {r.name for r in rungs if r not in eligible}
+    summary, summary_claims = _summary(chosen, best, rungs, constraint_rejected, contenders, metric, policy, gap)
+    claims[chosen.name] += summary_claims
     return Recommendation(
         rung=chosen.name,
-        summary=_summary(chosen, best, rungs, metric),
-        reasons=reasons,
+        summary=summary,
+        reasons=[reason],
         rejected={r.name: rejected[r.name] for r in rungs if r.name in rejected},
         best=best.name,
         warnings=warnings,
@@ -142,12 +157,11 @@ def decide(
         more_examples_needed=thin_examples,
         confidence=policy.confidence,
         tolerance=policy.tolerance,
+        prefer=policy.prefer,
+        horizon_months=policy.horizon_months,
+        claims={r.name: claims[r.name] for r in rungs if r.name in claims},
+        close_calls=close_calls,
     )
-
-
-def _value(rung: RungResult, metric: str) -> float:
-    estimate = rung.metrics.get(metric)
-    return estimate.value if estimate is not None and estimate.value == estimate.value else float("-inf")
 
 
 def _per_1k(rung: RungResult) -> float:
@@ -156,7 +170,7 @@ def _per_1k(rung: RungResult) -> float:
 
 def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment: Assessment) -> str | None:
     metric = rung.primary_metric
-    value = _value(rung, metric)
+    value = metric_value(rung, metric)
     if limits.min_quality is not None and value < limits.min_quality:
         return f"{metric} {value:.3f} is below the required {limits.min_quality:.3f}"
     p95 = rung.latency.p95_s
@@ -186,28 +200,144 @@ def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment:
 def _why_chosen(
     chosen: RungResult,
     best: RungResult,
+    contenders: Sequence[RungResult],
+    order: Sequence[RungResult],
     metric: str,
     policy: DecisionSection,
     gap: Callable[[RungResult, RungResult], Gap],
-) -> str:
+) -> tuple[list[Claim], str]:
     estimate = chosen.metrics[metric]
-    cost = f" at ${_per_1k(chosen):.4f} per 1k requests" if _per_1k(chosen) != math.inf else ""
-    head = f"{chosen.name}: {metric} {estimate.value:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]{cost}"
+    price = f" at ${_per_1k(chosen):.4f} per 1k requests" if _per_1k(chosen) != math.inf else ""
+    parts = [f"{chosen.name}: {metric} {estimate.value:.3f} [{estimate.ci_low:.3f}, {estimate.ci_high:.3f}]{price}"]
+    said: list[Claim] = []
     if chosen is best:
-        return f"{head}; the best rung, and every cheaper rung is clearly worse"
-    return (
-        f"{head}; not clearly worse than the best, {best.name} ({gap(chosen, best).describe(metric)}, "
-        f"tolerance {policy.tolerance:.3f} at {policy.confidence:.0%} confidence), and lower on the ladder"
-    )
+        parts.append(f"the best rung on {metric}")
+    else:
+        said.append(quality_claim(chosen, best, metric))
+        parts.append(
+            f"not clearly worse than the best, {best.name} ({gap(chosen, best).describe(metric)}, "
+            f"tolerance {policy.tolerance:.3f} at {policy.confidence:.0%} confidence)"
+        )
+    if policy.prefer == "ladder":
+        below = [r for r in order if r.step < chosen.step]
+        if chosen is best and below:
+            said += [claim for r in below for claim in (ladder_claim(r, chosen), quality_claim(r, chosen, metric))]
+            parts.append("every rung lower on the ladder is clearly worse")
+        elif chosen is not best:
+            position = ladder_claim(chosen, best)
+            said.append(position)
+            parts.append(f"and {say(position)}")
+            running = cost_claim(chosen, best)
+            if position.direction == "same" and running is not None:
+                said.append(running)
+                parts.append(f"and {say(running)}")
+        return said, "; ".join(parts)
+    rivals = [r for r in contenders if r is not chosen]
+    lowest = min((v for r in contenders if (v := preferred_value(r, policy)) is not None), default=None)
+    value = preferred_value(chosen, policy)
+    what = f"total cost over {policy.horizon_months:g} months" if policy.prefer == "cost" else "p95 latency"
+    if value is None or lowest is None:
+        parts.append(f"its {what} is not measured, so the rung lowest on the ladder ships")
+        return said, "; ".join(parts)
+    amount = f"${value:,.2f}" if policy.prefer == "cost" else f"{value * 1000:.0f} ms"
+    rank = "the lowest" if value == lowest else f"within {NOISE:.0%} of the lowest"
+    parts.append(f"{rank} {what} ({amount}) among the {len(contenders)} rungs not clearly worse than the best")
+    for rival in rivals:
+        claim = _preferred_claim(chosen, rival, policy)
+        if claim is not None:
+            said.append(claim)
+            parts.append(say(claim, horizon_months=policy.horizon_months))
+    return said, "; ".join(parts)
 
 
-def _summary(chosen: RungResult, best: RungResult, rungs: Sequence[RungResult], metric: str) -> str:
+def _why_not(
+    rung: RungResult, chosen: RungResult, metric: str, policy: DecisionSection, difference: Gap
+) -> tuple[list[Claim], str]:
+    """Why a rung that is not clearly worse than the best was not shipped, against the chosen rung."""
+    said: list[Claim] = []
+    parts: list[str] = []
+    if policy.prefer == "ladder":
+        position = ladder_claim(rung, chosen)
+        said += [position, ladder_claim(chosen, rung)]
+        parts.append(say(position))
+        running = cost_claim(rung, chosen)
+        if position.direction == "same" and running is not None:
+            said.append(running)
+            parts.append(say(running))
+        ships = f"so {chosen.name}, " + (
+            "lower on the ladder, ships" if position.direction == "higher" else "first in the ladder's order, ships"
+        )
+    else:
+        claim = _preferred_claim(rung, chosen, policy)
+        tied = claim is None or claim.direction == "same"
+        if claim is not None:
+            said.append(claim)
+        if tied:
+            said.append(ladder_claim(chosen, rung))
+        decided = f"within {NOISE:.0%}, so {chosen.name}, first in the ladder's order, ships" if tied else ""
+        said_claim = say(claim, horizon_months=policy.horizon_months) if claim is not None else "not measured"
+        parts.append(f"{said_claim}, {decided}" if decided else said_claim)
+        ships = ""
+    quality = quality_claim(rung, chosen, metric)
+    said.append(quality)
+    ahead = quality.value - quality.other_value
+    described = difference.describe(metric)
+    then = f", {ships}" if ships else ""
+    if ahead > policy.tolerance and not difference.clearly_positive(policy.confidence):
+        parts.append(f"{say(quality)} but not clearly ({described}){then}")
+    elif ahead > policy.tolerance:  # clearly ahead of the chosen rung, which is still not clearly behind the best
+        behind_best = f"{chosen.name} is not clearly worse than the best rung"
+        parts.append(f"{say(quality)} ({described}), but {behind_best}{then}")
+    elif ahead > 0:
+        parts.append(f"{say(quality)}, within the {policy.tolerance:.3f} tolerance ({described}){then}")
+    else:
+        parts.append(f"{say(quality)} ({described})")
+    return said, "; ".join(parts)
+
+
+def _preferred_claim(rung: RungResult, other: RungResult, policy: DecisionSection) -> Claim | None:
+    if policy.prefer == "cost":
+        return total_cost_claim(rung, other, policy.horizon_months)
+    return latency_claim(rung, other, p95=True)
+
+
+def _summary(
+    chosen: RungResult,
+    best: RungResult,
+    rungs: Sequence[RungResult],
+    constraint_rejected: set[str],
+    contenders: Sequence[RungResult],
+    metric: str,
+    policy: DecisionSection,
+    gap: Callable[[RungResult, RungResult], Gap],
+) -> tuple[str, list[Claim]]:
     tuned = [r for r in rungs if r.step >= TUNED_STEP]
-    if chosen.step < TUNED_STEP and tuned:
-        return f"Ship the prompt: {chosen.name}. No tuned rung clearly beats it on {metric}."
-    if chosen.step < TUNED_STEP:
-        return f"Ship {chosen.name}: the cheapest rung that is not clearly beaten on {metric}."
-    return f"Fine-tune: {chosen.name} clearly beats every cheaper rung on {metric}."
+    head = "Fine-tune: " if chosen.step >= TUNED_STEP else "Ship the prompt: " if tuned else "Ship "
+    if policy.prefer != "ladder":
+        what = f"total cost over {policy.horizon_months:g} months" if policy.prefer == "cost" else "p95 latency"
+        return (
+            f"{head}{chosen.name}, the lowest {what} (ties within {NOISE:.0%} are broken by the ladder order) "
+            f"among the rungs not clearly worse than the best on {metric}.",
+            [],
+        )
+    if chosen.step >= TUNED_STEP and chosen is best:
+        below = [r for r in rungs if r.step < chosen.step and r.name not in constraint_rejected]
+        if not below:
+            return f"{head}{chosen.name}, the best rung on {metric}.", []
+        return f"{head}{chosen.name} clearly beats every rung lower on the ladder on {metric}.", [
+            claim for r in below for claim in (ladder_claim(r, chosen), quality_claim(r, chosen, metric))
+        ]
+    if (
+        chosen.step < TUNED_STEP
+        and tuned
+        and not any(gap(t, chosen).clearly_positive(policy.confidence) for t in tuned if t in contenders)
+    ):
+        return f"{head}{chosen.name}. No tuned rung clearly beats it on {metric}.", []
+    return (
+        f"{head}{chosen.name}, the rung lowest on the ladder that is not clearly worse than the best "
+        f"({best.name}) on {metric}.",
+        [],
+    )
 
 
 def _data_warnings(rungs: Sequence[RungResult], facts: FactsSection, data: DataFacts) -> list[str]:
@@ -235,8 +365,8 @@ def _fact_warnings(
     warnings = []
     if facts.knowledge_changes_often and chosen.step >= TUNED_STEP:
         retrieval = [r for r in eligible if r.step == 2]
-        close = max(retrieval, key=lambda r: _value(r, metric), default=None)
-        where = f" ({close.name}: {metric} {_value(close, metric):.3f})" if close else ""
+        close = max(retrieval, key=lambda r: metric_value(r, metric), default=None)
+        where = f" ({close.name}: {metric} {metric_value(close, metric):.3f})" if close else ""
         warnings.append(
             "The task's knowledge changes often: tuned weights go stale and need retraining on every change; "
             f"prefer retrieval{where} unless the gap is worth that."
@@ -246,13 +376,10 @@ def _fact_warnings(
     return warnings
 
 
-def _more_examples(paired: PairedDifference) -> int | None:
-    """Test examples to add so an interval of this width would exclude zero at the observed difference.
-
-    The half-width shrinks with the square root of n, so n' = n x (half-width / |difference|)^2.
-    """
-    half = (paired.ci_high - paired.ci_low) / 2
-    if paired.difference == 0 or half <= 0:
-        return None
-    needed = math.ceil(paired.n * (half / abs(paired.difference)) ** 2)
-    return max(needed - paired.n, 1)
+def _more_examples(difference: Gap, rung: RungResult, chosen: RungResult, metric: str, confidence: float) -> int | None:
+    """Test examples to add to settle the comparison, from its paired data (advisor/settle.py)."""
+    if metric in BINARY_METRICS:
+        return examples_to_settle(
+            difference.paired, confidence, [r.correct for r in rung.records], [r.correct for r in chosen.records]
+        )
+    return examples_to_settle(difference.paired, confidence)

@@ -121,6 +121,10 @@ class DecisionSection(_Strict):
 
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+    # among the rungs not clearly worse than the best: the lowest on the ladder, the lowest total cost
+    # (one-off + monthly x horizon_months), or the lowest p95 latency
+    prefer: Literal["ladder", "cost", "latency"] = "ladder"
+    horizon_months: float = Field(default=12.0, gt=0, le=120)
 
 
 class GatesSection(_Strict):

@@ -270,7 +270,73 @@ def test_a_tuned_rung_that_lost_carries_its_search_warnings_in_its_reason() -> N
     advice = run(prompt, tuned)
     assert advice.rung == "few_shot"
     reason = advice.rejected["lora"]
-    assert reason.startswith("a higher step (adapter); behind few_shot") and f"note: lora {note}" in reason
+    assert reason.startswith("clearly worse than few_shot: accuracy -") and f"note: lora {note}" in reason
     assert "only 38 validation examples" in reason and "not refit on train + validation" in reason
     alone = run(rung("zero_shot", 0, answers(0.3, 3)), searched(rung("lora", 3, answers(0.9, 4)), [note]))
     assert alone.rung == "lora" and f"lora {note}" in alone.warnings
+
+
+def tied_prompt_and_adapter() -> tuple[RungResult, RungResult]:
+    """few_shot and lora answer nearly alike; lora costs a quarter per request and $0.02 to train."""
+    prompt_answers = answers(0.8, 11)
+    prompt = rung("few_shot_similar", 1, prompt_answers, per_1k=0.0150, p95=0.9)
+    tuned = rung("lora", 3, answers(0.8, 12, base=prompt_answers, flips=0.05), per_1k=0.0037, p95=0.2)
+    assert tuned.cost is not None
+    tuned = tuned.model_copy(update={"cost": tuned.cost.model_copy(update={"training": 0.02, "monthly": 0.37})})
+    assert prompt.cost is not None
+    prompt = prompt.model_copy(update={"cost": prompt.cost.model_copy(update={"monthly": 1.50})})
+    return prompt, tuned
+
+
+@pytest.mark.parametrize("prefer,expected", [("ladder", "few_shot_similar"), ("cost", "lora"), ("latency", "lora")])
+def test_the_tie_break_the_user_chooses_decides_a_tie(prefer: str, expected: str) -> None:
+    prompt, tuned = tied_prompt_and_adapter()
+    advice = decide(
+        assessment(prompt, tuned),
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(prefer=prefer),  # type: ignore[arg-type]
+        DataFacts(n_train=500),
+        resamples=500,
+    )
+    assert advice.rung == expected and advice.prefer == prefer
+    if prefer == "ladder":
+        assert advice.rejected["lora"].startswith("higher on the ladder than few_shot_similar (adapter against")
+        [call] = advice.close_calls
+        assert call.rung == "lora" and call.monthly_saving() == pytest.approx(1.13)
+        assert call.repaid_month == pytest.approx(0.02 / 1.13)
+    if prefer == "cost":
+        assert "cheaper over 12 months than few_shot_similar ($4.46 against $18.00" in advice.reasons[0]
+        assert advice.summary.startswith("Fine-tune: lora, the lowest total cost over 12 months")
+
+
+def test_costs_within_twenty_percent_count_as_tied_and_the_ladder_breaks_the_tie() -> None:
+    prompt, tuned = tied_prompt_and_adapter()
+    assert prompt.cost is not None and tuned.cost is not None
+    near = tuned.model_copy(update={"cost": tuned.cost.model_copy(update={"monthly": 1.30, "training": 0.0})})
+    advice = decide(
+        assessment(prompt, near),
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(prefer="cost"),
+        DataFacts(n_train=500),
+        resamples=500,
+    )
+    assert advice.rung == "few_shot_similar"
+    assert "about as costly over 12 months as few_shot_similar" in advice.rejected["lora"]
+    assert "first in the ladder's order, ships" in advice.rejected["lora"]
+
+
+def test_more_examples_come_from_the_discordant_pairs() -> None:
+    """The same observed gap needs more examples when the rungs disagree on more of them."""
+    zero = np.arange(N) < 120
+    few_disagreements = zero.copy()
+    few_disagreements[120:128] = True  # 8 only the tuned rung gets right, 2 only zero_shot: +0.03
+    few_disagreements[:2] = False
+    many_disagreements = zero.copy()
+    many_disagreements[120:158] = True  # 38 against 32: the same +0.03 over far more disagreement
+    many_disagreements[:32] = False
+    few = run(rung("zero_shot", 0, zero), rung("lora", 3, few_disagreements))
+    many = run(rung("zero_shot", 0, zero), rung("lora", 3, many_disagreements))
+    assert few.more_examples_needed is not None and many.more_examples_needed is not None
+    assert many.more_examples_needed > 3 * few.more_examples_needed

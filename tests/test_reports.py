@@ -169,3 +169,16 @@ def test_a_search_shows_as_one_sentence_its_warnings_and_a_trial_table_in_html_a
     assert "How the tuned rungs were chosen" in page and sentence in page and note in page
     assert "<th>validation accuracy by epoch</th>" in page and "0.500 → 0.600" in page
     assert f"<summary>{sentence}" in text and "| 0 (chosen) | 0.001 | complete | 0.500 → 0.600 | 2 |" in text
+
+
+def test_a_close_call_shows_what_the_tie_costs_a_month_in_every_report() -> None:
+    from tests.test_decide import tied_prompt_and_adapter
+
+    built = assessment(*tied_prompt_and_adapter())
+    built.recommendation = decide(
+        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+    )
+    saving = "it would save $1.13 a month ($13.56 a year)"
+    for page in (render_markdown(built), render_html(built)):
+        assert "Close call" in page and saving in page and "decision.prefer: cost" in page
+        assert "its extra one-off cost of $0.02 is repaid within the first month" in page

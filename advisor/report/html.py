@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from advisor.assessment import Assessment, RungResult
+from advisor.close_calls import close_call_lines
 from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
@@ -24,6 +25,7 @@ th, td { border: 1px solid #ddd; padding: .3rem .55rem; text-align: right; verti
 th:first-child, td:first-child { text-align: left; } th { background: #f4f6f8; }
 .advice { border-left: 6px solid #2e7d32; background: #f1f8f1; padding: .8rem 1.2rem; }
 .advice.none { border-color: #c62828; background: #fdf0f0; }
+.close { border-left: 6px solid #1565c0; background: #eef4fb; padding: .5rem 1.2rem; }
 .warn { border-left: 6px solid #ef8f00; background: #fff7e6; padding: .5rem 1.2rem; }
 .chosen td { background: #eef7ee; font-weight: 600; }
 .cases td { text-align: left; max-width: 28rem; white-space: pre-wrap; word-break: break-word; }
@@ -86,6 +88,10 @@ def _advice(assessment: Assessment) -> str:
         f'<div class="advice{"" if advice.rung else " none"}"><p><b>{escape(advice.summary)}</b></p>'
         f"<ul>{reasons}</ul></div>"
     )
+    calls = close_call_lines(advice.close_calls, advice.prefer)
+    if calls:
+        box += '<div class="close"><p><b>Close call</b></p><ul>' + "".join(f"<li>{escape(c)}</li>" for c in calls)
+        box += "</ul></div>"
     if advice.warnings:
         box += '<div class="warn"><ul>' + "".join(f"<li>{escape(w)}</li>" for w in advice.warnings) + "</ul></div>"
     return box

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from advisor.assessment import Assessment
+from advisor.close_calls import close_call_lines
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 from advisor.training_notes import rung_search, search_line, trial_cells
 
@@ -37,6 +38,9 @@ def render_markdown(assessment: Assessment) -> str:
         lines += [f"**{cell(advice.summary)}**", ""]
         lines += [f"- {cell(reason)}" for reason in advice.reasons]
         lines.append("")
+        calls = close_call_lines(advice.close_calls, advice.prefer)
+        if calls:
+            lines += ["**Close call**", ""] + [f"- {cell(c)}" for c in calls] + [""]
     headers, rows = table_cells(assessment)
     lines.append("| " + " | ".join(cell(h) for h in headers) + " |")
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")

@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from advisor.assessment import Assessment
+from advisor.close_calls import close_call_lines
 from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
 from advisor.training_notes import search_line
 
@@ -38,6 +39,9 @@ def recommendation_panel(assessment: Assessment) -> Panel | None:
         return None
     lines = [f"[bold]{advice.summary}[/bold]", ""]
     lines += [f"• {reason}" for reason in advice.reasons]
+    calls = close_call_lines(advice.close_calls, advice.prefer)
+    if calls:
+        lines += ["", "[bold blue]Close call[/bold blue]"] + [f"• {c}" for c in calls]
     if advice.rejected:
         lines += ["", "[bold]Why not the others[/bold]"]
         lines += [f"• {name}: {why}" for name, why in advice.rejected.items()]
