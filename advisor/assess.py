@@ -38,6 +38,7 @@ from harness.runner import run_predictor
 from harness.scoring import scorer_for
 from harness.selection import Searchable, choose_on_validation
 from harness.store import Store
+from harness.task_metrics import PrimaryChoice, choose_primary_metric
 from harness.types import Example
 
 AUDIT_VERSION = 1  # bump when the audit's findings change, so stored audits are redone
@@ -87,6 +88,20 @@ class PreparedRun:
     placement: Placement
     prompt_format: PromptFormat
     context: RungContext
+    primary: PrimaryChoice
+
+
+def label_counts(splits: Splits, labels: Sequence[str]) -> Counter[str]:
+    """How often each label is the target in train + validation (never test: it must not steer choices)."""
+    counts = Counter({label: 0 for label in labels})
+    counts.update(example.target for example in (*splits.train, *splits.validation))
+    return counts
+
+
+def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, labels: Sequence[str]) -> PrimaryChoice:
+    """The metric that ranks this task's rungs (see harness.task_metrics.choose_primary_metric)."""
+    counts = label_counts(splits, labels) if task_type == "classification" else Counter[str]()
+    return choose_primary_metric(task_type, chosen, counts)
 
 
 def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> PreparedRun:
@@ -102,6 +117,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     model, tokenizer = load_causal_lm(source, placement.device, placement.dtype)
     fmt = _prompt_format(task, labels, tokenizer)
     engine = Engine(model, tokenizer, max_batch_tokens=spec.evaluation.batch_tokens)
+    primary = primary_metric_choice(spec.type, spec.primary_metric, splits, labels)
     context = RungContext(
         engine=engine,
         prompts=PromptBuilder(tokenizer, fmt),
@@ -118,8 +134,9 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         model_name=source.name,
         device=placement.device,
         training_progress=getattr(hooks, "training", None),
+        primary_metric=primary.metric,
     )
-    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context)
+    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary)
 
 
 def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
@@ -155,6 +172,9 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
             n_test=len(run.test),
             limit=options.limit,
             data_hashes=run.splits.file_hashes,
+            primary_metric=run.primary.metric,
+            primary_metric_reason=run.primary.reason,
+            majority_label=majority_label(run.splits, run.context.labels) if spec.type == "classification" else None,
         ),
         environment=environment,
         rungs=results,
@@ -180,6 +200,12 @@ def _stored_plan(run: PreparedRun, store_path: Path) -> dict[str, Any] | None:
     """The plan made for this very task, data and device by `advisor assess --plan`, if there is one."""
     key = plan_key(run.task.spec, run.splits.file_hashes, run.context.device)
     return load_plan(plan_path(store_path, run.task.spec.name), key)
+
+
+def majority_label(splits: Splits, labels: Sequence[str]) -> str | None:
+    """The commonest target in train + validation (the first listed label wins a tie)."""
+    counts = label_counts(splits, labels)
+    return max(labels, key=lambda label: counts[label]) if labels else None
 
 
 def data_facts(splits: Splits, labels: Sequence[str], audit: AuditSummary | None = None) -> DataFacts:
@@ -294,6 +320,7 @@ def _run_rung(
         seed=task.spec.seed,
         resamples=task.spec.evaluation.bootstrap_resamples,
         similarities=similarities,
+        primary_metric=context.primary_metric,
     )
     result.step = planned.type.step
     result.selection = selection_summary(selection) if selection else None

@@ -196,6 +196,9 @@ class TaskSummary(_Model):
     n_test: int
     limit: int | None
     data_hashes: dict[str, str]
+    primary_metric: str = ""  # what ranks the rungs, and why (harness.task_metrics.choose_primary_metric)
+    primary_metric_reason: str = ""
+    majority_label: str | None = None  # classification: the commonest label in train + validation
 
 
 class Environment(_Model):

@@ -33,6 +33,7 @@ from advisor.claims import (
 )
 from advisor.close_calls import close_call
 from advisor.compare import Gap, compare_pair
+from advisor.majority import majority_baseline
 from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from advisor.tie_break import pick, preferred_value
@@ -127,6 +128,19 @@ def decide(
         for call in [close_call(rung, chosen, gap(rung, chosen), metric)]
         if call is not None
     ]
+    baseline = majority_baseline(assessment, seed=seed, resamples=resamples)
+    for rung in eligible if baseline is not None else []:
+        assert baseline is not None
+        if gap(rung, baseline).clearly_positive(policy.confidence):
+            continue
+        note = (
+            f"does not clearly beat the majority-class baseline ({baseline.name}: {metric} "
+            f"{metric_value(baseline, metric):.3f}; {gap(rung, baseline).describe(metric)})"
+        )
+        if rung is chosen:
+            warnings.append(f"{rung.name} {note}")
+        else:
+            rejected[rung.name] += f"; it {note}"
     warnings += _fact_warnings(chosen, eligible, facts, metric, data)
     for rung in rungs:  # how a tuned rung was trained can explain why it lost, or qualify why it won
         notes = training_warnings(rung)

@@ -47,6 +47,7 @@ def summarize_rung(
     seed: int,
     resamples: int,
     similarities: Sequence[float] | None = None,
+    primary_metric: str = "",
 ) -> RungResult:
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
@@ -73,7 +74,7 @@ def summarize_rung(
         name=name,
         kind=kind,
         config=config,
-        primary_metric=PRIMARY_METRIC[task_type],
+        primary_metric=primary_metric or PRIMARY_METRIC[task_type],
         metrics={key: metric_value(value) for key, value in metrics.items()},
         latency=latency,
         tokens=tokens,

@@ -13,6 +13,7 @@ from harness.errors import InputError
 from harness.models import EMBEDDED_MODEL
 from harness.pricing import PriceTable, load_prices
 from harness.prompts import INPUT_SLOT
+from harness.task_metrics import metric_names
 
 TaskType = Literal["classification", "extraction", "generation", "qa"]
 SUPPORTED_TYPES = ("classification", "extraction", "generation", "qa")
@@ -158,6 +159,9 @@ class TaskSpec(_Strict):
     prompt: PromptSection = PromptSection()
     data: DataSection
     labels: list[str] | dict[str, str] | None = None
+    # the metric that ranks the rungs; by default the type's (accuracy, f1, field_f1, rouge_l), and
+    # macro_f1 for a classification task whose labels are imbalanced in train + validation
+    primary_metric: str | None = None
     rungs: list[RungEntry] = Field(default_factory=_default_rungs, min_length=1)
     seed: int = 0
     evaluation: EvaluationSection = EvaluationSection()
@@ -175,6 +179,14 @@ class TaskSpec(_Strict):
         if value not in SUPPORTED_TYPES:
             raise ValueError(f"task type '{value}' is not supported yet; supported: {', '.join(SUPPORTED_TYPES)}")
         return value
+
+    @model_validator(mode="after")
+    def _known_primary_metric(self) -> TaskSpec:
+        known = metric_names(self.type)
+        if self.primary_metric is not None and self.primary_metric not in known:
+            choices = ", ".join(known)
+            raise ValueError(f"primary_metric '{self.primary_metric}' is not a {self.type} metric (one of: {choices})")
+        return self
 
     @field_validator("labels")
     @classmethod

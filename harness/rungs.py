@@ -63,6 +63,7 @@ class RungContext:
     model_name: str = ""
     device: str = "cpu"
     training_progress: Callable[[str, int, int, float, float], None] | None = None  # rung, step, steps, loss, tok/s
+    primary_metric: str = ""  # the metric that ranks rungs (task_metrics.choose_primary_metric); "" = type default
 
     def resolve(self, path: str) -> Path:
         """A path from the task file, relative to the task's folder."""

@@ -66,7 +66,7 @@ def choose_on_validation(
     assert search is not None
     if not context.validation:
         raise InputError(f"{where}.search: needs a validation split (data.validation, or data.validation_size > 0)")
-    metric = _metric(search.metric, context.task_type, where)
+    metric = _metric(search.metric, context.task_type, context.primary_metric, where)
     fixed = config.model_dump(exclude={"search"})
     for name, values in search.space.items():
         if name not in fixed:
@@ -89,9 +89,9 @@ def choose_on_validation(
     return configs[best], Selection(metric, dict(search.space), choices, best, len(context.validation))
 
 
-def _metric(wanted: str, task_type: str, where: str) -> str:
+def _metric(wanted: str, task_type: str, primary: str, where: str) -> str:
     if wanted == "primary":
-        return PRIMARY_METRIC[task_type]
+        return primary or PRIMARY_METRIC[task_type]
     known = metric_names(task_type)
     if wanted not in known:
         raise InputError(f"{where}.search.metric: '{wanted}' is not a {task_type} metric (one of: primary, {known})")

@@ -8,7 +8,7 @@ rung's own interval and the paired difference between two rungs on the same resa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -114,6 +114,34 @@ def score_parts(record: Record) -> dict[str, float]:
         if isinstance(value, (bool, int, float)):
             parts[name] = float(value)
     return parts
+
+
+IMBALANCE_RATIO = 3  # largest class at least this many times the smallest: accuracy rewards the majority
+
+
+@dataclass(frozen=True)
+class PrimaryChoice:
+    """The metric that ranks the rungs, and why it is that one (the report says both)."""
+
+    metric: str
+    reason: str
+
+
+def choose_primary_metric(task_type: str, chosen: str | None, label_counts: Mapping[str, int]) -> PrimaryChoice:
+    """The task file's choice; else macro-F1 for a classification task whose labels are imbalanced in
+    train + validation (never decided from test); else the task type's default."""
+    if chosen:
+        return PrimaryChoice(chosen, "set in the task file (primary_metric)")
+    default = PRIMARY_METRIC[task_type]
+    if task_type == "classification" and len(label_counts) > 1:
+        largest, smallest = max(label_counts.values()), min(label_counts.values())
+        if largest >= IMBALANCE_RATIO * smallest:
+            return PrimaryChoice(
+                "macro_f1",
+                f"the labels are imbalanced in train + validation (largest class {largest} examples, smallest "
+                f"{smallest}: {IMBALANCE_RATIO}x or more), so accuracy would reward answering the majority class",
+            )
+    return PrimaryChoice(default, f"the {task_type} default")
 
 
 def metric_names(task_type: str) -> list[str]:

@@ -340,3 +340,41 @@ def test_more_examples_come_from_the_discordant_pairs() -> None:
     many = run(rung("zero_shot", 0, zero), rung("lora", 3, many_disagreements))
     assert few.more_examples_needed is not None and many.more_examples_needed is not None
     assert many.more_examples_needed > 3 * few.more_examples_needed
+
+
+def test_a_rung_that_does_not_clearly_beat_the_majority_class_is_named() -> None:
+    """zero_shot answers like the majority class (always 'b'); lora learned something."""
+    targets_a = np.arange(N) < 30  # 15% of the test examples are 'a'
+    lazy = ~targets_a  # right exactly where the target is 'b'
+    built = assessment(rung("zero_shot", 0, lazy), rung("lora", 3, np.arange(N) >= 10))
+    for result in built.rungs:
+        for i, record in enumerate(result.records):
+            record.target = "a" if targets_a[i] else "b"
+            record.prediction = record.target if record.correct else ("b" if targets_a[i] else "a")
+    built.task.majority_label = "b"
+    advice = decide(
+        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=300
+    )
+    assert "does not clearly beat the majority-class baseline (majority class (always 'b')" in advice.rejected[
+        "zero_shot"
+    ]
+    assert advice.rung == "lora" and not any("lora does not" in w for w in advice.warnings)
+
+
+def test_imbalanced_labels_rank_on_macro_f1_unless_the_task_file_chooses() -> None:
+    from harness.task_metrics import choose_primary_metric
+
+    spam = choose_primary_metric("classification", None, {"ham": 692, "spam": 108})
+    assert spam.metric == "macro_f1" and "imbalanced" in spam.reason
+    assert choose_primary_metric("classification", None, {"a": 60, "b": 25}).metric == "accuracy"
+    assert choose_primary_metric("classification", "accuracy", {"ham": 692, "spam": 108}).metric == "accuracy"
+    assert choose_primary_metric("qa", None, {}).metric == "f1"
+
+
+def test_an_unknown_primary_metric_in_the_task_file_is_one_clear_error(tmp_path) -> None:
+    from advisor.task import load_task
+    from harness.errors import InputError
+
+    (tmp_path / "task.yaml").write_text("name: t\nprimary_metric: bogus\ndata: {path: d.jsonl}\n", encoding="utf-8")
+    with pytest.raises(InputError, match="primary_metric 'bogus' is not a classification metric"):
+        load_task(tmp_path / "task.yaml")

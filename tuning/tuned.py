@@ -88,7 +88,7 @@ class TunedPredictor:
         if not context.train:
             raise InputError("rungs: a tuned rung needs a train split (data.train or data.path)")
         self.train_set, self.validation_set = context.train, context.validation
-        self.metric = _selection_metric(method, config, context.task_type)
+        self.metric = _selection_metric(method, config, context.task_type, context.primary_metric)
         self.space = _search_space(method, config)
         if self.space and not self.validation_set:
             raise InputError(
@@ -381,11 +381,11 @@ class TunedPredictor:
         return PeftModel.from_pretrained(base, str(folder), use_safetensors=True).eval()
 
 
-def _selection_metric(method: str, config: TuneConfig, task_type: str) -> str:
+def _selection_metric(method: str, config: TuneConfig, task_type: str, primary: str) -> str:
     """The validation metric that picks epochs and trials: the task's primary metric unless the task says otherwise."""
     wanted = config.search.metric if config.search else "primary"
     if wanted == "primary":
-        return PRIMARY_METRIC[task_type]
+        return primary or PRIMARY_METRIC[task_type]
     known = metric_names(task_type)
     if wanted != "loss" and wanted not in known:
         choices = ", ".join(["primary", "loss", *known])

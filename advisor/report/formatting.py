@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from advisor.assessment import Assessment, MetricValue, RungResult
+from advisor.majority import majority_baseline
 
 METRIC_TITLES = {
     "accuracy": "Accuracy",
@@ -54,7 +55,20 @@ def table_cells(assessment: Assessment) -> tuple[list[str], list[list[str]]]:
                 forgetting_text(rung),
             ]
         )
+    baseline = majority_baseline(assessment, seed=assessment.task.seed)
+    if baseline is not None:  # a reference row: what answering the commonest label scores
+        quality = [metric_text(baseline.metrics[n]) if n in baseline.metrics else "-" for n in names]
+        rows.append([baseline.name, *quality, *["-"] * len(FIXED_COLUMNS)])
     return headers, rows
+
+
+def ranking_line(assessment: Assessment) -> str:
+    """Which metric ranked the rungs, and why that one."""
+    task = assessment.task
+    metric = task.primary_metric or (assessment.rungs[0].primary_metric if assessment.rungs else "")
+    if not metric:
+        return ""
+    return f"Rungs are ranked on {metric}: {task.primary_metric_reason}." if task.primary_metric_reason else ""
 
 
 def metric_text(value: MetricValue) -> str:

@@ -11,7 +11,7 @@ from html import escape
 from advisor.assessment import Assessment, RungResult
 from advisor.close_calls import close_call_lines
 from advisor.report.disagreements import disagreements
-from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
 from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
 
@@ -88,6 +88,9 @@ def _advice(assessment: Assessment) -> str:
         f'<div class="advice{"" if advice.rung else " none"}"><p><b>{escape(advice.summary)}</b></p>'
         f"<ul>{reasons}</ul></div>"
     )
+    ranking = ranking_line(assessment)
+    if ranking:
+        box += f'<p class="muted">{escape(ranking)}</p>'
     calls = close_call_lines(advice.close_calls, advice.prefer)
     if calls:
         box += '<div class="close"><p><b>Close call</b></p><ul>' + "".join(f"<li>{escape(c)}</li>" for c in calls)

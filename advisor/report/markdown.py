@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
-from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.training_notes import rung_search, search_line, trial_cells
 
 
@@ -36,6 +36,9 @@ def render_markdown(assessment: Assessment) -> str:
     advice = assessment.recommendation
     if advice is not None:
         lines += [f"**{cell(advice.summary)}**", ""]
+        ranking = ranking_line(assessment)
+        if ranking:
+            lines += [f"_{cell(ranking)}_", ""]
         lines += [f"- {cell(reason)}" for reason in advice.reasons]
         lines.append("")
         calls = close_call_lines(advice.close_calls, advice.prefer)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
-from advisor.report.formatting import audit_lines, cost_note, measured_on, table_cells
+from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.training_notes import search_line
 
 
@@ -27,8 +27,9 @@ def results_table(assessment: Assessment) -> Table:
     no_label = any(r.no_label_outputs for r in assessment.rungs)
     if no_label:
         table.add_column("no label", justify="right")
-    for rung, cells in zip(assessment.rungs, rows, strict=True):
-        table.add_row(*cells, *([str(rung.no_label_outputs)] if no_label else []))
+    for index, cells in enumerate(rows):
+        counts = [str(assessment.rungs[index].no_label_outputs) if index < len(assessment.rungs) else "-"]
+        table.add_row(*cells, *(counts if no_label else []), style="dim" if index >= len(assessment.rungs) else None)
     return table
 
 
@@ -38,6 +39,9 @@ def recommendation_panel(assessment: Assessment) -> Panel | None:
     if advice is None:
         return None
     lines = [f"[bold]{advice.summary}[/bold]", ""]
+    ranking = ranking_line(assessment)
+    if ranking:
+        lines += [f"[dim]{ranking}[/dim]", ""]
     lines += [f"• {reason}" for reason in advice.reasons]
     calls = close_call_lines(advice.close_calls, advice.prefer)
     if calls:
