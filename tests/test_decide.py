@@ -355,9 +355,9 @@ def test_a_rung_that_does_not_clearly_beat_the_majority_class_is_named() -> None
     advice = decide(
         built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=300
     )
-    assert "does not clearly beat the majority-class baseline (majority class (always 'b')" in advice.rejected[
-        "zero_shot"
-    ]
+    assert (
+        "does not clearly beat the majority-class baseline (majority class (always 'b')" in advice.rejected["zero_shot"]
+    )
     assert advice.rung == "lora" and not any("lora does not" in w for w in advice.warnings)
 
 
