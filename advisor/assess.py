@@ -141,7 +141,11 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
 
 def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
     """Run every rung on the same test examples and summarise."""
-    run = prepare_run(task_path, options, hooks)
+    return assess_prepared(prepare_run(task_path, options, hooks), options, hooks)
+
+
+def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
+    """`assess` on a prepared run (the model already loaded), so a caller can use the run afterwards."""
     task, spec = run.task, run.task.spec
     store = Store(options.store_path or default_store_path(task))
     try:

@@ -280,6 +280,7 @@ class Recommendation(_Model):
     horizon_months: float = 12.0
     claims: dict[str, list[Claim]] = {}  # per reason (the chosen rung's name, or a rejected rung's): what it says
     close_calls: list[CloseCall] = []
+    undecided: list[str] = []  # rungs ahead of the chosen one by more than the tolerance, but not clearly
 
 
 class PairedComparison(_Model):

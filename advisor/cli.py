@@ -146,6 +146,12 @@ class _BarHooks:
     type=click.Path(path_type=Path, dir_okay=False),
     help="Gate against this earlier Assessment right after assessing (the task's `gates:`); exit 1 on a regression.",
 )
+@click.option(
+    "--suggest-labels",
+    "suggest",
+    type=click.IntRange(min=1),
+    help="Write the N inputs of data.unlabelled on which the close rivals disagree most, to label next.",
+)
 @reports_errors
 def assess(
     task_file: Path,
@@ -157,14 +163,14 @@ def assess(
     allow_pickle: bool,
     plan_only: bool,
     baseline: Path | None,
+    suggest: int | None,
 ) -> None:
     """Run every rung of TASK_FILE on its test split and print the results side by side.
 
     Finished outputs are kept in a store keyed by content hashes: a re-run with nothing changed
     computes nothing, and an interrupted run resumes where it stopped.
     """
-    from advisor.assess import AssessOptions
-    from advisor.assess import assess as run_assessment
+    from advisor.assess import AssessOptions, assess_prepared, default_store_path, prepare_run
     from advisor.assessment import read_assessment, write_assessment, write_reports
     from advisor.report.terminal import output_console, print_results
 
@@ -183,8 +189,15 @@ def assess(
     if plan_only:
         _plan(task_file, options, hooks)
         return
+    if suggest is not None:
+        from advisor.task import load_task
+        from harness.errors import InputError
+
+        if load_task(task_file).spec.data.unlabelled is None:  # before any work
+            raise InputError(f"{task_file}: data.unlabelled: --suggest-labels needs a file of unlabelled inputs")
     try:
-        assessment = run_assessment(task_file, options, hooks)
+        run = prepare_run(task_file, options, hooks)
+        assessment = assess_prepared(run, options, hooks)
     finally:
         if hooks.started:
             progress.stop()
@@ -199,6 +212,11 @@ def assess(
     checked = plan_check_table(assessment)
     if checked is not None:
         console.print(checked)
+    if suggest is not None:
+        from advisor.label_suggestions import suggest_labels
+
+        made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
+        console.print(made.describe(suggest), highlight=False)
     if before is not None:
         from advisor.task import load_task
 

@@ -112,6 +112,7 @@ def decide(
             rejected[rung.name] = f"clearly worse than {best.name}: {gap(rung, best).describe(metric)}"
     claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, gap)
     thin_examples: int | None = None
+    undecided: list[str] = []
     for rung in contenders:
         if rung is chosen:
             continue
@@ -119,6 +120,7 @@ def decide(
         claims[rung.name], rejected[rung.name] = said, why
         ahead = metric_value(rung, metric) - metric_value(chosen, metric)
         if ahead > policy.tolerance and not gap(rung, chosen).clearly_positive(policy.confidence):
+            undecided.append(rung.name)
             needed = _more_examples(gap(rung, chosen), rung, chosen, metric, policy.confidence)
             thin_examples = needed if thin_examples is None else min(thin_examples, needed or thin_examples)
     close_calls = [
@@ -175,6 +177,7 @@ def decide(
         horizon_months=policy.horizon_months,
         claims={r.name: claims[r.name] for r in rungs if r.name in claims},
         close_calls=close_calls,
+        undecided=undecided,
     )
 
 

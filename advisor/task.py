@@ -40,6 +40,7 @@ class DataSection(_Strict):
     train: str | None = None
     validation: str | None = None
     test: str | None = None
+    unlabelled: str | None = None  # inputs without targets: `assess --suggest-labels N` picks which to label
     test_size: float = Field(default=0.2, gt=0, lt=1)
     validation_size: float = Field(default=0.1, ge=0, lt=1)
     fields: FieldsSpec = FieldsSpec()

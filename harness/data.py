@@ -109,6 +109,23 @@ def load_examples(
     return examples
 
 
+def load_inputs(path: Path, fields: FieldMap) -> list[Example]:
+    """Unlabelled rows (an input, an optional id, no target) as Examples with an empty target."""
+    rows = read_rows(path)
+    _require_rows(rows, str(path))
+    examples = []
+    seen: dict[str, int] = {}
+    for index, row in enumerate(rows, start=1):
+        where = f"{path} row {index}"
+        row_id = _row_id(row, index, fields, "unlabelled", where)
+        if row_id in seen:
+            raise InputError(f"{where}: id '{row_id}' repeats row {seen[row_id]}; ids must be unique")
+        seen[row_id] = index
+        input_field = fields.input or _guess(row, INPUT_NAMES, where, "input", "data.fields.input")
+        examples.append(Example(id=row_id, input=_text(row, input_field, where), target=""))
+    return examples
+
+
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The file's records as dicts, read with `datasets` after checking the bytes are sound."""
     fmt = FORMATS.get(path.suffix.lower())
