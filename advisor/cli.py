@@ -6,7 +6,6 @@ import functools
 import logging
 import os
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.errors import LadderError
+from harness.library_warnings import silence_unfixable_warnings
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True)
@@ -30,11 +30,7 @@ def _quiet_libraries() -> None:
     os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. transformers' GGUF conversion bar, which ignores its own switch
     # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
     logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    # peft asks transformers a deprecated question while wrapping a model; the answer is unaffected
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    # torch notes that bitsandbytes' 4-bit matmul has no autograd kernel registered; the adapters above it
-    # still get their gradients (tests/test_tuning.py checks every LoRA weight of a QLoRA model)
-    warnings.filterwarnings("ignore", message=".*bitsandbytes::gemv_4bit.*autograd kernel.*")
+    silence_unfixable_warnings()  # library-internal warnings we cannot fix, each listed with why
 
 
 def reports_errors(command: F) -> F:

@@ -116,7 +116,7 @@ class Engine:
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=position_ids.to(self.device),
-            past_key_values=cache,
+            cache=cache,
             logits_to_keep=torch.tensor(kept, device=self.device),
             use_cache=cache is not None,
         ).logits
@@ -179,7 +179,7 @@ class Engine:
                 input_ids=step_ids,
                 attention_mask=attention,
                 position_ids=step_positions,
-                past_key_values=cache,
+                cache=cache,
                 use_cache=True,
                 logits_to_keep=1,
             ).logits[:, -1, :]

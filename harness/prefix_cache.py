@@ -46,11 +46,11 @@ class PrefixCache:
                 input_ids=ids,
                 attention_mask=torch.ones((1, start + len(key)), dtype=torch.long, device=device),
                 position_ids=torch.arange(start, start + len(key), device=device)[None],
-                past_key_values=expanded_cache(self.soft, 1) if self.soft else None,
+                cache=expanded_cache(self.soft, 1) if self.soft else None,
                 use_cache=True,
                 logits_to_keep=1,
             )
-            self._layers = [(layer.keys, layer.values) for layer in output.past_key_values.layers]
+            self._layers = [(layer.keys, layer.values) for layer in output.cache.layers]
             self._key = key
         return self._layers
 

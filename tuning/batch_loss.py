@@ -91,14 +91,14 @@ def _logits_after_prefix(
         use_cache=True,
         logits_to_keep=1,
     )
-    layers = [(layer.keys, layer.values) for layer in head.past_key_values.layers]
+    layers = [(layer.keys, layer.values) for layer in head.cache.layers]
     batch = input_ids.shape[0]
     mask = torch.cat([torch.ones((batch, length), dtype=attention.dtype), attention], dim=-1)
     return model(
         input_ids=input_ids.to(device),
         attention_mask=mask.to(device),
         position_ids=(positions + length).to(device),
-        past_key_values=expanded_cache(layers, batch),
+        cache=expanded_cache(layers, batch),
         logits_to_keep=keep.to(device),
         use_cache=True,
     ).logits

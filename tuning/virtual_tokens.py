@@ -34,13 +34,25 @@ def training_logits(
 ) -> torch.Tensor:
     """Logits at `logits_to_keep` (indices into the text), with the model's virtual tokens in front if it has any."""
     kind = virtual_token_type(model)
-    if kind in (None, "PREFIX_TUNING"):  # for prefix tuning peft adds the KV, widens the mask, offsets positions
+    if kind is None:
         return model(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids,
             logits_to_keep=logits_to_keep,
             use_cache=False,
+        ).logits
+    if kind == "PREFIX_TUNING":
+        # what peft's own forward does (the virtual KV in front, the mask widened, positions offset), but
+        # through the current `cache=` argument: peft 0.21 still passes the deprecated `past_key_values=`
+        batch, count = input_ids.shape[0], model.active_peft_config.num_virtual_tokens
+        return model.base_model(
+            input_ids=input_ids,
+            attention_mask=torch.cat([attention_mask.new_ones((batch, count)), attention_mask], dim=1),
+            position_ids=position_ids + count,
+            cache=model.get_prompt(batch_size=batch, max_cache_len=input_ids.shape[1] + count),
+            logits_to_keep=logits_to_keep,
+            use_cache=True,
         ).logits
     if kind != "PROMPT_TUNING":
         raise ValueError(f"unsupported prompt-learning method {kind}")
@@ -73,5 +85,5 @@ def soft_prefix(model: Any) -> KeyValues:
         dtype = next(base.parameters()).dtype
         positions = torch.arange(prompts.shape[1], device=prompts.device)[None]
         output = base(inputs_embeds=prompts.to(dtype), position_ids=positions, use_cache=True, logits_to_keep=1)
-        return [(layer.keys, layer.values) for layer in output.past_key_values.layers]
+        return [(layer.keys, layer.values) for layer in output.cache.layers]
     raise ValueError("soft_prefix needs a prompt-tuning or prefix-tuning model")
