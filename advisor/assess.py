@@ -70,6 +70,9 @@ class ProgressHooks(Protocol):
     def rung_finished(self, name: str) -> None:
         """The current rung is done."""
 
+    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        """A training step of a tuned rung is done (step of total, its loss, useful tokens/s)."""
+
 
 def default_store_path(task: LoadedTask) -> Path:
     """The store beside the task file: <task folder>/.advisor/store.sqlite."""
@@ -133,7 +136,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         model_path=source.path,
         model_name=source.name,
         device=placement.device,
-        training_progress=getattr(hooks, "training", None),
+        training_progress=hooks.training,
         primary_metric=primary.metric,
     )
     return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary)
@@ -267,9 +270,9 @@ def _lazy_embedder() -> Callable[[], Embedder]:
     return get
 
 
-def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: object) -> PromptFormat:
+def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: Any) -> PromptFormat:
     prompt = task.spec.prompt
-    has_template = bool(getattr(tokenizer, "chat_template", None))
+    has_template = bool(tokenizer.chat_template)
     if prompt.chat == "on" and not has_template:
         raise InputError(f"{task.path}: prompt.chat is 'on' but model '{task.spec.model}' has no chat template")
     chat = has_template if prompt.chat == "auto" else prompt.chat == "on"
@@ -332,19 +335,20 @@ def _run_rung(
         extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, seed=task.spec.seed)
         result.metrics.update({name: metric_value(estimate) for name, estimate in extra.items()})
     result.seconds = time.perf_counter() - started
-    card = predictor.card() if hasattr(predictor, "card") else None
-    if card is not None:  # a tuned rung: what training cost, and its metrics written into its card
-        artifact = str(getattr(predictor, "artifact_dir", ""))
-        result.training = training_summary(card, artifact, bool(getattr(predictor, "trained_now", False)))
-        predictor.record_metrics({name: metric.value for name, metric in result.metrics.items()})  # type: ignore[attr-defined]
+    tuned = predictor.tuned()
+    result.tuned = tuned is not None
+    card = tuned.card() if tuned is not None else None
+    if tuned is not None and card is not None:  # what training cost, and its metrics written into its card
+        result.training = training_summary(card, str(tuned.artifact_dir), tuned.trained_now)
+        tuned.record_metrics({name: metric.value for name, metric in result.metrics.items()})
     if probes is not None:
-        if card is None:
+        if tuned is None:
             result.forgetting = probes().unchanged()
         else:
             hooks.stage(f"{planned.name}: general-skills probes against the base model")
             result.forgetting = probes().compare(
-                predictor.engine,  # type: ignore[attr-defined]
-                predictor.fingerprint(),
+                tuned.engine,
+                tuned.fingerprint(),
                 max_forgetting=task.spec.constraints.max_forgetting,
                 seed=task.spec.seed,
                 resamples=task.spec.evaluation.bootstrap_resamples,

@@ -164,6 +164,7 @@ class RungResult(_Model):
     name: str
     kind: str
     step: int = 0  # place on the ladder (harness.rungs.LADDER_STEPS)
+    tuned: bool = False  # the rung trains weights (its predictor declares a TunedModel)
     config: dict[str, Any]
     primary_metric: str
     metrics: dict[str, MetricValue]

@@ -148,7 +148,7 @@ def _length_settings(
         notes.append("length checks off")
         return base, None
     planned = plan_rungs(task.spec.rungs, str(task.path))
-    tuned = [p.config.max_length for p in planned if hasattr(p.config, "max_length")]
+    tuned = [length for p in planned if (length := p.config.training_max_length()) is not None]
     source = resolve_model(task.model_name())
     try:
         from transformers import AutoConfig, AutoTokenizer
@@ -158,12 +158,12 @@ def _length_settings(
     except (OSError, ValueError) as error:
         notes.append(f"length checks skipped: the tokenizer of '{source.name}' could not be loaded ({error})")
         return base, None
-    context = getattr(config, "max_position_embeddings", None) or _tokenizer_limit(tokenizer)
+    context = config.to_dict().get("max_position_embeddings") or _tokenizer_limit(tokenizer)
     prompt = task.spec.prompt
     fmt = PromptFormat(
         instruction=task.spec.instruction,
         template=prompt.template,
-        chat=prompt.chat == "on" or (prompt.chat == "auto" and bool(getattr(tokenizer, "chat_template", None))),
+        chat=prompt.chat == "on" or (prompt.chat == "auto" and bool(tokenizer.chat_template)),
         labels=tuple(labels),
         list_labels=prompt.list_labels,
     )
@@ -182,6 +182,6 @@ def _length_settings(
 
 
 def _tokenizer_limit(tokenizer: Any) -> int | None:
-    limit = getattr(tokenizer, "model_max_length", None)
+    limit = tokenizer.model_max_length
     # transformers puts a huge sentinel here when the tokenizer does not know its model's limit
     return int(limit) if isinstance(limit, int) and limit < 10_000_000 else None

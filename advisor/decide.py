@@ -38,9 +38,8 @@ from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from advisor.tie_break import pick, preferred_value
 from advisor.training_notes import training_warnings
+from harness.rungs import LADDER_STEPS
 from harness.task_metrics import BINARY_METRICS
-
-TUNED_STEP = 3
 
 
 @dataclass(frozen=True)
@@ -328,8 +327,8 @@ def _summary(
     policy: DecisionSection,
     gap: Callable[[RungResult, RungResult], Gap],
 ) -> tuple[str, list[Claim]]:
-    tuned = [r for r in rungs if r.step >= TUNED_STEP]
-    head = "Fine-tune: " if chosen.step >= TUNED_STEP else "Ship the prompt: " if tuned else "Ship "
+    tuned = [r for r in rungs if r.tuned]
+    head = "Fine-tune: " if chosen.tuned else "Ship the prompt: " if tuned else "Ship "
     if policy.prefer != "ladder":
         what = f"total cost over {policy.horizon_months:g} months" if policy.prefer == "cost" else "p95 latency"
         return (
@@ -337,7 +336,7 @@ def _summary(
             f"among the rungs not clearly worse than the best on {metric}.",
             [],
         )
-    if chosen.step >= TUNED_STEP and chosen is best:
+    if chosen.tuned and chosen is best:
         below = [r for r in rungs if r.step < chosen.step and r.name not in constraint_rejected]
         if not below:
             return f"{head}{chosen.name}, the best rung on {metric}.", []
@@ -345,7 +344,7 @@ def _summary(
             claim for r in below for claim in (ladder_claim(r, chosen), quality_claim(r, chosen, metric))
         ]
     if (
-        chosen.step < TUNED_STEP
+        not chosen.tuned
         and tuned
         and not any(gap(t, chosen).clearly_positive(policy.confidence) for t in tuned if t in contenders)
     ):
@@ -359,14 +358,14 @@ def _summary(
 
 def _data_warnings(rungs: Sequence[RungResult], facts: FactsSection, data: DataFacts) -> list[str]:
     warnings = []
-    if "leakage" in " ".join(data.audit_codes):
+    if {"leakage", "near_leakage"} & set(data.audit_codes):
         warnings.append(
             "Test examples also appear in the training data (leakage): every rung that sees train data is inflated."
         )
     if data.quality_cap is not None:
         warnings.append(f"Conflicting labels in the data cap the reachable accuracy at about {data.quality_cap:.3f}.")
     few = data.smallest_class is not None and data.smallest_class < facts.min_examples_per_class_for_tuning
-    tuned = [r.name for r in rungs if r.step >= TUNED_STEP]
+    tuned = [r.name for r in rungs if r.tuned]
     if tuned and (few or data.n_train < 100):
         count = f"its smallest class has {data.smallest_class}" if few else f"{data.n_train} train examples"
         warnings.append(
@@ -380,8 +379,8 @@ def _fact_warnings(
     chosen: RungResult, eligible: Sequence[RungResult], facts: FactsSection, metric: str, data: DataFacts
 ) -> list[str]:
     warnings = []
-    if facts.knowledge_changes_often and chosen.step >= TUNED_STEP:
-        retrieval = [r for r in eligible if r.step == 2]
+    if facts.knowledge_changes_often and chosen.tuned:
+        retrieval = [r for r in eligible if LADDER_STEPS[r.step] == "retrieval"]
         close = max(retrieval, key=lambda r: metric_value(r, metric), default=None)
         where = f" ({close.name}: {metric} {metric_value(close, metric):.3f})" if close else ""
         warnings.append(

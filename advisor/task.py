@@ -256,14 +256,15 @@ def load_task(path: Path) -> LoadedTask:
         raise InputError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
     try:
         raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except yaml.MarkedYAMLError as error:
         # the line where the broken construct began helps more than where the parser gave up
-        mark = getattr(error, "context_mark", None) or getattr(error, "problem_mark", None)
+        mark = error.context_mark or error.problem_mark
         where = f" line {mark.line + 1}" if mark is not None else ""
-        context = getattr(error, "context", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        problem = f"{context}: {problem}" if context else problem
+        problem = error.problem or str(error).splitlines()[0]
+        problem = f"{error.context}: {problem}" if error.context else problem
         raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
+    except yaml.YAMLError as error:
+        raise InputError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
     except RecursionError:
         raise InputError(f"{path}: the YAML is nested too deeply") from None
     if not isinstance(raw, dict):

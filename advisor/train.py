@@ -14,19 +14,19 @@ def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, h
     """Train (or reuse) the named tuned rung; copy the adapter, or save the merged model, to `out`."""
     run = prepare_run(task_path, AssessOptions(rungs=(rung_name,)), hooks)
     planned = run.planned[0]
-    predictor = planned.type.build(planned.config, run.context)
-    if not hasattr(predictor, "artifact_dir"):
+    tuned = planned.type.build(planned.config, run.context).tuned()
+    if tuned is None:
         raise InputError(f"--rung: '{rung_name}' is a prompting rung ({planned.type.kind}); nothing to train")
-    if merge and planned.type.kind != "lora":
+    if merge and not tuned.mergeable:
         raise InputError(f"--merge: only a lora adapter merges into its base ('{rung_name}' is {planned.type.kind})")
-    predictor.prepare()  # type: ignore[attr-defined]
-    artifact: Path = predictor.artifact_dir  # type: ignore[attr-defined]
-    card: dict[str, Any] = predictor.card()  # type: ignore[attr-defined]
+    tuned.engine()  # search, train or load
+    artifact = tuned.artifact_dir
+    card = tuned.card() or {}
     if out is not None:
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out}: the export folder is not empty")
         if merge:
-            merged = predictor.engine().model.merge_and_unload()  # type: ignore[attr-defined]
+            merged = tuned.engine().model.merge_and_unload()
             merged.save_pretrained(out, safe_serialization=True)
             run.context.engine.tokenizer.save_pretrained(out)
             shutil.copy2(artifact / "card.json", out / "adapter-card.json")
@@ -37,5 +37,5 @@ def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, h
         "artifact": str(artifact),
         "exported": str(out) if out else None,
         "card": card,
-        "trained_now": bool(getattr(predictor, "trained_now", False)),
+        "trained_now": tuned.trained_now,
     }

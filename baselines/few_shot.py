@@ -12,7 +12,7 @@ from harness.answering import answer, resolve_mode
 from harness.demonstrations import DemoSelector
 from harness.errors import InputError
 from harness.hashing import content_hash
-from harness.rungs import Predictor, RungContext, rung
+from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output
 
@@ -28,6 +28,15 @@ class FewShotConfig(Searchable):
     balanced: bool = False
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
+
+    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+        """k demonstrations before the question; fixed ones are one cached prefix, similar ones are embedded."""
+        return RequestShape(
+            zero_tokens + self.k * demo_tokens,
+            shared_prefix=self.selection == "fixed",
+            embeds=self.selection == "similar",
+            new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels),
+        )
 
 
 class FewShotPredictor:
@@ -53,6 +62,10 @@ class FewShotPredictor:
             ctx.seed,
             pool,
         )
+
+    def tuned(self) -> TunedModel | None:
+        """No weights change."""
+        return None
 
     def prepare(self) -> None:
         """Embed the demonstration pool (similar selection) before any request is timed."""

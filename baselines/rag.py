@@ -14,7 +14,7 @@ from harness.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.demonstrations import example_text
 from harness.errors import InputError
 from harness.hashing import content_hash
-from harness.rungs import Predictor, RungContext, rung
+from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output
 from harness.vector_index import Passage, StoredIndex, cached_index
@@ -40,6 +40,15 @@ class RagConfig(Searchable):
         if self.chunk_overlap >= self.chunk_words:
             raise ValueError("chunk_overlap must be smaller than chunk_words")
         return self
+
+    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+        """top_k passages (a train example's size, or a chunk's) before the question, within the context budget."""
+        passage = min(demo_tokens or self.chunk_words * 1.3, 512)
+        return RequestShape(
+            zero_tokens + min(self.top_k * passage, self.max_context_tokens),
+            embeds=True,
+            new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels),
+        )
 
 
 class RagPredictor:
@@ -108,6 +117,10 @@ class RagPredictor:
         """The top_k passages for each example, best first."""
         queries = self._embedder().embed([example_text(e) for e in examples])
         return [[p for p, _ in hits] for hits in self.index().top(queries, self.config.top_k)]
+
+    def tuned(self) -> TunedModel | None:
+        """No weights change."""
+        return None
 
     def prepare(self) -> None:
         """Load the embedder and build or load the index before any request is timed."""

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from harness.answering import answer, resolve_mode
 from harness.hashing import content_hash
-from harness.rungs import Predictor, RungConfig, RungContext, rung
+from harness.rungs import Predictor, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
 from harness.types import Example, Output
 
 
@@ -22,6 +22,10 @@ class ZeroShotConfig(RungConfig):
 
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
+
+    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+        """The prompt alone; generated tokens when it generates."""
+        return RequestShape(zero_tokens, new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels))
 
 
 class ZeroShotPredictor:
@@ -37,6 +41,13 @@ class ZeroShotPredictor:
         return content_hash(
             "zero_shot", self.config.model_dump(), ctx.model_fingerprint, asdict(ctx.prompts.format), ctx.labels
         )
+
+    def prepare(self) -> None:
+        """Nothing to prepare: the base model is already loaded."""
+
+    def tuned(self) -> TunedModel | None:
+        """No weights change."""
+        return None
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example."""

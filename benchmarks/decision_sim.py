@@ -75,6 +75,7 @@ def simulated_rung(name: str, step: int, per_1k: float, correct: np.ndarray) -> 
         name=name,
         kind=name,
         step=step,
+        tuned=step >= 3,
         config={},
         primary_metric="accuracy",
         metrics={"accuracy": MetricValue(value=value, ci_low=value - half, ci_high=value + half)},

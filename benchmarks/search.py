@@ -56,6 +56,9 @@ class Quiet:
     def rung_finished(self, name: str) -> None:
         pass
 
+    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        pass
+
 
 def example_task(folder: Path) -> Path:
     """The shipped example with only its lora rung."""

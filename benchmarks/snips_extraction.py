@@ -82,6 +82,9 @@ class QuietHooks:
     def rung_finished(self, name: str) -> None:
         print(f"  {name}: done in {time.perf_counter() - self.started:.0f} s", flush=True)
 
+    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        pass
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -42,8 +42,7 @@ class Embedder:
     @property
     def dimension(self) -> int:
         """Length of one embedding."""
-        getter = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        return int(getter())
+        return int(self.model.get_embedding_dimension())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """(n, dimension) float32, each row of unit length."""

@@ -256,7 +256,8 @@ def _pad_id(tokenizer: Any) -> int:
 
 def _end_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
-    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    generation = model.generation_config
+    configured = generation.eos_token_id if generation is not None else None
     for value in (configured, tokenizer.eos_token_id):
         if isinstance(value, int):
             ids.add(value)

@@ -141,8 +141,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     # transformers marks a GGUF-loaded model as quantized and refuses to save it: rebuild a plain
     # model from the same config and move the dequantised weights into it.
     config = loaded.config
-    if hasattr(config, "quantization_config"):
-        del config.quantization_config
+    vars(config).pop("quantization_config", None)
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config

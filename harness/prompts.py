@@ -8,7 +8,7 @@ computed with and without a cached prefix are over the same tokens.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -176,6 +176,6 @@ def _turns_text(turns: list[Message]) -> str:
 
 def _as_ids(encoded: Any) -> list[int]:
     """apply_chat_template returns a list in some versions and a BatchEncoding in others."""
-    if hasattr(encoded, "keys") and "input_ids" in encoded:
+    if isinstance(encoded, Mapping):
         encoded = encoded["input_ids"]
     return [int(t) for t in encoded]

@@ -22,26 +22,111 @@ from harness.prompts import PromptBuilder
 from harness.types import Example, Output
 
 
+@dataclass(frozen=True)
+class RequestShape:
+    """What one request of a rung costs, in the units `--plan` prices: prompt tokens and the work around them."""
+
+    prompt_tokens: float
+    shared_prefix: bool = False  # the prompt's front is one cached prefix: only the rest is computed per request
+    embeds: bool = False  # the rung embeds the train split and every question (similar demonstrations, retrieval)
+    new_tokens: int = 0  # tokens generated per request (0: answered by scoring the labels)
+
+
 class RungConfig(BaseModel):
     """Base of every rung's options: unknown options are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+        """A request's cost for `--plan`, given a zero_shot prompt's and one demonstration's tokens.
+
+        The default is a zero_shot-sized prompt answered by scoring; a rung whose requests differ says so.
+        """
+        return RequestShape(prompt_tokens=zero_tokens)
+
+    def training_max_length(self) -> int | None:
+        """The longest training row the rung keeps (rows beyond it are skipped), or None for no training."""
+        return None
+
+
+def answer_tokens(mode: str, max_new_tokens: int, has_labels: bool) -> int:
+    """Tokens a request generates: none when it scores the labels (`auto` scores when there are labels)."""
+    generating = mode == "generate" or (mode == "auto" and not has_labels)
+    return max_new_tokens if generating else 0
+
+
+C = TypeVar("C", bound=RungConfig)
+
 
 class Predictor(Protocol):
-    """What a built rung is: answers for a batch of examples, and a fingerprint of what decides them."""
+    """What a built rung is: one-off preparation, answers for a batch of examples, and what decides them."""
 
     def fingerprint(self) -> str:
         """A hash of everything that determines the outputs (model, prompt, options)."""
+        ...
+
+    def prepare(self) -> None:
+        """One-off work before any request is timed (training, building an index, loading a model); may do nothing."""
         ...
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One output per example, in order; the runner stamps the latency."""
         ...
 
+    def tuned(self) -> TunedModel | None:
+        """The trained model behind a tuned rung; None for a rung that changes no weights."""
+        ...
 
-# A predictor may also define `prepare()`: one-off work (training, building an index, loading a
-# model) that the runner does before it starts timing requests.
+
+class TunedModel(Protocol):
+    """What callers need of a rung that trains weights: its artifact and card, its model, how to plan it.
+
+    A rung registered from outside that returns one from `Predictor.tuned()` is forgetting-probed,
+    held to `max_forgetting`, priced by `--plan` and exported by `advisor train` exactly like lora.
+    """
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The folder of the trained artifact (after `prepare`)."""
+        ...
+
+    @property
+    def trained_now(self) -> bool:
+        """Whether this process trained it (False when it was read back from the store)."""
+        ...
+
+    @property
+    def mergeable(self) -> bool:
+        """Whether the artifact can be merged into its base weights (`advisor train --merge`)."""
+        ...
+
+    def engine(self) -> Engine:
+        """An engine over the tuned model (training it first if nothing is stored)."""
+        ...
+
+    def fingerprint(self) -> str:
+        """A hash of what determines the weights and the answers."""
+        ...
+
+    def card(self) -> dict[str, Any] | None:
+        """The artifact's card: training facts, hyperparameters, losses, its search; None before training."""
+        ...
+
+    def record_metrics(self, metrics: dict[str, float]) -> None:
+        """Write the evaluated metrics into the card."""
+        ...
+
+    def planned_epochs(self) -> float:
+        """Epochs it is expected to train over all trials of its search (for `--plan`)."""
+        ...
+
+    def epoch_work(self) -> tuple[int, int]:
+        """(tokens one epoch trains on, validation examples judged after each epoch), for `--plan`."""
+        ...
+
+    def training_rate(self, rows: int) -> float:
+        """Useful training tokens per second on this machine, timed on `rows` train rows (for `--plan`)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -72,7 +157,6 @@ class RungContext:
 
 
 Factory = Callable[[Any, RungContext], Predictor]
-C = TypeVar("C", bound=RungConfig)
 
 
 @dataclass(frozen=True)

@@ -56,9 +56,8 @@ def run_predictor(
     missing = [i for i, key in enumerate(keys) if key not in outputs]
     if progress:
         progress(len(examples) - len(missing))
-    prepare = getattr(predictor, "prepare", None)
-    if missing and prepare is not None:
-        prepare()  # training, index building, model loading: not part of any request's latency
+    if missing:
+        predictor.prepare()  # training, index building, model loading: not part of any request's latency
     for chunk in chunks(missing, chunk_size):
         started = time.perf_counter()
         produced = predictor.predict([examples[i] for i in chunk])
@@ -95,9 +94,8 @@ def _single_request_latencies(
     keys = {i: content_hash(fingerprint, example_keys[i], "single") for i in chosen}
     stored = store.get_outputs(list(keys.values()))
     todo = [i for i in chosen if keys[i] not in stored]
-    prepare = getattr(predictor, "prepare", None)
-    if todo and prepare is not None:
-        prepare()
+    if todo:
+        predictor.prepare()
     if todo:
         predictor.predict([examples[todo[0]]])  # warm-up: first-call allocations are not latency
     for i in todo:

@@ -63,6 +63,7 @@ def rung(
         name=name,
         kind=name,
         step=step,
+        tuned=step >= 3,
         config={},
         primary_metric="accuracy",
         metrics={"accuracy": MetricValue(value=value, ci_low=value - half, ci_high=value + half)},
@@ -193,7 +194,7 @@ def test_declared_facts_and_data_become_warnings() -> None:
         rung("rag", 2, answers(0.5, 2)),
         rung("lora", 3, answers(0.95, 3)),
         facts=FactsSection(knowledge_changes_often=True),
-        data=DataFacts(n_train=60, smallest_class=4, audit_codes=("train_test_leakage",), quality_cap=0.9),
+        data=DataFacts(n_train=60, smallest_class=4, audit_codes=("leakage",), quality_cap=0.9),
     )
     text = " ".join(result.warnings)
     assert result.rung == "lora"

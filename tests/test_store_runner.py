@@ -45,6 +45,12 @@ class Counting:
     def fingerprint(self) -> str:
         return str(self.inner.fingerprint())
 
+    def prepare(self) -> None:
+        self.inner.prepare()
+
+    def tuned(self) -> None:
+        return None
+
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt

@@ -7,6 +7,8 @@ is evaluated with the same short prompt as zero_shot: needing no demonstrations 
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -21,7 +23,7 @@ from harness.engine import Engine
 from harness.errors import InputError
 from harness.hashing import content_hash
 from harness.prompts import PromptBuilder
-from harness.rungs import RungConfig, RungContext
+from harness.rungs import RequestShape, RungConfig, RungContext, TunedModel, answer_tokens
 from harness.scoring import scorer_for
 from harness.task_metrics import PRIMARY_METRIC, metric_names, point_metric
 from harness.types import Example, Output, Record
@@ -48,6 +50,14 @@ class TuneConfig(RungConfig):
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
     search: SearchOptions | Literal[False] = Field(default_factory=SearchOptions)
+
+    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+        """The zero_shot prompt (the tuned model needs no demonstrations); generated tokens when it generates."""
+        return RequestShape(zero_tokens, new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels))
+
+    def training_max_length(self) -> int | None:
+        """Training rows longer than this are skipped (the audit counts them)."""
+        return self.max_length
 
     @field_validator("search", mode="before")
     @classmethod
@@ -162,6 +172,33 @@ class TunedPredictor:
     def prepare(self) -> None:
         """Search, train or load the tuned model before any request is timed."""
         self.engine()
+
+    def tuned(self) -> TunedModel | None:
+        """This predictor is its own trained model."""
+        return self
+
+    @property
+    def mergeable(self) -> bool:
+        """A LoRA adapter over the full-precision base merges into it; the other methods' artifacts do not."""
+        return self.method == "lora"
+
+    def epoch_work(self) -> tuple[int, int]:
+        """(tokens one epoch trains on, the shared prefix counted per row; validation examples per epoch)."""
+        prefix, rows, validation = self.encoded_rows()
+        return sum(len(prefix) + len(row.tokens) for row in rows), len(validation)
+
+    def training_rate(self, rows: int) -> float:
+        """Useful tokens per second of this method, from a step on `rows` train rows (after a warm-up step)."""
+        model = self.fresh_trainable_model()
+        prefix, encoded, _ = self.encoded_rows()
+        sample = encoded[:rows]
+        settings = LoopSettings(epochs=1, batch_tokens=10**6, max_batch_size=len(sample), checkpoint_every=10**6)
+        pad = self.context.engine.pad_id
+        with tempfile.TemporaryDirectory() as folder:
+            train(model, sample[:2], Validation(), settings, Path(folder) / "warm", pad, prefix=prefix)
+            started = time.perf_counter()
+            report = train(model, sample, Validation(), settings, Path(folder) / "timed", pad, prefix=prefix)
+        return report.useful_tokens / max(time.perf_counter() - started, 1e-9)
 
     def engine(self) -> Engine:
         """An engine over the tuned model, searching or training it first when nothing is stored."""

@@ -19,10 +19,11 @@ KeyValues = list[tuple[torch.Tensor, torch.Tensor]]
 
 def virtual_token_type(model: Any) -> str | None:
     """'PROMPT_TUNING' or 'PREFIX_TUNING' for a peft prompt-learning model, else None."""
-    config = getattr(model, "active_peft_config", None)
-    if config is None or not getattr(config, "is_prompt_learning", False):
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel) or not model.active_peft_config.is_prompt_learning:
         return None
-    return str(getattr(config.peft_type, "value", config.peft_type))
+    return str(model.active_peft_config.peft_type.value)
 
 
 def training_logits(
@@ -75,10 +76,8 @@ def soft_prefix(model: Any) -> KeyValues:
     """The virtual tokens as (keys, values) per layer, batch 1: the KV state every request continues from."""
     kind = virtual_token_type(model)
     if kind == "PREFIX_TUNING":
-        cache = model.get_prompt(batch_size=1)
-        if hasattr(cache, "layers"):
-            return [(layer.keys.detach(), layer.values.detach()) for layer in cache.layers]
-        return [(keys.detach(), values.detach()) for keys, values in cache]
+        cache: Any = model.get_prompt(batch_size=1)  # peft 0.21 returns a transformers Cache
+        return [(layer.keys.detach(), layer.values.detach()) for layer in cache.layers]
     if kind == "PROMPT_TUNING":
         prompts = model.get_prompt(batch_size=1)
         base = model.base_model
