@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from harness.rungs import Predictor, RungContext, rung
+from tuning.methods import wrap_lora
+from tuning.registry import TuningMethod, register_method
 from tuning.tuned import LoraOptions, TunedPredictor
 
 
 class LoraConfig(LoraOptions):
     """LoRA options (see LoraOptions)."""
+
+
+register_method(TuningMethod("lora", wrap_lora, learning_rate=2e-4, learning_rate_range=(1e-4, 3e-3), mergeable=True))
 
 
 @rung("lora", config=LoraConfig, sweep=("r",), step=3)

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from harness.errors import InputError
+from tuning.registry import get_method
 
 
 def lora_config(r: int, alpha: int, dropout: float, target_modules: list[str] | str) -> Any:
@@ -42,34 +42,55 @@ def quantized_base(model_path: str, device: str) -> Any:
 
 
 def trainable_model(method: str, base: Any, options: dict[str, Any], init_tokens: Sequence[int] = ()) -> Any:
-    """Wrap (a copy of) the base so only the method's parameters train.
+    """Wrap the base (a copy of it, unless the method loads its own quantized base) so only the method's
+    parameters train.
 
     `init_tokens` starts prompt tuning's virtual tokens from real token embeddings (the task's
     instruction), which trains far better than random vectors on small data.
     """
-    from peft import IA3Config, PrefixTuningConfig, PromptTuningConfig, get_peft_model
+    spec = get_method(method)
+    return spec.wrap(base if spec.base == "quantized" else copy.deepcopy(base), options, init_tokens)
 
-    if method == "full":
-        model = copy.deepcopy(base)
-        for parameter in model.parameters():
-            parameter.requires_grad = True
-        return model
-    if method in ("lora", "qlora"):
-        source = base if method == "qlora" else copy.deepcopy(base)
-        config = lora_config(options["r"], options["alpha"], options["dropout"], options["target_modules"])
-        return get_peft_model(source, config)
-    if method == "ia3":
-        return get_peft_model(copy.deepcopy(base), IA3Config(task_type="CAUSAL_LM"))
-    if method == "prompt_tuning":
-        count = options["num_virtual_tokens"]
-        model = get_peft_model(copy.deepcopy(base), PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=count))
-        if init_tokens:
-            _start_from_tokens(model, init_tokens, count)
-        return model
-    if method == "prefix_tuning":
-        config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options["num_virtual_tokens"])
-        return get_peft_model(copy.deepcopy(base), config)
-    raise InputError(f"unknown tuning method '{method}'")
+
+def wrap_full(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+    """Every weight trains."""
+    for parameter in model.parameters():
+        parameter.requires_grad = True
+    return model
+
+
+def wrap_lora(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+    """A low-rank adapter on the target modules (over a full-precision or a 4-bit base)."""
+    from peft import get_peft_model
+
+    config = lora_config(options["r"], options["alpha"], options["dropout"], options["target_modules"])
+    return get_peft_model(model, config)
+
+
+def wrap_ia3(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+    """Learned rescaling vectors on attention and feed-forward activations."""
+    from peft import IA3Config, get_peft_model
+
+    return get_peft_model(model, IA3Config(task_type="CAUSAL_LM"))
+
+
+def wrap_prompt_tuning(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+    """Learned virtual token embeddings in front of the prompt, started from `init_tokens` when given."""
+    from peft import PromptTuningConfig, get_peft_model
+
+    count = options["num_virtual_tokens"]
+    wrapped = get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=count))
+    if init_tokens:
+        _start_from_tokens(wrapped, init_tokens, count)
+    return wrapped
+
+
+def wrap_prefix_tuning(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+    """Learned keys and values in front of every layer."""
+    from peft import PrefixTuningConfig, get_peft_model
+
+    config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options["num_virtual_tokens"])
+    return get_peft_model(model, config)
 
 
 def _start_from_tokens(model: Any, tokens: Sequence[int], count: int) -> None:

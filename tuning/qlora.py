@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from harness.rungs import Predictor, RungContext, rung
+from tuning.methods import wrap_lora
+from tuning.registry import TuningMethod, register_method
 from tuning.tuned import LoraOptions, TunedPredictor
 
 
 class QloraConfig(LoraOptions):
     """QLoRA options: LoRA's, over a base quantized to 4-bit nf4."""
+
+
+register_method(
+    TuningMethod("qlora", wrap_lora, learning_rate=2e-4, learning_rate_range=(1e-4, 3e-3), base="quantized")
+)
 
 
 @rung("qlora", config=QloraConfig, sweep=("r",), step=3)

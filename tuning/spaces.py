@@ -1,8 +1,9 @@
-"""Each tuning method's defaults in one place: its fixed learning rate and the space its search explores.
+"""What a tuned rung's search explores, and its options.
 
-A fixed run (`search: false`) uses the default learning rate. The search explores the learning rate
-on a log scale over a range that spans the method's published settings; epochs are chosen by early
-stopping on the validation metric inside each trial, so they are not part of the space.
+A fixed run (`search: false`) uses the method's default learning rate. The search explores the
+learning rate on a log scale over the range the method registers (tuning/registry.py), which spans
+its published settings; epochs are chosen by early stopping on the validation metric inside each
+trial, so they are not part of the space.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from tuning.registry import get_method
 
 
 class Range(BaseModel):
@@ -38,28 +41,9 @@ Choices = list[Any]
 Dimension = Range | Choices  # a list is a set of choices; a range is sampled
 
 
-DEFAULT_LEARNING_RATE = {
-    "lora": 2e-4,
-    "qlora": 2e-4,
-    "ia3": 3e-3,
-    "full": 2e-5,
-    "prompt_tuning": 3e-2,  # peft's examples: virtual tokens need far larger steps than weights
-    "prefix_tuning": 1e-2,
-}
-
-LEARNING_RATE_RANGE = {
-    "lora": (1e-4, 3e-3),
-    "qlora": (1e-4, 3e-3),
-    "ia3": (1e-3, 3e-2),
-    "full": (5e-6, 2e-4),
-    "prompt_tuning": (3e-3, 1e-1),
-    "prefix_tuning": (1e-3, 3e-2),
-}
-
-
 def default_space(method: str) -> dict[str, Dimension]:
-    """The method's default search space (the learning rate; every other option keeps its default)."""
-    low, high = LEARNING_RATE_RANGE[method]
+    """The method's default search space: its learning rate on a log scale (every other option keeps its default)."""
+    low, high = get_method(method).learning_rate_range
     return {"learning_rate": Range(low=low, high=high, log=True)}
 
 

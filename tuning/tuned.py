@@ -30,8 +30,9 @@ from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainingReport, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
+from tuning.registry import get_method
 from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
-from tuning.spaces import DEFAULT_LEARNING_RATE, Dimension, SearchOptions, default_space
+from tuning.spaces import Dimension, SearchOptions, default_space
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
 
 EVALUATION_ONLY = ("mode", "max_new_tokens", "search")
@@ -91,6 +92,7 @@ class TunedPredictor:
 
     def __init__(self, method: str, config: TuneConfig, context: RungContext):
         self.method = method
+        self.spec = get_method(method)
         self.config = config
         self.context = context
         # A tuned rung learns the labels: listing them in every prompt only costs tokens.
@@ -180,7 +182,7 @@ class TunedPredictor:
     @property
     def mergeable(self) -> bool:
         """A LoRA adapter over the full-precision base merges into it; the other methods' artifacts do not."""
-        return self.method == "lora"
+        return self.spec.mergeable
 
     def epoch_work(self) -> tuple[int, int]:
         """(tokens one epoch trains on, the shared prefix counted per row; validation examples per epoch)."""
@@ -303,12 +305,12 @@ class TunedPredictor:
         options = config.model_dump()
         if isinstance(config, LoraOptions):
             options["alpha"] = config.alpha or 2 * config.r
-        options["learning_rate"] = config.learning_rate or DEFAULT_LEARNING_RATE[self.method]
+        options["learning_rate"] = config.learning_rate or self.spec.learning_rate
         return options
 
     def _init_tokens(self) -> list[int]:
         """Prompt tuning starts from the instruction's tokens (or the zero_shot prompt's when there is none)."""
-        if self.method != "prompt_tuning":
+        if not self.spec.starts_from_instruction:
             return []
         text = self.prompts.format.system_text()
         if text:
@@ -316,7 +318,7 @@ class TunedPredictor:
         return list(self.prompts.encode(Example(id="", input="", target="")))
 
     def _base(self) -> Any:
-        if self.method == "qlora":
+        if self.spec.base == "quantized":
             return quantized_base(self.context.model_path, self.context.device)
         return self.context.engine.model
 
@@ -405,7 +407,7 @@ class TunedPredictor:
         return measure
 
     def _load(self, folder: Path) -> Any:
-        if self.method == "full":
+        if self.spec.artifact == "model":
             from transformers import AutoModelForCausalLM
 
             model = AutoModelForCausalLM.from_pretrained(
@@ -414,7 +416,7 @@ class TunedPredictor:
             return model.to(self.context.engine.device).eval()
         from peft import PeftModel
 
-        base = self._base() if self.method == "qlora" else _copy(self.context.engine.model)
+        base = self._base() if self.spec.base == "quantized" else _copy(self.context.engine.model)
         return PeftModel.from_pretrained(base, str(folder), use_safetensors=True).eval()
 
 

@@ -1,0 +1,52 @@
+"""The tuning-method registry: how each method makes a base trainable, what it saves, its learning rates.
+
+A method registers beside its rung (tuning/lora.py registers `lora`), exactly as a plug-in would:
+`register_method(TuningMethod("lora", wrap_lora, learning_rate=2e-4, learning_rate_range=(1e-4, 3e-3)))`.
+Nothing elsewhere branches on a method's name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from harness.errors import InputError
+from harness.rungs import load_plugins
+
+Wrap = Callable[[Any, dict[str, Any], Sequence[int]], Any]  # (base to own, options, init tokens) -> trainable model
+
+
+@dataclass(frozen=True)
+class TuningMethod:
+    """One way of tuning a model, and the defaults its search starts from."""
+
+    name: str
+    wrap: Wrap  # makes the base (a copy this method may change) trainable
+    learning_rate: float  # a fixed run's (`search: false`)
+    learning_rate_range: tuple[float, float]  # the search's, on a log scale
+    base: Literal["copy", "quantized"] = "copy"  # quantized: its own 4-bit nf4 load of the base weights
+    artifact: Literal["adapter", "model"] = "adapter"  # model: the whole model is saved and loaded (full)
+    mergeable: bool = False  # `advisor train --merge` can fold the adapter into the base
+    starts_from_instruction: bool = False  # virtual tokens start from the instruction's token embeddings
+
+
+_METHODS: dict[str, TuningMethod] = {}
+
+
+def register_method(method: TuningMethod) -> TuningMethod:
+    """Add a method to the registry (a rung module does this at import)."""
+    _METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> TuningMethod:
+    """The registered method of this name; an unknown name lists the close matches."""
+    if name not in _METHODS:
+        load_plugins()
+    if name in _METHODS:
+        return _METHODS[name]
+    close = difflib.get_close_matches(name, list(_METHODS), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    raise InputError(f"unknown tuning method '{name}'{hint} (known: {', '.join(sorted(_METHODS))})")
