@@ -39,6 +39,7 @@ from harness.scoring import scorer_for
 from harness.selection import Searchable, choose_on_validation
 from harness.store import Store
 from harness.task_metrics import PrimaryChoice, choose_primary_metric
+from harness.task_types import get_task_type
 from harness.types import Example
 
 AUDIT_VERSION = 1  # bump when the audit's findings change, so stored audits are redone
@@ -103,7 +104,7 @@ def label_counts(splits: Splits, labels: Sequence[str]) -> Counter[str]:
 
 def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, labels: Sequence[str]) -> PrimaryChoice:
     """The metric that ranks this task's rungs (see harness.task_metrics.choose_primary_metric)."""
-    counts = label_counts(splits, labels) if task_type == "classification" else Counter[str]()
+    counts = label_counts(splits, labels) if get_task_type(task_type).labelled else Counter[str]()
     return choose_primary_metric(task_type, chosen, counts)
 
 
@@ -150,6 +151,7 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
 def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
     """`assess` on a prepared run (the model already loaded), so a caller can use the run afterwards."""
     task, spec = run.task, run.task.spec
+    kind = get_task_type(spec.type)
     store = Store(options.store_path or default_store_path(task))
     try:
         probes = _probe_run(run, store, hooks)
@@ -181,7 +183,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
             data_hashes=run.splits.file_hashes,
             primary_metric=run.primary.metric,
             primary_metric_reason=run.primary.reason,
-            majority_label=majority_label(run.splits, run.context.labels) if spec.type == "classification" else None,
+            majority_label=majority_label(run.splits, run.context.labels) if kind.labelled else None,
         ),
         environment=environment,
         rungs=results,
@@ -313,7 +315,7 @@ def _run_rung(
     )
     hooks.rung_finished(planned.name)
     similarities = None
-    if task.spec.type == "generation" and context.embedder is not None:
+    if get_task_type(task.spec.type).output_similarity and context.embedder is not None:
         similarities = embedding_similarities(
             context.embedder(), [r.output.text for r in run.records], [r.example.target for r in run.records]
         )
@@ -327,7 +329,7 @@ def _run_rung(
         seed=task.spec.seed,
         resamples=task.spec.evaluation.bootstrap_resamples,
         similarities=similarities,
-        primary_metric=context.primary_metric,
+        ranked_on=context.primary_metric,
     )
     result.step = planned.type.step
     result.selection = selection_summary(selection) if selection else None

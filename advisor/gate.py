@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from advisor.assessment import Assessment, RungResult
 from advisor.compare import compare_pair, same_examples
 from advisor.task import GatesSection as GateSettings
-from harness.task_metrics import DEFINITIONS
+from harness.task_metrics import definitions
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def _quality(
     resamples: int,
 ) -> list[Check]:
     names = settings.metrics or [n for n in before.metrics if n in after.metrics]
-    known = {d.name for d in DEFINITIONS.get(current.task.type, [])}
+    known = {d.name for d in definitions(current.task.type)}
     paired_ok = same_examples(before, after)
     checks = []
     for name in names:

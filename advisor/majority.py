@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from advisor.assessment import Assessment, LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
 from harness.task_metrics import build_columns, estimates
+from harness.task_types import get_task_type
 
 NAME = "majority class"
 
@@ -17,7 +18,9 @@ def majority_baseline(assessment: Assessment, *, seed: int = 0, resamples: int =
     """The baseline as a rung answering the same test examples, or None for other task types."""
     task = assessment.task
     label = task.majority_label
-    if task.type != "classification" or label is None or not assessment.rungs or not assessment.rungs[0].records:
+    if not get_task_type(task.type).labelled or label is None:
+        return None
+    if not assessment.rungs or not assessment.rungs[0].records:
         return None
     records = [
         RecordSummary(

@@ -19,7 +19,8 @@ from advisor.assessment import (
 from harness.metrics import Estimate, mean_estimate, percentile, retrieval_ranks
 from harness.runner import RunResult
 from harness.selection import Selection
-from harness.task_metrics import PRIMARY_METRIC, build_columns, estimates, score_parts
+from harness.task_metrics import build_columns, estimates, primary_metric, score_parts
+from harness.task_types import get_task_type
 from harness.types import Record
 
 
@@ -47,7 +48,7 @@ def summarize_rung(
     seed: int,
     resamples: int,
     similarities: Sequence[float] | None = None,
-    primary_metric: str = "",
+    ranked_on: str = "",
 ) -> RungResult:
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
@@ -74,11 +75,11 @@ def summarize_rung(
         name=name,
         kind=kind,
         config=config,
-        primary_metric=primary_metric or PRIMARY_METRIC[task_type],
+        primary_metric=ranked_on or primary_metric(task_type),
         metrics={key: metric_value(value) for key, value in metrics.items()},
         latency=latency,
         tokens=tokens,
-        no_label_outputs=sum(p is None for p in predictions) if task_type == "classification" else 0,
+        no_label_outputs=sum(p is None for p in predictions) if get_task_type(task_type).labelled else 0,
         computed=run.computed,
         reused=run.reused,
         records=[

@@ -14,9 +14,7 @@ from harness.models import EMBEDDED_MODEL
 from harness.pricing import PriceTable, load_prices
 from harness.prompts import INPUT_SLOT
 from harness.task_metrics import metric_names
-
-TaskType = Literal["classification", "extraction", "generation", "qa"]
-SUPPORTED_TYPES = ("classification", "extraction", "generation", "qa")
+from harness.task_types import get_task_type, task_type_names
 
 
 class _Strict(BaseModel):
@@ -154,7 +152,7 @@ class TaskSpec(_Strict):
     """The whole task file."""
 
     name: str = Field(min_length=1, max_length=200)
-    type: TaskType = "classification"
+    type: str = "classification"  # a registered task type (harness/task_kinds/, or a plug-in's)
     model: str = EMBEDDED_MODEL
     instruction: str | None = None
     prompt: PromptSection = PromptSection()
@@ -177,8 +175,9 @@ class TaskSpec(_Strict):
     @field_validator("type")
     @classmethod
     def _supported(cls, value: str) -> str:
-        if value not in SUPPORTED_TYPES:
-            raise ValueError(f"task type '{value}' is not supported yet; supported: {', '.join(SUPPORTED_TYPES)}")
+        supported = task_type_names()
+        if value not in supported:
+            raise ValueError(f"task type '{value}' is not supported yet; supported: {', '.join(supported)}")
         return value
 
     @model_validator(mode="after")
@@ -211,6 +210,7 @@ class LoadedTask:
 
     def data_spec(self) -> DataSpec:
         """The harness's view of where the data is."""
+        kind = get_task_type(self.spec.type)
         data = self.spec.data
         names = (
             {"all": data.path} if data.path else {"train": data.train, "validation": data.validation, "test": data.test}
@@ -229,9 +229,9 @@ class LoadedTask:
             test_size=data.test_size,
             validation_size=data.validation_size,
             seed=self.spec.seed,
-            stratify=self.spec.type == "classification",
-            multi_answer=self.spec.type == "qa",
-            json_target=self.spec.type == "extraction",
+            stratify=kind.labelled,
+            multi_answer=kind.multi_answer,
+            json_target=kind.json_target,
         )
 
     def model_name(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from advisor.task import LoadedTask
 from harness.data import Splits, load_splits
 from harness.labels import check_targets, infer_labels, rename_targets
+from harness.task_types import get_task_type
 
 
 def load_task_data(task: LoadedTask, *, labels_from_every_split: bool = False) -> tuple[Splits, tuple[str, ...]]:
@@ -17,7 +18,7 @@ def load_task_data(task: LoadedTask, *, labels_from_every_split: bool = False) -
     its findings rather than an input error.
     """
     splits = load_splits(task.data_spec())
-    if task.spec.type != "classification":
+    if not get_task_type(task.spec.type).labelled:
         return splits, ()
     declared = task.spec.labels
     if isinstance(declared, dict):

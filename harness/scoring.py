@@ -92,11 +92,7 @@ def generation_scorer() -> Scorer:
 
 
 def scorer_for(task_type: str, labels: Sequence[str]) -> Scorer:
-    """The scorer of a task type."""
-    if task_type == "qa":
-        return qa_scorer()
-    if task_type == "extraction":
-        return extraction_scorer()
-    if task_type == "generation":
-        return generation_scorer()
-    return classification_scorer(labels)
+    """The scorer of a task type (its registration in harness/task_kinds/)."""
+    from harness.task_types import get_task_type
+
+    return get_task_type(task_type).scorer(labels)

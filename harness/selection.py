@@ -20,7 +20,7 @@ from harness.rungs import RungConfig, RungContext, RungType
 from harness.runner import run_predictor
 from harness.scoring import scorer_for
 from harness.store import Store
-from harness.task_metrics import PRIMARY_METRIC, metric_names, point_metric
+from harness.task_metrics import metric_names, point_metric, primary_metric
 
 
 class ChoiceSearch(BaseModel):
@@ -91,7 +91,7 @@ def choose_on_validation(
 
 def _metric(wanted: str, task_type: str, primary: str, where: str) -> str:
     if wanted == "primary":
-        return primary or PRIMARY_METRIC[task_type]
+        return primary or primary_metric(task_type)
     known = metric_names(task_type)
     if wanted not in known:
         raise InputError(f"{where}.search.metric: '{wanted}' is not a {task_type} metric (one of: primary, {known})")

@@ -15,12 +15,12 @@ import numpy as np
 
 from harness.comparison import PairedDifference, paired_bootstrap
 from harness.metrics import DEFAULT_RESAMPLES, Estimate, bootstrap, macro_f1_rows
+from harness.task_types import get_task_type
 from harness.types import Record
 
 Columns = dict[str, np.ndarray]
 Statistic = Callable[[Columns, np.ndarray], np.ndarray]
 
-PRIMARY_METRIC = {"classification": "accuracy", "qa": "f1", "extraction": "field_f1", "generation": "rouge_l"}
 BINARY_METRICS = {"accuracy", "exact_match", "json_valid", "contains_answer"}  # McNemar applies
 
 
@@ -33,11 +33,12 @@ class MetricDefinition:
     needs: tuple[str, ...]
 
 
-def _mean(column: str) -> Statistic:
+def mean_of(column: str) -> Statistic:
+    """The mean of one column per resample."""
     return lambda columns, idx: columns[column][idx].mean(axis=1)
 
 
-def _ratio(numerator: Sequence[tuple[str, float]], denominator: Sequence[tuple[str, float]]) -> Statistic:
+def ratio_of(numerator: Sequence[tuple[str, float]], denominator: Sequence[tuple[str, float]]) -> Statistic:
     """sum(weighted numerator columns) / sum(weighted denominator columns) per resample; 0 when empty."""
 
     def statistic(columns: Columns, idx: np.ndarray) -> np.ndarray:
@@ -48,39 +49,22 @@ def _ratio(numerator: Sequence[tuple[str, float]], denominator: Sequence[tuple[s
     return statistic
 
 
-def _macro_f1(columns: Columns, idx: np.ndarray) -> np.ndarray:
+def macro_f1_of(columns: Columns, idx: np.ndarray) -> np.ndarray:
+    """Macro-F1 over the class codes per resample."""
     classes = int(columns["n_classes"][0])
     return macro_f1_rows(
         columns["target_code"][idx].astype(np.int64), columns["prediction_code"][idx].astype(np.int64), classes
     )
 
 
-DEFINITIONS: dict[str, list[MetricDefinition]] = {
-    "classification": [
-        MetricDefinition("accuracy", _mean("correct"), ("correct",)),
-        MetricDefinition("macro_f1", _macro_f1, ("target_code", "prediction_code", "n_classes")),
-    ],
-    "qa": [
-        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
-        MetricDefinition("f1", _mean("value"), ("value",)),
-        MetricDefinition("contains_answer", _mean("contains_answer"), ("contains_answer",)),
-    ],
-    "extraction": [
-        MetricDefinition(
-            "field_f1", _ratio([("tp", 2.0)], [("tp", 2.0), ("fp", 1.0), ("fn", 1.0)]), ("tp", "fp", "fn")
-        ),
-        MetricDefinition("field_precision", _ratio([("tp", 1.0)], [("tp", 1.0), ("fp", 1.0)]), ("tp", "fp")),
-        MetricDefinition("field_recall", _ratio([("tp", 1.0)], [("tp", 1.0), ("fn", 1.0)]), ("tp", "fn")),
-        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
-        MetricDefinition("json_valid", _mean("valid"), ("valid",)),
-    ],
-    "generation": [
-        MetricDefinition("rouge_l", _mean("rouge_l"), ("rouge_l",)),
-        MetricDefinition("chrf", _mean("chrf"), ("chrf",)),
-        MetricDefinition("embedding_similarity", _mean("similarity"), ("similarity",)),
-        MetricDefinition("exact_match", _mean("correct"), ("correct",)),
-    ],
-}
+def definitions(task_type: str) -> tuple[MetricDefinition, ...]:
+    """The metrics a task type reports (its registration in harness/task_kinds/)."""
+    return get_task_type(task_type).metrics
+
+
+def primary_metric(task_type: str) -> str:
+    """The metric that ranks rungs of this task type by default."""
+    return get_task_type(task_type).primary_metric
 
 
 def build_columns(
@@ -132,8 +116,8 @@ def choose_primary_metric(task_type: str, chosen: str | None, label_counts: Mapp
     train + validation (never decided from test); else the task type's default."""
     if chosen:
         return PrimaryChoice(chosen, "set in the task file (primary_metric)")
-    default = PRIMARY_METRIC[task_type]
-    if task_type == "classification" and len(label_counts) > 1:
+    default = primary_metric(task_type)
+    if get_task_type(task_type).labelled and len(label_counts) > 1:
         largest, smallest = max(label_counts.values()), min(label_counts.values())
         if largest >= IMBALANCE_RATIO * smallest:
             return PrimaryChoice(
@@ -146,13 +130,13 @@ def choose_primary_metric(task_type: str, chosen: str | None, label_counts: Mapp
 
 def metric_names(task_type: str) -> list[str]:
     """The metrics a task type defines, primary first."""
-    names = [d.name for d in DEFINITIONS[task_type]]
-    return [PRIMARY_METRIC[task_type], *(n for n in names if n != PRIMARY_METRIC[task_type])]
+    primary = primary_metric(task_type)
+    return [primary, *(d.name for d in definitions(task_type) if d.name != primary)]
 
 
 def point_metric(task_type: str, metric: str, records: Sequence[Record], labels: Sequence[str] = ()) -> float:
     """One metric's value over the records, without an interval (a search judges many epochs with it)."""
-    definition = next(d for d in DEFINITIONS[task_type] if d.name == metric)
+    definition = next(d for d in definitions(task_type) if d.name == metric)
     predictions = [r.score.detail.get("prediction") for r in records]
     parts = [score_parts(r) for r in records]
     columns = build_columns([r.example.target for r in records], predictions, parts, labels)
@@ -163,7 +147,7 @@ def point_metric(task_type: str, metric: str, records: Sequence[Record], labels:
 
 def available(task_type: str, columns: Columns) -> list[MetricDefinition]:
     """The task type's metrics whose columns are present (and complete)."""
-    return [d for d in DEFINITIONS[task_type] if all(n in columns and not np.isnan(columns[n]).any() for n in d.needs)]
+    return [d for d in definitions(task_type) if all(n in columns and not np.isnan(columns[n]).any() for n in d.needs)]
 
 
 def estimates(
@@ -193,7 +177,7 @@ def paired_metric(
     confidence: float = 0.95,
 ) -> PairedDifference:
     """metric(A) - metric(B) on the same examples, with its paired interval and p-value."""
-    definition = next((d for d in DEFINITIONS[task_type] if d.name == metric), None)
+    definition = next((d for d in definitions(task_type) if d.name == metric), None)
     if definition is None:
         raise ValueError(f"no metric '{metric}' for task type '{task_type}'")
     return paired_bootstrap(

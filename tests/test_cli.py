@@ -111,7 +111,11 @@ GOOD_ROWS = [{"text": "charged twice", "label": "billing"}, {"text": "app crashe
             {"d.jsonl": GOOD_ROWS},
             "must contain {input}",
         ),
-        ("name: t\ntype: poetry\ndata: {test: d.jsonl}\n", {"d.jsonl": GOOD_ROWS}, "type: Input should be"),
+        (
+            "name: t\ntype: poetry\ndata: {test: d.jsonl}\n",
+            {"d.jsonl": GOOD_ROWS},
+            "task type 'poetry' is not supported yet; supported: classification",
+        ),
         (
             "name: t\ndata: {test: d.jsonl}\nmodel: ./no-such-model\n",
             {"d.jsonl": GOOD_ROWS},

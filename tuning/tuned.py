@@ -25,7 +25,7 @@ from harness.hashing import content_hash
 from harness.prompts import PromptBuilder
 from harness.rungs import RequestShape, RungConfig, RungContext, TunedModel, answer_tokens
 from harness.scoring import scorer_for
-from harness.task_metrics import PRIMARY_METRIC, metric_names, point_metric
+from harness.task_metrics import metric_names, point_metric, primary_metric
 from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainingReport, TrainRow, Validation, train
@@ -424,7 +424,7 @@ def _selection_metric(method: str, config: TuneConfig, task_type: str, primary: 
     """The validation metric that picks epochs and trials: the task's primary metric unless the task says otherwise."""
     wanted = config.search.metric if config.search else "primary"
     if wanted == "primary":
-        return primary or PRIMARY_METRIC[task_type]
+        return primary or primary_metric(task_type)
     known = metric_names(task_type)
     if wanted != "loss" and wanted not in known:
         choices = ", ".join(["primary", "loss", *known])

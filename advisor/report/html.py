@@ -14,6 +14,7 @@ from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
 from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
+from harness.task_types import get_task_type
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 STYLE = """
@@ -63,7 +64,7 @@ def render_html(assessment: Assessment) -> str:
         "<h2>Latency</h2>",
         f"<figure>{latency_svg(assessment.rungs)}</figure>",
     ]
-    if task.type == "classification" and task.labels:
+    if get_task_type(task.type).labelled and task.labels:
         shown = _confusion_rungs(assessment)
         sections.append("<h2>Confusion matrices</h2>")
         sections += [

@@ -1,0 +1,28 @@
+"""qa: a short answer, judged against one or several acceptable answers (SQuAD-style normalisation)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from harness.scoring import Scorer, qa_scorer
+from harness.task_metrics import MetricDefinition, mean_of
+from harness.task_types import TaskType, register_task_type
+
+
+def _scorer(labels: Sequence[str]) -> Scorer:
+    return qa_scorer()
+
+
+register_task_type(
+    TaskType(
+        name="qa",
+        scorer=_scorer,
+        metrics=(
+            MetricDefinition("exact_match", mean_of("correct"), ("correct",)),
+            MetricDefinition("f1", mean_of("value"), ("value",)),
+            MetricDefinition("contains_answer", mean_of("contains_answer"), ("contains_answer",)),
+        ),
+        primary_metric="f1",
+        multi_answer=True,
+    )
+)
