@@ -364,16 +364,3 @@ def read_assessment(path: Path) -> Assessment:
         raise InputError(
             f"{path}: not an Assessment (schema_version {SCHEMA_VERSION}): {where}: {first['msg']}"
         ) from None
-
-
-def write_reports(assessment: Assessment, json_path: Path) -> list[Path]:
-    """The HTML and Markdown reports beside the JSON (x.assessment.json -> x.assessment.html, .md)."""
-    from advisor.report.html import render_html
-    from advisor.report.markdown import render_markdown
-
-    written = []
-    for suffix, render in ((".html", render_html), (".md", render_markdown)):
-        path = json_path.with_suffix(suffix)
-        write_text_atomically(path, render(assessment))
-        written.append(path)
-    return written

@@ -167,7 +167,8 @@ def assess(
     computes nothing, and an interrupted run resumes where it stopped.
     """
     from advisor.assess import AssessOptions, assess_prepared, default_store_path, prepare_run
-    from advisor.assessment import read_assessment, write_assessment, write_reports
+    from advisor.assessment import read_assessment, write_assessment
+    from advisor.report.files import write_reports
     from advisor.report.terminal import output_console, print_results
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import string
-from collections import Counter
 from collections.abc import Callable, Sequence
 
+from harness.answer_text import normalize_answer, token_f1
 from harness.labels import match_label
+from harness.text_metrics import chrf, field_counts, rouge_l
 from harness.types import Example, Output, Score
 
 Scorer = Callable[[Example, Output], Score]
@@ -24,25 +24,6 @@ def classification_scorer(labels: Sequence[str]) -> Scorer:
         return Score(value=1.0 if correct else 0.0, correct=correct, detail={"prediction": prediction})
 
     return score
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(c for c in text.lower() if c not in _PUNCTUATION)
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, answer: str) -> float:
-    """SQuAD token F1 between a prediction and one answer."""
-    predicted, gold = normalize_answer(prediction).split(), normalize_answer(answer).split()
-    if not predicted or not gold:
-        return float(predicted == gold)
-    common = sum((Counter(predicted) & Counter(gold)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(predicted), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
 
 
 def qa_scorer() -> Scorer:
@@ -67,7 +48,6 @@ def extraction_scorer() -> Scorer:
     value: this example's field F1 (1 when both have no fields); correct: every field right and
     nothing extra. The counts are kept so the metrics can sum them over examples (micro F1).
     """
-    from harness.text_metrics import field_counts
 
     def score(example: Example, output: Output) -> Score:
         counts = field_counts(output.text, example.target)
@@ -81,7 +61,6 @@ def extraction_scorer() -> Scorer:
 
 def generation_scorer() -> Scorer:
     """ROUGE-L (the value) and chrF against the reference; correct when the normalised texts are equal."""
-    from harness.text_metrics import chrf, rouge_l
 
     def score(example: Example, output: Output) -> Score:
         value = rouge_l(output.text, example.target)

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from harness.answer_text import normalize_answer
+from harness.answer_text import token_f1 as answer_token_f1
 from harness.errors import InputError
-from harness.scoring import normalize_answer
-from harness.scoring import token_f1 as answer_token_f1
 
 _DECODER = json.JSONDecoder()
 
