@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from advisor.assessment import Assessment, AuditSummary, Environment, RungResult, TaskSummary
 from advisor.audit import AuditOptions, run_audit, to_json
@@ -18,129 +18,26 @@ from advisor.decide import DataFacts, decide
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
-from advisor.rung_plan import PlannedRung, plan_rungs
+from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, label_counts, prepare_run
+from advisor.rung_plan import PlannedRung
 from advisor.summarize import metric_value, selection_summary, summarize_rung, training_summary
-from advisor.task import LoadedTask, load_task
-from advisor.task_data import load_task_data
+from advisor.task import LoadedTask
 from harness.atomic import write_text_atomically
 from harness.data import Splits
-from harness.embedding import Embedder, embedding_similarities
-from harness.engine import Engine
-from harness.environment import Placement, choose_placement, describe_hardware
-from harness.errors import InputError
+from harness.embedding import embedding_similarities
+from harness.environment import describe_hardware
 from harness.forgetting import probe_set
 from harness.hashing import content_hash
-from harness.models import ModelSource, load_causal_lm, resolve_model
 from harness.pricing import load_prices
-from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.runner import run_predictor
 from harness.scoring import scorer_for
 from harness.selection import Searchable, choose_on_validation
 from harness.store import Store
-from harness.task_metrics import PrimaryChoice, choose_primary_metric
 from harness.task_types import get_task_type
 from harness.types import Example
 
 AUDIT_VERSION = 1  # bump when the audit's findings change, so stored audits are redone
-
-
-@dataclass(frozen=True)
-class AssessOptions:
-    """What the command line can change about a run."""
-
-    rungs: tuple[str, ...] | None = None
-    limit: int | None = None
-    store_path: Path | None = None
-    device: str = "auto"
-    allow_pickle: bool = False  # accept a model folder whose weights are only pickle files
-
-
-class ProgressHooks(Protocol):
-    """How the caller hears about progress (the CLI draws bars; tests may ignore it)."""
-
-    def stage(self, text: str) -> None:
-        """A step with no count (loading the model)."""
-
-    def rung_started(self, name: str, total: int) -> None:
-        """A rung begins over `total` examples."""
-
-    def advance(self, count: int) -> None:
-        """`count` more examples of the current rung are done."""
-
-    def rung_finished(self, name: str) -> None:
-        """The current rung is done."""
-
-    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
-        """A training step of a tuned rung is done (step of total, its loss, useful tokens/s)."""
-
-
-def default_store_path(task: LoadedTask) -> Path:
-    """The store beside the task file: <task folder>/.advisor/store.sqlite."""
-    return task.folder / ".advisor" / "store.sqlite"
-
-
-@dataclass(frozen=True)
-class PreparedRun:
-    """A validated task with its data, the rungs to run, and the loaded model in a rung context."""
-
-    task: LoadedTask
-    planned: list[PlannedRung]
-    splits: Splits
-    test: tuple[Example, ...]
-    source: ModelSource
-    placement: Placement
-    prompt_format: PromptFormat
-    context: RungContext
-    primary: PrimaryChoice
-
-
-def label_counts(splits: Splits, labels: Sequence[str]) -> Counter[str]:
-    """How often each label is the target in train + validation (never test: it must not steer choices)."""
-    counts = Counter({label: 0 for label in labels})
-    counts.update(example.target for example in (*splits.train, *splits.validation))
-    return counts
-
-
-def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, labels: Sequence[str]) -> PrimaryChoice:
-    """The metric that ranks this task's rungs (see harness.task_metrics.choose_primary_metric)."""
-    counts = label_counts(splits, labels) if get_task_type(task_type).labelled else Counter[str]()
-    return choose_primary_metric(task_type, chosen, counts)
-
-
-def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> PreparedRun:
-    """Load and validate everything, then the model; bad input fails before the model loads."""
-    task = load_task(task_path)
-    spec = task.spec
-    planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
-    splits, labels = load_task_data(task)
-    test = splits.test[: options.limit] if options.limit else splits.test
-    source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
-    hooks.stage(f"loading model {spec.model}")
-    placement = choose_placement(options.device)
-    model, tokenizer = load_causal_lm(source, placement.device, placement.dtype)
-    fmt = _prompt_format(task, labels, tokenizer)
-    engine = Engine(model, tokenizer, max_batch_tokens=spec.evaluation.batch_tokens)
-    primary = primary_metric_choice(spec.type, spec.primary_metric, splits, labels)
-    context = RungContext(
-        engine=engine,
-        prompts=PromptBuilder(tokenizer, fmt),
-        task_type=spec.type,
-        labels=labels,
-        train=splits.train,
-        validation=splits.validation,
-        model_fingerprint=content_hash(source.fingerprint, placement.device, placement.precision),
-        seed=spec.seed,
-        task_dir=task.folder,
-        cache_dir=(options.store_path or default_store_path(task)).parent,
-        embedder=_lazy_embedder(),
-        model_path=source.path,
-        model_name=source.name,
-        device=placement.device,
-        training_progress=hooks.training,
-        primary_metric=primary.metric,
-    )
-    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary)
 
 
 def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
@@ -258,34 +155,6 @@ def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable
         return loaded[0]
 
     return get
-
-
-def _lazy_embedder() -> Callable[[], Embedder]:
-    """One embedder for the whole run, loaded only if a rung asks for it."""
-    loaded: list[Embedder] = []
-
-    def get() -> Embedder:
-        if not loaded:
-            loaded.append(Embedder())
-        return loaded[0]
-
-    return get
-
-
-def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: Any) -> PromptFormat:
-    prompt = task.spec.prompt
-    has_template = bool(tokenizer.chat_template)
-    if prompt.chat == "on" and not has_template:
-        raise InputError(f"{task.path}: prompt.chat is 'on' but model '{task.spec.model}' has no chat template")
-    chat = has_template if prompt.chat == "auto" else prompt.chat == "on"
-    return PromptFormat(
-        instruction=task.spec.instruction,
-        template=prompt.template,
-        chat=chat,
-        labels=labels,
-        list_labels=prompt.list_labels,
-        choice_prefix="" if chat else " ",
-    )
 
 
 def _run_rung(

@@ -166,10 +166,11 @@ def assess(
     Finished outputs are kept in a store keyed by content hashes: a re-run with nothing changed
     computes nothing, and an interrupted run resumes where it stopped.
     """
-    from advisor.assess import AssessOptions, assess_prepared, default_store_path, prepare_run
+    from advisor.assess import assess_prepared
     from advisor.assessment import read_assessment, write_assessment
     from advisor.report.files import write_reports
     from advisor.report.terminal import output_console, print_results
+    from advisor.run import AssessOptions, default_store_path, prepare_run
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
     options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device, allow_pickle=allow_pickle)
@@ -256,11 +257,11 @@ def gate(
 
 
 def _plan(task_file: Path, options: Any, hooks: Any) -> None:
-    from advisor.assess import default_store_path, prepare_run
     from advisor.plan import make_plan
     from advisor.plan_store import plan_path, save_plan
     from advisor.report.plan import plan_table
     from advisor.report.terminal import output_console
+    from advisor.run import default_store_path, prepare_run
 
     run = prepare_run(task_file, options, hooks)
     hooks.stage("calibrating this machine")

@@ -14,8 +14,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.assess import PreparedRun
 from advisor.assessment import Assessment
+from advisor.run import PreparedRun
 from harness.atomic import write_text_atomically
 from harness.data import FieldMap, load_inputs
 from harness.errors import InputError

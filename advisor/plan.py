@@ -13,8 +13,8 @@ import time
 from statistics import fmean
 from typing import Any
 
-from advisor.assess import PreparedRun
 from advisor.plan_store import PLAN_VERSION, plan_key
+from advisor.run import PreparedRun
 from harness.calibration import time_generation, time_scoring, time_single
 from harness.pricing import hardware_for_device, load_prices, self_hosted_cost_per_1k, training_cost
 from harness.types import Example

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from advisor.assess import AssessOptions, ProgressHooks, prepare_run
+from advisor.run import AssessOptions, ProgressHooks, prepare_run
 from harness.errors import InputError
 
 

@@ -188,7 +188,7 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
 
 
 def bench(name: str, task: Path, learning_rates: list[float], epochs: int) -> dict[str, Any]:
-    from advisor.assess import AssessOptions, prepare_run
+    from advisor.run import AssessOptions, prepare_run
     from tuning.tuned import LoraOptions, TunedPredictor
 
     run = prepare_run(

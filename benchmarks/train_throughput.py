@@ -55,7 +55,7 @@ def example_task(count: int) -> ExampleTask:
     """The example's first `count` train rows (zero_shot prompt + answer tokens) and its test set."""
     from transformers import AutoTokenizer
 
-    from advisor.assess import _prompt_format
+    from advisor.run import _prompt_format
     from advisor.task import load_task
     from advisor.task_data import load_task_data
     from harness.models import resolve_model

@@ -7,9 +7,10 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from advisor.assess import AssessOptions, assess_prepared, prepare_run
+from advisor.assess import assess_prepared
 from advisor.cli import main
 from advisor.label_suggestions import close_rivals, suggest_labels
+from advisor.run import AssessOptions, prepare_run
 from tests.conftest import write_jsonl
 
 UNLABELLED = [
