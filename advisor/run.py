@@ -21,7 +21,7 @@ from harness.engine import Engine
 from harness.environment import Placement, choose_placement
 from harness.errors import InputError
 from harness.hashing import content_hash
-from harness.models import ModelSource, load_causal_lm, resolve_model
+from harness.models import ModelSource, load_model, load_tokenizer, resolve_model
 from harness.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.task_metrics import PrimaryChoice, choose_primary_metric
@@ -93,18 +93,23 @@ def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, la
 
 
 def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> PreparedRun:
-    """Load and validate everything, then the model; bad input fails before the model loads."""
+    """Load and validate everything; the model itself loads on first use, so a run whose every answer is
+    stored never loads it. Bad input fails before any work."""
     task = load_task(task_path)
     spec = task.spec
     planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
     splits, labels = load_task_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
-    hooks.stage(f"loading model {spec.model}")
     placement = choose_placement(options.device)
-    model, tokenizer = load_causal_lm(source, placement.device, placement.dtype)
+    tokenizer = load_tokenizer(source)
     fmt = _prompt_format(task, labels, tokenizer)
-    engine = Engine(model, tokenizer, max_batch_tokens=spec.evaluation.batch_tokens)
+
+    def load() -> Any:
+        hooks.stage(f"loading model {spec.model}")
+        return load_model(source, placement.device, placement.dtype)
+
+    engine = Engine.deferred(load, tokenizer, placement.device, max_batch_tokens=spec.evaluation.batch_tokens)
     primary = primary_metric_choice(spec.type, spec.primary_metric, splits, labels)
     context = RungContext(
         engine=engine,

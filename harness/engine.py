@@ -8,7 +8,7 @@ only at the positions that predict a choice token, never `batch x length x vocab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -57,14 +57,53 @@ class Engine:
         soft_prefix: KeyValues | None = None,
     ):
         """`soft_prefix`: learned virtual tokens as keys and values per layer, put in front of every request."""
-        self.model = model
+        self._model = model
+        self._loader: Callable[[], Any] | None = None
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
-        self.device = next(model.parameters()).device
+        self.device: Any = next(model.parameters()).device if model is not None else torch.device("cpu")
         self.pad_id = _pad_id(tokenizer)
-        self.end_ids = _end_ids(model, tokenizer)
-        self.prefixes = PrefixCache(model, soft_prefix)
+        self._soft_prefix = soft_prefix
+        self._end_ids: set[int] | None = None
+        self._prefixes: PrefixCache | None = None
+
+    @classmethod
+    def deferred(
+        cls, loader: Callable[[], Any], tokenizer: Any, device: str, *, max_batch_tokens: int = 4096
+    ) -> Engine:
+        """An engine whose model is loaded on first use: a run that finds every answer stored never loads it."""
+        engine = cls(None, tokenizer, max_batch_tokens=max_batch_tokens)
+        engine._loader = loader
+        engine.device = torch.device(device)
+        return engine
+
+    @property
+    def model(self) -> Any:
+        """The model (loaded now, if this engine was deferred)."""
+        if self._model is None:
+            assert self._loader is not None, "an engine needs a model or a loader"
+            self._model = self._loader()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._model is not None
+
+    @property
+    def end_ids(self) -> set[int]:
+        """Token ids that end a generation."""
+        if self._end_ids is None:
+            self._end_ids = _end_ids(self.model, self.tokenizer)
+        return self._end_ids
+
+    @property
+    def prefixes(self) -> PrefixCache:
+        """The KV cache of the current shared prefix (and the soft prefix of virtual tokens)."""
+        if self._prefixes is None:
+            self._prefixes = PrefixCache(self.model, self._soft_prefix)
+        return self._prefixes
 
     # ---- scoring -----------------------------------------------------------------------------
 

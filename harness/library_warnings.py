@@ -18,6 +18,12 @@ UNFIXABLE: list[tuple[type[Warning], str, str]] = [
     ),
     (
         UserWarning,
+        r"Detected pickle protocol \d+ in the checkpoint",
+        "torch's weights-only unpickler notes the pickle protocol of a user's .bin checkpoint, loaded only with "
+        "--allow-pickle; the file's format is the user's, and it loads correctly.",
+    ),
+    (
+        UserWarning,
         r".*bitsandbytes::gemv_4bit.*autograd kernel.*",
         "torch notes that bitsandbytes' 4-bit matmul has no autograd kernel registered; the adapters above it "
         "still get their gradients (tests/test_tuning.py checks every LoRA weight of a QLoRA model).",

@@ -154,10 +154,26 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
 
 def load_causal_lm(source: ModelSource, device: str, dtype: Any) -> tuple[Any, Any]:
     """Load model and tokenizer from safetensors only; remote code is never trusted."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    return load_model(source, device, dtype), load_tokenizer(source)
+
+
+def load_tokenizer(source: ModelSource) -> Any:
+    """The model's tokenizer (no remote code): cheap, and all a run needs when every answer is stored."""
+    from transformers import AutoTokenizer
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+        return AutoTokenizer.from_pretrained(source.path, trust_remote_code=False)
+    except ValueError as error:
+        raise InputError(f"model '{source.name}' has no usable tokenizer: {_first(error)}") from None
+    except OSError as error:
+        raise RunError(f"the tokenizer of '{source.name}' could not be loaded: {str(error).splitlines()[0]}") from error
+
+
+def load_model(source: ModelSource, device: str, dtype: Any) -> Any:
+    """The model's weights from safetensors only (pickle only when allowed); remote code is never trusted."""
+    from transformers import AutoModelForCausalLM
+
+    try:
         model = AutoModelForCausalLM.from_pretrained(
             source.path, dtype=dtype, use_safetensors=not source.pickled, trust_remote_code=False
         )
@@ -169,7 +185,7 @@ def load_causal_lm(source: ModelSource, device: str, dtype: Any) -> tuple[Any, A
         raise RunError(f"model '{source.name}' could not be loaded: {str(error).splitlines()[0]}") from error
     model.to(device)  # type: ignore[arg-type]  # transformers types `to` as a wrapped method
     model.eval()
-    return model, tokenizer
+    return model
 
 
 def _first(error: Exception) -> str:

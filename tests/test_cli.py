@@ -34,9 +34,10 @@ def test_assess_prints_the_table_and_writes_the_assessment(ticket_task: Path, tm
     assert set(data["task"]["labels"]) == {"access", "billing", "technical"}
 
 
-def test_a_second_run_reuses_every_output(ticket_task: Path, tmp_path: Path) -> None:
-    invoke("assess", str(ticket_task), "--out", str(tmp_path / "a.json"))
-    invoke("assess", str(ticket_task), "--out", str(tmp_path / "b.json"))
+def test_a_second_run_reuses_every_output_without_loading_the_model(ticket_task: Path, tmp_path: Path) -> None:
+    cold = invoke("assess", str(ticket_task), "--out", str(tmp_path / "a.json"))
+    warm = invoke("assess", str(ticket_task), "--out", str(tmp_path / "b.json"))
+    assert "loading model" in cold.stderr and "loading model" not in warm.stderr  # type: ignore[attr-defined]
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert all(r["computed"] == 0 for r in second["rungs"])
     assert [r["records"] for r in first["rungs"]] == [r["records"] for r in second["rungs"]]
