@@ -55,7 +55,7 @@ def render_markdown(assessment: Assessment) -> str:
         lines += ["", "</details>", ""]
     lines += _searches(assessment)
     if advice is not None and advice.warnings:
-        lines += ["**Warnings**", ""] + [f"- {cell(w)}" for w in advice.warnings] + [""]
+        lines += ["**Caveats**", ""] + [f"- {cell(w)}" for w in advice.warnings] + [""]
     audit = audit_lines(assessment)
     if audit:
         lines += ["**Data audit**", ""] + [f"- {cell(line)}" for line in audit] + [""]

@@ -50,7 +50,7 @@ def recommendation_panel(assessment: Assessment) -> Panel | None:
         lines += ["", "[bold]Why not the others[/bold]"]
         lines += [f"• {name}: {why}" for name, why in advice.rejected.items()]
     if advice.warnings:
-        lines += ["", "[bold yellow]Warnings[/bold yellow]"]
+        lines += ["", "[bold yellow]Caveats[/bold yellow]"]
         lines += [f"• {warning}" for warning in advice.warnings]
     style = "green" if advice.rung else "red"
     return Panel("\n".join(lines), title="Recommendation", border_style=style, expand=False)
