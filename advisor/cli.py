@@ -33,6 +33,16 @@ def _quiet_libraries() -> None:
     silence_unfixable_warnings()  # library-internal warnings we cannot fix, each listed with why
 
 
+# every character str.splitlines() breaks a line at, besides "\n" (which becomes a space)
+_BREAKING = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+_LINE_BREAKS: dict[int | str, str] = {c: f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in _BREAKING}
+
+
+def one_line(text: str) -> str:
+    """The message on one line: newlines become spaces, other line-breaking characters their escapes."""
+    return " ".join(text.translate(str.maketrans(_LINE_BREAKS)).split("\n"))
+
+
 def reports_errors(command: F) -> F:
     """Turn a LadderError into one line on stderr and its exit code; bugs keep their traceback."""
 
@@ -41,7 +51,7 @@ def reports_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except LadderError as error:
-            message = escape(" ".join(str(error).replace("\r", "\\r").split("\n")))  # always one line
+            message = escape(one_line(str(error)))
             err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
