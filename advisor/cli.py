@@ -35,12 +35,14 @@ def _quiet_libraries() -> None:
 
 # every character str.splitlines() breaks a line at, besides "\n" (which becomes a space)
 _BREAKING = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_LINE_BREAKS: dict[int | str, str] = {c: f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in _BREAKING}
+_LINE_BREAKS: dict[int, str | int | None] = {
+    ord(c): f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in _BREAKING
+}
 
 
 def one_line(text: str) -> str:
     """The message on one line: newlines become spaces, other line-breaking characters their escapes."""
-    return " ".join(text.translate(str.maketrans(_LINE_BREAKS)).split("\n"))
+    return " ".join(text.translate(_LINE_BREAKS).split("\n"))
 
 
 def reports_errors(command: F) -> F:
