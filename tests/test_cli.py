@@ -50,6 +50,7 @@ def test_rungs_and_limit_select_part_of_the_work(ticket_task: Path, tmp_path: Pa
     assert [r["name"] for r in data["rungs"]] == ["gen"] and data["task"]["n_test"] == 2
 
 
+@pytest.mark.slow
 def test_init_writes_a_task_that_assess_accepts(tmp_path: Path, tiny_model_dir: Path) -> None:
     folder = tmp_path / "starter"
     assert invoke("init", str(folder)).exit_code == 0

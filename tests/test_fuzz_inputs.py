@@ -10,12 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from advisor.cli import main
+
+pytestmark = pytest.mark.slow  # hypothesis-driven or subprocess-heavy: `make test-fast` skips it
 
 FUZZ = settings(max_examples=130, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 

@@ -175,6 +175,7 @@ except InputError as error:
 """
 
 
+@pytest.mark.slow
 def test_offline_env_in_a_fresh_process_and_a_fresh_cache(tmp_path: Path) -> None:
     # a fresh process: evaluate reads HF_EVALUATE_OFFLINE when imported; a fresh HF_HOME: no cached module helps
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}

@@ -6,6 +6,7 @@ import pickle
 import shutil
 from pathlib import Path
 
+import pytest
 import torch
 from click.testing import CliRunner
 from safetensors.torch import save_file
@@ -93,6 +94,7 @@ def test_a_stored_adapter_loads_from_safetensors_only(tmp_path: Path) -> None:
     assert is_complete(folder)
 
 
+@pytest.mark.slow
 def test_a_metric_module_runs_only_from_the_path_the_user_names(ticket_task: Path, tmp_path: Path) -> None:
     folder = ticket_task.parent
     marker = folder / "metric-ran"

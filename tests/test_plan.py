@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from advisor.cli import main
 
 
+@pytest.mark.slow
 def test_plan_prints_estimates_then_a_real_run_compares_them(ticket_task: Path, tmp_path: Path) -> None:
     body = ticket_task.read_text().replace(
         "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",

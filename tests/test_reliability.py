@@ -19,6 +19,8 @@ import pytest
 from harness.atomic import is_temporary
 from tests.conftest import TICKETS, write_jsonl
 
+pytestmark = pytest.mark.slow  # hypothesis-driven or subprocess-heavy: `make test-fast` skips it
+
 ROOT = Path(__file__).resolve().parents[1]
 ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
 KILLS = 10  # kill points, spread evenly over an uninterrupted run's working time

@@ -116,6 +116,7 @@ def test_search_options_are_checked_against_the_rung(tiny_model: Any, tiny_token
     assert not TunedPredictor("lora", LoraOptions(learning_rate=1e-3), ctx).space  # nothing left to search
 
 
+@pytest.mark.slow
 def test_a_killed_search_resumes_and_chooses_what_an_uninterrupted_one_does(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:

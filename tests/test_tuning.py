@@ -197,6 +197,7 @@ def test_full_and_ia3_train_and_reload(method: str, tiny_model: Any, tiny_tokeni
     assert (card["trainable_share"] == 1.0) if method == "full" else (0 < card["trainable_share"] < 0.05)
 
 
+@pytest.mark.slow
 def test_a_killed_training_run_resumes_and_ends_like_an_uninterrupted_one(tiny_model_dir: Path, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = [sys.executable, str(ROOT / "tests" / "tuning_worker.py"), str(tiny_model_dir)]
