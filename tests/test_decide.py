@@ -379,3 +379,18 @@ def test_an_unknown_primary_metric_in_the_task_file_is_one_clear_error(tmp_path)
     (tmp_path / "task.yaml").write_text("name: t\nprimary_metric: bogus\ndata: {path: d.jsonl}\n", encoding="utf-8")
     with pytest.raises(InputError, match="primary_metric 'bogus' is not a classification metric"):
         load_task(tmp_path / "task.yaml")
+
+
+def test_comparisons_against_the_data_chosen_best_are_holm_adjusted() -> None:
+    """lora is right on 14 examples zero_shot misses, wrong on 4 it gets: McNemar p = 0.031.
+
+    Alone, that is clear at 95 %; beside a third rung the best is compared with twice, Holm needs p < 0.025.
+    """
+    zero = np.arange(N) < 120
+    lora = zero.copy()
+    lora[120:134] = True
+    lora[:4] = False
+    alone = run(rung("zero_shot", 0, zero), rung("lora", 3, lora))
+    assert alone.rung == "lora" and "clearly worse than lora" in alone.rejected["zero_shot"]
+    twice = run(rung("zero_shot", 0, zero), rung("few_shot", 1, lora.copy()), rung("lora", 3, lora))
+    assert twice.rung == "zero_shot", twice.rejected
