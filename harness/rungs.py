@@ -7,7 +7,6 @@ point group), and rungs never import each other.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -17,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.engine import Engine
-from harness.errors import InputError
+from harness.errors import InputError, did_you_mean
 from harness.prompts import PromptBuilder
 from harness.types import Example, Output
 
@@ -209,8 +208,7 @@ def get_rung(kind: str, where: str = "rungs") -> RungType:
     load_plugins()
     if kind in _REGISTRY:
         return _REGISTRY[kind]
-    close = difflib.get_close_matches(kind, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    hint = did_you_mean(kind, _REGISTRY)
     raise InputError(f"{where}: unknown rung '{kind}'{hint} (known: {', '.join(sorted(_REGISTRY))})")
 
 

@@ -7,13 +7,12 @@ callers ask the registered TaskType (is it labelled? which metric is primary?).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from harness.errors import InputError
+from harness.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:
     from harness.scoring import Scorer
@@ -65,6 +64,5 @@ def get_task_type(name: str) -> TaskType:
     _load()
     if name in _TYPES:
         return _TYPES[name]
-    close = difflib.get_close_matches(name, list(_TYPES), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    hint = did_you_mean(name, _TYPES)
     raise InputError(f"task type '{name}' is not supported{hint} (supported: {', '.join(sorted(_TYPES))})")

@@ -7,12 +7,11 @@ Nothing elsewhere branches on a method's name.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from harness.errors import InputError
+from harness.errors import InputError, did_you_mean
 from harness.rungs import load_plugins
 
 Wrap = Callable[[Any, dict[str, Any], Sequence[int]], Any]  # (base to own, options, init tokens) -> trainable model
@@ -47,6 +46,5 @@ def get_method(name: str) -> TuningMethod:
         load_plugins()
     if name in _METHODS:
         return _METHODS[name]
-    close = difflib.get_close_matches(name, list(_METHODS), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+    hint = did_you_mean(name, _METHODS)
     raise InputError(f"unknown tuning method '{name}'{hint} (known: {', '.join(sorted(_METHODS))})")
