@@ -22,18 +22,18 @@ from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store
 from advisor.rung_plan import PlannedRung
 from advisor.summarize import metric_value, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask
-from harness.atomic import write_text_atomically
-from harness.data import Splits
-from harness.embedding import embedding_similarities
+from harness.data.atomic import write_text_atomically
+from harness.data.hashing import content_hash
+from harness.data.loading import Splits
+from harness.data.store import Store
 from harness.environment import describe_hardware
-from harness.forgetting import probe_set
-from harness.hashing import content_hash
-from harness.pricing import load_prices
+from harness.metrics.scoring import scorer_for
+from harness.pricing.prices import load_prices
+from harness.probes.forgetting import probe_set
+from harness.retrieval.embedding import embedding_similarities
 from harness.rungs import RungContext
 from harness.runner import run_predictor
-from harness.scoring import scorer_for
 from harness.selection import Searchable, choose_on_validation
-from harness.store import Store
 from harness.task_types import get_task_type
 from harness.types import Example
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.atomic import write_text_atomically
+from harness.data.atomic import write_text_atomically
 from harness.errors import InputError
 
 SCHEMA_VERSION: Literal[1] = 1
@@ -197,7 +197,7 @@ class TaskSummary(_Model):
     n_test: int
     limit: int | None
     data_hashes: dict[str, str]
-    primary_metric: str = ""  # what ranks the rungs, and why (harness.task_metrics.choose_primary_metric)
+    primary_metric: str = ""  # what ranks the rungs, and why (harness.metrics.task_metrics.choose_primary_metric)
     primary_metric_reason: str = ""
     majority_label: str | None = None  # classification: the commonest label in train + validation
 

@@ -13,10 +13,10 @@ from advisor.rung_plan import plan_rungs
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
 from harness.audit import AuditSettings, Finding, TextEmbedder, TokenCounter, audit_examples, sort_findings
-from harness.chat_audit import audit_chat_records
+from harness.audit.chat import audit_chat_records
 from harness.errors import InputError
-from harness.models import resolve_model
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.models import resolve_model
+from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
 
 SCHEMA_VERSION = 1
@@ -120,7 +120,7 @@ def to_json(report: AuditReport) -> dict[str, Any]:
 
 
 def _default_embedder() -> TextEmbedder:
-    from harness.embedding import Embedder
+    from harness.retrieval.embedding import Embedder
 
     return Embedder()
 

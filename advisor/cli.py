@@ -301,7 +301,7 @@ def _gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | Non
     from advisor.gate import gate_passed, run_gate
     from advisor.report.gate import gate_markdown, gate_table, junit_xml
     from advisor.report.terminal import output_console
-    from harness.atomic import write_text_atomically
+    from harness.data.atomic import write_text_atomically
 
     checks = run_gate(current, baseline, settings, seed=current.task.seed)
     output_console().print(gate_table(checks))
@@ -340,7 +340,7 @@ def report(run_file: Path, fmt: str, out: Path | None) -> None:
     from advisor.assessment import read_assessment
     from advisor.report.html import render_html
     from advisor.report.markdown import render_markdown
-    from harness.atomic import write_text_atomically
+    from harness.data.atomic import write_text_atomically
 
     assessment = read_assessment(run_file)
     if fmt == "html":
@@ -435,7 +435,7 @@ def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | Non
     from advisor.audit import AuditOptions, run_audit, to_json
     from advisor.report.audit import print_audit
     from advisor.report.terminal import output_console
-    from harness.atomic import write_text_atomically
+    from harness.data.atomic import write_text_atomically
 
     report = run_audit(task_file, AuditOptions(near_threshold=near_threshold))
     data = json.dumps(to_json(report), indent=2, ensure_ascii=False)

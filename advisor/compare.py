@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from advisor.assessment import PairedComparison, RungResult
-from harness.comparison import PairedDifference, mcnemar
-from harness.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
+from harness.metrics.comparison import PairedDifference, mcnemar
+from harness.metrics.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
 
 
 def rung_columns(result: RungResult, labels: Sequence[str]) -> Columns:

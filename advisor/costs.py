@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from advisor.assessment import CostSummary, RungResult
 from advisor.task import CostSection
-from harness.pricing import (
+from harness.pricing.prices import (
     PriceTable,
     api_cost_per_1k,
     break_even_month,

@@ -38,8 +38,8 @@ from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from advisor.tie_break import pick, preferred_value
 from advisor.training_notes import training_warnings
+from harness.metrics.task_metrics import BINARY_METRICS
 from harness.rungs import LADDER_STEPS
-from harness.task_metrics import BINARY_METRICS
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """`advisor estimate`: memory, time and dollars to fine-tune a model with full, LoRA and QLoRA, before any run.
 
-The arithmetic lives in harness/tuning_memory.py; this module turns a request (a size or a model's
+The arithmetic lives in harness/estimates/tuning_memory.py; this module turns a request (a size or a model's
 config.json) into a report: the memory of each method, the GPUs each fits on with hours and dollars,
 and the serving cost per 1k requests of each rung. Nothing is downloaded: a model id is looked up only
 in a local folder or the Hugging Face cache.
@@ -21,9 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.errors import InputError
-from harness.models import EMBEDDED_MODEL
-from harness.pricing import PriceTable, api_cost_per_1k, load_prices
-from harness.tuning_memory import (
+from harness.estimates.tuning_memory import (
     DEFAULT_MFU,
     HEADROOM,
     KNOWN_SHAPES,
@@ -44,7 +42,9 @@ from harness.tuning_memory import (
     shape_for_params,
     shape_from_config,
 )
-from harness.tuning_memory import estimate_costs as training_options
+from harness.estimates.tuning_memory import estimate_costs as training_options
+from harness.inference.models import EMBEDDED_MODEL
+from harness.pricing.prices import PriceTable, api_cost_per_1k, load_prices
 
 TUNED_RUNGS = ("lora", "qlora", "full", "ia3", "prompt_tuning", "prefix_tuning")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from harness.errors import InputError
-from harness.metric_loading import load_metric
-from harness.metrics import Estimate, bootstrap_indices
+from harness.metrics.bootstrap import Estimate, bootstrap_indices
+from harness.metrics.loading import load_metric
 from harness.types import Record
 
 MODULE_RESAMPLES = 200

@@ -7,11 +7,11 @@ from collections.abc import Callable, Sequence
 
 from advisor.assessment import ForgettingSummary, ProbeDelta
 from advisor.task import ForgettingSection
-from harness.comparison import paired_mean_difference
-from harness.engine import Engine
-from harness.forgetting import probe_correct
-from harness.probes import ProbeItem
-from harness.store import Store
+from harness.data.store import Store
+from harness.inference.engine import Engine
+from harness.metrics.comparison import paired_mean_difference
+from harness.probes.forgetting import probe_correct
+from harness.probes.items import ProbeItem
 
 
 class ProbeRun:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from advisor.assessment import Assessment, RungResult
 from advisor.compare import compare_pair, same_examples
 from advisor.task import GatesSection as GateSettings
-from harness.task_metrics import definitions
+from harness.metrics.task_metrics import definitions
 
 
 @dataclass(frozen=True)

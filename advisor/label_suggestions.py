@@ -16,12 +16,12 @@ from pathlib import Path
 
 from advisor.assessment import Assessment
 from advisor.run import PreparedRun
-from harness.atomic import write_text_atomically
-from harness.data import FieldMap, load_inputs
+from harness.data.atomic import write_text_atomically
+from harness.data.loading import FieldMap, load_inputs
+from harness.data.store import Store
 from harness.errors import InputError
+from harness.metrics.scoring import scorer_for
 from harness.runner import run_predictor
-from harness.scoring import scorer_for
-from harness.store import Store
 from harness.types import Example
 
 

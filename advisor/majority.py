@@ -8,7 +8,7 @@ Tables show it as a reference row; the recommendation names every rung that does
 from __future__ import annotations
 
 from advisor.assessment import Assessment, LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
-from harness.task_metrics import build_columns, estimates
+from harness.metrics.task_metrics import build_columns, estimates
 from harness.task_types import get_task_type
 
 NAME = "majority class"

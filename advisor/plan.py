@@ -15,8 +15,8 @@ from typing import Any
 
 from advisor.plan_store import PLAN_VERSION, plan_key
 from advisor.run import PreparedRun
-from harness.calibration import time_generation, time_scoring, time_single
-from harness.pricing import hardware_for_device, load_prices, self_hosted_cost_per_1k, training_cost
+from harness.metrics.calibration import time_generation, time_scoring, time_single
+from harness.pricing.prices import hardware_for_device, load_prices, self_hosted_cost_per_1k, training_cost
 from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12

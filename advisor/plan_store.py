@@ -10,8 +10,8 @@ from typing import Any
 
 from advisor.assessment import PlanCheck, RungResult
 from advisor.task import TaskSpec
-from harness.atomic import write_text_atomically
-from harness.hashing import content_hash
+from harness.data.atomic import write_text_atomically
+from harness.data.hashing import content_hash
 
 PLAN_VERSION = 1
 

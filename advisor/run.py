@@ -15,16 +15,16 @@ from typing import Any, Protocol
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
-from harness.data import Splits
-from harness.embedding import Embedder
-from harness.engine import Engine
+from harness.data.hashing import content_hash
+from harness.data.loading import Splits
 from harness.environment import Placement, choose_placement
 from harness.errors import InputError
-from harness.hashing import content_hash
-from harness.models import ModelSource, load_model, load_tokenizer, resolve_model
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.engine import Engine
+from harness.inference.models import ModelSource, load_model, load_tokenizer, resolve_model
+from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.metrics.task_metrics import PrimaryChoice, choose_primary_metric
+from harness.retrieval.embedding import Embedder
 from harness.rungs import RungContext
-from harness.task_metrics import PrimaryChoice, choose_primary_metric
 from harness.task_types import get_task_type
 from harness.types import Example
 
@@ -87,7 +87,7 @@ def label_counts(splits: Splits, labels: Sequence[str]) -> Counter[str]:
 
 
 def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, labels: Sequence[str]) -> PrimaryChoice:
-    """The metric that ranks this task's rungs (see harness.task_metrics.choose_primary_metric)."""
+    """The metric that ranks this task's rungs (see harness.metrics.task_metrics.choose_primary_metric)."""
     counts = label_counts(splits, labels) if get_task_type(task_type).labelled else Counter[str]()
     return choose_primary_metric(task_type, chosen, counts)
 

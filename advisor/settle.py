@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from statistics import NormalDist
 
-from harness.comparison import PairedDifference
+from harness.metrics.comparison import PairedDifference
 
 POWER = 0.8
 

@@ -16,10 +16,10 @@ from advisor.assessment import (
     TokenSummary,
     TrainingSummary,
 )
-from harness.metrics import Estimate, mean_estimate, percentile, retrieval_ranks
+from harness.metrics.bootstrap import Estimate, mean_estimate, percentile, retrieval_ranks
+from harness.metrics.task_metrics import build_columns, estimates, primary_metric, score_parts
 from harness.runner import RunResult
 from harness.selection import Selection
-from harness.task_metrics import build_columns, estimates, primary_metric, score_parts
 from harness.task_types import get_task_type
 from harness.types import Record
 

@@ -8,12 +8,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from harness.data import DataSpec, FieldMap
+from harness.data.loading import DataSpec, FieldMap
 from harness.errors import InputError
-from harness.models import EMBEDDED_MODEL
-from harness.pricing import PriceTable, load_prices
-from harness.prompts import INPUT_SLOT
-from harness.task_metrics import metric_names
+from harness.inference.models import EMBEDDED_MODEL
+from harness.inference.prompts import INPUT_SLOT
+from harness.metrics.task_metrics import metric_names
+from harness.pricing.prices import PriceTable, load_prices
 from harness.task_types import get_task_type, task_type_names
 
 

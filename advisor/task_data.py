@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from advisor.task import LoadedTask
-from harness.data import Splits, load_splits
-from harness.labels import check_targets, infer_labels, rename_targets
+from harness.data.labels import check_targets, infer_labels, rename_targets
+from harness.data.loading import Splits, load_splits
 from harness.task_types import get_task_type
 
 

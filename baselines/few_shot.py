@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.answering import answer, resolve_mode
-from harness.demonstrations import DemoSelector
+from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.hashing import content_hash
+from harness.inference.answering import answer, resolve_mode
+from harness.retrieval.demonstrations import DemoSelector
 from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output

@@ -9,15 +9,15 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from harness.answering import answer, resolve_mode
-from harness.corpus import corpus_hash, load_corpus, passages_from_examples
-from harness.demonstrations import example_text
+from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.hashing import content_hash
+from harness.inference.answering import answer, resolve_mode
+from harness.retrieval.corpus import corpus_hash, load_corpus, passages_from_examples
+from harness.retrieval.demonstrations import example_text
+from harness.retrieval.vector_index import Passage, StoredIndex, cached_index
 from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output
-from harness.vector_index import Passage, StoredIndex, cached_index
 
 
 class RagConfig(Searchable):

@@ -8,8 +8,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from harness.answering import answer, resolve_mode
-from harness.hashing import content_hash
+from harness.data.hashing import content_hash
+from harness.inference.answering import answer, resolve_mode
 from harness.rungs import Predictor, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
 from harness.types import Example, Output
 

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import require_dataset, write_result
 from harness.audit import AuditSettings, audit_examples
-from harness.embedding import Embedder
-from harness.models import EMBEDDED_MODEL, resolve_model
+from harness.inference.models import EMBEDDED_MODEL, resolve_model
+from harness.retrieval.embedding import Embedder
 from harness.types import Example
 
 

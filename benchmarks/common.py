@@ -40,7 +40,7 @@ def timed_scoring(
     engine: Any, builder: Any, encoded: Sequence[Any], examples: Sequence[Any], labels: Sequence[str]
 ) -> dict[str, Any]:
     """Score every prompt by its labels; accuracy, wall time, throughput, tokens and log-probs."""
-    from harness.answering import answer_by_scoring
+    from harness.inference.answering import answer_by_scoring
 
     started = time.perf_counter()
     outputs = answer_by_scoring(engine, builder, encoded, labels)

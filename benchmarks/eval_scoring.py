@@ -24,10 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import require_dataset, timed_scoring, write_result
-from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
-from harness.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.engine import Engine
+from harness.inference.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
+from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
 
 TEMPLATE = "Review: {input}\nSentiment:"

@@ -18,12 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import require_dataset, timed_scoring, write_result
-from harness.answering import Prompt
-from harness.demonstrations import DemoSelector
-from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
-from harness.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.answering import Prompt
+from harness.inference.engine import Engine
+from harness.inference.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
+from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.retrieval.demonstrations import DemoSelector
 from harness.types import Example
 
 LABELS = ("negative", "positive")

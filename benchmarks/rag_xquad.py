@@ -27,17 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from baselines.rag import RagConfig, RagPredictor
 from baselines.zero_shot import ZeroShotConfig, ZeroShotPredictor
 from benchmarks.common import require_dataset, write_result
-from harness.corpus import load_corpus
-from harness.embedding import Embedder
-from harness.engine import Engine
 from harness.environment import choose_placement, describe_hardware
-from harness.metrics import accuracy_estimate, mean_estimate, retrieval_ranks
-from harness.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.engine import Engine
+from harness.inference.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
+from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.metrics.bootstrap import accuracy_estimate, mean_estimate, retrieval_ranks
+from harness.metrics.scoring import qa_scorer
+from harness.retrieval.corpus import load_corpus
+from harness.retrieval.embedding import Embedder
+from harness.retrieval.vector_index import build_faiss, search
 from harness.rungs import Predictor, RungContext
-from harness.scoring import qa_scorer
 from harness.types import Example
-from harness.vector_index import build_faiss, search
 
 INSTRUCTION = "Reply with only the answer: a few words copied exactly from the context. Do not write a sentence."
 

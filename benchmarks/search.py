@@ -88,7 +88,7 @@ def clinc_task(folder: Path, intents: int, train_per_intent: int, test_per_inten
 
 def accuracy(predictor: Any, model: Any, examples: Any) -> float:
     """Test accuracy of a model through the rung's own prompt and answering."""
-    from harness.answering import answer
+    from harness.inference.answering import answer
 
     encoded = [predictor.prompts.split(e) for e in examples]
     labels = predictor.context.labels

@@ -58,8 +58,8 @@ def example_task(count: int) -> ExampleTask:
     from advisor.run import _prompt_format
     from advisor.task import load_task
     from advisor.task_data import load_task_data
-    from harness.models import resolve_model
-    from harness.prompts import PromptBuilder
+    from harness.inference.models import resolve_model
+    from harness.inference.prompts import PromptBuilder
 
     task = load_task(ROOT / "examples" / "support_tickets" / "task.yaml")
     splits, labels = load_task_data(task)
@@ -76,8 +76,8 @@ def example_task(count: int) -> ExampleTask:
 
 def held_out_accuracy(model: Any, task: ExampleTask) -> float:
     """Accuracy on the example's test tickets, scored the same way for every method (our engine, zero_shot prompt)."""
-    from harness.answering import answer
-    from harness.engine import Engine
+    from harness.inference.answering import answer
+    from harness.inference.engine import Engine
 
     model.eval()
     engine = Engine(model, task.tokenizer)

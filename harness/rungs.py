@@ -15,9 +15,9 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from harness.engine import Engine
 from harness.errors import InputError, did_you_mean
-from harness.prompts import PromptBuilder
+from harness.inference.engine import Engine
+from harness.inference.prompts import PromptBuilder
 from harness.types import Example, Output
 
 

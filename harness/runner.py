@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from harness.batching import chunks
-from harness.hashing import content_hash
+from harness.data.hashing import content_hash
+from harness.data.store import Store
+from harness.inference.batching import chunks
+from harness.metrics.scoring import Scorer
 from harness.rungs import Predictor
-from harness.scoring import Scorer
-from harness.store import Store
 from harness.types import Example, Output, Record
 
 Progress = Callable[[int], None]

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.data.store import Store
 from harness.errors import InputError
+from harness.metrics.scoring import scorer_for
+from harness.metrics.task_metrics import metric_names, point_metric, primary_metric
 from harness.rungs import RungConfig, RungContext, RungType
 from harness.runner import run_predictor
-from harness.scoring import scorer_for
-from harness.store import Store
-from harness.task_metrics import metric_names, point_metric, primary_metric
 
 
 class ChoiceSearch(BaseModel):

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from harness.errors import InputError, did_you_mean
 
 if TYPE_CHECKING:
-    from harness.scoring import Scorer
-    from harness.task_metrics import MetricDefinition
+    from harness.metrics.scoring import Scorer
+    from harness.metrics.task_metrics import MetricDefinition
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import torch
 def main(model_dir: str, folder: str) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.engine import Engine
-    from harness.prompts import PromptBuilder, PromptFormat
+    from harness.inference.engine import Engine
+    from harness.inference.prompts import PromptBuilder, PromptFormat
     from harness.rungs import RungContext
     from harness.types import Example
     from tuning.spaces import Range, SearchOptions

@@ -16,9 +16,9 @@ import advisor.audit
 from advisor.audit import AuditOptions, run_audit
 from advisor.cli import main
 from harness.audit import AuditSettings, Finding, audit_examples
+from harness.audit.chat import audit_chat_records
 from harness.audit.near import similar_pairs
-from harness.chat_audit import audit_chat_records
-from harness.embedding import Embedder
+from harness.retrieval.embedding import Embedder
 from harness.types import Example
 from tests.conftest import write_jsonl
 

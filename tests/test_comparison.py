@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.comparison import mcnemar, paired_bootstrap, paired_mean_difference
-from harness.metrics import accuracy_estimate, bootstrap_indices, macro_f1_rows
+from harness.metrics.bootstrap import accuracy_estimate, bootstrap_indices, macro_f1_rows
+from harness.metrics.comparison import mcnemar, paired_bootstrap, paired_mean_difference
 
 
 def test_paired_bootstrap_matches_a_slow_reference() -> None:

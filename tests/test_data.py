@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.data import DataSpec, FieldMap, load_examples, load_splits, split_examples
+from harness.data.loading import DataSpec, FieldMap, load_examples, load_splits, split_examples
 from harness.errors import InputError
 from tests.conftest import write_jsonl
 

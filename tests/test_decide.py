@@ -363,7 +363,7 @@ def test_a_rung_that_does_not_clearly_beat_the_majority_class_is_named() -> None
 
 
 def test_imbalanced_labels_rank_on_macro_f1_unless_the_task_file_chooses() -> None:
-    from harness.task_metrics import choose_primary_metric
+    from harness.metrics.task_metrics import choose_primary_metric
 
     spam = choose_primary_metric("classification", None, {"ham": 692, "spam": 108})
     assert spam.metric == "macro_f1" and "imbalanced" in spam.reason

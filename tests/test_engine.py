@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import torch
 
-from harness.batching import token_budget_batches
-from harness.engine import ChoiceRequest, Engine
+from harness.inference.batching import token_budget_batches
+from harness.inference.engine import ChoiceRequest, Engine
 
 PLACEMENTS = [("cpu", torch.float32)]
 if torch.cuda.is_available():  # exercised on a GPU machine; never needed

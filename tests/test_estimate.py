@@ -18,8 +18,7 @@ from advisor.estimate import (
     to_json,
 )
 from harness.errors import InputError
-from harness.pricing import api_cost_per_1k, load_prices
-from harness.tuning_memory import (
+from harness.estimates.tuning_memory import (
     GB,
     KNOWN_SHAPES,
     NF4_BYTES,
@@ -40,6 +39,7 @@ from harness.tuning_memory import (
     training_flops,
     training_time,
 )
+from harness.pricing.prices import api_cost_per_1k, load_prices
 
 # LLaMA-Factory README, "Hardware Requirement" (estimated): Full (pure_bf16) 8x GB, LoRA 2x GB, QLoRA 4-bit x/2 GB.
 PUBLISHED = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.data.labels import check_targets, infer_labels, match_label, rename_targets
 from harness.errors import InputError
-from harness.labels import check_targets, infer_labels, match_label, rename_targets
 from harness.types import Example
 
 LABELS = ["billing", "technical_issue", "account_access", "bill"]

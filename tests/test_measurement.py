@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import main
-from harness.task_metrics import build_columns, estimates
+from harness.metrics.task_metrics import build_columns, estimates
 from tests.conftest import write_jsonl
 
 
@@ -75,7 +75,7 @@ def test_generation_task_reports_rouge_chrf_and_embedding_similarity(tmp_path: P
 
 def test_costs_follow_from_measured_throughput_and_tokens(ticket_task: Path, tmp_path: Path) -> None:
     data = assess(ticket_task, tmp_path / "run.json")
-    from harness.pricing import load_prices
+    from harness.pricing.prices import load_prices
 
     prices = load_prices()
     hardware = prices.gpus[prices.defaults.serving_hardware].per_hour

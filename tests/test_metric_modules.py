@@ -15,7 +15,7 @@ import sacrebleu
 from sklearn.metrics import f1_score
 
 from harness.errors import InputError
-from harness.metric_loading import SHIPPED_METRICS, load_metric
+from harness.metrics.loading import SHIPPED_METRICS, load_metric
 
 
 @pytest.fixture
@@ -163,7 +163,7 @@ socket.socket.connect = refuse
 socket.getaddrinfo = refuse
 
 from harness.errors import InputError
-from harness.metric_loading import SHIPPED_METRICS, load_metric
+from harness.metrics.loading import SHIPPED_METRICS, load_metric
 
 for name in SHIPPED_METRICS:
     load_metric(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness.metrics import accuracy_estimate, bootstrap_indices, macro_f1_estimate, macro_f1_rows, percentile
+from harness.metrics.bootstrap import accuracy_estimate, bootstrap_indices, macro_f1_estimate, macro_f1_rows, percentile
 
 
 def reference_macro_f1(targets: list[str], predictions: list[str | None]) -> float:

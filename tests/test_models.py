@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import models
 from harness.errors import InputError, RunError
+from harness.inference import models
 
 
 def test_a_missing_embedded_package_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:

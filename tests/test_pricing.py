@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from harness.errors import InputError
-from harness.pricing import (
+from harness.pricing.prices import (
     ApiPrice,
     api_cost_per_1k,
     break_even_month,

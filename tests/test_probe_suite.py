@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import InputError
-from harness.probes import SHIPPED_PROBES, ProbeItem, areas, load_probes, read_probe_file, validate_suite
+from harness.probes.items import SHIPPED_PROBES, ProbeItem, areas, load_probes, read_probe_file, validate_suite
 
 DATASETS = Path(os.environ.get("LADDER_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets"))
 AREAS = (

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 
 from advisor.cli import main
 from baselines.rag import RagConfig, RagPredictor
-from harness.demonstrations import DemoSelector
-from harness.embedding import Embedder
-from harness.engine import Engine
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.engine import Engine
+from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.metrics.scoring import normalize_answer, qa_scorer, token_f1
+from harness.retrieval.demonstrations import DemoSelector
+from harness.retrieval.embedding import Embedder
+from harness.retrieval.vector_index import Passage
 from harness.rungs import RungContext
-from harness.scoring import normalize_answer, qa_scorer, token_f1
 from harness.types import Example, Output
-from harness.vector_index import Passage
 from tests.conftest import TICKETS, write_jsonl
 
 POOL = [Example(f"p{i}", text, label) for i, (text, label) in enumerate(TICKETS)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
 
 

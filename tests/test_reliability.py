@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.atomic import is_temporary
+from harness.data.atomic import is_temporary
 from tests.conftest import TICKETS, write_jsonl
 
 pytestmark = pytest.mark.slow  # hypothesis-driven or subprocess-heavy: `make test-fast` skips it

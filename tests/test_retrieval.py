@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness.corpus import chunk, corpus_hash, load_corpus
 from harness.errors import InputError
-from harness.vector_index import Passage, build_faiss, cached_index, search
+from harness.retrieval.corpus import chunk, corpus_hash, load_corpus
+from harness.retrieval.vector_index import Passage, build_faiss, cached_index, search
 
 
 def unit_rows(n: int, dimension: int, seed: int) -> np.ndarray:

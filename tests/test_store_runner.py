@@ -9,12 +9,12 @@ from typing import Any
 import pytest
 
 from baselines.zero_shot import ZeroShotConfig, build_zero_shot
-from harness.engine import Engine
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.data.store import Store
+from harness.inference.engine import Engine
+from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.metrics.scoring import classification_scorer
 from harness.rungs import RungContext
 from harness.runner import run_predictor
-from harness.scoring import classification_scorer
-from harness.store import Store
 from harness.types import Example, Output
 
 LABELS = ("billing", "technical", "access")

@@ -6,7 +6,7 @@ import pytest
 import sacrebleu
 
 from harness.errors import InputError
-from harness.text_metrics import (
+from harness.metrics.text_metrics import (
     FieldCounts,
     chrf,
     exact_match,

@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from harness.engine import Engine
-from harness.prompts import PromptBuilder, PromptFormat
+from harness.inference.engine import Engine
+from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.types import Example
 from tests.conftest import TICKETS

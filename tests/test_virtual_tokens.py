@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from harness.engine import ChoiceRequest, Engine
+from harness.inference.engine import ChoiceRequest, Engine
 from harness.types import Example
 from tests.conftest import TICKETS
 from tests.test_tuning import LABELS, context

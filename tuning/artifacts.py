@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import staged_folder, write_text_atomically
+from harness.data.atomic import staged_folder, write_text_atomically
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from harness.prefix_cache import expanded_cache
+from harness.inference.prefix_cache import expanded_cache
 from tuning.virtual_tokens import training_logits, virtual_token_type
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from harness.atomic import staged_folder, write_text_atomically
+from harness.data.atomic import staged_folder, write_text_atomically
 
 Named = list[tuple[str, torch.Tensor]]
 

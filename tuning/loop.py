@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from harness.batching import token_budget_batches
+from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
 from tuning.checkpoint import load_checkpoint, save_checkpoint
 

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_text_atomically
+from harness.data.atomic import write_text_atomically
 from tuning.loop import EpochObserver, Pruned
 from tuning.spaces import Dimension, Range, SearchOptions, center, describe
 

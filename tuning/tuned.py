@@ -18,14 +18,14 @@ import torch
 from filelock import FileLock
 from pydantic import Field, field_validator
 
-from harness.answering import answer, resolve_mode
-from harness.engine import Engine
+from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.hashing import content_hash
-from harness.prompts import PromptBuilder
+from harness.inference.answering import answer, resolve_mode
+from harness.inference.engine import Engine
+from harness.inference.prompts import PromptBuilder
+from harness.metrics.scoring import scorer_for
+from harness.metrics.task_metrics import metric_names, point_metric, primary_metric
 from harness.rungs import RequestShape, RungConfig, RungContext, TunedModel, answer_tokens
-from harness.scoring import scorer_for
-from harness.task_metrics import metric_names, point_metric, primary_metric
 from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainingReport, TrainRow, Validation, train

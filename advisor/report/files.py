@@ -7,7 +7,7 @@ from pathlib import Path
 from advisor.assessment import Assessment
 from advisor.report.html import render_html
 from advisor.report.markdown import render_markdown
-from harness.atomic import write_text_atomically
+from harness.data.atomic import write_text_atomically
 
 
 def write_reports(assessment: Assessment, json_path: Path) -> list[Path]:

@@ -2,7 +2,7 @@
 
 Pure over Example objects: duplicates and near-duplicates, train/test leakage, label conflicts,
 class balance, over-long rows and empty fields. Chat-record format checks need the raw file and
-live in `harness.chat_audit`.
+live in `harness.audit.chat`.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from harness.vector_index import build_faiss, search
+from harness.retrieval.vector_index import build_faiss, search
 
 # float32 inner products of identical unit vectors can land a hair under 1.0
 _TOLERANCE = 1e-5

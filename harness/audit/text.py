@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.demonstrations import example_text
+from harness.retrieval.demonstrations import example_text
 from harness.types import Example
 
 

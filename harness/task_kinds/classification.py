@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.scoring import classification_scorer
-from harness.task_metrics import MetricDefinition, macro_f1_of, mean_of
+from harness.metrics.scoring import classification_scorer
+from harness.metrics.task_metrics import MetricDefinition, macro_f1_of, mean_of
 from harness.task_types import TaskType, register_task_type
 
 register_task_type(

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import main
-from harness.models import EMBEDDED_MODEL, resolve_model
+from harness.inference.models import EMBEDDED_MODEL, resolve_model
 
 pytestmark = pytest.mark.integration
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_tickets"
@@ -101,14 +101,14 @@ def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tm
     import sys
     import time
 
-    from harness.atomic import is_temporary
+    from harness.data.atomic import is_temporary
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LADDER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
     convert = [
         sys.executable,
         "-c",
-        "from harness.models import resolve_model; print(resolve_model('smollm2-135m-instruct').path)",
+        "from harness.inference.models import resolve_model; print(resolve_model('smollm2-135m-instruct').path)",
     ]
     models = tmp_path / "cache" / "models"
     for saving in (False, True):  # first while reading and dequantising, then while the safetensors are written

@@ -1,0 +1,1 @@
+"""Estimates before anything runs: the memory and time a tuning method needs."""

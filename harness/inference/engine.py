@@ -1,0 +1,305 @@
+"""The hot path: batched log-likelihood scoring of choices, and batched greedy generation.
+
+Scoring packs one example into one row: the shared context, then every multi-token choice as its
+own block that sees the context and itself but no other block (a tree-shaped 4D mask with
+per-block position ids). The context is computed once for all choices, and logits are projected
+only at the positions that predict a choice token, never `batch x length x vocab`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+
+from harness.inference.batching import token_budget_batches
+from harness.inference.prefix_cache import KeyValues, PrefixCache
+
+_PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
+
+
+@dataclass(frozen=True)
+class ChoiceRequest:
+    """Score each choice as a continuation of the context (token ids, already encoded)."""
+
+    context: tuple[int, ...]
+    choices: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A greedy completion: its text (cut at the first stop string) and its token count."""
+
+    text: str
+    completion_tokens: int
+
+
+@dataclass(frozen=True)
+class _ScoringRow:
+    tokens: list[int]
+    positions: list[int]
+    segments: list[int]  # 0 = context, j + 1 = block of choice j
+    targets: list[list[tuple[int, int]]]  # per choice: (row position, token it predicts)
+
+
+class Engine:
+    """Runs a causal LM over token ids: scoring choices and greedy generation, both batched."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch_tokens: int = 4096,
+        max_batch_size: int = 32,
+        soft_prefix: KeyValues | None = None,
+    ):
+        """`soft_prefix`: learned virtual tokens as keys and values per layer, put in front of every request."""
+        self._model = model
+        self._loader: Callable[[], Any] | None = None
+        self.tokenizer = tokenizer
+        self.max_batch_tokens = max_batch_tokens
+        self.max_batch_size = max_batch_size
+        self.device: Any = next(model.parameters()).device if model is not None else torch.device("cpu")
+        self.pad_id = _pad_id(tokenizer)
+        self._soft_prefix = soft_prefix
+        self._end_ids: set[int] | None = None
+        self._prefixes: PrefixCache | None = None
+
+    @classmethod
+    def deferred(
+        cls, loader: Callable[[], Any], tokenizer: Any, device: str, *, max_batch_tokens: int = 4096
+    ) -> Engine:
+        """An engine whose model is loaded on first use: a run that finds every answer stored never loads it."""
+        engine = cls(None, tokenizer, max_batch_tokens=max_batch_tokens)
+        engine._loader = loader
+        engine.device = torch.device(device)
+        return engine
+
+    @property
+    def model(self) -> Any:
+        """The model (loaded now, if this engine was deferred)."""
+        if self._model is None:
+            assert self._loader is not None, "an engine needs a model or a loader"
+            self._model = self._loader()
+        return self._model
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory."""
+        return self._model is not None
+
+    @property
+    def end_ids(self) -> set[int]:
+        """Token ids that end a generation."""
+        if self._end_ids is None:
+            self._end_ids = _end_ids(self.model, self.tokenizer)
+        return self._end_ids
+
+    @property
+    def prefixes(self) -> PrefixCache:
+        """The KV cache of the current shared prefix (and the soft prefix of virtual tokens)."""
+        if self._prefixes is None:
+            self._prefixes = PrefixCache(self.model, self._soft_prefix)
+        return self._prefixes
+
+    # ---- scoring -----------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def score(self, requests: Sequence[ChoiceRequest], prefix: Sequence[int] = ()) -> list[list[float]]:
+        """Sum of log-probabilities of each choice given prefix + context, per request.
+
+        A non-empty `prefix` (shared by every request) is run once and its KV cache reused.
+        """
+        rows = [_scoring_row(request) for request in requests]
+        results: list[list[float]] = [[] for _ in rows]
+        lengths = [len(r.tokens) for r in rows]
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
+            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix), strict=True):
+                results[index] = scores
+        return results
+
+    def _batch_size(self, prefix: Sequence[int]) -> int:
+        """Fewer rows when each carries a long prefix: every row holds its own copy of the prefix KV."""
+        return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, self.prefixes.length(prefix))))
+
+    def _score_batch(self, rows: list[_ScoringRow], prefix: Sequence[int]) -> list[list[float]]:
+        # Left padding lines up the ends of the rows: when every row has the same choice blocks
+        # (a classification task), the positions to keep are the same in every row, and a 1D
+        # `logits_to_keep` (supported by every transformers 5 release) keeps exactly those.
+        width = max(len(r.tokens) for r in rows)
+        batch = len(rows)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        position_ids = torch.zeros((batch, width), dtype=torch.long)
+        segments = torch.full((batch, width), -1, dtype=torch.long)
+        offsets = [width - len(r.tokens) for r in rows]
+        shift = self.prefixes.length(prefix)
+        for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
+            input_ids[b, offset:] = torch.tensor(row.tokens)
+            position_ids[b, offset:] = torch.tensor(row.positions) + shift
+            segments[b, offset:] = torch.tensor(row.segments)
+        kept = sorted({p + o for r, o in zip(rows, offsets, strict=True) for t in r.targets for p, _ in t})
+        column = {position: i for i, position in enumerate(kept)}
+        has_blocks = bool((segments > 0).any())
+        mask = _tree_mask(segments) if has_blocks else (segments >= 0).long()
+        if shift:  # every real token also sees the whole prefix
+            if has_blocks:
+                sees_prefix = (segments >= 0)[:, None, :, None].expand(batch, 1, width, shift)
+                mask = torch.cat([sees_prefix, mask], dim=-1)
+            else:
+                mask = torch.cat([torch.ones((batch, shift), dtype=mask.dtype), mask], dim=-1)
+        cache = self.prefixes.for_batch(prefix, batch) if shift else None
+        logits = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=mask.to(self.device),
+            position_ids=position_ids.to(self.device),
+            cache=cache,
+            logits_to_keep=torch.tensor(kept, device=self.device),
+            use_cache=cache is not None,
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        results = []
+        for b, (row, offset) in enumerate(zip(rows, offsets, strict=True)):
+            scores = []
+            for choice_targets in row.targets:
+                columns = torch.tensor([column[p + offset] for p, _ in choice_targets])
+                tokens = torch.tensor([t for _, t in choice_targets])
+                scores.append(float(logprobs[b, columns, tokens].sum()))
+            results.append(scores)
+        return results
+
+    # ---- generation --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        prefix: Sequence[int] = (),
+    ) -> list[Generation]:
+        """Greedy completions of prefix + each prompt, stopping at an end-of-turn token or a stop string."""
+        results: list[Generation | None] = [None] * len(prompts)
+        lengths = [len(p) + max_new_tokens for p in prompts]
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
+            for index, generation in zip(
+                batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop, prefix), strict=True
+            ):
+                results[index] = generation
+        return [g for g in results if g is not None]
+
+    def _generate_batch(
+        self, prompts: list[Sequence[int]], max_new_tokens: int, stop: Sequence[str], prefix: Sequence[int]
+    ) -> list[Generation]:
+        from transformers import DynamicCache
+
+        width = max(len(p) for p in prompts)
+        batch = len(prompts)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((batch, width), dtype=torch.long)
+        for b, prompt in enumerate(prompts):  # left padding: every row's next token is at the end
+            input_ids[b, width - len(prompt) :] = torch.tensor(list(prompt))
+            attention[b, width - len(prompt) :] = 1
+        shift = self.prefixes.length(prefix)
+        if shift:
+            attention = torch.cat([torch.ones((batch, shift), dtype=attention.dtype), attention], dim=-1)
+        input_ids, attention = input_ids.to(self.device), attention.to(self.device)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, shift:]
+        cache = self.prefixes.for_batch(prefix, batch) if shift else DynamicCache()
+        generated: list[list[int]] = [[] for _ in prompts]
+        active = list(range(batch))  # original row of each live batch row
+        end_ids = torch.tensor(sorted(self.end_ids), device=self.device)
+        step_ids, step_positions = input_ids, positions
+        for _ in range(max_new_tokens):
+            logits = self.model(
+                input_ids=step_ids,
+                attention_mask=attention,
+                position_ids=step_positions,
+                cache=cache,
+                use_cache=True,
+                logits_to_keep=1,
+            ).logits[:, -1, :]
+            next_ids = logits.argmax(-1)
+            finished_now = torch.isin(next_ids, end_ids).tolist()
+            still: list[int] = []
+            for live, (row, token) in enumerate(zip(active, next_ids.tolist(), strict=True)):
+                generated[row].append(token)
+                if not finished_now[live] and not _hits_stop(self.tokenizer, generated[row], stop):
+                    still.append(live)
+            if not still:
+                break
+            keep_rows = torch.tensor(still, device=self.device)
+            if len(still) < len(active):  # drop finished rows so they cost no more compute
+                cache.reorder_cache(cast(torch.LongTensor, keep_rows))
+                attention = attention.index_select(0, keep_rows)
+                step_positions = step_positions.index_select(0, keep_rows)
+                next_ids = next_ids.index_select(0, keep_rows)
+                active = [active[i] for i in still]
+            attention = torch.cat([attention, attention.new_ones((len(active), 1))], dim=-1)
+            step_positions = step_positions[:, -1:] + 1
+            step_ids = next_ids[:, None]
+        return [self._finish(tokens, stop) for tokens in generated]
+
+    def _finish(self, tokens: list[int], stop: Sequence[str]) -> Generation:
+        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+        cut = min((text.find(s) for s in stop if s and s in text), default=-1)
+        return Generation(text=text[:cut] if cut >= 0 else text, completion_tokens=len(tokens))
+
+
+def _scoring_row(request: ChoiceRequest) -> _ScoringRow:
+    context = list(request.context)
+    if not context:
+        raise ValueError("a scoring request needs a non-empty context")
+    tokens, positions, segments = list(context), list(range(len(context))), [0] * len(context)
+    targets: list[list[tuple[int, int]]] = []
+    for j, choice in enumerate(request.choices):
+        if not choice:
+            raise ValueError("a choice needs at least one token")
+        start = len(tokens)
+        block = list(choice[:-1])  # the last token is only predicted, never fed
+        tokens.extend(block)
+        positions.extend(range(len(context), len(context) + len(block)))
+        segments.extend([j + 1] * len(block))
+        predict_from = [len(context) - 1] + [start + i for i in range(len(block))]
+        targets.append(list(zip(predict_from, choice, strict=True)))
+    return _ScoringRow(tokens, positions, segments, targets)
+
+
+def _tree_mask(segments: torch.Tensor) -> torch.Tensor:
+    """(batch, 1, T, T) bool: causal, context visible to all, blocks blind to each other, pads inert."""
+    width = segments.shape[1]
+    causal = torch.ones((width, width), dtype=torch.bool).tril()
+    key, query = segments[:, None, :], segments[:, :, None]
+    allowed = causal[None] & ((key == 0) | (key == query)) & (key >= 0) & (query >= 0)
+    # a pad row that attends to nothing would give NaN; let it see itself (its output is unused)
+    allowed |= torch.eye(width, dtype=torch.bool)[None]
+    return allowed[:, None]
+
+
+def _hits_stop(tokenizer: Any, tokens: list[int], stop: Sequence[str]) -> bool:
+    if not stop:
+        return False
+    tail = tokenizer.decode(tokens[-16:], skip_special_tokens=True)
+    return any(s and s in tail for s in stop)
+
+
+def _pad_id(tokenizer: Any) -> int:
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _end_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    generation = model.generation_config
+    configured = generation.eos_token_id if generation is not None else None
+    for value in (configured, tokenizer.eos_token_id):
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    return ids

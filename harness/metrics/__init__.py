@@ -1,0 +1,1 @@
+"""Measuring: per-example scores, metric statistics with bootstrap intervals, paired comparisons, calibration."""

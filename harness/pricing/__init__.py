@@ -1,0 +1,1 @@
+"""The dated price table and the $ formulas."""

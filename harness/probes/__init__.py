@@ -1,0 +1,1 @@
+"""General-skill probes and forgetting: what a tuned model loses."""

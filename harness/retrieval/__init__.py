@@ -1,0 +1,1 @@
+"""Retrieval: sentence embeddings, the FAISS index, the knowledge corpus, similar demonstrations."""
