@@ -59,9 +59,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))
     price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
-    comparisons = compare_rungs(
-        results, spec.type, run.context.labels, seed=spec.seed, resamples=spec.evaluation.bootstrap_resamples
-    )
+    comparisons = compare_rungs(results, spec.type, run.context.labels, spec.measurement)
     assessment = Assessment(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskSummary(
@@ -96,8 +94,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
         spec.facts,
         spec.decision,
         data_facts(run.splits, run.context.labels, audit),
-        seed=spec.seed,
-        resamples=spec.evaluation.bootstrap_resamples,
+        spec.measurement,
     )
     return assessment
 
@@ -195,15 +192,14 @@ def _run_rung(
         task.spec.type,
         run,
         labels=context.labels,
-        seed=task.spec.seed,
-        resamples=task.spec.evaluation.bootstrap_resamples,
+        measurement=task.spec.measurement,
         similarities=similarities,
         ranked_on=context.primary_metric,
     )
     result.step = planned.type.step
     result.selection = selection_summary(selection) if selection else None
     if task.spec.evaluation.metrics:
-        extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, seed=task.spec.seed)
+        extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, task.spec.measurement)
         result.metrics.update({name: metric_value(estimate) for name, estimate in extra.items()})
     result.seconds = time.perf_counter() - started
     tuned = predictor.tuned()
@@ -221,7 +217,6 @@ def _run_rung(
                 tuned.engine,
                 tuned.fingerprint(),
                 max_forgetting=task.spec.constraints.max_forgetting,
-                seed=task.spec.seed,
-                resamples=task.spec.evaluation.bootstrap_resamples,
+                measurement=task.spec.measurement,
             )
     return result

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from harness.errors import LadderError
 from harness.library_warnings import silence_unfixable_warnings
+from harness.metrics.measurement import Measurement
 
 F = TypeVar("F", bound=Callable[..., Any])
 err_console = Console(stderr=True)
@@ -303,7 +304,7 @@ def _gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | Non
     from advisor.report.terminal import output_console
     from harness.data.atomic import write_text_atomically
 
-    checks = run_gate(current, baseline, settings, seed=current.task.seed)
+    checks = run_gate(current, baseline, settings, Measurement(seed=current.task.seed))
     output_console().print(gate_table(checks))
     if junit is not None:
         write_text_atomically(junit, junit_xml(checks))
@@ -387,13 +388,14 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
         if hooks.started:
             progress.stop()
     card = result["card"]
-    training = card["training"]
     state = "trained" if result["trained_now"] else "already trained (cached)"
-    click.echo(
-        f"{rung_name}: {state} in {training['seconds']:.0f} s, {card['trainable_parameters']:,} trainable "
-        f"parameters ({100 * card['trainable_share']:.2f}%), validation loss "
-        f"{', '.join(f'{x:.3f}' for x in training['validation_losses'])}"
-    )
+    if card is not None:
+        training = card.training
+        click.echo(
+            f"{rung_name}: {state} in {training.seconds:.0f} s, {card.trainable_parameters:,} trainable "
+            f"parameters ({100 * card.trainable_share:.2f}%), validation loss "
+            f"{', '.join(f'{x:.3f}' for x in training.validation_losses)}"
+        )
     click.echo(f"artifact: {result['artifact']}")
     if result["exported"]:
         click.echo(f"exported to {result['exported']}" + (" (merged model)" if merge else ""))

@@ -11,6 +11,7 @@ from itertools import combinations
 
 from advisor.assessment import PairedComparison, RungResult
 from harness.metrics.comparison import PairedDifference, mcnemar
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
 
 
@@ -53,10 +54,7 @@ def compare_pair(
     task_type: str,
     labels: Sequence[str],
     metric: str,
-    *,
-    confidence: float = 0.95,
-    seed: int = 0,
-    resamples: int = 2000,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> Gap:
     """A minus B on the metric, paired by test example (the records must be the same examples, in order)."""
     paired = paired_metric(
@@ -65,9 +63,7 @@ def compare_pair(
         rung_columns(a, labels),
         rung_columns(b, labels),
         len(a.records),
-        seed=seed,
-        resamples=resamples,
-        confidence=confidence,
+        measurement,
     )
     exact = None
     if metric in BINARY_METRICS:
@@ -81,7 +77,7 @@ def same_examples(a: RungResult, b: RungResult) -> bool:
 
 
 def compare_rungs(
-    results: Sequence[RungResult], task_type: str, labels: Sequence[str], *, seed: int, resamples: int
+    results: Sequence[RungResult], task_type: str, labels: Sequence[str], measurement: Measurement
 ) -> list[PairedComparison]:
     """A minus B for every pair of rungs that answered the same examples (in the same order)."""
     comparisons = []
@@ -89,7 +85,7 @@ def compare_rungs(
         if not same_examples(a, b):
             continue
         metric = a.primary_metric
-        gap = compare_pair(a, b, task_type, labels, metric, seed=seed, resamples=resamples)
+        gap = compare_pair(a, b, task_type, labels, metric, measurement)
         paired = gap.paired
         comparisons.append(
             PairedComparison(

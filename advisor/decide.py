@@ -38,6 +38,7 @@ from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from advisor.tie_break import pick, preferred_value
 from advisor.training_notes import training_warnings
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import BINARY_METRICS
 from harness.rungs import LADDER_STEPS
 
@@ -58,9 +59,7 @@ def decide(
     facts: FactsSection,
     policy: DecisionSection,
     data: DataFacts,
-    *,
-    seed: int = 0,
-    resamples: int = 2000,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> Recommendation:
     """Apply the policy to an assessment's rungs."""
     rungs = assessment.rungs
@@ -81,8 +80,8 @@ def decide(
             reasons=[f"{name}: {why}" for name, why in rejected.items()],
             rejected=rejected,
             warnings=warnings,
-            confidence=policy.confidence,
-            tolerance=policy.tolerance,
+            confidence=measurement.confidence,
+            tolerance=measurement.tolerance,
             prefer=policy.prefer,
             horizon_months=policy.horizon_months,
         )
@@ -94,16 +93,14 @@ def decide(
     def gap(a: RungResult, b: RungResult) -> Gap:
         if (a.name, b.name) not in gaps:
             task = assessment.task
-            gaps[a.name, b.name] = compare_pair(
-                a, b, task.type, task.labels, metric, confidence=policy.confidence, seed=seed, resamples=resamples
-            )
+            gaps[a.name, b.name] = compare_pair(a, b, task.type, task.labels, metric, measurement)
         return gaps[a.name, b.name]
 
     def clearly_worse(a: RungResult, b: RungResult) -> bool:
         behind = metric_value(b, metric) - metric_value(a, metric)
-        return gap(a, b).clearly_negative(policy.confidence) and behind > policy.tolerance
+        return gap(a, b).clearly_negative(measurement.confidence) and behind > measurement.tolerance
 
-    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, policy, gap)
+    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, policy, measurement, gap)
     contenders = [r for r in order if r.name not in beaten]
     chosen = pick(contenders, policy)
     for rung in order:
@@ -111,18 +108,18 @@ def decide(
             claims[rung.name] = [quality_claim(rung, best, metric)]
             held = f", below the Holm threshold for {len(order) - 1} comparisons" if len(order) > 2 else ""
             rejected[rung.name] = f"clearly worse than {best.name}: {gap(rung, best).describe(metric)}{held}"
-    claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, gap)
+    claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, measurement, gap)
     thin_examples: int | None = None
     undecided: list[str] = []
     for rung in contenders:
         if rung is chosen:
             continue
-        said, why = _why_not(rung, chosen, metric, policy, gap(rung, chosen))
+        said, why = _why_not(rung, chosen, metric, policy, measurement, gap(rung, chosen))
         claims[rung.name], rejected[rung.name] = said, why
         ahead = metric_value(rung, metric) - metric_value(chosen, metric)
-        if ahead > policy.tolerance and not gap(rung, chosen).clearly_positive(policy.confidence):
+        if ahead > measurement.tolerance and not gap(rung, chosen).clearly_positive(measurement.confidence):
             undecided.append(rung.name)
-            needed = _more_examples(gap(rung, chosen), rung, chosen, metric, policy.confidence)
+            needed = _more_examples(gap(rung, chosen), rung, chosen, metric, measurement.confidence)
             thin_examples = needed if thin_examples is None else min(thin_examples, needed or thin_examples)
     close_calls = [
         call
@@ -131,10 +128,10 @@ def decide(
         for call in [close_call(rung, chosen, gap(rung, chosen), metric)]
         if call is not None
     ]
-    baseline = majority_baseline(assessment, seed=seed, resamples=resamples)
+    baseline = majority_baseline(assessment, measurement)
     for rung in eligible if baseline is not None else []:
         assert baseline is not None
-        if gap(rung, baseline).clearly_positive(policy.confidence):
+        if gap(rung, baseline).clearly_positive(measurement.confidence):
             continue
         note = (
             f"does not clearly beat the majority-class baseline ({baseline.name}: {metric} "
@@ -156,12 +153,14 @@ def decide(
         warnings.append(
             "The evidence is thin: some rungs are ahead by more than the tolerance but their intervals still "
             f"include no difference. Roughly {thin_examples} more test examples would settle the closest one "
-            f"(at {policy.confidence:.0%} confidence, with 80% power if the observed difference is real)."
+            f"(at {measurement.confidence:.0%} confidence, with 80% power if the observed difference is real)."
             if thin_examples
             else "The evidence is thin: rungs differ by more than the tolerance without a clear difference."
         )
     constraint_rejected = {r.name for r in rungs if r not in eligible}
-    summary, summary_claims = _summary(chosen, best, rungs, constraint_rejected, contenders, metric, policy, gap)
+    summary, summary_claims = _summary(
+        chosen, best, rungs, constraint_rejected, contenders, metric, policy, measurement, gap
+    )
     claims[chosen.name] += summary_claims
     return Recommendation(
         rung=chosen.name,
@@ -172,8 +171,8 @@ def decide(
         warnings=warnings,
         evidence_thin=evidence_thin,
         more_examples_needed=thin_examples,
-        confidence=policy.confidence,
-        tolerance=policy.tolerance,
+        confidence=measurement.confidence,
+        tolerance=measurement.tolerance,
         prefer=policy.prefer,
         horizon_months=policy.horizon_months,
         claims={r.name: claims[r.name] for r in rungs if r.name in claims},
@@ -187,6 +186,7 @@ def _clearly_beaten_by_best(
     best: RungResult,
     metric: str,
     policy: DecisionSection,
+    measurement: Measurement,
     gap: Callable[[RungResult, RungResult], Gap],
 ) -> set[str]:
     """The rungs clearly worse than the best, with Holm's step-down over the comparisons against it.
@@ -198,7 +198,7 @@ def _clearly_beaten_by_best(
     is also clearly worse only when its paired interval lies below zero and it trails by more than the
     tolerance.
     """
-    alpha = 1 - policy.confidence
+    alpha = 1 - measurement.confidence
 
     def p_value(rung: RungResult) -> float:
         difference = gap(rung, best)  # McNemar's exact p for a 0/1 metric, the paired bootstrap's otherwise
@@ -209,7 +209,7 @@ def _clearly_beaten_by_best(
     for index, rung in enumerate(ranked):
         behind = metric_value(best, metric) - metric_value(rung, metric)
         below = gap(rung, best).paired.ci_high < 0
-        if not (p_value(rung) < alpha / (len(ranked) - index) and below and behind > policy.tolerance):
+        if not (p_value(rung) < alpha / (len(ranked) - index) and below and behind > measurement.tolerance):
             break
         beaten.add(rung.name)
     return beaten
@@ -255,6 +255,7 @@ def _why_chosen(
     order: Sequence[RungResult],
     metric: str,
     policy: DecisionSection,
+    measurement: Measurement,
     gap: Callable[[RungResult, RungResult], Gap],
 ) -> tuple[list[Claim], str]:
     estimate = chosen.metrics[metric]
@@ -267,7 +268,7 @@ def _why_chosen(
         said.append(quality_claim(chosen, best, metric))
         parts.append(
             f"not clearly worse than the best, {best.name} ({gap(chosen, best).describe(metric)}, "
-            f"tolerance {policy.tolerance:.3f} at {policy.confidence:.0%} confidence)"
+            f"tolerance {measurement.tolerance:.3f} at {measurement.confidence:.0%} confidence)"
         )
     if policy.prefer == "ladder":
         below = [r for r in order if r.step < chosen.step]
@@ -302,7 +303,12 @@ def _why_chosen(
 
 
 def _why_not(
-    rung: RungResult, chosen: RungResult, metric: str, policy: DecisionSection, difference: Gap
+    rung: RungResult,
+    chosen: RungResult,
+    metric: str,
+    policy: DecisionSection,
+    measurement: Measurement,
+    difference: Gap,
 ) -> tuple[list[Claim], str]:
     """Why a rung that is not clearly worse than the best was not shipped, against the chosen rung."""
     said: list[Claim] = []
@@ -334,13 +340,13 @@ def _why_not(
     ahead = quality.value - quality.other_value
     described = difference.describe(metric)
     then = f", {ships}" if ships else ""
-    if ahead > policy.tolerance and not difference.clearly_positive(policy.confidence):
+    if ahead > measurement.tolerance and not difference.clearly_positive(measurement.confidence):
         parts.append(f"{say(quality)} but not clearly ({described}){then}")
-    elif ahead > policy.tolerance:  # clearly ahead of the chosen rung, which is still not clearly behind the best
+    elif ahead > measurement.tolerance:  # clearly ahead of the chosen rung, which is still not clearly behind the best
         behind_best = f"{chosen.name} is not clearly worse than the best rung"
         parts.append(f"{say(quality)} ({described}), but {behind_best}{then}")
     elif ahead > 0:
-        parts.append(f"{say(quality)}, within the {policy.tolerance:.3f} tolerance ({described}){then}")
+        parts.append(f"{say(quality)}, within the {measurement.tolerance:.3f} tolerance ({described}){then}")
     else:
         parts.append(f"{say(quality)} ({described})")
     return said, "; ".join(parts)
@@ -360,6 +366,7 @@ def _summary(
     contenders: Sequence[RungResult],
     metric: str,
     policy: DecisionSection,
+    measurement: Measurement,
     gap: Callable[[RungResult, RungResult], Gap],
 ) -> tuple[str, list[Claim]]:
     tuned = [r for r in rungs if r.tuned]
@@ -381,7 +388,7 @@ def _summary(
     if (
         not chosen.tuned
         and tuned
-        and not any(gap(t, chosen).clearly_positive(policy.confidence) for t in tuned if t in contenders)
+        and not any(gap(t, chosen).clearly_positive(measurement.confidence) for t in tuned if t in contenders)
     ):
         return f"{head}{chosen.name}. No tuned rung clearly beats it on {metric}.", []
     return (

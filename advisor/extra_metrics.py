@@ -16,13 +16,14 @@ import numpy as np
 from harness.errors import InputError
 from harness.metrics.bootstrap import Estimate, bootstrap_indices
 from harness.metrics.loading import load_metric
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.types import Record
 
 MODULE_RESAMPLES = 200
 
 
 def extra_metrics(
-    names: Sequence[str], records: Sequence[Record], task_dir: Path, *, seed: int = 0
+    names: Sequence[str], records: Sequence[Record], task_dir: Path, measurement: Measurement = DEFAULT_MEASUREMENT
 ) -> dict[str, Estimate]:
     """Every named metric's values (one per number it returns) with bootstrap intervals."""
     results: dict[str, Estimate] = {}
@@ -35,7 +36,7 @@ def extra_metrics(
         label = Path(name).stem if name.endswith(".py") else name
         observed = _compute(module, predictions, references, label)
         draws: dict[str, list[float]] = {key: [] for key in observed}
-        for rows in bootstrap_indices(len(records), MODULE_RESAMPLES, seed):
+        for rows in bootstrap_indices(len(records), min(MODULE_RESAMPLES, measurement.resamples), measurement.seed):
             values = _compute(module, [predictions[i] for i in rows], [references[i] for i in rows], label)
             for key in observed:
                 draws[key].append(values.get(key, float("nan")))

@@ -10,6 +10,7 @@ from advisor.task import ForgettingSection
 from harness.data.store import Store
 from harness.inference.engine import Engine
 from harness.metrics.comparison import paired_mean_difference
+from harness.metrics.measurement import Measurement
 from harness.probes.forgetting import probe_correct
 from harness.probes.items import ProbeItem
 
@@ -50,15 +51,12 @@ class ProbeRun:
         tuned_fingerprint: str,
         *,
         max_forgetting: float | None,
-        seed: int,
-        resamples: int,
+        measurement: Measurement,
     ) -> ForgettingSummary:
         """Tuned against base on the same items: accuracy delta with a paired 95% interval, overall and per area."""
         base = self.base_correct()
         mine = probe_correct(tuned, tuned_fingerprint, self.items, self.store)
-        overall = paired_mean_difference(
-            [float(x) for x in mine], [float(x) for x in base], seed=seed, resamples=resamples
-        )
+        overall = paired_mean_difference([float(x) for x in mine], [float(x) for x in base], measurement)
         by_area: dict[str, list[int]] = defaultdict(list)
         for index, item in enumerate(self.items):
             by_area[item.area].append(index)
@@ -66,7 +64,7 @@ class ProbeRun:
         for area, members in sorted(by_area.items()):
             area_tuned = [float(mine[i]) for i in members]
             area_base = [float(base[i]) for i in members]
-            paired = paired_mean_difference(area_tuned, area_base, seed=seed, resamples=resamples)
+            paired = paired_mean_difference(area_tuned, area_base, measurement)
             deltas.append(
                 ProbeDelta(
                     area=area,

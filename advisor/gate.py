@@ -12,11 +12,12 @@ Checks, for every rung in the baseline:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from advisor.assessment import Assessment, RungResult
 from advisor.compare import compare_pair, same_examples
 from advisor.task import GatesSection as GateSettings
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import definitions
 
 
@@ -39,7 +40,7 @@ class Check:
 
 
 def run_gate(
-    current: Assessment, baseline: Assessment, settings: GateSettings, *, seed: int = 0, resamples: int = 2000
+    current: Assessment, baseline: Assessment, settings: GateSettings, measurement: Measurement = DEFAULT_MEASUREMENT
 ) -> list[Check]:
     """Every check of every baseline rung."""
     now = {r.name: r for r in current.rungs}
@@ -53,7 +54,7 @@ def run_gate(
                 Check(before.name, "present", None, None, "in both runs", False, "missing from the current run")
             )
             continue
-        checks += _quality(before, after, current, baseline, settings, seed, resamples)
+        checks += _quality(before, after, current, baseline, settings, measurement)
         checks += _relative_rises(before, after, settings)
         checks += _forgetting(after, settings)
     return checks
@@ -65,8 +66,7 @@ def _quality(
     current: Assessment,
     baseline: Assessment,
     settings: GateSettings,
-    seed: int,
-    resamples: int,
+    measurement: Measurement,
 ) -> list[Check]:
     names = settings.metrics or [n for n in before.metrics if n in after.metrics]
     known = {d.name for d in definitions(current.task.type)}
@@ -93,9 +93,7 @@ def _quality(
                 current.task.type,
                 current.task.labels,
                 name,
-                confidence=settings.confidence,
-                seed=seed,
-                resamples=resamples,
+                replace(measurement, confidence=settings.confidence),
             )
             significant = gap.clearly_negative(settings.confidence)
             paired = gap.paired

@@ -8,13 +8,14 @@ Tables show it as a reference row; the recommendation names every rung that does
 from __future__ import annotations
 
 from advisor.assessment import Assessment, LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import build_columns, estimates
 from harness.task_types import get_task_type
 
 NAME = "majority class"
 
 
-def majority_baseline(assessment: Assessment, *, seed: int = 0, resamples: int = 2000) -> RungResult | None:
+def majority_baseline(assessment: Assessment, measurement: Measurement = DEFAULT_MEASUREMENT) -> RungResult | None:
     """The baseline as a rung answering the same test examples, or None for other task types."""
     task = assessment.task
     label = task.majority_label
@@ -40,7 +41,7 @@ def majority_baseline(assessment: Assessment, *, seed: int = 0, resamples: int =
     columns = build_columns(
         [r.target for r in records], [r.prediction for r in records], [r.scores for r in records], task.labels
     )
-    quality = estimates(task.type, columns, len(records), seed=seed, resamples=resamples)
+    quality = estimates(task.type, columns, len(records), measurement)
     return RungResult(
         name=f"{NAME} (always '{label}')",
         kind="majority",

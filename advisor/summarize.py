@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from statistics import fmean
-from typing import Any
 
 from advisor.assessment import (
     LatencySummary,
@@ -16,7 +15,9 @@ from advisor.assessment import (
     TokenSummary,
     TrainingSummary,
 )
+from harness.cards import AdapterCard
 from harness.metrics.bootstrap import Estimate, mean_estimate, percentile, retrieval_ranks
+from harness.metrics.measurement import Measurement
 from harness.metrics.task_metrics import build_columns, estimates, primary_metric, score_parts
 from harness.runner import RunResult
 from harness.selection import Selection
@@ -24,7 +25,7 @@ from harness.task_types import get_task_type
 from harness.types import Record
 
 
-def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[str, Estimate]:
+def retrieval_metrics(records: list[Record], measurement: Measurement) -> dict[str, Estimate]:
     """recall@k and MRR of the gold passages, when the data names them and the rung retrieved."""
     scored = [r for r in records if "gold" in r.example.meta and "retrieved" in r.output.detail]
     if not scored:
@@ -32,8 +33,8 @@ def retrieval_metrics(records: list[Record], seed: int, resamples: int) -> dict[
     k = max(len(r.output.detail["retrieved"]) for r in scored)
     ranks = retrieval_ranks([r.example.meta["gold"] for r in scored], [r.output.detail["retrieved"] for r in scored])
     return {
-        f"recall_at_{k}": mean_estimate([float(rank is not None) for rank in ranks], seed=seed, resamples=resamples),
-        "mrr": mean_estimate([1.0 / rank if rank else 0.0 for rank in ranks], seed=seed, resamples=resamples),
+        f"recall_at_{k}": mean_estimate([float(rank is not None) for rank in ranks], measurement),
+        "mrr": mean_estimate([1.0 / rank if rank else 0.0 for rank in ranks], measurement),
     }
 
 
@@ -45,8 +46,7 @@ def summarize_rung(
     run: RunResult,
     *,
     labels: Sequence[str],
-    seed: int,
-    resamples: int,
+    measurement: Measurement,
     similarities: Sequence[float] | None = None,
     ranked_on: str = "",
 ) -> RungResult:
@@ -57,8 +57,8 @@ def summarize_rung(
     if similarities is not None:
         parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
     columns = build_columns([r.example.target for r in records], predictions, parts, labels)
-    quality = estimates(task_type, columns, len(records), seed=seed, resamples=resamples)
-    metrics = quality | retrieval_metrics(records, seed, resamples)
+    quality = estimates(task_type, columns, len(records), measurement)
+    metrics = quality | retrieval_metrics(records, measurement)
     batch_seconds = sum(r.output.latency_s for r in records)
     latency = LatencySummary(
         p50_s=_or_none(percentile(run.single_latencies_s, 50)),
@@ -109,27 +109,27 @@ def _or_none(value: float) -> float | None:
     return None if value != value else value  # NaN when nothing was sampled
 
 
-def training_summary(card: dict[str, Any], artifact: str, trained_now: bool) -> TrainingSummary:
+def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> TrainingSummary:
     """A tuned rung's training facts, from its artifact card."""
-    training = card["training"]
-    seconds = float(training["seconds"])
-    search = SearchSummary.model_validate(card["search"]) if card.get("search") else None
+    training = card.training
+    seconds = training.seconds
+    search = SearchSummary.model_validate(card.search) if card.search else None
     return TrainingSummary(
         seconds=search.seconds if search else seconds,
         chosen_seconds=seconds,
-        selection_metric=str(training.get("selection_metric", "loss")),
-        validation_metrics=[float(x) for x in training.get("validation_metrics", [])],
-        validation_examples=int(card.get("validation_examples", 0)),
+        selection_metric=training.selection_metric,
+        validation_metrics=list(training.validation_metrics),
+        validation_examples=card.validation_examples,
         search=search,
-        peak_rss_mb=float(training["peak_rss_mb"]),
-        trainable_parameters=int(card["trainable_parameters"]),
-        trainable_share=float(card["trainable_share"]),
-        epochs_run=int(training["epochs_run"]),
-        best_epoch=int(training["best_epoch"]),
-        useful_tokens=int(training["useful_tokens"]),
-        useful_tokens_per_s=float(training["useful_tokens"]) / seconds if seconds > 0 else 0.0,
-        train_losses=[float(x) for x in training["train_losses"]],
-        validation_losses=[float(x) for x in training["validation_losses"]],
+        peak_rss_mb=training.peak_rss_mb,
+        trainable_parameters=card.trainable_parameters,
+        trainable_share=card.trainable_share,
+        epochs_run=training.epochs_run,
+        best_epoch=training.best_epoch,
+        useful_tokens=training.useful_tokens,
+        useful_tokens_per_s=training.useful_tokens / seconds if seconds > 0 else 0.0,
+        train_losses=list(training.train_losses),
+        validation_losses=list(training.validation_losses),
         artifact=artifact,
         trained_now=trained_now,
     )

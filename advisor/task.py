@@ -12,6 +12,7 @@ from harness.data.loading import DataSpec, FieldMap
 from harness.errors import InputError
 from harness.inference.models import EMBEDDED_MODEL
 from harness.inference.prompts import INPUT_SLOT
+from harness.metrics.measurement import Measurement
 from harness.metrics.task_metrics import metric_names
 from harness.pricing.prices import PriceTable, load_prices
 from harness.task_types import get_task_type, task_type_names
@@ -187,6 +188,16 @@ class TaskSpec(_Strict):
             choices = ", ".join(known)
             raise ValueError(f"primary_metric '{self.primary_metric}' is not a {self.type} metric (one of: {choices})")
         return self
+
+    @property
+    def measurement(self) -> Measurement:
+        """The seed, resamples, confidence and tolerance every number of this task is measured with."""
+        return Measurement(
+            seed=self.seed,
+            resamples=self.evaluation.bootstrap_resamples,
+            confidence=self.decision.confidence,
+            tolerance=self.decision.tolerance,
+        )
 
     @field_validator("labels")
     @classmethod

@@ -21,7 +21,7 @@ def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, h
         raise InputError(f"--merge: only a lora adapter merges into its base ('{rung_name}' is {planned.type.kind})")
     tuned.engine()  # search, train or load
     artifact = tuned.artifact_dir
-    card = tuned.card() or {}
+    card = tuned.card()
     if out is not None:
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out}: the export folder is not empty")

@@ -30,6 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result
+from harness.metrics.measurement import Measurement
 
 RUNGS = [  # name, ladder step, $ per 1k requests (cheaper first within a step)
     ("zero_shot", 0, 0.002),
@@ -144,7 +145,7 @@ def run_scenario(truth: list[float], n: int, ladders: int, shared: float, seed: 
     for index in range(ladders):
         ladder = simulated_ladder(truth, n, shared, rng)
         facts = DataFacts(n_train=1000, smallest_class=500)
-        advice = decide(ladder, ConstraintsSection(), FactsSection(), policy, facts, seed=index)
+        advice = decide(ladder, ConstraintsSection(), FactsSection(), policy, facts, Measurement(seed=index))
         assert advice.rung is not None
         chosen = names.index(advice.rung)
         shipped[advice.rung] += 1
@@ -153,7 +154,7 @@ def run_scenario(truth: list[float], n: int, ladders: int, shared: float, seed: 
         missed += any(truth[j] - truth[chosen] > policy.tolerance for j in range(len(RUNGS)))
         base = ladder.rungs[0]
         for j, other in enumerate(ladder.rungs[1:], start=1):
-            gap = compare_pair(other, base, "classification", ["a", "b"], "accuracy", seed=index)
+            gap = compare_pair(other, base, "classification", ["a", "b"], "accuracy", Measurement(seed=index))
             covered += gap.paired.ci_low <= truth[j] - truth[0] <= gap.paired.ci_high
             intervals += 1
     return {

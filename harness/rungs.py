@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from harness.cards import AdapterCard
 from harness.errors import InputError, did_you_mean
 from harness.inference.engine import Engine
 from harness.inference.prompts import PromptBuilder
@@ -107,7 +108,7 @@ class TunedModel(Protocol):
         """A hash of what determines the weights and the answers."""
         ...
 
-    def card(self) -> dict[str, Any] | None:
+    def card(self) -> AdapterCard | None:
         """The artifact's card: training facts, hyperparameters, losses, its search; None before training."""
         ...
 

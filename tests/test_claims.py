@@ -18,6 +18,7 @@ from advisor.claims import NOISE
 from advisor.close_calls import describe_close_call
 from advisor.decide import DataFacts, decide
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+from harness.metrics.measurement import Measurement
 from tests.test_decide import assessment, rung
 
 # phrase -> (measure(s), direction of the claim that must stand behind it)
@@ -131,10 +132,24 @@ def test_every_comparative_word_stands_on_a_claim_that_the_numbers_agree_with(
     seed: int, count: int, n: int, prefer: str, tolerance: float
 ) -> None:
     built = generated(seed, count, n)
-    policy = DecisionSection(prefer=prefer, tolerance=tolerance)  # type: ignore[arg-type]
-    advice = decide(built, ConstraintsSection(), FactsSection(), policy, DataFacts(n_train=500), resamples=200)
+    policy = DecisionSection(prefer=prefer)  # type: ignore[arg-type]
+    advice = decide(
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        policy,
+        DataFacts(n_train=500),
+        Measurement(resamples=200, tolerance=tolerance),
+    )
     check(advice, built)
-    again = decide(built, ConstraintsSection(), FactsSection(), policy, DataFacts(n_train=500), resamples=200)
+    again = decide(
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        policy,
+        DataFacts(n_train=500),
+        Measurement(resamples=200, tolerance=tolerance),
+    )
     assert again == advice  # the same assessment never flips its pick
 
 

@@ -7,12 +7,13 @@ import pytest
 
 from harness.metrics.bootstrap import accuracy_estimate, bootstrap_indices, macro_f1_rows
 from harness.metrics.comparison import mcnemar, paired_bootstrap, paired_mean_difference
+from harness.metrics.measurement import Measurement
 
 
 def test_paired_bootstrap_matches_a_slow_reference() -> None:
     rng = np.random.default_rng(3)
     a, b = rng.random(57), rng.random(57)
-    fast = paired_mean_difference(a, b, resamples=300, seed=11)
+    fast = paired_mean_difference(a, b, Measurement(resamples=300, seed=11))
     draws = []
     for row in bootstrap_indices(57, 300, 11):  # the same draws, one resample at a time
         draws.append(sum(a[i] for i in row) / 57 - sum(b[i] for i in row) / 57)
@@ -31,7 +32,7 @@ def test_paired_bootstrap_of_macro_f1_uses_the_same_rows_for_both() -> None:
         lambda idx: macro_f1_rows(true[idx], a[idx], 3),
         lambda idx: macro_f1_rows(true[idx], b[idx], 3),
         len(true),
-        resamples=500,
+        Measurement(resamples=500),
     )
     assert result.difference > 0 and result.ci_low >= 0  # A is never worse on any resample
 
@@ -75,7 +76,7 @@ def test_the_95_percent_interval_covers_the_truth_about_95_percent_of_the_time(r
     covered = 0
     for trial in range(simulations):
         sample = rng.random(n) < rate
-        estimate = accuracy_estimate(sample, seed=trial, resamples=1000)
+        estimate = accuracy_estimate(sample, Measurement(seed=trial, resamples=1000))
         covered += estimate.ci_low <= rate <= estimate.ci_high
     assert 0.92 <= covered / simulations <= 0.98
 
@@ -87,6 +88,6 @@ def test_the_paired_difference_interval_covers_the_true_difference() -> None:
         a = rng.random(n) < 0.65
         b = np.where(rng.random(n) < 0.7, a, rng.random(n) < 0.55)  # correlated with A; true rate 0.62
         truth = 0.65 - (0.7 * 0.65 + 0.3 * 0.55)
-        result = paired_mean_difference(a.astype(float), b.astype(float), seed=trial, resamples=1000)
+        result = paired_mean_difference(a.astype(float), b.astype(float), Measurement(seed=trial, resamples=1000))
         covered += result.ci_low <= truth <= result.ci_high
     assert 0.92 <= covered / simulations <= 0.98

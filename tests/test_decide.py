@@ -19,6 +19,7 @@ from advisor.assessment import (
 )
 from advisor.decide import DataFacts, decide
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+from harness.metrics.measurement import Measurement
 
 N = 200
 
@@ -128,7 +129,7 @@ def run(
         facts or FactsSection(),
         DecisionSection(),
         data or DataFacts(n_train=500, smallest_class=200),
-        resamples=500,
+        Measurement(resamples=500),
     )
 
 
@@ -205,7 +206,12 @@ def test_declared_facts_and_data_become_warnings() -> None:
 def test_the_assessment_round_trips_through_its_schema() -> None:
     original = assessment(rung("zero_shot", 0, answers(0.3, 1)), rung("lora", 3, answers(0.9, 3), forgetting=-0.01))
     original.recommendation = decide(
-        original, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+        original,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=200),
     )
     again = Assessment.model_validate_json(original.model_dump_json())
     assert again == original and again.schema_version == 1
@@ -219,9 +225,9 @@ def test_the_tolerance_decides_how_much_quality_a_step_up_must_buy(tolerance: fl
         assessment(rung("zero_shot", 0, zero), rung("lora", 3, lora)),
         ConstraintsSection(),
         FactsSection(),
-        DecisionSection(tolerance=tolerance),
+        DecisionSection(),
         DataFacts(n_train=500),
-        resamples=500,
+        Measurement(resamples=500, tolerance=tolerance),
     )
     assert result.rung == expected
 
@@ -298,7 +304,7 @@ def test_the_tie_break_the_user_chooses_decides_a_tie(prefer: str, expected: str
         FactsSection(),
         DecisionSection(prefer=prefer),  # type: ignore[arg-type]
         DataFacts(n_train=500),
-        resamples=500,
+        Measurement(resamples=500),
     )
     assert advice.rung == expected and advice.prefer == prefer
     if prefer == "ladder":
@@ -321,7 +327,7 @@ def test_costs_within_twenty_percent_count_as_tied_and_the_ladder_breaks_the_tie
         FactsSection(),
         DecisionSection(prefer="cost"),
         DataFacts(n_train=500),
-        resamples=500,
+        Measurement(resamples=500),
     )
     assert advice.rung == "few_shot_similar"
     assert "about as costly over 12 months as few_shot_similar" in advice.rejected["lora"]
@@ -354,7 +360,12 @@ def test_a_rung_that_does_not_clearly_beat_the_majority_class_is_named() -> None
             record.prediction = record.target if record.correct else ("b" if targets_a[i] else "a")
     built.task.majority_label = "b"
     advice = decide(
-        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=300
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=300),
     )
     assert (
         "does not clearly beat the majority-class baseline (majority class (always 'b')" in advice.rejected["zero_shot"]

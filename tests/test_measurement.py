@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import main
+from harness.metrics.measurement import Measurement
 from harness.metrics.task_metrics import build_columns, estimates
 from tests.conftest import write_jsonl
 
@@ -41,7 +42,7 @@ def test_extraction_metrics_sum_field_counts_over_examples() -> None:
         {"correct": 0.0, "valid": 0.0, "tp": 0.0, "fp": 0.0, "fn": 3.0},
     ]
     columns = build_columns(["a", "b", "c"], [None, None, None], scores)
-    values = {name: e.value for name, e in estimates("extraction", columns, 3, resamples=100).items()}
+    values = {name: e.value for name, e in estimates("extraction", columns, 3, Measurement(resamples=100)).items()}
     assert values["field_f1"] == pytest.approx(2 * 3 / (2 * 3 + 2 + 4))  # micro: 2TP / (2TP + FP + FN)
     assert values["field_precision"] == pytest.approx(3 / 5) and values["field_recall"] == pytest.approx(3 / 7)
     assert values["json_valid"] == pytest.approx(2 / 3) and values["exact_match"] == pytest.approx(1 / 3)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from harness.metrics.bootstrap import accuracy_estimate, bootstrap_indices, macro_f1_estimate, macro_f1_rows, percentile
+from harness.metrics.measurement import Measurement
 
 
 def reference_macro_f1(targets: list[str], predictions: list[str | None]) -> float:
@@ -61,7 +62,7 @@ def test_each_bootstrap_row_equals_the_reference_on_that_resample() -> None:
 
 def test_the_same_seed_gives_the_same_interval_and_another_seed_another() -> None:
     correct = list(np.random.default_rng(0).random(200) < 0.7)
-    assert accuracy_estimate(correct, seed=5) == accuracy_estimate(correct, seed=5)
+    assert accuracy_estimate(correct, Measurement(seed=5)) == accuracy_estimate(correct, Measurement(seed=5))
     assert (bootstrap_indices(200, 50, seed=5) == bootstrap_indices(200, 50, seed=5)).all()
     assert (bootstrap_indices(200, 50, seed=5) != bootstrap_indices(200, 50, seed=6)).any()
 

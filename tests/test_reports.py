@@ -19,6 +19,7 @@ from advisor.decide import DataFacts, decide
 from advisor.report.html import render_html
 from advisor.report.markdown import render_markdown
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+from harness.metrics.measurement import Measurement
 from tests.test_decide import answers, assessment, rung
 
 SCRIPT = "<script>document.title='PWNED'</script>"
@@ -39,7 +40,12 @@ def hostile_assessment():
             record.output = IMAGE
             record.target = SCRIPT
     built.recommendation = decide(
-        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=200),
     )
     return built
 
@@ -153,7 +159,12 @@ def test_a_search_shows_as_one_sentence_its_warnings_and_a_trial_table_in_html_a
     tuned = searched(rung("lora", 3, answers(0.8, 2)), [note], validation_examples=38)
     built = assessment(rung("zero_shot", 0, answers(0.4, 1)), tuned)
     built.recommendation = decide(
-        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=200),
     )
     page, text = render_html(built), render_markdown(built)
     sentence = "lora: 1 trials (0 pruned) over learning_rate [0.0001, 0.003] (log), up to 2 epochs"
@@ -167,7 +178,12 @@ def test_a_close_call_shows_what_the_tie_costs_a_month_in_every_report() -> None
 
     built = assessment(*tied_prompt_and_adapter())
     built.recommendation = decide(
-        built, ConstraintsSection(), FactsSection(), DecisionSection(), DataFacts(n_train=500), resamples=200
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=200),
     )
     saving = "it would save $1.13 a month ($13.56 a year)"
     for page in (render_markdown(built), render_html(built)):

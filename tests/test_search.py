@@ -92,9 +92,9 @@ def test_a_search_records_every_trial_caches_its_choice_and_a_rerun_trains_nothi
     chosen = result.chosen_trial()
     assert chosen.state == "complete" and chosen.params == result.chosen_params
     card = first.card()
-    assert card is not None and card["search"]["chosen"] == result.chosen
-    assert card["hyperparameters"]["learning_rate"] == pytest.approx(result.chosen_params["learning_rate"])
-    assert card["training"]["selection_metric"] == "accuracy" and len(card["training"]["validation_metrics"]) >= 1
+    assert card is not None and card.search is not None and card.search["chosen"] == result.chosen
+    assert card.hyperparameters["learning_rate"] == pytest.approx(result.chosen_params["learning_rate"])
+    assert card.training.selection_metric == "accuracy" and len(card.training.validation_metrics) >= 1
     assert result.seconds == pytest.approx(sum(t.seconds for t in result.trials))
     kept = [p.name for p in (tmp_path / "adapters").iterdir() if p.is_dir()]
     assert kept == [first.artifact_dir.name]  # trial artifacts other than the chosen one are removed

@@ -116,24 +116,12 @@ def test_lora_rung_trains_once_saves_a_card_and_reloads_identically(
     outputs = first.predict(examples)
     assert first.trained_now and all(o.text in LABELS for o in outputs)
     card = read_card(first.artifact_dir)
-    for key in (
-        "method",
-        "base_fingerprint",
-        "data_hash",
-        "hyperparameters",
-        "trainable_parameters",
-        "total_parameters",
-        "trainable_share",
-        "training",
-        "train_examples",
-        "validation_examples",
-    ):
-        assert key in card, key
-    for key in ("seconds", "peak_rss_mb", "train_losses", "validation_losses", "steps", "best_epoch"):
-        assert key in card["training"], key
-    assert 0 < card["trainable_share"] < 0.5 and (first.artifact_dir / "card.md").read_text().startswith(
-        "# lora adapter"
-    )
+    assert card.method == "lora" and card.base_fingerprint and card.data_hash and card.hyperparameters["r"] == 4
+    assert card.total_parameters > card.trainable_parameters > 0 and card.train_examples > 0
+    training = card.training
+    assert training.seconds > 0 and training.peak_rss_mb > 0 and training.steps > 0 and training.best_epoch >= 1
+    assert training.train_losses and training.validation_losses
+    assert 0 < card.trainable_share < 0.5 and (first.artifact_dir / "card.md").read_text().startswith("# lora adapter")
     assert (first.artifact_dir / "adapter_model.safetensors").is_file()
     assert not first.artifact_dir.with_name(first.artifact_dir.name + ".partial").exists()
     second = TunedPredictor("lora", config, ctx)
@@ -163,7 +151,7 @@ def test_qlora_trains_on_cpu(tiny_model_dir: Path, tiny_model: Any, tiny_tokeniz
     outputs = predictor.predict([Example("q", "charged twice", "billing")])
     card = predictor.card()
     assert card is not None
-    assert outputs[0].text in LABELS and card["training"]["steps"] > 0 and card["method"] == "qlora"
+    assert outputs[0].text in LABELS and card.training.steps > 0 and card.method == "qlora"
     assert any("Linear4bit" in type(m).__name__ for m in predictor.engine().model.modules())
 
 
@@ -193,8 +181,8 @@ def test_full_and_ia3_train_and_reload(method: str, tiny_model: Any, tiny_tokeni
     again = TunedPredictor(method, config, ctx)
     assert again.predict([Example("q", "charged twice", "billing")]) == outputs and not again.trained_now
     card = first.card()
-    assert card is not None and card["training"]["steps"] > 0
-    assert (card["trainable_share"] == 1.0) if method == "full" else (0 < card["trainable_share"] < 0.05)
+    assert card is not None and card.training.steps > 0
+    assert (card.trainable_share == 1.0) if method == "full" else (0 < card.trainable_share < 0.05)
 
 
 @pytest.mark.slow
@@ -238,7 +226,7 @@ def test_assess_reports_training_and_train_exports_adapter_and_merged_model(tick
     small, large = rungs["lora_r2"]["training"], rungs["lora_r4"]["training"]
     assert small["trained_now"] and small["trainable_parameters"] < large["trainable_parameters"]
     assert small["useful_tokens_per_s"] > 0 and small["seconds"] > 0 and len(small["validation_losses"]) == 1
-    assert "metrics" in json.loads((Path(small["artifact"]) / "card.json").read_text())
+    assert "accuracy" in json.loads((Path(small["artifact"]) / "card.json").read_text())["metrics"]
     forgetting = rungs["lora_r2"]["forgetting"]
     assert forgetting["weights_changed"] and forgetting["n_items"] >= 300 and len(forgetting["by_area"]) >= 8
     assert forgetting["delta"] == pytest.approx(forgetting["tuned_accuracy"] - forgetting["base_accuracy"])

@@ -91,7 +91,7 @@ def test_rung_trains_saves_and_reloads_identically(
     outputs = first.predict(examples)
     assert first.trained_now and all(o.text in LABELS for o in outputs)
     card = first.card()
-    assert card is not None and card["hyperparameters"]["num_virtual_tokens"] == 4
-    assert 0 < card["trainable_share"] < 0.2
+    assert card is not None and card.hyperparameters["num_virtual_tokens"] == 4
+    assert 0 < card.trainable_share < 0.2
     again = TunedPredictor(method, config, ctx)
     assert again.predict(examples) == outputs and not again.trained_now

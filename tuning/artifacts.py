@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from harness.cards import AdapterCard
 from harness.data.atomic import staged_folder, write_text_atomically
 
 CARD_JSON = "card.json"
@@ -20,50 +20,47 @@ def is_complete(folder: Path) -> bool:
     return (folder / CARD_JSON).is_file() and any(folder.glob("*.safetensors"))
 
 
-def save_artifact(folder: Path, model: Any, card: dict[str, Any]) -> None:
+def save_artifact(folder: Path, model: Any, card: AdapterCard) -> None:
     """Save weights (safetensors) and the card into a temporary folder, then rename it into place."""
     with staged_folder(folder) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         write_card(staging, card)
 
 
-def read_card(folder: Path) -> dict[str, Any]:
+def read_card(folder: Path) -> AdapterCard:
     """The artifact's card."""
-    card: dict[str, Any] = json.loads((folder / CARD_JSON).read_text(encoding="utf-8"))
-    return card
+    return AdapterCard.model_validate_json((folder / CARD_JSON).read_text(encoding="utf-8"))
 
 
-def write_card(folder: Path, card: dict[str, Any]) -> None:
+def write_card(folder: Path, card: AdapterCard) -> None:
     """card.json and a readable card.md, each written atomically."""
-    write_text_atomically(folder / CARD_JSON, json.dumps(card, indent=2, default=str))
+    write_text_atomically(folder / CARD_JSON, card.model_dump_json(indent=2))
     write_text_atomically(folder / CARD_MD, card_markdown(card))
 
 
-def card_markdown(card: dict[str, Any]) -> str:
+def card_markdown(card: AdapterCard) -> str:
     """The card as Markdown: what was trained, on what, how, and how well."""
-    training = card.get("training", {})
-    share = 100 * card["trainable_share"]
-    data = f"{card['train_examples']} train, {card['validation_examples']} validation examples"
+    training = card.training
+    share = 100 * card.trainable_share
+    data = f"{card.train_examples} train, {card.validation_examples} validation examples"
     lines = [
-        f"# {card['method']} adapter for {card['base_model']}",
+        f"# {card.method} adapter for {card.base_model}",
         "",
-        f"- base model fingerprint: `{card['base_fingerprint']}`",
-        f"- training data hash: `{card['data_hash']}` ({data})",
-        f"- trainable parameters: {card['trainable_parameters']:,} of {card['total_parameters']:,} ({share:.2f}%)",
-        f"- training time: {training.get('seconds', 0):.1f} s; "
-        f"peak memory (RSS): {training.get('peak_rss_mb', 0):.0f} MB",
-        f"- epochs run: {training.get('epochs_run')}, best epoch: {training.get('best_epoch')}, "
-        f"steps: {training.get('steps')}",
+        f"- base model fingerprint: `{card.base_fingerprint}`",
+        f"- training data hash: `{card.data_hash}` ({data})",
+        f"- trainable parameters: {card.trainable_parameters:,} of {card.total_parameters:,} ({share:.2f}%)",
+        f"- training time: {training.seconds:.1f} s; peak memory (RSS): {training.peak_rss_mb:.0f} MB",
+        f"- epochs run: {training.epochs_run}, best epoch: {training.best_epoch}, steps: {training.steps}",
         "",
         "## Hyperparameters",
         "",
-        *(f"- {key}: {value}" for key, value in sorted(card["hyperparameters"].items())),
+        *(f"- {key}: {value}" for key, value in sorted(card.hyperparameters.items())),
         "",
         "## Loss",
         "",
-        f"- train loss (per step): {', '.join(f'{x:.3f}' for x in training.get('train_losses', [])[:50])}",
-        f"- validation loss (per epoch): {', '.join(f'{x:.3f}' for x in training.get('validation_losses', []))}",
+        f"- train loss (per step): {', '.join(f'{x:.3f}' for x in training.train_losses[:50])}",
+        f"- validation loss (per epoch): {', '.join(f'{x:.3f}' for x in training.validation_losses)}",
     ]
-    if card.get("metrics"):
-        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card["metrics"].items())]
+    if card.metrics:
+        lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card.metrics.items())]
     return "\n".join(lines) + "\n"

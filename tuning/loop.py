@@ -14,12 +14,13 @@ import random
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from harness.cards import TrainingReport
 from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
 from tuning.checkpoint import load_checkpoint, save_checkpoint
@@ -29,7 +30,6 @@ __all__ = [
     "LoopSettings",
     "Pruned",
     "TrainRow",
-    "TrainingReport",
     "Validation",
     "evaluate_loss",
     "train",
@@ -66,25 +66,6 @@ class Validation:
 
 EpochObserver = Callable[[int, float], None]
 """Hears (epoch, selection score) after each epoch, replayed on resume; raising stops training there."""
-
-
-@dataclass
-class TrainingReport:
-    """What training did: losses per step and per epoch, time, tokens and memory."""
-
-    train_losses: list[float] = field(default_factory=list)
-    validation_losses: list[float] = field(default_factory=list)
-    validation_metrics: list[float] = field(default_factory=list)
-    selection_metric: str = "loss"
-    steps: int = 0
-    epochs_run: int = 0
-    best_epoch: int = 0
-    seconds: float = 0.0
-    completion_tokens: int = 0
-    useful_tokens: int = 0
-    computed_tokens: int = 0
-    peak_rss_mb: float = 0.0
-    resumed_from_step: int = 0
 
 
 class Pruned(Exception):

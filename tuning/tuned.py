@@ -18,6 +18,7 @@ import torch
 from filelock import FileLock
 from pydantic import Field, field_validator
 
+from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
 from harness.errors import InputError
 from harness.inference.answering import answer, resolve_mode
@@ -28,7 +29,7 @@ from harness.metrics.task_metrics import metric_names, point_metric, primary_met
 from harness.rungs import RequestShape, RungConfig, RungContext, TunedModel, answer_tokens
 from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
-from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainingReport, TrainRow, Validation, train
+from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
 from tuning.registry import get_method
 from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
@@ -227,7 +228,7 @@ class TunedPredictor:
 
     # ---- cards --------------------------------------------------------------------------------
 
-    def card(self) -> dict[str, Any] | None:
+    def card(self) -> AdapterCard | None:
         """The artifact's card (training facts, hyperparameters, losses, the search); None before training."""
         if self.space and self.search_result() is None:
             return None
@@ -238,7 +239,7 @@ class TunedPredictor:
         """Write the evaluated metrics into the card."""
         card = self.card()
         if card is not None:
-            write_card(self.artifact_dir, {**card, "metrics": metrics})
+            write_card(self.artifact_dir, card.model_copy(update={"metrics": metrics}))
 
     # ---- search and training ------------------------------------------------------------------
 
@@ -260,8 +261,8 @@ class TunedPredictor:
         """The chosen artifact's card carries the whole search: every trial, the choice, the warnings."""
         result = self.search_result()
         card = self.card()
-        if result is not None and card is not None and "search" not in card:
-            write_card(self.artifact_dir, {**card, "search": result.to_json()})
+        if result is not None and card is not None and card.search is None:
+            write_card(self.artifact_dir, card.model_copy(update={"search": result.to_json()}))
 
     def _run_trial(self, params: dict[str, Any], observe: EpochObserver) -> TrialOutcome:
         config = self._concrete(params)
@@ -269,7 +270,7 @@ class TunedPredictor:
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):
             if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
-                report = TrainingReport(**read_card(folder)["training"])
+                report = read_card(folder).training
                 for epoch in range(report.epochs_run):
                     observe(epoch + 1, _epoch_score(report, epoch))
             else:
@@ -368,21 +369,21 @@ class TunedPredictor:
             _remove(partial)
             raise
         trainable, total = count_parameters(model)
-        card = {
-            "method": self.method,
-            "base_model": self.context.model_name,
-            "base_fingerprint": self.context.model_fingerprint,
-            "data_hash": content_hash([(e.id, e.input, e.target) for e in self.train_set]),
-            "train_examples": len(rows),
-            "validation_examples": len(validation_rows),
-            "skipped_too_long": len(self.train_set) - len(rows),
-            "hyperparameters": {k: v for k, v in options.items() if k not in EVALUATION_ONLY},
-            "trainable_parameters": trainable,
-            "total_parameters": total,
-            "trainable_share": trainable / max(total, 1),
-            "training": report.__dict__,
-            "device": self.context.device,
-        }
+        card = AdapterCard(
+            method=self.method,
+            base_model=self.context.model_name,
+            base_fingerprint=self.context.model_fingerprint,
+            data_hash=content_hash([(e.id, e.input, e.target) for e in self.train_set]),
+            train_examples=len(rows),
+            validation_examples=len(validation_rows),
+            skipped_too_long=len(self.train_set) - len(rows),
+            hyperparameters={k: v for k, v in options.items() if k not in EVALUATION_ONLY},
+            trainable_parameters=trainable,
+            total_parameters=total,
+            trainable_share=trainable / max(total, 1),
+            training=report,
+            device=self.context.device,
+        )
         save_artifact(folder, model, card)
         _remove(partial)
         self.trained_now = True

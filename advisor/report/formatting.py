@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from advisor.assessment import Assessment, MetricValue, RungResult
 from advisor.majority import majority_baseline
+from harness.metrics.measurement import Measurement
 
 METRIC_TITLES = {
     "accuracy": "Accuracy",
@@ -55,7 +56,7 @@ def table_cells(assessment: Assessment) -> tuple[list[str], list[list[str]]]:
                 forgetting_text(rung),
             ]
         )
-    baseline = majority_baseline(assessment, seed=assessment.task.seed)
+    baseline = majority_baseline(assessment, Measurement(seed=assessment.task.seed))
     if baseline is not None:  # a reference row: what answering the commonest label scores
         quality = [metric_text(baseline.metrics[n]) if n in baseline.metrics else "-" for n in names]
         rows.append([baseline.name, *quality, *["-"] * len(FIXED_COLUMNS)])

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DEFAULT_RESAMPLES = 2000
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 
 
 @dataclass(frozen=True)
@@ -27,31 +27,30 @@ def bootstrap_indices(n: int, resamples: int, seed: int) -> np.ndarray:
 def bootstrap(
     statistic: Callable[[np.ndarray], np.ndarray],
     n: int,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
     *,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
     confidence: float = 0.95,
 ) -> Estimate:
     """Percentile interval of `statistic`, which maps (k, n) index rows to k values at once."""
     if n == 0:
         return Estimate(float("nan"), float("nan"), float("nan"))
     value = float(statistic(np.arange(n)[None, :])[0])
-    draws = statistic(bootstrap_indices(n, resamples, seed))
+    draws = statistic(bootstrap_indices(n, measurement.resamples, measurement.seed))
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(draws, [tail, 1.0 - tail])
     return Estimate(value, float(low), float(high))
 
 
-def accuracy_estimate(correct: Sequence[bool], *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> Estimate:
+def accuracy_estimate(correct: Sequence[bool], measurement: Measurement = DEFAULT_MEASUREMENT) -> Estimate:
     """Share of correct answers, with its bootstrap interval."""
     hits = np.asarray(correct, dtype=np.float64)
-    return bootstrap(lambda idx: hits[idx].mean(axis=1), len(hits), resamples=resamples, seed=seed)
+    return bootstrap(lambda idx: hits[idx].mean(axis=1), len(hits), measurement)
 
 
-def mean_estimate(values: Sequence[float], *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES) -> Estimate:
+def mean_estimate(values: Sequence[float], measurement: Measurement = DEFAULT_MEASUREMENT) -> Estimate:
     """The mean of per-example values (token F1, reciprocal rank), with its bootstrap interval."""
     data = np.asarray(values, dtype=np.float64)
-    return bootstrap(lambda idx: data[idx].mean(axis=1), len(data), resamples=resamples, seed=seed)
+    return bootstrap(lambda idx: data[idx].mean(axis=1), len(data), measurement)
 
 
 def retrieval_ranks(gold: Sequence[Sequence[str]], retrieved: Sequence[Sequence[str]]) -> list[int | None]:
@@ -66,9 +65,7 @@ def retrieval_ranks(gold: Sequence[Sequence[str]], retrieved: Sequence[Sequence[
 def macro_f1_estimate(
     targets: Sequence[str],
     predictions: Sequence[str | None],
-    *,
-    seed: int = 0,
-    resamples: int = DEFAULT_RESAMPLES,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> Estimate:
     """Unweighted mean of per-class F1 over the classes present, with its bootstrap interval.
 
@@ -79,9 +76,7 @@ def macro_f1_estimate(
     code = {label: i for i, label in enumerate(classes)}
     true = np.array([code[t] for t in targets], dtype=np.int64)
     pred = np.array([code[p] if p is not None else -1 for p in predictions], dtype=np.int64)
-    return bootstrap(
-        lambda idx: macro_f1_rows(true[idx], pred[idx], len(classes)), len(true), resamples=resamples, seed=seed
-    )
+    return bootstrap(lambda idx: macro_f1_rows(true[idx], pred[idx], len(classes)), len(true), measurement)
 
 
 def macro_f1_rows(true: np.ndarray, pred: np.ndarray, n_classes: int) -> np.ndarray:

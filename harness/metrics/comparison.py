@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics.bootstrap import DEFAULT_RESAMPLES, bootstrap_indices
+from harness.metrics.bootstrap import bootstrap_indices
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 
 Statistic = Callable[[np.ndarray], np.ndarray]  # (k, n) index rows -> k metric values
 
@@ -48,10 +49,7 @@ def paired_bootstrap(
     statistic_a: Statistic,
     statistic_b: Statistic,
     n: int,
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    seed: int = 0,
-    confidence: float = 0.95,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> PairedDifference:
     """Bootstrap the difference of two statistics over the same resampled example indices."""
     if n == 0:
@@ -59,24 +57,22 @@ def paired_bootstrap(
         return PairedDifference(nan, nan, nan, nan, 0)
     everything = np.arange(n)[None, :]
     observed = float(statistic_a(everything)[0] - statistic_b(everything)[0])
-    indices = bootstrap_indices(n, resamples, seed)
+    indices = bootstrap_indices(n, measurement.resamples, measurement.seed)
     draws = statistic_a(indices) - statistic_b(indices)
-    tail = (1.0 - confidence) / 2.0
+    tail = (1.0 - measurement.confidence) / 2.0
     low, high = np.quantile(draws, [tail, 1.0 - tail])
     return PairedDifference(observed, float(low), float(high), _two_sided_p(draws), n)
 
 
 def paired_mean_difference(
-    values_a: Sequence[float], values_b: Sequence[float], *, resamples: int = DEFAULT_RESAMPLES, seed: int = 0
+    values_a: Sequence[float], values_b: Sequence[float], measurement: Measurement = DEFAULT_MEASUREMENT
 ) -> PairedDifference:
     """Difference of means of per-example values (accuracy, token F1, ROUGE-L), paired by example."""
     a = np.asarray(values_a, dtype=np.float64)
     b = np.asarray(values_b, dtype=np.float64)
     if a.shape != b.shape:
         raise ValueError(f"paired values need the same examples: {a.shape} vs {b.shape}")
-    return paired_bootstrap(
-        lambda idx: a[idx].mean(axis=1), lambda idx: b[idx].mean(axis=1), len(a), resamples=resamples, seed=seed
-    )
+    return paired_bootstrap(lambda idx: a[idx].mean(axis=1), lambda idx: b[idx].mean(axis=1), len(a), measurement)
 
 
 def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from harness.metrics.bootstrap import DEFAULT_RESAMPLES, Estimate, bootstrap, macro_f1_rows
+from harness.metrics.bootstrap import Estimate, bootstrap, macro_f1_rows
 from harness.metrics.comparison import PairedDifference, paired_bootstrap
+from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.task_types import get_task_type
 from harness.types import Record
 
@@ -151,13 +152,10 @@ def available(task_type: str, columns: Columns) -> list[MetricDefinition]:
 
 
 def estimates(
-    task_type: str, columns: Columns, n: int, *, seed: int = 0, resamples: int = DEFAULT_RESAMPLES
+    task_type: str, columns: Columns, n: int, measurement: Measurement = DEFAULT_MEASUREMENT
 ) -> dict[str, Estimate]:
     """Every available metric with its 95% percentile-bootstrap interval (the same resamples for all)."""
-    return {
-        d.name: bootstrap(_bound(d.statistic, columns), n, resamples=resamples, seed=seed)
-        for d in available(task_type, columns)
-    }
+    return {d.name: bootstrap(_bound(d.statistic, columns), n, measurement) for d in available(task_type, columns)}
 
 
 def _bound(statistic: Statistic, columns: Columns) -> Callable[[np.ndarray], np.ndarray]:
@@ -171,10 +169,7 @@ def paired_metric(
     columns_a: Columns,
     columns_b: Columns,
     n: int,
-    *,
-    seed: int = 0,
-    resamples: int = DEFAULT_RESAMPLES,
-    confidence: float = 0.95,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> PairedDifference:
     """metric(A) - metric(B) on the same examples, with its paired interval and p-value."""
     definition = next((d for d in definitions(task_type) if d.name == metric), None)
@@ -184,7 +179,5 @@ def paired_metric(
         lambda idx: definition.statistic(columns_a, idx),
         lambda idx: definition.statistic(columns_b, idx),
         n,
-        resamples=resamples,
-        seed=seed,
-        confidence=confidence,
+        measurement,
     )

@@ -1,0 +1,51 @@
+"""A trained artifact's card: what was trained, on what, how, and how well, as typed values.
+
+The card is written beside the weights (card.json, card.md) and read back by every later command, so a
+rung plugged in from outside is described the same way as `lora`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+@dataclass
+class TrainingReport:
+    """What training did: losses per step and per epoch, time, tokens and memory."""
+
+    train_losses: list[float] = field(default_factory=list)
+    validation_losses: list[float] = field(default_factory=list)
+    validation_metrics: list[float] = field(default_factory=list)
+    selection_metric: str = "loss"
+    steps: int = 0
+    epochs_run: int = 0
+    best_epoch: int = 0
+    seconds: float = 0.0
+    completion_tokens: int = 0
+    useful_tokens: int = 0
+    computed_tokens: int = 0
+    peak_rss_mb: float = 0.0
+    resumed_from_step: int = 0
+
+
+class AdapterCard(BaseModel):
+    """The card of a trained adapter or model."""
+
+    method: str
+    base_model: str
+    base_fingerprint: str
+    data_hash: str
+    train_examples: int
+    validation_examples: int = 0
+    skipped_too_long: int = 0
+    hyperparameters: dict[str, Any] = Field(default_factory=dict)
+    trainable_parameters: int
+    total_parameters: int
+    trainable_share: float
+    training: TrainingReport
+    device: str = "cpu"
+    search: dict[str, Any] | None = None  # the whole search (every trial, the choice), as tuning/search.py writes it
+    metrics: dict[str, float] = Field(default_factory=dict)  # the evaluated metrics, once the test was answered
