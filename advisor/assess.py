@@ -20,7 +20,7 @@ from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
 from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, label_counts, prepare_run
 from advisor.rung_plan import PlannedRung
-from advisor.summarize import metric_value, selection_summary, summarize_rung, training_summary
+from advisor.summarize import RungDetails, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask
 from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
@@ -58,9 +58,9 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     hooks.stage("auditing the data")
     audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))
-    price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
+    results = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
     comparisons = compare_rungs(results, spec.type, run.context.labels, spec.measurement)
-    assessment = Assessment(
+    parts: dict[str, Any] = dict(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskSummary(
             name=spec.name,
@@ -86,17 +86,16 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
         audit=audit,
     )
     stored_plan = _stored_plan(run, options.store_path or default_store_path(task))
-    if stored_plan is not None:
-        assessment.plan_checks = check_plan(stored_plan, results)
-    assessment.recommendation = decide(
-        assessment,
+    parts["plan_checks"] = check_plan(stored_plan, results) if stored_plan is not None else []
+    recommendation = decide(
+        Assessment(**parts),  # the evidence the recommendation is drawn from; the result is built once below
         spec.constraints,
         spec.facts,
         spec.decision,
         data_facts(run.splits, run.context.labels, audit),
         spec.measurement,
     )
-    return assessment
+    return Assessment(**parts, recommendation=recommendation)
 
 
 def _stored_plan(run: PreparedRun, store_path: Path) -> dict[str, Any] | None:
@@ -185,6 +184,23 @@ def _run_rung(
         similarities = embedding_similarities(
             context.embedder(), [r.output.text for r in run.records], [r.example.target for r in run.records]
         )
+    extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, task.spec.measurement)
+    seconds = time.perf_counter() - started
+    tuned = predictor.tuned()
+    card = tuned.card() if tuned is not None else None
+    training = training_summary(card, str(tuned.artifact_dir), tuned.trained_now) if tuned and card else None
+    forgetting = None
+    if probes is not None:
+        if tuned is None:
+            forgetting = probes().unchanged()
+        else:
+            hooks.stage(f"{planned.name}: general-skills probes against the base model")
+            forgetting = probes().compare(
+                tuned.engine,
+                tuned.fingerprint(),
+                max_forgetting=task.spec.constraints.max_forgetting,
+                measurement=task.spec.measurement,
+            )
     result = summarize_rung(
         planned.name,
         planned.type.kind,
@@ -195,28 +211,16 @@ def _run_rung(
         measurement=task.spec.measurement,
         similarities=similarities,
         ranked_on=context.primary_metric,
+        extra_metrics=extra,
+        details=RungDetails(
+            step=planned.type.step,
+            selection=selection_summary(selection) if selection else None,
+            seconds=seconds,
+            tuned=tuned is not None,
+            training=training,
+            forgetting=forgetting,
+        ),
     )
-    result.step = planned.type.step
-    result.selection = selection_summary(selection) if selection else None
-    if task.spec.evaluation.metrics:
-        extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, task.spec.measurement)
-        result.metrics.update({name: metric_value(estimate) for name, estimate in extra.items()})
-    result.seconds = time.perf_counter() - started
-    tuned = predictor.tuned()
-    result.tuned = tuned is not None
-    card = tuned.card() if tuned is not None else None
-    if tuned is not None and card is not None:  # what training cost, and its metrics written into its card
-        result.training = training_summary(card, str(tuned.artifact_dir), tuned.trained_now)
+    if tuned is not None and card is not None:  # the evaluated metrics written into its card
         tuned.record_metrics({name: metric.value for name, metric in result.metrics.items()})
-    if probes is not None:
-        if tuned is None:
-            result.forgetting = probes().unchanged()
-        else:
-            hooks.stage(f"{planned.name}: general-skills probes against the base model")
-            result.forgetting = probes().compare(
-                tuned.engine,
-                tuned.fingerprint(),
-                max_forgetting=task.spec.constraints.max_forgetting,
-                measurement=task.spec.measurement,
-            )
     return result

@@ -25,60 +25,67 @@ from harness.pricing.prices import (
 )
 
 
-def price_rungs(results: Sequence[RungResult], costs: CostSection, prices: PriceTable, device: str) -> None:
-    """Fill in every rung's `cost` (in place), then the tuned rungs' break-even month."""
+def price_rungs(results: Sequence[RungResult], costs: CostSection, prices: PriceTable, device: str) -> list[RungResult]:
+    """Every rung with its `cost`, the tuned rungs with their break-even month against the best prompting rung."""
+    priced = [result.model_copy(update={"cost": _cost(result, costs, prices, device)}) for result in results]
+    reference = _best_prompting(priced)
+    if reference is None:
+        return priced
+    return [_with_break_even(result, reference, costs) for result in priced]
+
+
+def _cost(result: RungResult, costs: CostSection, prices: PriceTable, device: str) -> CostSummary:
+    """What a rung costs to serve (per 1k requests, per month) and, if it trained, to train."""
     api_name, api_price = prices.api_price(costs.api_model)
     serve_name, serve = prices.gpu_price(costs.serving_hardware)
     train_name = costs.training_hardware or hardware_for_device(device, prices)
     train_key, train_hardware = prices.gpu_price(train_name, training=True)
     hosted_name, hosted = prices.hosted_tuning_price(costs.hosted_fine_tuning)
     tuned_api_price = prices.api_price(hosted.inference_model)[1] if hosted.inference_model else api_price
-    for result in results:
-        tuned = result.training is not None
-        throughput = result.latency.batched_examples_per_s
-        self_hosted = self_hosted_cost_per_1k(throughput, serve.per_hour) if throughput else None
-        prompt, completion = result.tokens.prompt_mean, result.tokens.completion_mean
-        api = api_cost_per_1k(prompt, completion, tuned_api_price if tuned else api_price)
-        per_1k = api if costs.hosting == "api" else self_hosted
-        result.cost = CostSummary(
-            hosting=costs.hosting,
-            per_1k=per_1k,
-            monthly=monthly_cost(per_1k, costs.requests_per_month) if per_1k is not None else None,
-            requests_per_month=costs.requests_per_month,
-            self_hosted_per_1k=self_hosted,
-            api_per_1k=api,
-            training=training_cost(result.training.seconds, train_hardware.per_hour) if result.training else None,
-            hosted_training=(
-                hosted_training_cost(result.training.useful_tokens, 1, hosted.training_per_million)
-                if result.training
-                else None
-            ),
-            assumptions={
-                "prices_as_of": prices.as_of.isoformat(),
-                "api_model": f"{hosted.inference_model if tuned and hosted.inference_model else api_name}",
-                "serving_hardware": f"{serve_name} at ${serve.per_hour:g}/h",
-                "training_hardware": f"{train_key} at ${train_hardware.per_hour:g}/h" if tuned else "",
-                "hosted_fine_tuning": f"{hosted_name} at ${hosted.training_per_million:g} per 1M tokens"
-                if tuned
-                else "",
-            },
-        )
-    _break_even(results, costs)
+    tuned = result.training is not None
+    throughput = result.latency.batched_examples_per_s
+    self_hosted = self_hosted_cost_per_1k(throughput, serve.per_hour) if throughput else None
+    prompt, completion = result.tokens.prompt_mean, result.tokens.completion_mean
+    api = api_cost_per_1k(prompt, completion, tuned_api_price if tuned else api_price)
+    per_1k = api if costs.hosting == "api" else self_hosted
+    return CostSummary(
+        hosting=costs.hosting,
+        per_1k=per_1k,
+        monthly=monthly_cost(per_1k, costs.requests_per_month) if per_1k is not None else None,
+        requests_per_month=costs.requests_per_month,
+        self_hosted_per_1k=self_hosted,
+        api_per_1k=api,
+        training=training_cost(result.training.seconds, train_hardware.per_hour) if result.training else None,
+        hosted_training=(
+            hosted_training_cost(result.training.useful_tokens, 1, hosted.training_per_million)
+            if result.training
+            else None
+        ),
+        assumptions={
+            "prices_as_of": prices.as_of.isoformat(),
+            "api_model": f"{hosted.inference_model if tuned and hosted.inference_model else api_name}",
+            "serving_hardware": f"{serve_name} at ${serve.per_hour:g}/h",
+            "training_hardware": f"{train_key} at ${train_hardware.per_hour:g}/h" if tuned else "",
+            "hosted_fine_tuning": f"{hosted_name} at ${hosted.training_per_million:g} per 1M tokens" if tuned else "",
+        },
+    )
 
 
-def _break_even(results: Sequence[RungResult], costs: CostSection) -> None:
-    """Months until a tuned rung's saving per request repays its training, against the best prompting rung."""
+def _best_prompting(results: Sequence[RungResult]) -> RungResult | None:
+    """The prompting rung with the best primary metric and a known $ per request: what tuning must repay against."""
     prompting = [r for r in results if r.training is None and r.cost and r.cost.per_1k is not None]
     if not prompting:
-        return
-    reference = max(prompting, key=lambda r: r.metrics[r.primary_metric].value if r.primary_metric in r.metrics else 0)
-    for result in results:
-        if result.training is None or result.cost is None or result.cost.per_1k is None:
-            continue
-        assert reference.cost is not None and reference.cost.per_1k is not None
-        saving = reference.cost.per_1k - result.cost.per_1k
-        one_off = result.cost.one_off_training()
-        result.cost.break_even_against = reference.name
-        result.cost.break_even_months = (
-            break_even_month(one_off, saving, costs.requests_per_month) if one_off is not None else None
-        )
+        return None
+    return max(prompting, key=lambda r: r.metrics[r.primary_metric].value if r.primary_metric in r.metrics else 0)
+
+
+def _with_break_even(result: RungResult, reference: RungResult, costs: CostSection) -> RungResult:
+    """A tuned rung with the month its saving per request repays its training, against the reference."""
+    if result.training is None or result.cost is None or result.cost.per_1k is None:
+        return result
+    assert reference.cost is not None and reference.cost.per_1k is not None
+    saving = reference.cost.per_1k - result.cost.per_1k
+    one_off = result.cost.one_off_training()
+    months = break_even_month(one_off, saving, costs.requests_per_month) if one_off is not None else None
+    cost = result.cost.model_copy(update={"break_even_against": reference.name, "break_even_months": months})
+    return result.model_copy(update={"cost": cost})

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import fmean
 
 from advisor.assessment import (
+    ForgettingSummary,
     LatencySummary,
     MetricValue,
     RecordSummary,
@@ -38,6 +40,18 @@ def retrieval_metrics(records: list[Record], measurement: Measurement) -> dict[s
     }
 
 
+@dataclass(frozen=True)
+class RungDetails:
+    """What a rung's row holds beyond its answers: its place, its choice, its time, training and forgetting."""
+
+    step: int = 0
+    selection: SearchSummary | None = None
+    seconds: float | None = None
+    tuned: bool = False
+    training: TrainingSummary | None = None
+    forgetting: ForgettingSummary | None = None
+
+
 def summarize_rung(
     name: str,
     kind: str,
@@ -49,6 +63,8 @@ def summarize_rung(
     measurement: Measurement,
     similarities: Sequence[float] | None = None,
     ranked_on: str = "",
+    extra_metrics: dict[str, Estimate] | None = None,
+    details: RungDetails | None = None,
 ) -> RungResult:
     """The rung's row: quality with 95% CIs, p50/p95 latency, throughput and tokens per request."""
     records = run.records
@@ -58,7 +74,8 @@ def summarize_rung(
         parts = [{**p, "similarity": float(s)} for p, s in zip(parts, similarities, strict=True)]
     columns = build_columns([r.example.target for r in records], predictions, parts, labels)
     quality = estimates(task_type, columns, len(records), measurement)
-    metrics = quality | retrieval_metrics(records, measurement)
+    metrics = quality | retrieval_metrics(records, measurement) | (extra_metrics or {})
+    details = details or RungDetails()
     batch_seconds = sum(r.output.latency_s for r in records)
     latency = LatencySummary(
         p50_s=_or_none(percentile(run.single_latencies_s, 50)),
@@ -82,6 +99,12 @@ def summarize_rung(
         no_label_outputs=sum(p is None for p in predictions) if get_task_type(task_type).labelled else 0,
         computed=run.computed,
         reused=run.reused,
+        step=details.step,
+        selection=details.selection,
+        seconds=details.seconds,
+        tuned=details.tuned,
+        training=details.training,
+        forgetting=details.forgetting,
         records=[
             RecordSummary(
                 id=r.example.id,
