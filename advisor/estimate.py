@@ -45,8 +45,7 @@ from harness.estimates.tuning_memory import (
 from harness.estimates.tuning_memory import estimate_costs as training_options
 from harness.inference.models import EMBEDDED_MODEL
 from harness.pricing.prices import PriceTable, api_cost_per_1k, load_prices
-
-TUNED_RUNGS = ("lora", "qlora", "full", "ia3", "prompt_tuning", "prefix_tuning")
+from tuning.registry import method_names
 
 
 def default_prompt_tokens() -> dict[str, int]:
@@ -235,7 +234,7 @@ def _serving(
             raise InputError(f"--prompt-tokens {rung}: expected a count >= 0 (got {prompt})")
         estimates = [serving_cost_per_1k(shape, prompt, request.completion_tokens, gpu) for gpu in gpus]
         best = min((e for e in estimates if e is not None), key=lambda e: e.per_1k, default=None)
-        name, price = (tuned_name, tuned_price) if rung in TUNED_RUNGS and tuned_price else (api_name, api_price)
+        name, price = (tuned_name, tuned_price) if rung in method_names() and tuned_price else (api_name, api_price)
         rows.append(
             ServingRow(
                 rung=rung,

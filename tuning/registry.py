@@ -40,6 +40,12 @@ def register_method(method: TuningMethod) -> TuningMethod:
     return method
 
 
+def method_names() -> list[str]:
+    """Every registered method, built-in and plugged in."""
+    load_plugins()
+    return sorted(_METHODS)
+
+
 def get_method(name: str) -> TuningMethod:
     """The registered method of this name; an unknown name lists the close matches."""
     if name not in _METHODS:
