@@ -12,7 +12,7 @@ from itertools import combinations
 from advisor.assessment import PairedComparison, RungResult
 from harness.metrics.comparison import PairedDifference, mcnemar
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
-from harness.metrics.task_metrics import BINARY_METRICS, Columns, ahead_of_each, build_columns, paired_metric
+from harness.metrics.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
 
 
 def rung_columns(result: RungResult, labels: Sequence[str]) -> Columns:
@@ -69,19 +69,6 @@ def compare_pair(
     if metric in BINARY_METRICS:
         exact = mcnemar([r.correct for r in a.records], [r.correct for r in b.records]).p_value
     return Gap(paired, exact)
-
-
-def adjusted_p_behind(
-    leader: RungResult,
-    others: Sequence[RungResult],
-    task_type: str,
-    labels: Sequence[str],
-    metric: str,
-    measurement: Measurement = DEFAULT_MEASUREMENT,
-) -> dict[str, float]:
-    """For each other rung, the multiplicity-adjusted one-sided p-value that it is behind the leader."""
-    columns = {r.name: rung_columns(r, labels) for r in others}
-    return ahead_of_each(task_type, metric, rung_columns(leader, labels), columns, len(leader.records), measurement)
 
 
 def same_examples(a: RungResult, b: RungResult) -> bool:

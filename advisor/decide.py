@@ -32,7 +32,7 @@ from advisor.claims import (
     total_cost_claim,
 )
 from advisor.close_calls import close_call
-from advisor.compare import Gap, adjusted_p_behind, compare_pair
+from advisor.compare import Gap, compare_pair
 from advisor.majority import majority_baseline
 from advisor.settle import examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
@@ -100,17 +100,13 @@ def decide(
         behind = metric_value(b, metric) - metric_value(a, metric)
         return gap(a, b).clearly_negative(measurement.confidence) and behind > measurement.tolerance
 
-    others = [r for r in order if r is not best]
-    task = assessment.task
-    adjusted = adjusted_p_behind(best, others, task.type, task.labels, metric, measurement)
-    beaten = _clearly_beaten_by_best(others, best, metric, measurement, gap, adjusted)
+    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, policy, measurement, gap)
     contenders = [r for r in order if r.name not in beaten]
     chosen = pick(contenders, policy)
     for rung in order:
         if rung not in contenders:
             claims[rung.name] = [quality_claim(rung, best, metric)]
-            family = f" ({len(others)} comparisons with the best, max-T step-down)" if len(others) > 1 else ""
-            held = f", adjusted p={adjusted[rung.name]:.2g}{family}"
+            held = f", below the Holm threshold for {len(order) - 1} comparisons" if len(order) > 2 else ""
             rejected[rung.name] = f"clearly worse than {best.name}: {gap(rung, best).describe(metric)}{held}"
     claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, measurement, gap)
     thin_examples: int | None = None
@@ -189,28 +185,33 @@ def _clearly_beaten_by_best(
     others: Sequence[RungResult],
     best: RungResult,
     metric: str,
+    policy: DecisionSection,
     measurement: Measurement,
     gap: Callable[[RungResult, RungResult], Gap],
-    adjusted: dict[str, float],
 ) -> set[str]:
-    """The rungs clearly worse than the best, judged together.
+    """The rungs clearly worse than the best, with Holm's step-down over the comparisons against it.
 
-    The best is chosen by the same data, so comparing every other rung with it is several tests at once:
-    at 5 % each, seven truly equal rungs saw "a clearly better rung" in 11-13 % of simulated ladders at
-    n >= 300 (benchmarks/decision_sim.py). `adjusted` holds max-T step-down p-values (one-sided: the rung
-    is behind), which keep that family-wise rate at the confidence level while using the correlation
-    between the comparisons. A rung is clearly worse when its adjusted p-value is below 1 - confidence,
-    for a 0/1 metric McNemar's test agrees on its own (the bootstrap is overconfident when few answers
-    differ), and it trails the best by more than the tolerance.
+    The best is chosen by the data, so comparing every other rung with it is several tests at once: at
+    5 % each, seven truly equal rungs would see "a clearly better rung" far more than 5 % of the time
+    (benchmarks/decision_sim.py measured 11-13 % at n >= 300). Holm's procedure keeps that family-wise
+    rate at the confidence level: the k-th smallest p-value must fall below alpha / (m - k + 1). A rung
+    is also clearly worse only when its paired interval lies below zero and it trails by more than the
+    tolerance.
     """
     alpha = 1 - measurement.confidence
+
+    def p_value(rung: RungResult) -> float:
+        difference = gap(rung, best)  # McNemar's exact p for a 0/1 metric, the paired bootstrap's otherwise
+        return difference.mcnemar_p if difference.mcnemar_p is not None else difference.paired.p_value
+
     beaten: set[str] = set()
-    for rung in others:
+    ranked = sorted(others, key=p_value)
+    for index, rung in enumerate(ranked):
         behind = metric_value(best, metric) - metric_value(rung, metric)
-        exact = gap(rung, best).mcnemar_p
-        exact_ok = exact is None or exact / 2 < alpha  # one-sided: the direction is the best's lead
-        if adjusted[rung.name] < alpha and exact_ok and behind > measurement.tolerance:
-            beaten.add(rung.name)
+        below = gap(rung, best).paired.ci_high < 0
+        if not (p_value(rung) < alpha / (len(ranked) - index) and below and behind > measurement.tolerance):
+            break
+        beaten.add(rung.name)
     return beaten
 
 

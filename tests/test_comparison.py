@@ -91,23 +91,3 @@ def test_the_paired_difference_interval_covers_the_true_difference() -> None:
         result = paired_mean_difference(a.astype(float), b.astype(float), Measurement(seed=trial, resamples=1000))
         covered += result.ci_low <= truth <= result.ci_high
     assert 0.92 <= covered / simulations <= 0.98
-
-
-def test_max_t_step_down_counts_independent_comparisons_and_not_duplicates() -> None:
-    from harness.metrics.comparison import step_down_max_t
-
-    rng = np.random.default_rng(3)
-    n = 300
-    lead = (rng.random(n) < 0.05).astype(float)  # a small lead over the zero baseline on 5 % of examples
-
-    def mean_of(values: np.ndarray):
-        return lambda idx: values[idx].mean(axis=1)
-
-    measurement = Measurement(resamples=2000, seed=1)
-    alone = step_down_max_t({"a": mean_of(lead)}, n, measurement)["a"]
-    twins = step_down_max_t({"a": mean_of(lead), "b": mean_of(lead.copy())}, n, measurement)["a"]
-    noise = {f"n{i}": mean_of(rng.normal(0, 1, n)) for i in range(5)}
-    crowded = step_down_max_t({"a": mean_of(lead), **noise}, n, measurement)["a"]
-    assert alone < 0.01 and twins == pytest.approx(alone, abs=0.002) and crowded > 2 * alone
-    constant = step_down_max_t({"flat": mean_of(np.zeros(n))}, n, measurement)
-    assert constant == {"flat": 1.0}

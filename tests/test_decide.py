@@ -392,35 +392,16 @@ def test_an_unknown_primary_metric_in_the_task_file_is_one_clear_error(tmp_path)
         load_task(tmp_path / "task.yaml")
 
 
-def test_comparisons_against_the_data_chosen_best_are_adjusted_together() -> None:
-    """lora is right on 13 examples zero_shot misses, wrong on 4 it gets (McNemar p = 0.049, one-sided 0.025).
+def test_comparisons_against_the_data_chosen_best_are_holm_adjusted() -> None:
+    """lora is right on 14 examples zero_shot misses, wrong on 4 it gets: McNemar p = 0.031.
 
-    Alone, zero_shot is clearly behind; beside five more rungs compared with the same data-chosen best, the
-    family-wise adjustment no longer lets that one comparison through.
+    Alone, that is clear at 95 %; beside a third rung the best is compared with twice, Holm needs p < 0.025.
     """
-    from advisor.compare import adjusted_p_behind
-
     zero = np.arange(N) < 120
     lora = zero.copy()
-    lora[120:133] = True
+    lora[120:134] = True
     lora[:4] = False
     alone = run(rung("zero_shot", 0, zero), rung("lora", 3, lora))
     assert alone.rung == "lora" and "clearly worse than lora" in alone.rejected["zero_shot"]
-    rng = np.random.default_rng(7)
-    others = [rung(f"few_shot_{i}", 1, rng.random(N) < 0.6) for i in range(5)]
-    family = run(rung("zero_shot", 0, zero), *others, rung("lora", 3, lora))
-    assert family.rung == "zero_shot", family.rejected
-    best, rest = rung("lora", 3, lora), [rung("zero_shot", 0, zero), *others]
-    single = adjusted_p_behind(best, rest[:1], "classification", ["a", "b"], "accuracy", Measurement(resamples=500))
-    together = adjusted_p_behind(best, rest, "classification", ["a", "b"], "accuracy", Measurement(resamples=500))
-    assert single["zero_shot"] < 0.05 <= together["zero_shot"]
-
-
-def test_a_rung_shown_clearly_worse_names_the_adjustment() -> None:
-    zero = np.arange(N) < 100
-    lora = np.arange(N) < 160
-    advice = run(rung("zero_shot", 0, zero), rung("few_shot", 1, zero.copy()), rung("lora", 3, lora))
-    assert advice.rung == "lora"
-    assert (
-        "adjusted p=" in advice.rejected["zero_shot"] and "2 comparisons with the best" in advice.rejected["zero_shot"]
-    )
+    twice = run(rung("zero_shot", 0, zero), rung("few_shot", 1, lora.copy()), rung("lora", 3, lora))
+    assert twice.rung == "zero_shot", twice.rejected

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from harness.metrics.bootstrap import Estimate, bootstrap, macro_f1_rows
-from harness.metrics.comparison import PairedDifference, paired_bootstrap, step_down_max_t
-from harness.metrics.comparison import Statistic as IndexStatistic
+from harness.metrics.comparison import PairedDifference, paired_bootstrap
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.task_types import get_task_type
 from harness.types import Record
@@ -182,22 +181,3 @@ def paired_metric(
         n,
         measurement,
     )
-
-
-def ahead_of_each(
-    task_type: str,
-    metric: str,
-    leader: Columns,
-    others: dict[str, Columns],
-    n: int,
-    measurement: Measurement = DEFAULT_MEASUREMENT,
-) -> dict[str, float]:
-    """Adjusted one-sided p-values that `leader` is ahead of each of the others on the metric, all at once."""
-    definition = next((d for d in definitions(task_type) if d.name == metric), None)
-    if definition is None:
-        raise ValueError(f"no metric '{metric}' for task type '{task_type}'")
-
-    def difference(columns: Columns) -> IndexStatistic:
-        return lambda idx: definition.statistic(leader, idx) - definition.statistic(columns, idx)
-
-    return step_down_max_t({name: difference(columns) for name, columns in others.items()}, n, measurement)
