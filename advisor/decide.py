@@ -145,9 +145,9 @@ def decide(
     for rung in rungs:  # how a tuned rung was trained can explain why it lost, or qualify why it won
         notes = training_warnings(rung)
         if notes and rung.name in rejected:
-            rejected[rung.name] += f"; note: {rung.name} " + "; ".join(notes)
+            rejected[rung.name] += f"; note: {rung.name}: " + "; ".join(notes)
         elif notes and rung is chosen:
-            warnings += [f"{rung.name} {note}" for note in notes]
+            warnings += [f"{rung.name}: {note}" for note in notes]
     evidence_thin = thin_examples is not None
     if evidence_thin:
         warnings.append(

@@ -277,10 +277,10 @@ def test_a_tuned_rung_that_lost_carries_its_search_warnings_in_its_reason() -> N
     advice = run(prompt, tuned)
     assert advice.rung == "few_shot"
     reason = advice.rejected["lora"]
-    assert reason.startswith("clearly worse than few_shot: accuracy -") and f"note: lora {note}" in reason
+    assert reason.startswith("clearly worse than few_shot: accuracy -") and f"note: lora: {note}" in reason
     assert "only 38 validation examples" in reason and "not refit on train + validation" in reason
     alone = run(rung("zero_shot", 0, answers(0.3, 3)), searched(rung("lora", 3, answers(0.9, 4)), [note]))
-    assert alone.rung == "lora" and f"lora {note}" in alone.warnings
+    assert alone.rung == "lora" and f"lora: {note}" in alone.warnings
 
 
 def tied_prompt_and_adapter() -> tuple[RungResult, RungResult]:

@@ -110,7 +110,7 @@ def test_a_metric_module_runs_only_from_the_path_the_user_names(ticket_task: Pat
     refused = assess(ticket_task, "--rungs", "zero_shot")
     assert refused.exit_code == 2 and not marker.exists()
     named = folder / "mine.py"
-    named.write_text((ROOT / "harness" / "metric_modules" / "accuracy.py").read_text())
+    named.write_text((ROOT / "harness" / "metrics" / "modules" / "accuracy.py").read_text())
     ticket_task.write_text(unknown.replace("no_such_metric_xyz", "mine.py"))
     ran = assess(ticket_task, "--rungs", "zero_shot", "-o", str(tmp_path / "r.json"))
     assert ran.exit_code == 0, ran.output
