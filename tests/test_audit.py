@@ -186,6 +186,7 @@ def embedder() -> Embedder:
     return Embedder()
 
 
+@pytest.mark.slow  # seconds, not milliseconds: `make test-fast` leaves it to `make test`
 def test_the_real_embedder_finds_paraphrases_and_leaves_different_requests(embedder: Embedder) -> None:
     train = [
         Example("a", "How do I reset my password?", "access"),
@@ -259,6 +260,7 @@ def rows(examples: Sequence[Example]) -> list[dict[str, str]]:
     return [{"id": e.id, "text": str(e.input), "label": e.target} for e in examples]
 
 
+@pytest.mark.slow  # seconds, not milliseconds: `make test-fast` leaves it to `make test`
 def test_cli_audit_json_with_the_real_embedder_and_tokenizer(
     tmp_path: Path, tiny_model_dir: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,6 +127,7 @@ def browser(chromium: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([chromium, *flags, *args], capture_output=True, text=True, timeout=120, check=False)
 
 
+@pytest.mark.slow  # seconds, not milliseconds: `make test-fast` leaves it to `make test`
 def test_no_script_runs_in_chromium_and_the_page_renders(chromium: str, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_text(render_html(hostile_assessment()), encoding="utf-8")

@@ -60,6 +60,7 @@ def trials_of(result: SearchResult | SearchSummary) -> list[tuple[Any, ...]]:
     ]
 
 
+@pytest.mark.slow  # seconds, not milliseconds: `make test-fast` leaves it to `make test`
 def test_the_search_never_reads_the_test_split(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Same task, test inputs and targets replaced by others: every trial and the choice are identical."""
     test_a = [{"id": f"a{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS)]
