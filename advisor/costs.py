@@ -10,10 +10,14 @@ when its cheaper requests (shorter prompts) have repaid its training, against th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from advisor.assessment import CostSummary, RungResult
 from advisor.task import CostSection
 from harness.pricing.prices import (
+    ApiPrice,
+    GpuPrice,
+    HostedTuningPrice,
     PriceTable,
     api_cost_per_1k,
     break_even_month,
@@ -25,28 +29,48 @@ from harness.pricing.prices import (
 )
 
 
+@dataclass(frozen=True)
+class _Rates:
+    """The prices a task's `costs:` section selects from the table, looked up once for all rungs."""
+
+    api_name: str
+    api: ApiPrice
+    tuned_api: ApiPrice  # what the hosted fine-tuned model costs per token (the base API's price if none)
+    serve_name: str
+    serve: GpuPrice
+    train_key: str
+    train: GpuPrice
+    hosted_name: str
+    hosted: HostedTuningPrice
+
+
 def price_rungs(results: Sequence[RungResult], costs: CostSection, prices: PriceTable, device: str) -> list[RungResult]:
     """Every rung with its `cost`, the tuned rungs with their break-even month against the best prompting rung."""
-    priced = [result.model_copy(update={"cost": _cost(result, costs, prices, device)}) for result in results]
+    rates = _rates(costs, prices, device)
+    priced = [result.model_copy(update={"cost": _cost(result, costs, rates, prices)}) for result in results]
     reference = _best_prompting(priced)
     if reference is None:
         return priced
     return [_with_break_even(result, reference, costs) for result in priced]
 
 
-def _cost(result: RungResult, costs: CostSection, prices: PriceTable, device: str) -> CostSummary:
-    """What a rung costs to serve (per 1k requests, per month) and, if it trained, to train."""
+def _rates(costs: CostSection, prices: PriceTable, device: str) -> _Rates:
     api_name, api_price = prices.api_price(costs.api_model)
     serve_name, serve = prices.gpu_price(costs.serving_hardware)
-    train_name = costs.training_hardware or hardware_for_device(device, prices)
-    train_key, train_hardware = prices.gpu_price(train_name, training=True)
+    train_key, train = prices.gpu_price(costs.training_hardware or hardware_for_device(device, prices), training=True)
     hosted_name, hosted = prices.hosted_tuning_price(costs.hosted_fine_tuning)
-    tuned_api_price = prices.api_price(hosted.inference_model)[1] if hosted.inference_model else api_price
+    tuned_api = prices.api_price(hosted.inference_model)[1] if hosted.inference_model else api_price
+    return _Rates(api_name, api_price, tuned_api, serve_name, serve, train_key, train, hosted_name, hosted)
+
+
+def _cost(result: RungResult, costs: CostSection, rates: _Rates, prices: PriceTable) -> CostSummary:
+    """What a rung costs to serve (per 1k requests, per month) and, if it trained, to train."""
+    hosted = rates.hosted
     tuned = result.training is not None
     throughput = result.latency.batched_examples_per_s
-    self_hosted = self_hosted_cost_per_1k(throughput, serve.per_hour) if throughput else None
+    self_hosted = self_hosted_cost_per_1k(throughput, rates.serve.per_hour) if throughput else None
     prompt, completion = result.tokens.prompt_mean, result.tokens.completion_mean
-    api = api_cost_per_1k(prompt, completion, tuned_api_price if tuned else api_price)
+    api = api_cost_per_1k(prompt, completion, rates.tuned_api if tuned else rates.api)
     per_1k = api if costs.hosting == "api" else self_hosted
     return CostSummary(
         hosting=costs.hosting,
@@ -55,7 +79,7 @@ def _cost(result: RungResult, costs: CostSection, prices: PriceTable, device: st
         requests_per_month=costs.requests_per_month,
         self_hosted_per_1k=self_hosted,
         api_per_1k=api,
-        training=training_cost(result.training.seconds, train_hardware.per_hour) if result.training else None,
+        training=training_cost(result.training.seconds, rates.train.per_hour) if result.training else None,
         hosted_training=(
             hosted_training_cost(result.training.useful_tokens, 1, hosted.training_per_million)
             if result.training
@@ -63,10 +87,12 @@ def _cost(result: RungResult, costs: CostSection, prices: PriceTable, device: st
         ),
         assumptions={
             "prices_as_of": prices.as_of.isoformat(),
-            "api_model": f"{hosted.inference_model if tuned and hosted.inference_model else api_name}",
-            "serving_hardware": f"{serve_name} at ${serve.per_hour:g}/h",
-            "training_hardware": f"{train_key} at ${train_hardware.per_hour:g}/h" if tuned else "",
-            "hosted_fine_tuning": f"{hosted_name} at ${hosted.training_per_million:g} per 1M tokens" if tuned else "",
+            "api_model": f"{hosted.inference_model if tuned and hosted.inference_model else rates.api_name}",
+            "serving_hardware": f"{rates.serve_name} at ${rates.serve.per_hour:g}/h",
+            "training_hardware": f"{rates.train_key} at ${rates.train.per_hour:g}/h" if tuned else "",
+            "hosted_fine_tuning": f"{rates.hosted_name} at ${hosted.training_per_million:g} per 1M tokens"
+            if tuned
+            else "",
         },
     )
 

@@ -100,7 +100,7 @@ def decide(
         behind = metric_value(b, metric) - metric_value(a, metric)
         return gap(a, b).clearly_negative(measurement.confidence) and behind > measurement.tolerance
 
-    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, policy, measurement, gap)
+    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, measurement, gap)
     contenders = [r for r in order if r.name not in beaten]
     chosen = pick(contenders, policy)
     for rung in order:
@@ -185,7 +185,6 @@ def _clearly_beaten_by_best(
     others: Sequence[RungResult],
     best: RungResult,
     metric: str,
-    policy: DecisionSection,
     measurement: Measurement,
     gap: Callable[[RungResult, RungResult], Gap],
 ) -> set[str]:

@@ -228,13 +228,14 @@ def _serving(
     api_name, api_price = prices.api_price()
     _, hosted = prices.hosted_tuning_price()
     tuned_name, tuned_price = prices.api_price(hosted.inference_model) if hosted.inference_model else (None, None)
+    tuned_rungs = set(method_names())
     rows = []
     for rung, prompt in request.prompt_tokens.items():
         if prompt < 0:
             raise InputError(f"--prompt-tokens {rung}: expected a count >= 0 (got {prompt})")
         estimates = [serving_cost_per_1k(shape, prompt, request.completion_tokens, gpu) for gpu in gpus]
         best = min((e for e in estimates if e is not None), key=lambda e: e.per_1k, default=None)
-        name, price = (tuned_name, tuned_price) if rung in method_names() and tuned_price else (api_name, api_price)
+        name, price = (tuned_name, tuned_price) if rung in tuned_rungs and tuned_price else (api_name, api_price)
         rows.append(
             ServingRow(
                 rung=rung,

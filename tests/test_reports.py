@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from advisor.assessment import Assessment, Recommendation
 from advisor.cli import main
 from advisor.decide import DataFacts, decide
 from advisor.report.html import render_html
@@ -30,6 +31,18 @@ ALLOWED_TAGS = {
 }  # fmt: skip
 
 
+def recommend(built: Assessment) -> Recommendation:
+    """The default policy's recommendation, with a quick bootstrap."""
+    return decide(
+        built,
+        ConstraintsSection(),
+        FactsSection(),
+        DecisionSection(),
+        DataFacts(n_train=500),
+        Measurement(resamples=200),
+    )
+
+
 def hostile_assessment():
     """Two rungs whose inputs, targets and outputs carry script payloads."""
     zero, lora = answers(0.4, 1), answers(0.8, 2)
@@ -39,14 +52,7 @@ def hostile_assessment():
             record.input = f"ticket {SCRIPT} | pipe"
             record.output = IMAGE
             record.target = SCRIPT
-    built.recommendation = decide(
-        built,
-        ConstraintsSection(),
-        FactsSection(),
-        DecisionSection(),
-        DataFacts(n_train=500),
-        Measurement(resamples=200),
-    )
+    built.recommendation = recommend(built)
     return built
 
 
@@ -159,14 +165,7 @@ def test_a_search_shows_as_one_sentence_its_warnings_and_a_trial_table_in_html_a
     note = "the chosen learning_rate (0.003) sits at the high edge of the searched range [0.0001, 0.003]"
     tuned = searched(rung("lora", 3, answers(0.8, 2)), [note], validation_examples=38)
     built = assessment(rung("zero_shot", 0, answers(0.4, 1)), tuned)
-    built.recommendation = decide(
-        built,
-        ConstraintsSection(),
-        FactsSection(),
-        DecisionSection(),
-        DataFacts(n_train=500),
-        Measurement(resamples=200),
-    )
+    built.recommendation = recommend(built)
     page, text = render_html(built), render_markdown(built)
     sentence = "lora: 1 trials (0 pruned) over learning_rate [0.0001, 0.003] (log), up to 2 epochs"
     assert "How the tuned rungs were chosen" in page and sentence in page and note in page
@@ -178,14 +177,7 @@ def test_a_close_call_shows_what_the_tie_costs_a_month_in_every_report() -> None
     from tests.test_decide import tied_prompt_and_adapter
 
     built = assessment(*tied_prompt_and_adapter())
-    built.recommendation = decide(
-        built,
-        ConstraintsSection(),
-        FactsSection(),
-        DecisionSection(),
-        DataFacts(n_train=500),
-        Measurement(resamples=200),
-    )
+    built.recommendation = recommend(built)
     saving = "it would save $1.13 a month ($13.56 a year)"
     for page in (render_markdown(built), render_html(built)):
         assert "Close call" in page and saving in page and "decision.prefer: cost" in page
