@@ -101,6 +101,8 @@ def run_search(predictor: Any, test: Any) -> dict[str, Any]:
     predictor.prepare()
     seconds = time.perf_counter() - started
     result = predictor.search_result()
+    if result is None:
+        raise SystemExit("the lora rung ran no search: does the task file fix learning_rate and epochs?")
     chosen = result.chosen_trial()
     return {
         "test_accuracy": accuracy(predictor, predictor.engine().model, test),
@@ -189,12 +191,12 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
 
 def bench(name: str, task: Path, learning_rates: list[float], epochs: int) -> dict[str, Any]:
     from advisor.run import AssessOptions, prepare_run
-    from tuning.tuned import LoraOptions, TunedPredictor
 
     run = prepare_run(
         task, AssessOptions(rungs=("lora",), store_path=task.parent / ".advisor" / "store.sqlite"), Quiet()
     )
-    predictor = TunedPredictor("lora", LoraOptions.model_validate(run.planned[0].config.model_dump()), run.context)
+    planned = run.planned[0]
+    predictor = planned.type.build(planned.config, run.context)  # as `advisor assess` builds it: the default search
     print(f"{name}: {len(run.context.train)} train, {len(run.context.validation)} validation, {len(run.test)} test")
     search = run_search(predictor, run.test)
     print(f"  search: test {search['test_accuracy']:.3f}, {search['trial_seconds']:.0f} s, chose {search['chosen']}")
