@@ -84,6 +84,14 @@ class VirtualTokenOptions(TuneConfig):
     num_virtual_tokens: int = Field(default=20, ge=1, le=512)
 
 
+def tuned_prompts(task_prompts: PromptBuilder) -> PromptBuilder:
+    """The prompt every tuned rung trains and answers with: the task's, without the label list.
+
+    A tuned rung learns the labels: listing them in every prompt only costs tokens.
+    """
+    return PromptBuilder(task_prompts.tokenizer, replace(task_prompts.format, list_labels=False))
+
+
 class TunedPredictor:
     """Searches (or trains once, or loads) on first use, then answers like zero_shot with the tuned model.
 
@@ -96,8 +104,7 @@ class TunedPredictor:
         self.spec = get_method(method)
         self.config = config
         self.context = context
-        # A tuned rung learns the labels: listing them in every prompt only costs tokens.
-        self.prompts = PromptBuilder(context.engine.tokenizer, replace(context.prompts.format, list_labels=False))
+        self.prompts = tuned_prompts(context.prompts)
         if not context.train:
             raise InputError("rungs: a tuned rung needs a train split (data.train or data.path)")
         self.train_set, self.validation_set = context.train, context.validation

@@ -1,7 +1,9 @@
 """From encoded prompts to Outputs: pick the likeliest label, or generate and keep the text.
 
 Every rung that asks the model a question ends here, so all of them answer the same way. Prompts
-arrive as (prefix, query) token pairs; those that share a prefix are run with its KV cache.
+arrive as (prefix, query) token pairs; those that share a prefix are run with its KV cache. Prompts
+answered by different adapters of one model (`adapters`, as `advisor serve` batches them) share no
+cached prefix: each row carries its whole prompt, the same tokens either way.
 """
 
 from __future__ import annotations
@@ -28,15 +30,26 @@ def by_prefix(prompts: Sequence[Prompt]) -> dict[tuple[int, ...], list[int]]:
     return groups
 
 
+def whole_prompts(encoded: Sequence[Prompt]) -> list[Prompt]:
+    """Each prompt with its prefix moved into the query: nothing cached, the same tokens."""
+    return [((), [*prefix, *query]) for prefix, query in encoded]
+
+
 def answer_by_scoring(
-    engine: Engine, prompts: PromptBuilder, encoded: Sequence[Prompt], labels: Sequence[str]
+    engine: Engine,
+    prompts: PromptBuilder,
+    encoded: Sequence[Prompt],
+    labels: Sequence[str],
+    adapters: Sequence[str] | None = None,
 ) -> list[Output]:
     """The label with the highest log-likelihood; completion tokens are that label's tokens."""
     choices = tuple(prompts.choice_tokens(label) for label in labels)
     scores: list[list[float]] = [[] for _ in encoded]
-    for prefix, members in by_prefix(encoded).items():
-        requests = [ChoiceRequest(tuple(encoded[i][1]), choices) for i in members]
-        for index, row in zip(members, engine.score(requests, prefix=prefix), strict=True):
+    runs = whole_prompts(encoded) if adapters is not None else encoded
+    for prefix, members in by_prefix(runs).items():
+        requests = [ChoiceRequest(tuple(runs[i][1]), choices) for i in members]
+        names = [adapters[i] for i in members] if adapters is not None else None
+        for index, row in zip(members, engine.score(requests, prefix=prefix, adapters=names), strict=True):
             scores[index] = row
     outputs = []
     for (head, query), row in zip(encoded, scores, strict=True):
@@ -54,22 +67,33 @@ def answer_by_scoring(
 
 
 def answer_by_generating(
-    engine: Engine, prompts: PromptBuilder, encoded: Sequence[Prompt], max_new_tokens: int
+    engine: Engine,
+    prompts: PromptBuilder,
+    encoded: Sequence[Prompt],
+    max_new_tokens: int,
+    adapters: Sequence[str] | None = None,
 ) -> list[Output]:
     """A greedy completion; plain-text prompts stop at the end of the line."""
-    stop = () if prompts.format.chat else ("\n",)
+    stop = answer_stop(prompts)
     outputs: list[Output | None] = [None] * len(encoded)
-    for prefix, members in by_prefix(encoded).items():
-        queries = [encoded[i][1] for i in members]
-        generations = engine.generate(queries, max_new_tokens=max_new_tokens, stop=stop, prefix=prefix)
+    runs = whole_prompts(encoded) if adapters is not None else encoded
+    for prefix, members in by_prefix(runs).items():
+        queries = [runs[i][1] for i in members]
+        names = [adapters[i] for i in members] if adapters is not None else None
+        generations = engine.generate(queries, max_new_tokens=max_new_tokens, stop=stop, prefix=prefix, adapters=names)
         for index, generation in zip(members, generations, strict=True):
             outputs[index] = Output(
                 text=generation.text.strip(),
-                prompt_tokens=len(prefix) + len(encoded[index][1]),
+                prompt_tokens=len(prefix) + len(runs[index][1]),
                 completion_tokens=generation.completion_tokens,
                 latency_s=0.0,
             )
     return [o for o in outputs if o is not None]
+
+
+def answer_stop(prompts: PromptBuilder) -> tuple[str, ...]:
+    """Where a generated answer ends besides the end-of-turn token: plain-text prompts end at the line's end."""
+    return () if prompts.format.chat else ("\n",)
 
 
 def resolve_mode(mode: str, labels: Sequence[str], rung: str) -> Mode:
@@ -88,8 +112,9 @@ def answer(
     labels: Sequence[str],
     mode: Mode,
     max_new_tokens: int,
+    adapters: Sequence[str] | None = None,
 ) -> list[Output]:
-    """Answer each encoded prompt in the given mode."""
+    """Answer each encoded prompt in the given mode (each with its own adapter, when `adapters` names them)."""
     if mode == "score":
-        return answer_by_scoring(engine, prompts, encoded, labels)
-    return answer_by_generating(engine, prompts, encoded, max_new_tokens)
+        return answer_by_scoring(engine, prompts, encoded, labels, adapters)
+    return answer_by_generating(engine, prompts, encoded, max_new_tokens, adapters)

@@ -4,11 +4,16 @@ Scoring packs one example into one row: the shared context, then every multi-tok
 own block that sees the context and itself but no other block (a tree-shaped 4D mask with
 per-block position ids). The context is computed once for all choices, and logits are projected
 only at the positions that predict a choice token, never `batch x length x vocab`.
+
+A peft model that holds several LoRA adapters can answer rows for different adapters in one
+forward pass: `adapters` names each row's adapter (peft's `adapter_names`, "__base__" for the base
+weights). Such rows never share a cached prefix, because a prefix's keys and values depend on the
+adapter that computed them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -18,6 +23,10 @@ from harness.inference.batching import token_budget_batches
 from harness.inference.prefix_cache import KeyValues, PrefixCache
 
 _PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
+BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
+
+TokenCallback = Callable[[int, int], bool]
+"""Called with (prompt index, token id) after each generated token; returning False ends that row now."""
 
 
 @dataclass(frozen=True)
@@ -30,10 +39,20 @@ class ChoiceRequest:
 
 @dataclass(frozen=True)
 class Generation:
-    """A greedy completion: its text (cut at the first stop string) and its token count."""
+    """A greedy completion: its text (cut at the first stop string), its token count and token ids."""
 
     text: str
     completion_tokens: int
+    tokens: tuple[int, ...] = ()  # every generated id, up to and including the one that ended it
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """A token's log-probability given the tokens before it, and the likeliest tokens at its position."""
+
+    token: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,24 +127,39 @@ class Engine:
     # ---- scoring -----------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def score(self, requests: Sequence[ChoiceRequest], prefix: Sequence[int] = ()) -> list[list[float]]:
+    def score(
+        self, requests: Sequence[ChoiceRequest], prefix: Sequence[int] = (), adapters: Sequence[str] | None = None
+    ) -> list[list[float]]:
         """Sum of log-probabilities of each choice given prefix + context, per request.
 
         A non-empty `prefix` (shared by every request) is run once and its KV cache reused.
+        `adapters` names each request's adapter (see the module docstring).
         """
+        self._check_adapters(len(requests), prefix, adapters)
         rows = [_scoring_row(request) for request in requests]
         results: list[list[float]] = [[] for _ in rows]
         lengths = [len(r.tokens) for r in rows]
         for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
-            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix), strict=True):
+            extra = _adapter_kwargs(adapters, batch)
+            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix, extra), strict=True):
                 results[index] = scores
         return results
+
+    def _check_adapters(self, count: int, prefix: Sequence[int], adapters: Sequence[str] | None) -> None:
+        if adapters is None:
+            return
+        if len(adapters) != count:
+            raise ValueError(f"{len(adapters)} adapter names for {count} rows")
+        if prefix or self._soft_prefix:
+            raise ValueError("rows with their own adapters cannot share a cached prefix")
 
     def _batch_size(self, prefix: Sequence[int]) -> int:
         """Fewer rows when each carries a long prefix: every row holds its own copy of the prefix KV."""
         return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, self.prefixes.length(prefix))))
 
-    def _score_batch(self, rows: list[_ScoringRow], prefix: Sequence[int]) -> list[list[float]]:
+    def _score_batch(
+        self, rows: list[_ScoringRow], prefix: Sequence[int], extra: Mapping[str, Any]
+    ) -> list[list[float]]:
         # Left padding lines up the ends of the rows: when every row has the same choice blocks
         # (a classification task), the positions to keep are the same in every row, and a 1D
         # `logits_to_keep` (supported by every transformers 5 release) keeps exactly those.
@@ -158,6 +192,7 @@ class Engine:
             cache=cache,
             logits_to_keep=torch.tensor(kept, device=self.device),
             use_cache=cache is not None,
+            **extra,
         ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         results = []
@@ -180,19 +215,31 @@ class Engine:
         max_new_tokens: int,
         stop: Sequence[str] = (),
         prefix: Sequence[int] = (),
+        adapters: Sequence[str] | None = None,
+        on_token: TokenCallback | None = None,
     ) -> list[Generation]:
-        """Greedy completions of prefix + each prompt, stopping at an end-of-turn token or a stop string."""
+        """Greedy completions of prefix + each prompt, stopping at an end-of-turn token or a stop string.
+
+        `adapters` names each prompt's adapter (see the module docstring); `on_token` hears every token
+        as it is chosen and can end a row early (a client that went away).
+        """
+        self._check_adapters(len(prompts), prefix, adapters)
         results: list[Generation | None] = [None] * len(prompts)
         lengths = [len(p) + max_new_tokens for p in prompts]
         for batch in token_budget_batches(lengths, self.max_batch_tokens, self._batch_size(prefix)):
-            for index, generation in zip(
-                batch, self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop, prefix), strict=True
-            ):
+            rows = _Rows(batch, [adapters[i] for i in batch] if adapters is not None else None, on_token)
+            generations = self._generate_batch([prompts[i] for i in batch], max_new_tokens, stop, prefix, rows)
+            for index, generation in zip(batch, generations, strict=True):
                 results[index] = generation
         return [g for g in results if g is not None]
 
     def _generate_batch(
-        self, prompts: list[Sequence[int]], max_new_tokens: int, stop: Sequence[str], prefix: Sequence[int]
+        self,
+        prompts: list[Sequence[int]],
+        max_new_tokens: int,
+        stop: Sequence[str],
+        prefix: Sequence[int],
+        rows: _Rows,
     ) -> list[Generation]:
         from transformers import DynamicCache
 
@@ -221,13 +268,15 @@ class Engine:
                 cache=cache,
                 use_cache=True,
                 logits_to_keep=1,
+                **rows.kwargs(active),
             ).logits[:, -1, :]
             next_ids = logits.argmax(-1)
             finished_now = torch.isin(next_ids, end_ids).tolist()
             still: list[int] = []
             for live, (row, token) in enumerate(zip(active, next_ids.tolist(), strict=True)):
                 generated[row].append(token)
-                if not finished_now[live] and not _hits_stop(self.tokenizer, generated[row], stop):
+                wanted = rows.heard(row, token)
+                if wanted and not finished_now[live] and not _hits_stop(self.tokenizer, generated[row], stop):
                     still.append(live)
             if not still:
                 break
@@ -246,7 +295,80 @@ class Engine:
     def _finish(self, tokens: list[int], stop: Sequence[str]) -> Generation:
         text = self.tokenizer.decode(tokens, skip_special_tokens=True)
         cut = min((text.find(s) for s in stop if s and s in text), default=-1)
-        return Generation(text=text[:cut] if cut >= 0 else text, completion_tokens=len(tokens))
+        return Generation(text=text[:cut] if cut >= 0 else text, completion_tokens=len(tokens), tokens=tuple(tokens))
+
+    # ---- per-token log-probabilities ---------------------------------------------------------
+
+    @torch.inference_mode()
+    def token_logprobs(
+        self, sequences: Sequence[Sequence[int]], top: int = 0, adapters: Sequence[str] | None = None
+    ) -> list[list[TokenLogprob]]:
+        """For every token after the first of each sequence: its log-probability and the `top` likeliest tokens.
+
+        This is what an OpenAI-style `echo` with `logprobs` asks for, so it needs logits at every
+        position of these rows; the choice scoring above stays on its narrow path.
+        """
+        self._check_adapters(len(sequences), (), adapters)
+        results: list[list[TokenLogprob]] = [[] for _ in sequences]
+        lengths = [len(s) for s in sequences]
+        for batch in token_budget_batches(lengths, self.max_batch_tokens, self.max_batch_size):
+            extra = _adapter_kwargs(adapters, batch)
+            for index, row in zip(batch, self._logprob_batch([sequences[i] for i in batch], top, extra), strict=True):
+                results[index] = row
+        return results
+
+    def _logprob_batch(
+        self, sequences: list[Sequence[int]], top: int, extra: Mapping[str, Any]
+    ) -> list[list[TokenLogprob]]:
+        width = max(len(s) for s in sequences)
+        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(sequences), width), dtype=torch.long)
+        for b, sequence in enumerate(sequences):  # left padding, as in generation
+            input_ids[b, width - len(sequence) :] = torch.tensor(list(sequence))
+            attention[b, width - len(sequence) :] = 1
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        logits = self.model(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention.to(self.device),
+            position_ids=positions.to(self.device),
+            use_cache=False,
+            **extra,
+        ).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
+        rows = []
+        for b, sequence in enumerate(sequences):
+            offset = width - len(sequence)
+            row = []
+            for i in range(1, len(sequence)):
+                column = logprobs[b, offset + i - 1]
+                best = column.topk(top) if top else None
+                alternatives = (
+                    tuple(zip(best.indices.tolist(), best.values.tolist(), strict=True)) if best is not None else ()
+                )
+                row.append(TokenLogprob(int(sequence[i]), float(column[sequence[i]]), alternatives))
+            rows.append(row)
+        return rows
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """One generation batch's bookkeeping: its prompts' indices, their adapters, the token callback."""
+
+    indices: list[int]
+    adapters: list[str] | None
+    on_token: TokenCallback | None
+
+    def kwargs(self, active: list[int]) -> dict[str, Any]:
+        """peft's per-row adapter names for the rows still generating."""
+        return {} if self.adapters is None else {"adapter_names": [self.adapters[r] for r in active]}
+
+    def heard(self, row: int, token: int) -> bool:
+        """Tell the callback about a row's new token; False when the row should stop."""
+        return True if self.on_token is None else self.on_token(self.indices[row], token)
+
+
+def _adapter_kwargs(adapters: Sequence[str] | None, batch: list[int]) -> dict[str, Any]:
+    return {} if adapters is None else {"adapter_names": [adapters[i] for i in batch]}
 
 
 def _scoring_row(request: ChoiceRequest) -> _ScoringRow:

@@ -77,6 +77,16 @@ class PromptBuilder:
             turns[last_user]["content"] = block + turns[last_user]["content"]
         return turns
 
+    def encode_messages(self, messages: Sequence[Message]) -> list[int]:
+        """Token ids of a conversation as given (no instruction added), ending where the model's answer begins.
+
+        What `advisor serve` sends for a request that asks for no rung's prompt; the same rendering
+        and tokenization as every rung's prompt, so a conversation a rung would build encodes the same.
+        """
+        if not self.format.chat:
+            raise ValueError("a conversation needs a chat model (this prompt format is plain text)")
+        return self._tokens(self._render(list(messages), generation_prompt=True))
+
     def encode(self, example: Example, demos: Sequence[Example] = ()) -> list[int]:
         """Token ids of the full prompt, ending where the model's answer begins."""
         prefix, query = self.split(example, demos)
