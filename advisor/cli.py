@@ -482,6 +482,87 @@ def estimate(
     estimate_cli(params, model, seq_len, batch_size, tokens, lora_r, gpus, as_json)
 
 
+@main.command()
+@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (beyond loopback: a key).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
+@click.option(
+    "--adapter",
+    "adapters",
+    multiple=True,
+    metavar="NAME=PATH",
+    help="Also serve this peft LoRA adapter folder as model NAME (repeatable).",
+)
+@click.option("--list", "list_only", is_flag=True, help="Print what would be served, under which names, then stop.")
+@click.option(
+    "--max-adapters",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Adapters kept in memory at once; the least recently used one is dropped and reloaded when asked for.",
+)
+@click.option(
+    "--api-key-env",
+    metavar="NAME",
+    help="Require the API key held in this environment variable (Authorization: Bearer <key>).",
+)
+@click.option(
+    "--max-tokens-limit",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="The most tokens one request may generate.",
+)
+@click.option(
+    "--max-concurrency",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Requests in flight at once; more are answered 429.",
+)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@reports_errors
+def serve(
+    task_file: Path,
+    host: str,
+    port: int,
+    adapters: tuple[str, ...],
+    list_only: bool,
+    max_adapters: int,
+    api_key_env: str | None,
+    max_tokens_limit: int,
+    max_concurrency: int,
+    device: str,
+) -> None:
+    """Serve the base model of TASK_FILE and every trained tuned rung behind one OpenAI-compatible endpoint.
+
+    A request's `model` names what answers: `base`, a tuned rung (`lora`: in the rung's own prompt, the
+    assessment's answer; `lora:raw`: the messages as sent), a prompting rung, or an --adapter NAME.
+    Needs the serve extra: pip install 'ladder-advisor[serve]'.
+    """
+    from advisor.serving.launch import ServeOptions, api_key, prepare, require_serve_extra, serve_until_stopped
+
+    options = ServeOptions(
+        host=host,
+        port=port,
+        adapters=adapters,
+        max_adapters=max_adapters,
+        api_key_env=api_key_env,
+        max_tokens_limit=max_tokens_limit,
+        max_concurrency=max_concurrency,
+        device=device,
+    )
+    hooks = _BarHooks(Progress(TextColumn("{task.description}"), console=err_console))
+    if list_only:
+        _, catalog = prepare(task_file, options, hooks)
+        for line in catalog.describe():
+            click.echo(line)
+        return
+    api_key(options)  # a refused address fails before anything loads
+    require_serve_extra()
+    serve_until_stopped(task_file, options, hooks)
+
+
 def _slug(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
     return kept.strip("-") or "task"

@@ -321,17 +321,23 @@ class Engine:
         self, sequences: list[Sequence[int]], top: int, extra: Mapping[str, Any]
     ) -> list[list[TokenLogprob]]:
         width = max(len(s) for s in sequences)
-        input_ids = torch.full((len(sequences), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(sequences), width), dtype=torch.long)
+        batch = len(sequences)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((batch, width), dtype=torch.long)
         for b, sequence in enumerate(sequences):  # left padding, as in generation
             input_ids[b, width - len(sequence) :] = torch.tensor(list(sequence))
             attention[b, width - len(sequence) :] = 1
-        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        shift = self.prefixes.length(())  # learned virtual tokens, when the model has them
+        if shift:
+            attention = torch.cat([torch.ones((batch, shift), dtype=attention.dtype), attention], dim=-1)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, shift:]
+        cache = self.prefixes.for_batch((), batch) if shift else None
         logits = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
             position_ids=positions.to(self.device),
-            use_cache=False,
+            cache=cache,
+            use_cache=cache is not None,
             **extra,
         ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()

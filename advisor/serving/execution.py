@@ -1,0 +1,184 @@
+"""One batch of work on the models: what the serving worker thread runs for each group of jobs.
+
+Four kinds of work, each a key type (jobs with equal keys run in one call):
+- `Generate`: greedy completions of token ids as sent, on the shared model (rows for different
+  adapters in one forward pass) or on one own model;
+- `Logprobs`: per-token log-probabilities of token ids (completions' `echo` and `logprobs`);
+- `Answer`: a tuned rung's own prompt answered as `advisor assess` answers it (scoring the labels
+  or generating), rows for different shared-base rungs in one pass;
+- `RungAnswer`: a rung's own `predict` (a prompting rung on the base weights, or a tuned rung that
+  runs on a model of its own), exactly the assessment's answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.serving.batcher import Job
+from advisor.serving.catalog import ServedAdapter
+from advisor.serving.pool import ModelPool
+from harness.inference.answering import Mode, Prompt, answer
+from harness.inference.engine import Engine, TokenCallback
+from harness.inference.prompts import PromptBuilder
+from harness.rungs import Predictor
+from harness.types import Example
+
+SHARED = "shared"
+
+
+@dataclass(frozen=True)
+class Generate:
+    """Greedy completions with these settings on one model group (SHARED, or an own adapter's name)."""
+
+    group: str
+    max_new_tokens: int
+    stop: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Logprobs:
+    """Per-token log-probabilities (and the `top` likeliest tokens) on one model group."""
+
+    group: str
+    top: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Shared-base tuned rungs answering in their own prompt, in one mode."""
+
+    mode: Mode
+    max_new_tokens: int
+
+
+@dataclass(frozen=True)
+class RungAnswer:
+    """One rung answering through its own predict."""
+
+    rung: str
+
+
+@dataclass(frozen=True)
+class TokensWork:
+    """Token ids as sent, and the adapter that reads them (None: the base weights)."""
+
+    tokens: tuple[int, ...]
+    adapter: ServedAdapter | None
+
+
+@dataclass(frozen=True)
+class PromptWork:
+    """A prompt a tuned rung built, and the rung's adapter."""
+
+    prompt: Prompt
+    adapter: ServedAdapter
+
+
+@dataclass(frozen=True)
+class ExampleWork:
+    """An example for a rung's predict (with the adapter when the rung is tuned)."""
+
+    example: Example
+    adapter: ServedAdapter | None
+
+
+class Executor:
+    """Runs each group of jobs on the pool's models; called on the serving worker thread only."""
+
+    def __init__(
+        self,
+        pool: ModelPool,
+        tuned_prompts: PromptBuilder,
+        labels: Sequence[str],
+        prompting: Callable[[str], Predictor],
+    ):
+        """`prompting(name)`: the built prompting rung of that name (on the shared engine)."""
+        self.pool = pool
+        self.tuned_prompts = tuned_prompts
+        self.labels = tuple(labels)
+        self._prompting = prompting
+
+    def __call__(self, key: Hashable, jobs: Sequence[Job]) -> list[Any]:
+        """One result per job: a Generation, a list of TokenLogprob, or an Output."""
+        if isinstance(key, Generate):
+            return self._generate(key, jobs)
+        if isinstance(key, Logprobs):
+            return self._logprobs(key, jobs)
+        if isinstance(key, Answer):
+            return self._answer(key, jobs)
+        if isinstance(key, RungAnswer):
+            return self._rung(key, jobs)
+        raise TypeError(f"unknown work {key!r}")
+
+    def _generate(self, key: Generate, jobs: Sequence[Job]) -> list[Any]:
+        results: list[Any] = []
+        for chunk in self._chunks(jobs):
+            engine, names = self._engine(key.group, chunk)
+            prompts = [job.payload.tokens for job in chunk]
+            results += engine.generate(
+                prompts,
+                max_new_tokens=key.max_new_tokens,
+                stop=key.stop,
+                adapters=names,
+                on_token=_listener(chunk),
+            )
+        return results
+
+    def _logprobs(self, key: Logprobs, jobs: Sequence[Job]) -> list[Any]:
+        results: list[Any] = []
+        for chunk in self._chunks(jobs):
+            engine, names = self._engine(key.group, chunk)
+            results += engine.token_logprobs([job.payload.tokens for job in chunk], top=key.top, adapters=names)
+        return results
+
+    def _answer(self, key: Answer, jobs: Sequence[Job]) -> list[Any]:
+        results: list[Any] = []
+        for chunk in self._chunks(jobs):
+            names = self.pool.row_names([job.payload.adapter for job in chunk])
+            encoded = [job.payload.prompt for job in chunk]
+            results += answer(
+                self.pool.shared, self.tuned_prompts, encoded, self.labels, key.mode, key.max_new_tokens, adapters=names
+            )
+        return results
+
+    def _rung(self, key: RungAnswer, jobs: Sequence[Job]) -> list[Any]:
+        examples = [job.payload.example for job in jobs]
+        adapter = jobs[0].payload.adapter
+        if adapter is not None:
+            return self.pool.own(adapter).predict(examples)
+        with self.pool.base_weights():
+            return self._prompting(key.rung).predict(examples)
+
+    def _engine(self, group: str, chunk: Sequence[Job]) -> tuple[Engine, list[str] | None]:
+        if group == SHARED:
+            return self.pool.shared, self.pool.row_names([job.payload.adapter for job in chunk])
+        adapter = chunk[0].payload.adapter
+        tuned = self.pool.own(adapter).tuned()
+        assert tuned is not None  # the pool only keeps tuned rungs
+        return tuned.engine(), None
+
+    def _chunks(self, jobs: Sequence[Job]) -> list[list[Job]]:
+        """Consecutive runs of jobs that name at most max_adapters distinct adapters (all must be resident)."""
+        chunks: list[list[Job]] = []
+        seen: set[str] = set()
+        for job in jobs:
+            adapter = job.payload.adapter
+            name = adapter.name if adapter is not None else None
+            if not chunks or (name is not None and name not in seen and len(seen) >= self.pool.max_adapters):
+                chunks.append([])
+                seen = set()
+            chunks[-1].append(job)
+            if name is not None:
+                seen.add(name)
+        return chunks
+
+
+def _listener(jobs: Sequence[Job]) -> TokenCallback:
+    """Each generated token goes to its job (a stream hears it); a job whose client left stops its row."""
+
+    def heard(index: int, token: int) -> bool:
+        return jobs[index].heard(token)
+
+    return heard

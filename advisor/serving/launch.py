@@ -1,0 +1,189 @@
+"""Starting `advisor serve`: the task's catalog, the checks made before anything loads, the models, uvicorn.
+
+The address is checked and bound before the model loads, so a refused address (beyond loopback with
+no API key) or a taken port fails at once, as one line. uvicorn stops on SIGTERM or Ctrl-C after
+finishing the requests in flight; the batcher then stops with the app.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from advisor.run import AssessOptions, PreparedRun, ProgressHooks, prepare_run
+from advisor.serving.catalog import Catalog, build_catalog, parse_adapter_option
+from harness.errors import InputError, RunError
+from harness.inference.engine import Engine
+from harness.inference.models import load_model
+from harness.rungs import Predictor
+
+_GRACE_S = 30  # how long requests in flight may take to finish after SIGTERM
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What the command line sets for `advisor serve`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    adapters: tuple[str, ...] = ()  # NAME=PATH
+    max_adapters: int = 8
+    api_key_env: str | None = None
+    max_tokens_limit: int = 1024
+    max_concurrency: int = 64
+    device: str = "auto"
+    batch_window_ms: float = 10.0
+
+
+def api_key(options: ServeOptions) -> str | None:
+    """The key from the named environment variable; refuses a non-loopback address without one."""
+    key = None
+    if options.api_key_env is not None:
+        key = os.environ.get(options.api_key_env, "")
+        if not key:
+            raise InputError(f"--api-key-env {options.api_key_env}: that environment variable is not set or empty")
+    if key is None and not is_loopback(options.host):
+        raise InputError(
+            f"--host {options.host}: serving beyond this machine needs an API key (--api-key-env NAME); "
+            "without one, bind to 127.0.0.1"
+        )
+    return key
+
+
+def is_loopback(host: str) -> bool:
+    """Whether the address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket on the address, or a RunError naming it (port taken, address not local)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise RunError(f"--host {host} --port {port}: cannot listen there ({error.strerror or error})") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def catalog_of(run: PreparedRun, adapters: Sequence[str]) -> Catalog:
+    """What a server of this task serves; reads the trained artifacts' cards, loads no model."""
+    extra = [parse_adapter_option(text) for text in adapters]
+    tuned: list[tuple[Any, str | None, Path | None]] = []
+    prompting = []
+    for planned in run.planned:
+        model = planned.type.build(planned.config, run.context).tuned()
+        if model is None:
+            prompting.append(planned)
+            continue
+        card = model.card()
+        tuned.append((planned, card.method, model.artifact_dir) if card is not None else (planned, None, None))
+    return build_catalog(run.source.name, tuned, prompting, extra, str(run.task.path))
+
+
+def prepare(task_file: Path, options: ServeOptions, hooks: ProgressHooks) -> tuple[PreparedRun, Catalog]:
+    """The task and its catalog: bad input fails here, before any model loads."""
+    for text in options.adapters:
+        parse_adapter_option(text)
+    run = prepare_run(task_file, AssessOptions(device=options.device), hooks)
+    return run, catalog_of(run, options.adapters)
+
+
+def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: str | None) -> Any:
+    """Load the models (the base and the first adapters) and assemble the app around them."""
+    from advisor.serving.app import AppSettings, create_app
+    from advisor.serving.batcher import Batcher
+    from advisor.serving.execution import Executor
+    from advisor.serving.pool import ModelPool
+    from advisor.serving.requests import Limits, Requests
+    from tuning.tuned import tuned_prompts
+
+    context = run.context
+    base = context.engine
+    placement = run.placement
+
+    def fresh_base() -> Any:  # own-model rungs copy the base; the shared one has LoRA layers injected
+        return load_model(run.source, placement.device, placement.dtype)
+
+    own = Engine.deferred(fresh_base, base.tokenizer, placement.device, max_batch_tokens=base.max_batch_tokens)
+    pool = ModelPool(base, replace(context, engine=own), options.max_adapters)
+    pool.start(catalog)
+    prompting_context = replace(context, engine=pool.shared)
+    built: dict[str, Predictor] = {}
+
+    def prompting(name: str) -> Predictor:
+        if name not in built:
+            planned = next(p for p in catalog.prompting if p.name == name)
+            built[name] = planned.type.build(planned.config, prompting_context)
+            built[name].prepare()
+        return built[name]
+
+    tuned = tuned_prompts(context.prompts)
+    batcher = Batcher(
+        Executor(pool, tuned, context.labels, prompting),
+        window_s=options.batch_window_ms / 1000,
+        max_batch_tokens=base.max_batch_tokens,
+    )
+    limits = Limits(max_tokens=options.max_tokens_limit, default_max_tokens=min(256, options.max_tokens_limit))
+    requests = Requests(catalog, batcher, context.prompts, tuned, context.labels, pool.shared.end_ids, limits)
+    return create_app(requests, batcher, AppSettings(api_key=key, max_concurrency=options.max_concurrency))
+
+
+def require_serve_extra() -> None:
+    """fastapi and uvicorn are an extra: without them, one line saying how to install them."""
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RunError(f"advisor serve needs {' and '.join(missing)}: pip install 'ladder-advisor[serve]'")
+
+
+def serve_until_stopped(task_file: Path, options: ServeOptions, hooks: ProgressHooks) -> None:
+    """Check, bind, load, then serve until SIGTERM or Ctrl-C (requests in flight finish first)."""
+    import uvicorn
+
+    key = api_key(options)
+    run, catalog = prepare(task_file, options, hooks)
+    sock = bind(options.host, options.port)
+    hooks.stage(f"loading {run.source.name} and its adapters")
+    app = build_app(run, catalog, options, key)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    line = f"serving {len(catalog.model_ids())} models on http://{shown}:{port}/v1 (GET /v1/models lists them)"
+    print(line, file=sys.stderr, flush=True)
+    _log_errors()
+    config = uvicorn.Config(
+        app, log_level="warning", access_log=False, timeout_graceful_shutdown=_GRACE_S, lifespan="on"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    print("stopped", file=sys.stderr, flush=True)
+
+
+def _log_errors() -> None:
+    """Bugs while answering are logged with their traceback on stderr (the client gets a short 500)."""
+    logger = logging.getLogger("ladder.serve")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)

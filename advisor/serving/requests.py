@@ -1,0 +1,341 @@
+"""From a validated OpenAI request to the jobs that answer it, and from their results to OpenAI's response.
+
+Raw routes (`base`, `NAME:raw`, `--adapter` names) send the messages through the model's chat
+template (or a completion's prompt as text) and generate greedily. Rung routes put the last user
+message (or the prompt) into the rung's own prompt and answer exactly as `advisor assess` does: a
+classification rung picks its label by likelihood, whatever `max_tokens` says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.serving.batcher import Batcher, Job
+from advisor.serving.catalog import Catalog, Route
+from advisor.serving.errors import APIError
+from advisor.serving.execution import (
+    SHARED,
+    Answer,
+    ExampleWork,
+    Generate,
+    Logprobs,
+    PromptWork,
+    RungAnswer,
+    TokensWork,
+)
+from advisor.serving.schemas import (
+    AssistantMessage,
+    ChatChoice,
+    ChatChunk,
+    ChatRequest,
+    ChatResponse,
+    ChunkChoice,
+    CompletionChoice,
+    CompletionLogprobs,
+    CompletionRequest,
+    CompletionResponse,
+    Delta,
+    FinishReason,
+    Usage,
+)
+from harness.errors import InputError
+from harness.inference.answering import resolve_mode
+from harness.inference.engine import Generation, TokenLogprob
+from harness.inference.prompts import PromptBuilder
+from harness.types import Example, Output
+from tuning.tuned import TuneConfig
+
+_RUNG_COST = 64  # tokens a prompting rung's answer is assumed to add to its question, for the batch budget
+
+Watch = Callable[[Awaitable[Any]], Awaitable[Any]]
+"""Awaits a result, giving up (and cancelling the work) when the client disconnects."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one request may ask for."""
+
+    max_tokens: int = 1024  # the most tokens one request may generate
+    default_max_tokens: int = 256  # a chat request that sets no limit
+    max_prompt_tokens: int = 4096
+
+
+class Requests:
+    """Answers chat and text completions through the batcher."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        batcher: Batcher,
+        task_prompts: PromptBuilder,
+        tuned_prompts: PromptBuilder,
+        labels: Sequence[str],
+        end_ids: set[int],
+        limits: Limits,
+    ):
+        self.catalog = catalog
+        self.batcher = batcher
+        self.task_prompts = task_prompts
+        self.tuned_prompts = tuned_prompts
+        self.tokenizer = task_prompts.tokenizer
+        self.labels = tuple(labels)
+        self.end_ids = end_ids
+        self.limits = limits
+
+    def route(self, model: str) -> Route:
+        """The request's route; an unknown model is a 404 with the names that are close."""
+        try:
+            return self.catalog.route(model)
+        except InputError as error:
+            raise APIError(404, str(error), param="model", code="model_not_found") from None
+
+    # ---- chat -------------------------------------------------------------------------------
+
+    async def chat(self, body: ChatRequest, request_id: str, watch: Watch) -> ChatResponse:
+        """A whole chat completion."""
+        route = self.route(body.model)
+        if route.raw:
+            job, max_new = self._chat_job(body, route)
+            generation: Generation = await watch(self.batcher.submit(job))
+            text, finish = generation.text, self._finish(generation, max_new)
+            usage = Usage.of(len(job.payload.tokens), generation.completion_tokens)
+        else:
+            output: Output = await watch(self.batcher.submit(self._rung_job(route, _user_text(body), request_id)))
+            text, finish, usage = output.text, "stop", Usage.of(output.prompt_tokens, output.completion_tokens)
+        choice = ChatChoice(message=AssistantMessage(content=text), finish_reason=finish)
+        return ChatResponse(id=request_id, model=body.model, choices=[choice], usage=usage)
+
+    def chat_stream(self, body: ChatRequest, request_id: str) -> AsyncIterator[str]:
+        """Server-sent events of a chat completion: tokens as they are generated, then `[DONE]`.
+
+        Checked before the first byte is sent, so a bad request is still a plain 4xx.
+        """
+        route = self.route(body.model)
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        if route.raw:
+            job, max_new = self._chat_job(body, route)
+            return self._stream_tokens(body, request_id, job, max_new, include_usage)
+        job = self._rung_job(route, _user_text(body), request_id)
+        return self._stream_answer(body, request_id, job, include_usage)
+
+    async def _stream_tokens(
+        self, body: ChatRequest, request_id: str, job: Job, max_new: int, include_usage: bool
+    ) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        tokens: asyncio.Queue[int] = asyncio.Queue()
+
+        def push(token: int) -> None:  # on the worker thread: hand the token to the event loop
+            loop.call_soon_threadsafe(tokens.put_nowait, token)
+
+        job.listener = push
+        chunk = _chunker(body.model, request_id)
+        yield chunk(Delta(role="assistant", content=""))
+        work = asyncio.ensure_future(self.batcher.submit(job))
+        heard: list[int] = []
+        sent = ""
+        try:
+            while True:
+                next_token = asyncio.ensure_future(tokens.get())
+                await asyncio.wait({next_token, work}, return_when=asyncio.FIRST_COMPLETED)
+                if not next_token.done():
+                    next_token.cancel()
+                    break
+                heard.append(next_token.result())
+                safe = _safe_text(self.tokenizer.decode(heard, skip_special_tokens=True), body.stops())
+                if len(safe) > len(sent):
+                    yield chunk(Delta(content=safe[len(sent) :]))
+                    sent = safe
+            generation: Generation = work.result()
+        finally:
+            if not work.done():  # the client went away: its row stops at the next token
+                job.cancel()
+                work.cancel()
+        rest = generation.text[len(sent) :] if generation.text.startswith(sent) else ""
+        if rest:
+            yield chunk(Delta(content=rest))
+        yield chunk(Delta(), self._finish(generation, max_new))
+        if include_usage:
+            yield chunk(None, usage=Usage.of(len(job.payload.tokens), generation.completion_tokens))
+        yield "data: [DONE]\n\n"
+
+    async def _stream_answer(
+        self, body: ChatRequest, request_id: str, job: Job, include_usage: bool
+    ) -> AsyncIterator[str]:
+        chunk = _chunker(body.model, request_id)
+        yield chunk(Delta(role="assistant", content=""))
+        work = asyncio.ensure_future(self.batcher.submit(job))
+        try:
+            output: Output = await work
+        finally:
+            if not work.done():
+                job.cancel()
+                work.cancel()
+        yield chunk(Delta(content=output.text))
+        yield chunk(Delta(), "stop")
+        if include_usage:
+            yield chunk(None, usage=Usage.of(output.prompt_tokens, output.completion_tokens))
+        yield "data: [DONE]\n\n"
+
+    def _chat_job(self, body: ChatRequest, route: Route) -> tuple[Job, int]:
+        max_new = self._max_new(body.limit(min(self.limits.default_max_tokens, self.limits.max_tokens)))
+        if not self.task_prompts.format.chat:
+            raise APIError(400, "messages: this model has no chat template; use /v1/completions", param="messages")
+        tokens = self.task_prompts.encode_messages(body.turns())
+        self._fits(len(tokens), "messages")
+        return self._generate_job(route, tokens, max_new, body.stops()), max_new
+
+    # ---- text completions -------------------------------------------------------------------
+
+    async def completion(self, body: CompletionRequest, request_id: str, watch: Watch) -> CompletionResponse:
+        """A text completion per prompt; with `echo` and `logprobs`, the prompt's own token log-probabilities."""
+        route = self.route(body.model)
+        if body.stream:
+            raise APIError(400, "stream: only chat completions stream on this server", param="stream")
+        if not route.raw and (body.logprobs is not None or body.echo):
+            raise APIError(
+                400,
+                f"logprobs, echo: need the model's text as sent; use '{route.model}:raw' or 'base'",
+                param="logprobs",
+            )
+        choices: list[CompletionChoice] = []
+        prompt_total = completion_total = 0
+        for index, prompt in enumerate(body.prompts()):
+            if route.raw:
+                choice, used = await self._complete_raw(body, route, index, prompt, watch)
+            else:
+                output: Output = await watch(
+                    self.batcher.submit(self._rung_job(route, prompt, f"{request_id}-{index}"))
+                )
+                choice = CompletionChoice(index=index, text=output.text, finish_reason="stop")
+                used = (output.prompt_tokens, output.completion_tokens)
+            choices.append(choice)
+            prompt_total += used[0]
+            completion_total += used[1]
+        return CompletionResponse(
+            id=request_id, model=body.model, choices=choices, usage=Usage.of(prompt_total, completion_total)
+        )
+
+    async def _complete_raw(
+        self, body: CompletionRequest, route: Route, index: int, prompt: str, watch: Watch
+    ) -> tuple[CompletionChoice, tuple[int, int]]:
+        tokens = [int(t) for t in self.tokenizer(prompt, add_special_tokens=True)["input_ids"]]
+        self._fits(len(tokens), "prompt")
+        generated: tuple[int, ...] = ()
+        text = ""
+        finish: FinishReason = "length"
+        if body.max_tokens > 0:
+            max_new = self._max_new(body.max_tokens)
+            generation: Generation = await watch(
+                self.batcher.submit(self._generate_job(route, tokens, max_new, body.stops()))
+            )
+            generated, text, finish = generation.tokens, generation.text, self._finish(generation, max_new)
+        logprobs = None
+        if body.logprobs is not None:
+            sequence = (*tokens, *generated)
+            job = Job(Logprobs(_group(route), body.logprobs), TokensWork(sequence, route.adapter), cost=len(sequence))
+            scored: list[TokenLogprob] = await watch(self.batcher.submit(job))
+            start = 0 if body.echo else len(tokens)
+            logprobs = self._logprobs(sequence, scored, start, 0 if body.echo else len(prompt))
+        choice = CompletionChoice(
+            index=index, text=(prompt if body.echo else "") + text, logprobs=logprobs, finish_reason=finish
+        )
+        return choice, (len(tokens), len(generated))
+
+    def _logprobs(
+        self, sequence: Sequence[int], scored: Sequence[TokenLogprob], start: int, offset: int
+    ) -> CompletionLogprobs:
+        """OpenAI's parallel lists for the tokens from `start` on; the first token of a sequence has no logprob."""
+        pieces = [self.tokenizer.decode([t]) for t in sequence[start:]]
+        offsets, at = [], offset
+        for piece in pieces:
+            offsets.append(at)
+            at += len(piece)
+        token_logprobs: list[float | None] = []
+        top: list[dict[str, float] | None] = []
+        for position in range(start, len(sequence)):
+            if position == 0:
+                token_logprobs.append(None)
+                top.append(None)
+                continue
+            entry = scored[position - 1]
+            token_logprobs.append(entry.logprob)
+            top.append({self.tokenizer.decode([t]): value for t, value in entry.top})
+        return CompletionLogprobs(tokens=pieces, token_logprobs=token_logprobs, top_logprobs=top, text_offset=offsets)
+
+    # ---- jobs -------------------------------------------------------------------------------
+
+    def _generate_job(self, route: Route, tokens: list[int], max_new: int, stop: tuple[str, ...]) -> Job:
+        return Job(
+            Generate(_group(route), max_new, stop), TokensWork(tuple(tokens), route.adapter), len(tokens) + max_new
+        )
+
+    def _rung_job(self, route: Route, text: str, request_id: str) -> Job:
+        """The job that answers `text` in the route's rung prompt, as the assessment answers a test example."""
+        assert route.rung is not None
+        example = Example(id=request_id, input=text, target="")
+        adapter = route.adapter
+        config = route.rung.config
+        if adapter is not None and adapter.group == "shared" and isinstance(config, TuneConfig):
+            mode = resolve_mode(config.mode, self.labels, route.rung.name)
+            prompt = self.tuned_prompts.split(example)
+            size = self._fits(len(prompt[0]) + len(prompt[1]), "messages")
+            answer_tokens = (len(self.tuned_prompts.choice_tokens(label)) for label in self.labels)
+            new = config.max_new_tokens if mode == "generate" else max(answer_tokens, default=0)
+            return Job(Answer(mode, config.max_new_tokens), PromptWork(prompt, adapter), size + new)
+        size = self._fits(len(self.tokenizer(text, add_special_tokens=False)["input_ids"]), "messages")
+        return Job(RungAnswer(route.rung.name), ExampleWork(example, adapter), size + _RUNG_COST)
+
+    def _max_new(self, wanted: int) -> int:
+        if wanted > self.limits.max_tokens:
+            raise APIError(400, f"max_tokens: at most {self.limits.max_tokens} on this server", param="max_tokens")
+        return wanted
+
+    def _fits(self, count: int, param: str) -> int:
+        """The prompt's token count, when it is within this server's limit."""
+        if count > self.limits.max_prompt_tokens:
+            limit = self.limits.max_prompt_tokens
+            raise APIError(400, f"{param}: {count} tokens, more than this server's {limit}", param=param)
+        return count
+
+    def _finish(self, generation: Generation, max_new: int) -> FinishReason:
+        """`length` when it stopped only because it reached max_tokens."""
+        ended = bool(generation.tokens) and generation.tokens[-1] in self.end_ids
+        if ended or generation.completion_tokens < max_new:
+            return "stop"
+        full = self.tokenizer.decode(list(generation.tokens), skip_special_tokens=True)
+        return "stop" if len(generation.text) < len(full) else "length"
+
+
+def _group(route: Route) -> str:
+    return SHARED if route.adapter is None or route.adapter.group == "shared" else route.adapter.name
+
+
+def _user_text(body: ChatRequest) -> str:
+    text = body.last_user_text()
+    if text is None:
+        raise APIError(
+            400, "messages: a rung's prompt wraps the last user message, and there is none", param="messages"
+        )
+    return text
+
+
+def _safe_text(text: str, stops: Sequence[str]) -> str:
+    """What can be sent already: not a half-decoded character, nothing a stop string may still cut."""
+    text = text.rstrip("\ufffd")
+    for stop in stops:
+        if stop in text:
+            text = text[: text.index(stop)]
+    hold = max((len(s) - 1 for s in stops), default=0)
+    return text[: len(text) - hold] if hold else text
+
+
+def _chunker(model: str, request_id: str) -> Callable[..., str]:
+    def chunk(delta: Delta | None, finish: FinishReason | None = None, usage: Usage | None = None) -> str:
+        choices = [] if delta is None else [ChunkChoice(delta=delta, finish_reason=finish)]
+        event = ChatChunk(id=request_id, model=model, choices=choices, usage=usage)
+        return f"data: {event.model_dump_json(exclude_none=delta is not None)}\n\n"
+
+    return chunk
