@@ -100,6 +100,7 @@ class Batcher:
             job = self._pending[0]
             if job.cancelled:
                 self._pending.popleft()
+                job.future.cancel()  # nobody waits for it, but a waiter must not hang
                 continue
             if taken and cost + job.cost > self.max_batch_tokens:
                 break

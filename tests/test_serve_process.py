@@ -1,0 +1,238 @@
+"""The real `advisor serve` in a subprocess on a free port of 127.0.0.1, spoken to with the `openai` client.
+
+One trained LoRA rung of a tiny task answers through the server exactly as `advisor assess` answered
+it, alone and in mixed-adapter batches; bad requests get OpenAI's error shape; SIGTERM lets a
+request in flight finish.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TICKETS, write_jsonl
+
+pytestmark = pytest.mark.slow  # trains, assesses and starts servers as subprocesses
+
+openai = pytest.importorskip("openai")
+
+ROOT = Path(__file__).resolve().parents[1]
+ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
+KEY = "test-key-not-secret"
+TUNING = "r: 2, epochs: 1, search: false, batch_tokens: 256, max_batch_size: 4"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server and what the assessment answered for the same inputs."""
+
+    url: str
+    process: subprocess.Popen[str]
+    task: Path
+    answers: dict[str, dict[str, str]]  # rung -> input text -> the assessment's output
+    inputs: list[str]
+
+    def client(self, key: str = KEY) -> Any:
+        return openai.OpenAI(base_url=self.url, api_key=key, max_retries=0, timeout=120)
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0", LADDER_KEY: KEY}
+
+
+LADDER_KEY = "LADDER_TEST_SERVE_KEY"
+
+
+def advisor(*args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run([*ADVISOR, *args], env=environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start(task: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    command = [*ADVISOR, "serve", str(task), "--port", str(port), "--api-key-env", LADDER_KEY, *extra]
+    process = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
+                if response.status == 200:
+                    return process, f"http://127.0.0.1:{port}/v1"
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the server did not start")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    return stderr
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("serve-task")
+    rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS)]
+    write_jsonl(folder / "train.jsonl", rows[0::2])
+    write_jsonl(folder / "test.jsonl", rows[1::2])
+    task = folder / "task.yaml"
+    task.write_text(
+        "name: tickets\n"
+        f"model: {tiny_model_dir}\n"
+        "instruction: Route the ticket.\n"
+        "data: {train: train.jsonl, test: test.jsonl}\n"
+        "rungs:\n"
+        "  - zero_shot\n"
+        f"  - {{rung: lora, {TUNING}}}\n"
+        f"  - {{rung: lora, name: lora_gen, mode: generate, max_new_tokens: 4, {TUNING}}}\n"
+        f"  - {{rung: lora, name: lora_wide, r: 8, epochs: 1, search: false}}\n"
+        "evaluation: {latency_sample: 1, bootstrap_resamples: 50}\n"
+        "forgetting: {max_items: 4}\n",
+        encoding="utf-8",
+    )
+    trained = advisor("train", str(task), "--rung", "lora").stdout
+    artifact = next(line.split(": ", 1)[1] for line in trained.splitlines() if line.startswith("artifact: "))
+    out = folder / "run.json"
+    advisor("assess", str(task), "--rungs", "zero_shot,lora,lora_gen", "-o", str(out))
+    assessed = json.loads(out.read_text())
+    texts = {row["id"]: row["text"] for row in rows}
+    answers = {
+        rung["name"]: {texts[record["id"]]: record["output"] for record in rung["records"]}
+        for rung in assessed["rungs"]
+    }
+    process, url = start(task, "--adapter", f"extra={artifact}", "--max-adapters", "2")
+    try:
+        yield Server(url, process, task, answers, [row["text"] for row in rows[1::2]])
+    finally:
+        if process.poll() is None:
+            stop(process)
+
+
+def chat(client: Any, model: str, text: str, **options: Any) -> Any:
+    return client.chat.completions.create(model=model, messages=[{"role": "user", "content": text}], **options)
+
+
+def raw_post(server: Server, path: str, body: bytes, key: str | None = KEY) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
+    request = urllib.request.Request(server.url + path, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_models_lists_the_base_every_trained_rung_and_the_extra_adapter(server: Server) -> None:
+    ids = [model.id for model in server.client().models.list().data]
+    assert ids == ["base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "extra", "zero_shot"]
+
+
+def test_a_rung_answers_through_the_server_as_the_assessment_answered(server: Server) -> None:
+    client = server.client()
+    for rung in ("lora", "lora_gen", "zero_shot"):
+        for text in server.inputs:
+            response = chat(client, rung, text)
+            assert response.choices[0].message.content == server.answers[rung][text], (rung, text)
+            assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
+
+
+def test_concurrent_requests_for_different_adapters_get_the_answers_they_get_alone(server: Server) -> None:
+    client = server.client()
+    asks = [(model, text) for text in server.inputs for model in ("lora", "lora_gen:raw", "base", "extra", "zero_shot")]
+    alone = [chat(client, model, text, max_tokens=5).choices[0].message.content for model, text in asks]
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        together = list(pool.map(lambda ask: chat(client, *ask, max_tokens=5).choices[0].message.content, asks))
+    assert together == alone
+    assert {a for (model, _), a in zip(asks, alone, strict=True) if model == "lora"} <= {
+        "billing",
+        "technical",
+        "access",
+    }
+
+
+def test_a_streamed_chat_says_what_the_whole_answer_says(server: Server) -> None:
+    client = server.client()
+    whole = chat(client, "lora:raw", server.inputs[0], max_tokens=8)
+    chunks = list(
+        chat(client, "lora:raw", server.inputs[0], max_tokens=8, stream=True, stream_options={"include_usage": True})
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == whole.choices[0].message.content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == whole.choices[0].finish_reason
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_echo_with_logprobs_scores_a_prompt_token_by_token(server: Server) -> None:
+    prompt = "Ticket: I was charged twice. Answer: billing"
+    response = server.client().completions.create(model="base", prompt=prompt, max_tokens=0, echo=True, logprobs=2)
+    logprobs = response.choices[0].logprobs
+    assert response.choices[0].text == prompt and "".join(logprobs.tokens) == prompt
+    assert logprobs.token_logprobs[0] is None and all(v < 0 for v in logprobs.token_logprobs[1:])
+    assert all(len(top) == 2 for top in logprobs.top_logprobs[1:])
+    assert logprobs.text_offset[0] == 0 and response.usage.prompt_tokens == len(logprobs.tokens)
+    generated = server.client().completions.create(model="extra", prompt=prompt, max_tokens=3, logprobs=0)
+    assert len(generated.choices[0].logprobs.tokens) == generated.usage.completion_tokens
+
+
+def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> None:
+    client = server.client()
+    with pytest.raises(openai.NotFoundError, match="model 'lorra' is not served here; did you mean lora"):
+        chat(client, "lorra", "hi")
+    with pytest.raises(openai.NotFoundError, match="not trained yet"):
+        chat(client, "lora_wide", "hi")
+    with pytest.raises(openai.BadRequestError, match="max_tokens"):
+        chat(client, "base", "hi", max_tokens=-1)
+    with pytest.raises(openai.BadRequestError, match="max_tokens: at most 1024"):
+        chat(client, "base", "hi", max_tokens=5000)
+    with pytest.raises(openai.AuthenticationError):
+        chat(server.client(key="wrong"), "base", "hi")
+    status, body = raw_post(server, "/chat/completions", b"{not json")
+    assert status == 400 and "not valid JSON" in body["error"]["message"]
+    status, body = raw_post(server, "/chat/completions", json.dumps({"model": "base", "messages": [], "x": 1}).encode())
+    assert status == 400 and body["error"]["param"] in ("messages", "x")
+    status, body = raw_post(server, "/chat/completions", b"{}", key=None)
+    assert status == 401 and body["error"]["code"] == "invalid_api_key"
+    status, body = raw_post(server, "/no/such/route", b"{}")
+    assert status == 404 and set(body["error"]) == {"message", "type", "param", "code"}
+
+
+def test_sigterm_lets_a_request_in_flight_finish(server: Server) -> None:
+    process, url = start(server.task)  # a server of its own: this test stops it
+    try:
+        client = Server(url, process, server.task, {}, []).client()
+        stream = chat(client, "base", server.inputs[0], max_tokens=64, stream=True)
+        first = next(iter(stream))
+        assert first.choices[0].delta.role == "assistant"
+        process.send_signal(signal.SIGTERM)
+        rest = list(stream)
+        assert rest and rest[-1].choices[0].finish_reason in ("stop", "length")
+        process.wait(timeout=60)
+        assert process.returncode in (0, -signal.SIGTERM)
+        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+    finally:
+        if process.poll() is None:
+            process.kill()
