@@ -43,6 +43,7 @@ class Server:
     url: str
     process: subprocess.Popen[str]
     task: Path
+    log: Path
     answers: dict[str, dict[str, str]]  # rung -> input text -> the assessment's output
     inputs: list[str]
 
@@ -69,14 +70,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(task: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def start(task: Path, log: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """The server on a free port, its stderr in `log` (a pipe nobody reads could fill and block it)."""
     port = free_port()
     command = [*ADVISOR, "serve", str(task), "--port", str(port), "--api-key-env", LADDER_KEY, *extra]
-    process = subprocess.Popen(command, env=environment(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, env=environment(), stdout=subprocess.DEVNULL, stderr=sink, text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server exited: {process.stderr.read() if process.stderr else ''}")
+            raise AssertionError(f"the server exited: {log.read_text()}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as response:
                 if response.status == 200:
@@ -84,13 +87,12 @@ def start(task: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
         except OSError:
             time.sleep(0.2)
     process.kill()
-    raise AssertionError("the server did not start")
+    raise AssertionError(f"the server did not start: {log.read_text()}")
 
 
-def stop(process: subprocess.Popen[str]) -> str:
+def stop(process: subprocess.Popen[str]) -> None:
     process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=60)
-    return stderr
+    process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +126,9 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> It
         rung["name"]: {texts[record["id"]]: record["output"] for record in rung["records"]}
         for rung in assessed["rungs"]
     }
-    process, url = start(task, "--adapter", f"extra={artifact}", "--max-adapters", "2")
+    process, url = start(task, folder / "server.log", "--adapter", f"extra={artifact}", "--max-adapters", "2")
     try:
-        yield Server(url, process, task, answers, [row["text"] for row in rows[1::2]])
+        yield Server(url, process, task, folder / "server.log", answers, [row["text"] for row in rows[1::2]])
     finally:
         if process.poll() is None:
             stop(process)
@@ -220,10 +222,17 @@ def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> N
     assert status == 404 and set(body["error"]) == {"message", "type", "param", "code"}
 
 
-def test_sigterm_lets_a_request_in_flight_finish(server: Server) -> None:
-    process, url = start(server.task)  # a server of its own: this test stops it
+def test_the_server_says_where_it_listens_and_nothing_else_on_stderr(server: Server) -> None:
+    lines = [line for line in server.log.read_text().splitlines() if line.strip()]
+    assert any(line.startswith("serving 7 models on http://127.0.0.1:") for line in lines), lines
+    assert not [line for line in lines if "arning" in line or "Traceback" in line], lines
+
+
+def test_sigterm_lets_a_request_in_flight_finish(server: Server, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, url = start(server.task, log)  # a server of its own: this test stops it
     try:
-        client = Server(url, process, server.task, {}, []).client()
+        client = Server(url, process, server.task, log, {}, []).client()
         stream = chat(client, "base", server.inputs[0], max_tokens=64, stream=True)
         first = next(iter(stream))
         assert first.choices[0].delta.role == "assistant"
@@ -232,7 +241,7 @@ def test_sigterm_lets_a_request_in_flight_finish(server: Server) -> None:
         assert rest and rest[-1].choices[0].finish_reason in ("stop", "length")
         process.wait(timeout=60)
         assert process.returncode in (0, -signal.SIGTERM)
-        assert "Traceback" not in (process.stderr.read() if process.stderr else "")
+        assert "Traceback" not in log.read_text()
     finally:
         if process.poll() is None:
             process.kill()

@@ -1,5 +1,8 @@
 """The FastAPI app: OpenAI's routes, the API key, request limits, and the batcher's lifetime.
 
+Only `advisor serve` imports this module (fastapi is the serve extra). FastAPI reads the routes'
+annotations, so what they name is imported at module level.
+
 Bodies are read and parsed here rather than by FastAPI's own validation, so that every bad body
 (too large, not JSON, a wrong field) is one 4xx in OpenAI's error shape naming what is wrong.
 """
@@ -15,6 +18,8 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from advisor.serving.batcher import Batcher
@@ -41,11 +46,15 @@ class _Slots:
         self.limit = limit
         self.used = 0
 
-    def take(self) -> None:
-        """Take a slot, or answer 429 when all are taken."""
+    def check(self) -> None:
+        """Answer 429 when every slot is taken."""
         if self.used >= self.limit:
             message = f"too many requests in flight (at most {self.limit}); retry shortly"
             raise APIError(429, message, code="rate_limit_exceeded")
+
+    def take(self) -> None:
+        """Take a slot, or answer 429 when all are taken."""
+        self.check()
         self.used += 1
 
     def give_back(self) -> None:
@@ -64,8 +73,6 @@ class _Slots:
 
 def create_app(requests: Requests, batcher: Batcher, settings: AppSettings) -> Any:
     """The app: the batcher runs for the app's lifetime; uvicorn finishes requests in flight before it stops."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, StreamingResponse
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -120,10 +127,9 @@ def create_app(requests: Requests, batcher: Batcher, settings: AppSettings) -> A
         body = await parse(request, ChatRequest)
         request_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if body.stream:
-            with slots.hold():  # checks the request before the stream starts: a bad one is still a plain 4xx
-                events = requests.chat_stream(body, request_id)
-            slots.take()  # held by the stream until it ends
-            return StreamingResponse(_released(events, slots), media_type="text/event-stream")
+            slots.check()  # before the stream starts, while a plain 4xx can still be sent
+            events = requests.chat_stream(body, request_id)  # checks the request, starts nothing yet
+            return StreamingResponse(_held(events, slots), media_type="text/event-stream")
         with slots.hold():
             return JSONResponse(dump(await requests.chat(body, request_id, watcher(request))))
 
@@ -138,8 +144,9 @@ def create_app(requests: Requests, batcher: Batcher, settings: AppSettings) -> A
     return app
 
 
-async def _released(events: AsyncIterator[str], slots: _Slots) -> AsyncIterator[str]:
-    """The stream's events; its concurrency slot is freed when it ends, however it ends."""
+async def _held(events: AsyncIterator[str], slots: _Slots) -> AsyncIterator[str]:
+    """The stream's events, holding a concurrency slot while they flow and freeing it however the stream ends."""
+    slots.used += 1  # taken here, not before: a stream that never starts must not keep its slot
     try:
         async for event in events:
             yield event

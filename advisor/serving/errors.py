@@ -2,17 +2,16 @@
 
 A client of an OpenAI-compatible server reads this shape (the `openai` package raises its typed
 errors from the status and message), so no failure may answer with HTML, plain text or a traceback.
-A bug is answered as a 500 with a short message; its traceback goes to the server's log only.
+A bug is answered as a 500 with a short message; uvicorn logs its traceback on the server's stderr.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from pydantic import ValidationError
 
-logger = logging.getLogger("ladder.serve")
+from harness.errors import LadderError
 
 _TYPES = {
     400: "invalid_request_error",
@@ -80,13 +79,16 @@ def install_handlers(app: Any) -> None:
     async def gone(request: Any, error: Exception) -> Any:
         return Response(status_code=499)  # nginx's "client closed request": never sent, only logged
 
-    async def unexpected(request: Any, error: Exception) -> Any:
-        logger.exception("request %s %s failed", request.method, request.url.path, exc_info=error)
+    async def failed(request: Any, error: Exception) -> Any:  # e.g. an adapter that no longer loads
+        return JSONResponse(error_body(500, str(error)), status_code=500)
+
+    async def unexpected(request: Any, error: Exception) -> Any:  # Starlette re-raises it: uvicorn logs the traceback
         return JSONResponse(error_body(500, "internal error: the server's log has the details"), status_code=500)
 
     app.add_exception_handler(APIError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ClientGone, gone)
+    app.add_exception_handler(LadderError, failed)
     app.add_exception_handler(Exception, unexpected)
 
 

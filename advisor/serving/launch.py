@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
-import logging
 import os
 import socket
 import sys
@@ -166,7 +165,6 @@ def serve_until_stopped(task_file: Path, options: ServeOptions, hooks: ProgressH
     shown = f"[{host}]" if ":" in host else host
     line = f"serving {len(catalog.model_ids())} models on http://{shown}:{port}/v1 (GET /v1/models lists them)"
     print(line, file=sys.stderr, flush=True)
-    _log_errors()
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, timeout_graceful_shutdown=_GRACE_S, lifespan="on"
     )
@@ -177,13 +175,3 @@ def serve_until_stopped(task_file: Path, options: ServeOptions, hooks: ProgressH
     finally:
         sock.close()
     print("stopped", file=sys.stderr, flush=True)
-
-
-def _log_errors() -> None:
-    """Bugs while answering are logged with their traceback on stderr (the client gets a short 500)."""
-    logger = logging.getLogger("ladder.serve")
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)

@@ -130,6 +130,8 @@ class ModelPool:
         while len(self._resident) > self.max_adapters:
             victim = next(name for name in self._resident if name not in keep and name != adapter.name)
             del self._resident[victim]
+            if victim in self._peft.active_adapters:  # peft warns when it has to pick a new active one itself
+                self._peft.set_adapter(adapter.name, inference_mode=True)
             self._peft.delete_adapter(victim)
 
 

@@ -200,43 +200,46 @@ class Requests:
                 f"logprobs, echo: need the model's text as sent; use '{route.model}:raw' or 'base'",
                 param="logprobs",
             )
-        choices: list[CompletionChoice] = []
-        prompt_total = completion_total = 0
-        for index, prompt in enumerate(body.prompts()):
-            if route.raw:
-                choice, used = await self._complete_raw(body, route, index, prompt, watch)
-            else:
-                output: Output = await watch(
-                    self.batcher.submit(self._rung_job(route, prompt, f"{request_id}-{index}"))
-                )
-                choice = CompletionChoice(index=index, text=output.text, finish_reason="stop")
-                used = (output.prompt_tokens, output.completion_tokens)
-            choices.append(choice)
-            prompt_total += used[0]
-            completion_total += used[1]
-        return CompletionResponse(
-            id=request_id, model=body.model, choices=choices, usage=Usage.of(prompt_total, completion_total)
-        )
+        prompts = body.prompts()
+        # everything checked before any work starts; then every prompt's work at once, so they share batches
+        if route.raw:
+            max_new = self._max_new(body.max_tokens) if body.max_tokens > 0 else 0
+            encoded = [self._completion_tokens(prompt) for prompt in prompts]
+            work = [
+                self._complete_raw(body, route, index, prompt, tokens, max_new)
+                for index, (prompt, tokens) in enumerate(zip(prompts, encoded, strict=True))
+            ]
+        else:
+            jobs = [self._rung_job(route, prompt, f"{request_id}-{i}") for i, prompt in enumerate(prompts)]
+            work = [self._complete_rung(i, job) for i, job in enumerate(jobs)]
+        answers: list[tuple[CompletionChoice, tuple[int, int]]] = await watch(asyncio.gather(*work))
+        usage = Usage.of(sum(used[0] for _, used in answers), sum(used[1] for _, used in answers))
+        return CompletionResponse(id=request_id, model=body.model, choices=[c for c, _ in answers], usage=usage)
 
-    async def _complete_raw(
-        self, body: CompletionRequest, route: Route, index: int, prompt: str, watch: Watch
-    ) -> tuple[CompletionChoice, tuple[int, int]]:
+    def _completion_tokens(self, prompt: str) -> list[int]:
         tokens = [int(t) for t in self.tokenizer(prompt, add_special_tokens=True)["input_ids"]]
         self._fits(len(tokens), "prompt")
+        return tokens
+
+    async def _complete_rung(self, index: int, job: Job) -> tuple[CompletionChoice, tuple[int, int]]:
+        output: Output = await self.batcher.submit(job)
+        choice = CompletionChoice(index=index, text=output.text, finish_reason="stop")
+        return choice, (output.prompt_tokens, output.completion_tokens)
+
+    async def _complete_raw(
+        self, body: CompletionRequest, route: Route, index: int, prompt: str, tokens: list[int], max_new: int
+    ) -> tuple[CompletionChoice, tuple[int, int]]:
         generated: tuple[int, ...] = ()
         text = ""
         finish: FinishReason = "length"
-        if body.max_tokens > 0:
-            max_new = self._max_new(body.max_tokens)
-            generation: Generation = await watch(
-                self.batcher.submit(self._generate_job(route, tokens, max_new, body.stops()))
-            )
+        if max_new > 0:
+            generation: Generation = await self.batcher.submit(self._generate_job(route, tokens, max_new, body.stops()))
             generated, text, finish = generation.tokens, generation.text, self._finish(generation, max_new)
         logprobs = None
         if body.logprobs is not None:
             sequence = (*tokens, *generated)
             job = Job(Logprobs(_group(route), body.logprobs), TokensWork(sequence, route.adapter), cost=len(sequence))
-            scored: list[TokenLogprob] = await watch(self.batcher.submit(job))
+            scored: list[TokenLogprob] = await self.batcher.submit(job)
             start = 0 if body.echo else len(tokens)
             logprobs = self._logprobs(sequence, scored, start, 0 if body.echo else len(prompt))
         choice = CompletionChoice(
@@ -248,7 +251,8 @@ class Requests:
         self, sequence: Sequence[int], scored: Sequence[TokenLogprob], start: int, offset: int
     ) -> CompletionLogprobs:
         """OpenAI's parallel lists for the tokens from `start` on; the first token of a sequence has no logprob."""
-        pieces = [self.tokenizer.decode([t]) for t in sequence[start:]]
+        # special tokens (a BOS, the end of turn) are not in the text, so they take no room in it
+        pieces = [self.tokenizer.decode([t], skip_special_tokens=True) for t in sequence[start:]]
         offsets, at = [], offset
         for piece in pieces:
             offsets.append(at)

@@ -340,19 +340,21 @@ class Engine:
             use_cache=cache is not None,
             **extra,
         ).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
-        rows = []
-        for b, sequence in enumerate(sequences):
+        rows: list[list[TokenLogprob]] = []
+        for b, sequence in enumerate(sequences):  # one row at a time: never a second batch x length x vocab copy
             offset = width - len(sequence)
-            row = []
-            for i in range(1, len(sequence)):
-                column = logprobs[b, offset + i - 1]
-                best = column.topk(top) if top else None
-                alternatives = (
-                    tuple(zip(best.indices.tolist(), best.values.tolist(), strict=True)) if best is not None else ()
-                )
-                row.append(TokenLogprob(int(sequence[i]), float(column[sequence[i]]), alternatives))
-            rows.append(row)
+            scores = torch.log_softmax(logits[b, offset : width - 1].float(), dim=-1)  # predicting tokens 1..n-1
+            targets = torch.tensor(list(sequence[1:]), dtype=torch.long, device=scores.device)
+            chosen = scores.gather(-1, targets[:, None])[:, 0].tolist()
+            best = scores.topk(top, dim=-1) if top else None
+            ids = best.indices.tolist() if best is not None else [[] for _ in chosen]
+            values = best.values.tolist() if best is not None else [[] for _ in chosen]
+            rows.append(
+                [
+                    TokenLogprob(int(token), value, tuple(zip(i, v, strict=True)))
+                    for token, value, i, v in zip(sequence[1:], chosen, ids, values, strict=True)
+                ]
+            )
         return rows
 
 
