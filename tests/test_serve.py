@@ -262,3 +262,24 @@ def test_an_address_beyond_loopback_needs_a_key(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LADDER_TEST_KEY", "sekrit")
     assert api_key(ServeOptions(host="0.0.0.0", api_key_env="LADDER_TEST_KEY")) == "sekrit"
     assert api_key(ServeOptions()) is None
+
+
+def test_serve_list_names_what_would_be_served_and_bad_input_is_one_line(ticket_task: Path, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from advisor.cli import main
+
+    def serve(*args: str) -> Any:
+        return CliRunner().invoke(main, ["serve", str(ticket_task), *args], catch_exceptions=False)
+
+    listed = serve("--list")
+    assert listed.exit_code == 0, listed.output
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == ["base", "zero_shot", "gen"]
+    for args, expected in [
+        (("--host", "0.0.0.0"), "needs an API key"),
+        (("--adapter", "nope"), "expected NAME=PATH"),
+        (("--adapter", f"x={tmp_path / 'missing'}", "--list"), "expected a peft adapter folder"),
+    ]:
+        result = serve(*args)
+        assert result.exit_code == 2, result.output
+        assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
