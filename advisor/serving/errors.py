@@ -65,6 +65,7 @@ def install_handlers(app: Any) -> None:
     """Route every error to the OpenAI shape: ours, Starlette's (404, 405) and unexpected ones (500)."""
     from fastapi.responses import JSONResponse, Response
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
 
     async def api_error(request: Any, error: Exception) -> Any:
         assert isinstance(error, APIError)
@@ -88,6 +89,7 @@ def install_handlers(app: Any) -> None:
     app.add_exception_handler(APIError, api_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(ClientGone, gone)
+    app.add_exception_handler(ClientDisconnect, gone)  # gone while its body was still arriving
     app.add_exception_handler(LadderError, failed)
     app.add_exception_handler(Exception, unexpected)
 
