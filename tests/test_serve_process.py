@@ -112,8 +112,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> It
         f"  - {{rung: lora, {TUNING}}}\n"
         f"  - {{rung: lora, name: lora_gen, mode: generate, max_new_tokens: 4, {TUNING}}}\n"
         f"  - {{rung: lora, name: lora_wide, r: 8, epochs: 1, search: false}}\n"
-        "evaluation: {latency_sample: 1, bootstrap_resamples: 50}\n"
-        "forgetting: {max_items: 4}\n",
+        "evaluation: {latency_sample: 1, bootstrap_resamples: 100}\n"
+        "forgetting: {max_items: 10}\n",
         encoding="utf-8",
     )
     trained = advisor("train", str(task), "--rung", "lora").stdout

@@ -38,7 +38,8 @@ class ModelPool:
         self.max_adapters = max_adapters
         self._peft: Any = None
         self._shared: Engine | None = None
-        self._resident: OrderedDict[str, None] = OrderedDict()
+        # served name -> peft's name for it: peft misreads an adapter named like its own prefix ("lora" in "lora_")
+        self._resident: OrderedDict[str, str] = OrderedDict()
         self._own: OrderedDict[str, Predictor] = OrderedDict()
         self.loads = 0  # adapters and own models loaded so far (evictions make this grow)
 
@@ -83,7 +84,7 @@ class ModelPool:
             self._resident.move_to_end(name)
         if self._peft is None:
             return None
-        return [a.name if a is not None else BASE_ADAPTER for a in adapters]
+        return [self._resident[a.name] if a is not None else BASE_ADAPTER for a in adapters]
 
     def own(self, adapter: ServedAdapter) -> Predictor:
         """The rung of an own-model adapter, its model loaded (the least recently used other one dropped)."""
@@ -114,25 +115,26 @@ class ModelPool:
     def _load_shared(self, adapter: ServedAdapter, keep: Sequence[str] = ()) -> None:
         from peft import PeftModel
 
+        internal = f"served_{self.loads}"
         try:
             if self._peft is None:
-                model = PeftModel.from_pretrained(self._base.model, str(adapter.path), adapter_name=adapter.name)
+                model = PeftModel.from_pretrained(self._base.model, str(adapter.path), adapter_name=internal)
                 self._peft = model.eval()
             else:
-                self._peft.load_adapter(str(adapter.path), adapter_name=adapter.name)
+                self._peft.load_adapter(str(adapter.path), adapter_name=internal)
         except (OSError, ValueError, RuntimeError, KeyError) as error:
             raise RunError(
                 f"adapter {adapter.name} ({adapter.path}) could not be loaded: {_first_line(error)}"
             ) from error
         self.loads += 1
-        self._resident[adapter.name] = None
+        self._resident[adapter.name] = internal
         # loaded first, evicted after: peft cannot hold zero adapters
         while len(self._resident) > self.max_adapters:
             victim = next(name for name in self._resident if name not in keep and name != adapter.name)
-            del self._resident[victim]
-            if victim in self._peft.active_adapters:  # peft warns when it has to pick a new active one itself
-                self._peft.set_adapter(adapter.name, inference_mode=True)
-            self._peft.delete_adapter(victim)
+            dropped = self._resident.pop(victim)
+            if dropped in self._peft.active_adapters:  # peft warns when it has to pick a new active one itself
+                self._peft.set_adapter(internal, inference_mode=True)
+            self._peft.delete_adapter(dropped)
 
 
 def _first_line(error: BaseException) -> str:
