@@ -112,14 +112,16 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> It
         f"  - {{rung: lora, {TUNING}}}\n"
         f"  - {{rung: lora, name: lora_gen, mode: generate, max_new_tokens: 4, {TUNING}}}\n"
         f"  - {{rung: lora, name: lora_wide, r: 8, epochs: 1, search: false}}\n"
+        "  - {rung: ia3, epochs: 1, search: false, batch_tokens: 256, max_batch_size: 4}\n"
         "evaluation: {latency_sample: 1, bootstrap_resamples: 100}\n"
         "forgetting: {max_items: 10}\n",
         encoding="utf-8",
     )
     trained = advisor("train", str(task), "--rung", "lora").stdout
+    advisor("train", str(task), "--rung", "ia3")  # not LoRA: served on a model of its own
     artifact = next(line.split(": ", 1)[1] for line in trained.splitlines() if line.startswith("artifact: "))
     out = folder / "run.json"
-    advisor("assess", str(task), "--rungs", "zero_shot,lora,lora_gen", "-o", str(out))
+    advisor("assess", str(task), "--rungs", "zero_shot,lora,lora_gen,ia3", "-o", str(out))
     assessed = json.loads(out.read_text())
     texts = {row["id"]: row["text"] for row in rows}
     answers = {
@@ -150,12 +152,12 @@ def raw_post(server: Server, path: str, body: bytes, key: str | None = KEY) -> t
 
 def test_models_lists_the_base_every_trained_rung_and_the_extra_adapter(server: Server) -> None:
     ids = [model.id for model in server.client().models.list().data]
-    assert ids == ["base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "extra", "zero_shot"]
+    assert ids == ["base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "ia3", "ia3:raw", "extra", "zero_shot"]
 
 
 def test_a_rung_answers_through_the_server_as_the_assessment_answered(server: Server) -> None:
     client = server.client()
-    for rung in ("lora", "lora_gen", "zero_shot"):
+    for rung in ("lora", "lora_gen", "ia3", "zero_shot"):
         for text in server.inputs:
             response = chat(client, rung, text)
             assert response.choices[0].message.content == server.answers[rung][text], (rung, text)
@@ -164,7 +166,8 @@ def test_a_rung_answers_through_the_server_as_the_assessment_answered(server: Se
 
 def test_concurrent_requests_for_different_adapters_get_the_answers_they_get_alone(server: Server) -> None:
     client = server.client()
-    asks = [(model, text) for text in server.inputs for model in ("lora", "lora_gen:raw", "base", "extra", "zero_shot")]
+    models = ("lora", "lora_gen:raw", "base", "extra", "zero_shot", "ia3", "ia3:raw")
+    asks = [(model, text) for text in server.inputs for model in models]
     alone = [chat(client, model, text, max_tokens=5).choices[0].message.content for model, text in asks]
     with ThreadPoolExecutor(max_workers=16) as pool:
         together = list(pool.map(lambda ask: chat(client, *ask, max_tokens=5).choices[0].message.content, asks))
@@ -224,7 +227,7 @@ def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> N
 
 def test_the_server_says_where_it_listens_and_nothing_else_on_stderr(server: Server) -> None:
     lines = [line for line in server.log.read_text().splitlines() if line.strip()]
-    assert any(line.startswith("serving 7 models on http://127.0.0.1:") for line in lines), lines
+    assert any(line.startswith("serving 9 models on http://127.0.0.1:") for line in lines), lines
     assert not [line for line in lines if "arning" in line or "Traceback" in line], lines
 
 
