@@ -520,6 +520,18 @@ def estimate(
     show_default=True,
     help="Requests in flight at once; more are answered 429.",
 )
+@click.option(
+    "--no-batching",
+    is_flag=True,
+    help="Answer one request at a time, switching adapters per request (the naive way; a benchmark baseline).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(["builtin", "vllm"]),
+    default="builtin",
+    show_default=True,
+    help="vllm: start vLLM's own OpenAI server with --enable-lora over the same adapters (needs vLLM and a GPU).",
+)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @reports_errors
 def serve(
@@ -532,6 +544,8 @@ def serve(
     api_key_env: str | None,
     max_tokens_limit: int,
     max_concurrency: int,
+    no_batching: bool,
+    engine: str,
     device: str,
 ) -> None:
     """Serve the base model of TASK_FILE and every trained tuned rung behind one OpenAI-compatible endpoint.
@@ -540,7 +554,16 @@ def serve(
     assessment's answer; `lora:raw`: the messages as sent), a prompting rung, or an --adapter NAME.
     Needs the serve extra: pip install 'ladder-advisor[serve]'.
     """
-    from advisor.serving.launch import ServeOptions, api_key, prepare, require_serve_extra, serve_until_stopped
+    from advisor.serving.launch import (
+        ServeOptions,
+        api_key,
+        prepare,
+        require_serve_extra,
+        serve_until_stopped,
+        serve_with_vllm,
+        vllm_of,
+    )
+    from advisor.serving.vllm_launch import describe
 
     options = ServeOptions(
         host=host,
@@ -550,13 +573,19 @@ def serve(
         api_key_env=api_key_env,
         max_tokens_limit=max_tokens_limit,
         max_concurrency=max_concurrency,
+        no_batching=no_batching,
+        engine=engine,
         device=device,
     )
     hooks = _BarHooks(Progress(TextColumn("{task.description}"), console=err_console))
     if list_only:
-        _, catalog = prepare(task_file, options, hooks)
-        for line in catalog.describe():
+        run, catalog = prepare(task_file, options, hooks)
+        lines = catalog.describe() if engine == "builtin" else describe(vllm_of(run, catalog, options, None))
+        for line in lines:
             click.echo(line)
+        return
+    if engine == "vllm":
+        serve_with_vllm(task_file, options, hooks)
         return
     api_key(options)  # a refused address fails before anything loads
     require_serve_extra()

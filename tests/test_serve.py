@@ -17,7 +17,7 @@ from advisor.serving.batcher import Batcher, Job
 from advisor.serving.catalog import ServedAdapter, build_catalog, extra_adapter, parse_adapter_option
 from advisor.serving.launch import ServeOptions, api_key, is_loopback
 from advisor.serving.pool import ModelPool
-from harness.errors import InputError
+from harness.errors import InputError, RunError
 from harness.inference.engine import BASE_ADAPTER, ChoiceRequest, Engine
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
@@ -149,6 +149,35 @@ def test_the_pool_keeps_at_most_max_adapters_and_reloads_the_dropped_one(
     assert again == first and pool.loads == 3
     with pytest.raises(ValueError, match="max_adapters"):
         pool.row_names([a, b, c])
+
+
+def test_switching_adapters_per_request_answers_as_the_mixed_batch_and_counts_one_row_per_pass(
+    tiny_model: Any, tiny_tokenizer: Any, adapters: dict[str, Path]
+) -> None:
+    from advisor.serving.execution import Executor, Generate, TokensWork
+
+    pool = pool_of(tiny_model, tiny_tokenizer, adapters, max_adapters=3)
+    a, b, _ = served(adapters)
+    rows = [a, None, b, a]
+    jobs = [_job(TokensWork(tuple(p), row)) for p, row in zip(ids(tiny_tokenizer, PROMPTS), rows, strict=True)]
+    prompts = PromptBuilder(tiny_tokenizer, PromptFormat(instruction="Route the ticket.", labels=("billing",)))
+    mixed = Executor(pool, prompts, ("billing",), _no_prompting)
+    switching = Executor(pool, prompts, ("billing",), _no_prompting, switching=True)
+    key = Generate("shared", max_new_tokens=5)
+    assert switching(key, jobs) == mixed(key, jobs)
+    assert mixed.counter.as_dict() == {"passes": 1, "rows": 4, "widest": 4, "most_adapters": 3, "mixed": 1}
+    assert switching.counter.as_dict() == {"passes": 4, "rows": 4, "widest": 1, "most_adapters": 1, "mixed": 0}
+
+
+def _job(payload: Any) -> Job:
+    async def made() -> Job:
+        return Job(key="k", payload=payload, cost=1)
+
+    return asyncio.run(made())
+
+
+def _no_prompting(name: str) -> Any:
+    raise AssertionError(f"no prompting rung expected, got {name}")
 
 
 def test_an_adapter_served_as_lora_loads_without_peft_mistaking_it_for_its_prefix(
@@ -298,3 +327,29 @@ def test_serve_list_names_what_would_be_served_and_bad_input_is_one_line(ticket_
         result = serve(*args)
         assert result.exit_code == 2, result.output
         assert expected in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    vllm = serve("--engine", "vllm")
+    assert vllm.exit_code != 0 and len(vllm.stderr.strip().splitlines()) == 1, vllm.stderr
+    assert "--engine vllm needs" in vllm.stderr
+    listed = serve("--engine", "vllm", "--list")
+    assert listed.exit_code == 0 and "--served-model-name base" in listed.stdout, listed.output
+    assert "not served by vLLM: zero_shot (a prompting rung" in listed.stdout
+
+
+def test_the_vllm_launch_serves_every_lora_adapter_and_passes_the_key_in_the_environment(
+    adapters: dict[str, Path],
+) -> None:
+    from advisor.serving.vllm_launch import require_vllm, vllm_launch
+
+    zero = plan_rungs(["zero_shot"], "t")[0]
+    catalog = build_catalog("tiny", [], [zero], [(a.name, a.path) for a in served(adapters)], "t.yaml")
+    launch = vllm_launch("/models/base", catalog, "127.0.0.1", 8001, 2, "sekrit", python="py")
+    command = launch.command
+    assert command[:3] == ["py", "-m", "vllm.entrypoints.openai.api_server"]
+    assert command[command.index("--model") + 1] == "/models/base" and "--enable-lora" in command
+    assert command[command.index("--max-lora-rank") + 1] == "8"  # r=4 rounds up to the smallest rank vLLM takes
+    assert command[command.index("--max-loras") + 1] == "2"
+    assert command[command.index("--lora-modules") + 1 :] == [f"{name}={path}" for name, path in adapters.items()]
+    assert launch.environment == {"VLLM_API_KEY": "sekrit"} and "sekrit" not in " ".join(command)
+    assert launch.left_out == ["zero_shot (a prompting rung: only the built-in engine builds its prompt)"]
+    with pytest.raises(RunError, match=r"needs (a CUDA GPU|vLLM)"):
+        require_vllm(lambda: False)

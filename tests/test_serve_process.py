@@ -150,6 +150,11 @@ def raw_post(server: Server, path: str, body: bytes, key: str | None = KEY) -> t
         return error.code, json.loads(error.read())
 
 
+def health(url: str) -> dict[str, Any]:
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/health", timeout=5) as response:
+        return dict(json.loads(response.read()))
+
+
 def test_models_lists_the_base_every_trained_rung_and_the_extra_adapter(server: Server) -> None:
     ids = [model.id for model in server.client().models.list().data]
     assert ids == ["base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "ia3", "ia3:raw", "extra", "zero_shot"]
@@ -169,9 +174,14 @@ def test_concurrent_requests_for_different_adapters_get_the_answers_they_get_alo
     models = ("lora", "lora_gen:raw", "base", "extra", "zero_shot", "ia3", "ia3:raw")
     asks = [(model, text) for text in server.inputs for model in models]
     alone = [chat(client, model, text, max_tokens=5).choices[0].message.content for model, text in asks]
+    before = health(server.url)["shared_passes"]
     with ThreadPoolExecutor(max_workers=16) as pool:
         together = list(pool.map(lambda ask: chat(client, *ask, max_tokens=5).choices[0].message.content, asks))
+    after = health(server.url)["shared_passes"]
     assert together == alone
+    # the server's own count: some forward pass held rows for different adapters (lora_gen, extra, base)
+    assert after["mixed"] > before["mixed"] and after["most_adapters"] >= 2
+    assert after["passes"] - before["passes"] < after["rows"] - before["rows"]
     assert {a for (model, _), a in zip(asks, alone, strict=True) if model == "lora"} <= {
         "billing",
         "technical",
@@ -219,6 +229,14 @@ def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> N
     assert status == 400 and "not valid JSON" in body["error"]["message"]
     status, body = raw_post(server, "/chat/completions", json.dumps({"model": "base", "messages": [], "x": 1}).encode())
     assert status == 400 and body["error"]["param"] in ("messages", "x")
+    status, body = raw_post(server, "/chat/completions", json.dumps({"model": "base", "messages": "hi"}).encode())
+    assert status == 400 and body["error"]["param"] == "messages"
+    status, body = raw_post(
+        server, "/completions", json.dumps({"model": "base", "prompt": "hi", "max_tokens": "x"}).encode()
+    )
+    assert status == 400 and body["error"]["param"] == "max_tokens"
+    status, body = raw_post(server, "/chat/completions", b'{"model": "base", "pad": "' + b"x" * (2 << 20) + b'"}')
+    assert status == 413 and body["error"]["code"] == "request_too_large"
     status, body = raw_post(server, "/chat/completions", b"{}", key=None)
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
     status, body = raw_post(server, "/no/such/route", b"{}")
@@ -248,3 +266,24 @@ def test_sigterm_lets_a_request_in_flight_finish(server: Server, tmp_path: Path)
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_client_that_leaves_mid_generation_frees_its_slot(server: Server, tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, url = start(server.task, log, "--max-concurrency", "1")  # one slot: a held one shows at once
+    try:
+        client = Server(url, process, server.task, log, {}, []).client()
+        stream = chat(client, "base", server.inputs[0], max_tokens=512, stream=True)
+        next(iter(stream))
+        with pytest.raises(openai.RateLimitError, match="too many requests in flight"):
+            chat(client, "base", server.inputs[1], max_tokens=2)
+        stream.close()  # the client goes away mid-generation
+        deadline = time.monotonic() + 30
+        while health(url)["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert health(url)["in_flight"] == 0
+        answer = chat(client, "base", server.inputs[1], max_tokens=2)  # the freed slot takes it: no 429
+        assert answer.usage.completion_tokens <= 2
+        assert "Traceback" not in log.read_text()
+    finally:
+        stop(process)

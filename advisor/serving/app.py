@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from advisor.serving.batcher import Batcher
 from advisor.serving.errors import APIError, ClientGone, from_validation, install_handlers
+from advisor.serving.execution import PassCounter
 from advisor.serving.requests import Requests
 from advisor.serving.schemas import ChatRequest, CompletionRequest, ModelCard, ModelList, dump
 
@@ -71,8 +72,11 @@ class _Slots:
             self.give_back()
 
 
-def create_app(requests: Requests, batcher: Batcher, settings: AppSettings) -> Any:
-    """The app: the batcher runs for the app's lifetime; uvicorn finishes requests in flight before it stops."""
+def create_app(requests: Requests, batcher: Batcher, settings: AppSettings, counter: PassCounter | None = None) -> Any:
+    """The app: the batcher runs for the app's lifetime; uvicorn finishes requests in flight before it stops.
+
+    `counter`: the shared model's passes, reported by GET /health.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -114,7 +118,8 @@ def create_app(requests: Requests, batcher: Batcher, settings: AppSettings) -> A
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "in_flight": slots.used}
+        passes = counter.as_dict() if counter is not None else {}
+        return {"status": "ok", "in_flight": slots.used, "shared_passes": passes}
 
     @app.get("/v1/models")
     async def models(request: Request) -> Any:

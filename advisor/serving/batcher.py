@@ -53,10 +53,14 @@ class Job:
 class Batcher:
     """Collects jobs for `window_s` after the first arrives, up to `max_batch_tokens`, and runs them."""
 
-    def __init__(self, runner: Runner, *, window_s: float = 0.01, max_batch_tokens: int = 8192):
+    def __init__(
+        self, runner: Runner, *, window_s: float = 0.01, max_batch_tokens: int = 8192, max_batch_jobs: int | None = None
+    ):
+        """`max_batch_jobs`: at most this many jobs per batch (None: as many as fit the token budget)."""
         self._runner = runner
         self.window_s = window_s
         self.max_batch_tokens = max_batch_tokens
+        self.max_batch_jobs = max_batch_jobs
         self._pending: deque[Job] = deque()
         self._arrived: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
@@ -102,7 +106,7 @@ class Batcher:
                 self._pending.popleft()
                 job.future.cancel()  # nobody waits for it, but a waiter must not hang
                 continue
-            if taken and cost + job.cost > self.max_batch_tokens:
+            if taken and (cost + job.cost > self.max_batch_tokens or len(taken) == self.max_batch_jobs):
                 break
             taken.append(self._pending.popleft())
             cost += job.cost

@@ -27,6 +27,39 @@ from harness.types import Example
 
 SHARED = "shared"
 
+_Run = Callable[[Engine, Sequence[Job], "list[str] | None"], Sequence[Any]]
+"""One call on an engine for a chunk of jobs, with the rows' adapter names (None: the model as it is)."""
+
+
+@dataclass
+class PassCounter:
+    """What the shared model's passes held: how many rows and how many distinct adapters at most (GET /health)."""
+
+    passes: int = 0
+    rows: int = 0
+    widest: int = 0  # the most rows in one pass
+    most_adapters: int = 0  # the most distinct adapters (the base counted as one) in one pass
+    mixed: int = 0  # passes whose rows named more than one adapter
+
+    def count(self, adapters: Sequence[ServedAdapter | None]) -> None:
+        """One pass over these rows' adapters (None: the base)."""
+        distinct = len({a.name if a is not None else None for a in adapters})
+        self.passes += 1
+        self.rows += len(adapters)
+        self.widest = max(self.widest, len(adapters))
+        self.most_adapters = max(self.most_adapters, distinct)
+        self.mixed += distinct > 1
+
+    def as_dict(self) -> dict[str, int]:
+        """The counts, for GET /health."""
+        return {
+            "passes": self.passes,
+            "rows": self.rows,
+            "widest": self.widest,
+            "most_adapters": self.most_adapters,
+            "mixed": self.mixed,
+        }
+
 
 @dataclass(frozen=True)
 class Generate:
@@ -93,12 +126,20 @@ class Executor:
         tuned_prompts: PromptBuilder,
         labels: Sequence[str],
         prompting: Callable[[str], Predictor],
+        switching: bool = False,
     ):
-        """`prompting(name)`: the built prompting rung of that name (on the shared engine)."""
+        """`prompting(name)`: the built prompting rung of that name (on the shared engine).
+
+        `switching`: rows on the shared model run one at a time, each after switching the model to its
+        adapter (peft's set_adapter), instead of in one mixed-adapter pass: the naive way of serving
+        several adapters, kept as the baseline that benchmarks/serve.py measures the mixed batches against.
+        """
         self.pool = pool
         self.tuned_prompts = tuned_prompts
         self.labels = tuple(labels)
         self._prompting = prompting
+        self.switching = switching
+        self.counter = PassCounter()
 
     def __call__(self, key: Hashable, jobs: Sequence[Job]) -> list[Any]:
         """One result per job: a Generation, a list of TokenLogprob, or an Output."""
@@ -113,34 +154,48 @@ class Executor:
         raise TypeError(f"unknown work {key!r}")
 
     def _generate(self, key: Generate, jobs: Sequence[Job]) -> list[Any]:
-        results: list[Any] = []
-        for chunk in self._chunks(jobs):
-            engine, names = self._engine(key.group, chunk)
+        def run(engine: Engine, chunk: Sequence[Job], names: list[str] | None) -> list[Any]:
             prompts = [job.payload.tokens for job in chunk]
-            results += engine.generate(
-                prompts,
-                max_new_tokens=key.max_new_tokens,
-                stop=key.stop,
-                adapters=names,
-                on_token=_listener(chunk),
+            listener = _listener(chunk)
+            return engine.generate(
+                prompts, max_new_tokens=key.max_new_tokens, stop=key.stop, adapters=names, on_token=listener
             )
-        return results
+
+        return self._on_engine(key.group, jobs, run)
 
     def _logprobs(self, key: Logprobs, jobs: Sequence[Job]) -> list[Any]:
-        results: list[Any] = []
-        for chunk in self._chunks(jobs):
-            engine, names = self._engine(key.group, chunk)
-            results += engine.token_logprobs([job.payload.tokens for job in chunk], top=key.top, adapters=names)
-        return results
+        def run(engine: Engine, chunk: Sequence[Job], names: list[str] | None) -> list[Any]:
+            return engine.token_logprobs([job.payload.tokens for job in chunk], top=key.top, adapters=names)
+
+        return self._on_engine(key.group, jobs, run)
 
     def _answer(self, key: Answer, jobs: Sequence[Job]) -> list[Any]:
-        results: list[Any] = []
-        for chunk in self._chunks(jobs):
-            names = self.pool.row_names([job.payload.adapter for job in chunk])
+        def run(engine: Engine, chunk: Sequence[Job], names: list[str] | None) -> list[Any]:
             encoded = [job.payload.prompt for job in chunk]
-            results += answer(
-                self.pool.shared, self.tuned_prompts, encoded, self.labels, key.mode, key.max_new_tokens, adapters=names
+            return answer(
+                engine, self.tuned_prompts, encoded, self.labels, key.mode, key.max_new_tokens, adapters=names
             )
+
+        return self._on_engine(SHARED, jobs, run)
+
+    def _on_engine(self, group: str, jobs: Sequence[Job], run: _Run) -> list[Any]:
+        """`run` over the jobs in chunks the model can take at once: mixed adapters, or one row per switch."""
+        results: list[Any] = []
+        if group != SHARED:
+            adapter = jobs[0].payload.adapter
+            tuned = self.pool.own(adapter).tuned()
+            assert tuned is not None  # the pool only keeps tuned rungs
+            return list(run(tuned.engine(), jobs, None))
+        if self.switching:
+            for job in jobs:
+                with self.pool.switched_to(job.payload.adapter):
+                    self.counter.count([job.payload.adapter])
+                    results += run(self.pool.shared, [job], None)
+            return results
+        for chunk in self._chunks(jobs):
+            adapters = [job.payload.adapter for job in chunk]
+            self.counter.count(adapters)
+            results += run(self.pool.shared, chunk, self.pool.row_names(adapters))
         return results
 
     def _rung(self, key: RungAnswer, jobs: Sequence[Job]) -> list[Any]:
@@ -150,14 +205,6 @@ class Executor:
             return self.pool.own(adapter).predict(examples)
         with self.pool.base_weights():
             return self._prompting(key.rung).predict(examples)
-
-    def _engine(self, group: str, chunk: Sequence[Job]) -> tuple[Engine, list[str] | None]:
-        if group == SHARED:
-            return self.pool.shared, self.pool.row_names([job.payload.adapter for job in chunk])
-        adapter = chunk[0].payload.adapter
-        tuned = self.pool.own(adapter).tuned()
-        assert tuned is not None  # the pool only keeps tuned rungs
-        return tuned.engine(), None
 
     def _chunks(self, jobs: Sequence[Job]) -> list[list[Job]]:
         """Consecutive runs of jobs that name at most max_adapters distinct adapters (all must be resident)."""

@@ -40,6 +40,8 @@ class ServeOptions:
     max_concurrency: int = 64
     device: str = "auto"
     batch_window_ms: float = 10.0
+    no_batching: bool = False  # one request at a time, adapters switched per request: the benchmark's baseline
+    engine: str = "builtin"  # or "vllm": vLLM's own server (advisor/serving/vllm_launch.py)
 
 
 def api_key(options: ServeOptions) -> str | None:
@@ -135,14 +137,17 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
         return built[name]
 
     tuned = tuned_prompts(context.prompts)
+    executor = Executor(pool, tuned, context.labels, prompting, switching=options.no_batching)
     batcher = Batcher(
-        Executor(pool, tuned, context.labels, prompting),
-        window_s=options.batch_window_ms / 1000,
+        executor,
+        window_s=0.0 if options.no_batching else options.batch_window_ms / 1000,
         max_batch_tokens=base.max_batch_tokens,
+        max_batch_jobs=1 if options.no_batching else None,
     )
     limits = Limits(max_tokens=options.max_tokens_limit, default_max_tokens=min(256, options.max_tokens_limit))
     requests = Requests(catalog, batcher, context.prompts, tuned, context.labels, pool.shared.end_ids, limits)
-    return create_app(requests, batcher, AppSettings(api_key=key, max_concurrency=options.max_concurrency))
+    settings = AppSettings(api_key=key, max_concurrency=options.max_concurrency)
+    return create_app(requests, batcher, settings, executor.counter)
 
 
 def require_serve_extra() -> None:
@@ -175,3 +180,22 @@ def serve_until_stopped(task_file: Path, options: ServeOptions, hooks: ProgressH
     finally:
         sock.close()
     print("stopped", file=sys.stderr, flush=True)
+
+
+def vllm_of(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: str | None) -> Any:
+    """vLLM's launch for this task: its base model folder, the catalog's LoRA adapters, the address and key."""
+    from advisor.serving.vllm_launch import vllm_launch
+
+    return vllm_launch(run.source.path, catalog, options.host, options.port, options.max_adapters, key)
+
+
+def serve_with_vllm(task_file: Path, options: ServeOptions, hooks: ProgressHooks) -> None:
+    """Check vLLM and the GPU, then become vLLM's OpenAI server over the task's base and LoRA adapters."""
+    import torch
+
+    from advisor.serving.vllm_launch import exec_vllm, require_vllm
+
+    key = api_key(options)
+    run, catalog = prepare(task_file, options, hooks)
+    require_vllm(torch.cuda.is_available)
+    exec_vllm(vllm_of(run, catalog, options, key), lambda line: print(line, file=sys.stderr, flush=True))

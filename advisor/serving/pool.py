@@ -112,6 +112,21 @@ class ModelPool:
         with self._peft.disable_adapter():
             yield
 
+    @contextmanager
+    def switched_to(self, adapter: ServedAdapter | None) -> Iterator[None]:
+        """The shared model with only this adapter active (None: the base), switched as peft's set_adapter does.
+
+        The one-request-at-a-time way of serving several adapters, kept as the baseline the mixed
+        batches are measured against (benchmarks/serve.py).
+        """
+        if adapter is None:
+            with self.base_weights():
+                yield
+            return
+        self.row_names([adapter])
+        self._peft.set_adapter(self._resident[adapter.name], inference_mode=True)
+        yield
+
     def _load_shared(self, adapter: ServedAdapter, keep: Sequence[str] = ()) -> None:
         from peft import PeftModel
 
