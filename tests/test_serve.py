@@ -138,6 +138,8 @@ def test_rows_with_their_own_adapters_never_share_a_cached_prefix(tiny_model: An
 def test_the_pool_keeps_at_most_max_adapters_and_reloads_the_dropped_one(
     tiny_model: Any, tiny_tokenizer: Any, adapters: dict[str, Path]
 ) -> None:
+    from safetensors.torch import load_file
+
     pool = pool_of(tiny_model, tiny_tokenizer, adapters, max_adapters=2)
     a, b, c = served(adapters)
     prompt = ids(tiny_tokenizer, PROMPTS[:1])
@@ -145,6 +147,11 @@ def test_the_pool_keeps_at_most_max_adapters_and_reloads_the_dropped_one(
     assert pool.resident == ["b", "a"]  # a and b loaded at start, a used last
     pool.row_names([c])
     assert pool.resident == ["a", "c"] and pool.loads == 3  # b, the least recently used, was dropped
+    weights = pool.weight_bytes
+    assert set(weights["adapters"]) == {"a", "c"} and weights["own_models"] == {}
+    saved = load_file(str(adapters["a"] / "adapter_model.safetensors"))
+    assert weights["adapters"]["a"] == sum(t.numel() * t.element_size() for t in saved.values()) > 0
+    assert weights["shared_base"] == sum(p.numel() * 4 for p in tiny_model.parameters())
     again = pool.shared.generate(prompt, max_new_tokens=6, adapters=pool.row_names([a]))
     assert again == first and pool.loads == 3
     with pytest.raises(ValueError, match="max_adapters"):

@@ -213,6 +213,30 @@ def test_echo_with_logprobs_scores_a_prompt_token_by_token(server: Server) -> No
     assert len(generated.choices[0].logprobs.tokens) == generated.usage.completion_tokens
 
 
+def test_label_choices_scored_through_echo_equal_the_in_process_scores(
+    server: Server, tiny_model: Any, tiny_tokenizer: Any
+) -> None:
+    from harness.inference.engine import ChoiceRequest, Engine
+
+    context = "Ticket: I was charged twice. Answer:"
+    choices = [" billing", " technical", " access"]
+
+    def encode(text: str) -> list[int]:
+        return list(tiny_tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    context_ids = encode(context)
+    in_process = Engine(tiny_model, tiny_tokenizer).score(
+        [ChoiceRequest(tuple(context_ids), tuple(tuple(encode(c)) for c in choices))]
+    )[0]
+    for choice, expected in zip(choices, in_process, strict=True):
+        assert encode(context + choice) == context_ids + encode(choice)  # the boundary tokenises the same
+        response = server.client().completions.create(
+            model="base", prompt=context + choice, max_tokens=0, echo=True, logprobs=0
+        )
+        served = response.choices[0].logprobs.token_logprobs[len(context_ids) :]
+        assert sum(served) == pytest.approx(expected, abs=1e-3)
+
+
 def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> None:
     client = server.client()
     with pytest.raises(openai.NotFoundError, match="model 'lorra' is not served here; did you mean lora"):

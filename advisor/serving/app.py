@@ -13,7 +13,7 @@ import asyncio
 import hmac
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 
 from advisor.serving.batcher import Batcher
 from advisor.serving.errors import APIError, ClientGone, from_validation, install_handlers
-from advisor.serving.execution import PassCounter
 from advisor.serving.requests import Requests
 from advisor.serving.schemas import ChatRequest, CompletionRequest, ModelCard, ModelList, dump
 
@@ -72,10 +71,12 @@ class _Slots:
             self.give_back()
 
 
-def create_app(requests: Requests, batcher: Batcher, settings: AppSettings, counter: PassCounter | None = None) -> Any:
+def create_app(
+    requests: Requests, batcher: Batcher, settings: AppSettings, details: Callable[[], dict[str, Any]] = dict
+) -> Any:
     """The app: the batcher runs for the app's lifetime; uvicorn finishes requests in flight before it stops.
 
-    `counter`: the shared model's passes, reported by GET /health.
+    `details()`: what GET /health reports beside the requests in flight (the passes, the weights in memory).
     """
 
     @asynccontextmanager
@@ -118,8 +119,7 @@ def create_app(requests: Requests, batcher: Batcher, settings: AppSettings, coun
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        passes = counter.as_dict() if counter is not None else {}
-        return {"status": "ok", "in_flight": slots.used, "shared_passes": passes}
+        return {"status": "ok", "in_flight": slots.used, **details()}
 
     @app.get("/v1/models")
     async def models(request: Request) -> Any:

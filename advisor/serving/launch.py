@@ -147,7 +147,11 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     limits = Limits(max_tokens=options.max_tokens_limit, default_max_tokens=min(256, options.max_tokens_limit))
     requests = Requests(catalog, batcher, context.prompts, tuned, context.labels, pool.shared.end_ids, limits)
     settings = AppSettings(api_key=key, max_concurrency=options.max_concurrency)
-    return create_app(requests, batcher, settings, executor.counter)
+
+    def details() -> dict[str, Any]:
+        return {"shared_passes": executor.counter.as_dict(), "weight_bytes": pool.weight_bytes}
+
+    return create_app(requests, batcher, settings, details)
 
 
 def require_serve_extra() -> None:

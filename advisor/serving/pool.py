@@ -16,7 +16,7 @@ Only the serving worker thread calls into a started pool, so nothing here needs 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,6 +42,9 @@ class ModelPool:
         self._resident: OrderedDict[str, str] = OrderedDict()
         self._own: OrderedDict[str, Predictor] = OrderedDict()
         self.loads = 0  # adapters and own models loaded so far (evictions make this grow)
+        # bytes of weights in memory, recounted on the worker thread after each load or eviction and
+        # replaced whole, so GET /health reads a finished dict without touching a model being changed
+        self.weight_bytes: dict[str, Any] = {}
 
     def start(self, catalog: Catalog) -> None:
         """Load the base and the first shared adapters (up to the limit), so a broken one fails at start."""
@@ -49,6 +52,7 @@ class ModelPool:
         for adapter in shared[: self.max_adapters]:
             self._load_shared(adapter)
         model = self._peft if self._peft is not None else self._base.model
+        self._count_bytes()
         self._shared = Engine(
             model,
             self._base.tokenizer,
@@ -101,6 +105,7 @@ class ModelPool:
         self._own[adapter.name] = predictor
         while len(self._own) > self.max_adapters:
             self._own.popitem(last=False)
+        self._count_bytes()
         return predictor
 
     @contextmanager
@@ -150,6 +155,29 @@ class ModelPool:
             if dropped in self._peft.active_adapters:  # peft warns when it has to pick a new active one itself
                 self._peft.set_adapter(internal, inference_mode=True)
             self._peft.delete_adapter(dropped)
+        self._count_bytes()
+
+    def _count_bytes(self) -> None:
+        """Bytes of the shared base, of each resident adapter, and of each own model whole (nf4 counted packed)."""
+        adapters = {}
+        if self._peft is not None:
+            named = list(self._peft.named_parameters())
+            for served, internal in self._resident.items():
+                adapters[served] = _bytes(p for n, p in named if f".{internal}." in n)
+            base = _bytes(p for n, p in named if ".lora_" not in n)
+        else:
+            base = _bytes(self._base.model.parameters())
+        own = {}
+        for name, predictor in self._own.items():
+            tuned = predictor.tuned()
+            if tuned is not None:
+                model = tuned.engine().model
+                own[name] = _bytes(model.parameters()) + _bytes(model.buffers())
+        self.weight_bytes = {"shared_base": base, "adapters": adapters, "own_models": own}
+
+
+def _bytes(tensors: Iterable[Any]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _first_line(error: BaseException) -> str:
