@@ -195,7 +195,13 @@ class Executor:
         for chunk in self._chunks(jobs):
             adapters = [job.payload.adapter for job in chunk]
             self.counter.count(adapters)
-            results += run(self.pool.shared, chunk, self.pool.row_names(adapters))
+            if (
+                len({a.name if a is not None else None for a in adapters}) == 1
+            ):  # one adapter for every row: peft's plain path, without per-row gathers
+                with self.pool.switched_to(adapters[0]):
+                    results += run(self.pool.shared, chunk, None)
+            else:
+                results += run(self.pool.shared, chunk, self.pool.row_names(adapters))
         return results
 
     def _rung(self, key: RungAnswer, jobs: Sequence[Job]) -> list[Any]:
