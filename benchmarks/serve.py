@@ -8,7 +8,7 @@ requests/s, generated tokens/s, p50/p95 latency and the server's peak RSS under 
 - (b) naive: `--no-batching`, one request at a time, the adapter switched in per request;
 - (c) merged: one adapter merged into the base, served alone (the ceiling: no adapter work at all).
 
-    python benchmarks/serve.py [--adapters 1,4,16] [--max-tokens 8,64] [--requests 48] [--clients 16]
+    python benchmarks/serve.py [--adapters 1,4,16] [--max-tokens 8,64] [--requests 48] [--clients 16] [--keep DIR]
 
 Targets (issue 17): (a) >= 4x (b) at 64 tokens and >= 2x at 8; (a) >= 0.8x (c) with 4 adapters and
 >= 0.6x with 16; (a)'s memory with 16 adapters <= 1.1 x ((c)'s + 15 x one adapter's size).
@@ -263,27 +263,31 @@ def main() -> None:
     parser.add_argument("--max-tokens", default="8,64")
     parser.add_argument("--requests", type=int, default=48)
     parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (adapters, tasks, server logs)")
     args = parser.parse_args()
     counts = [int(n) for n in args.adapters.split(",")]
     args.max_tokens = [int(n) for n in args.max_tokens.split(",")]
     results: dict[str, Any] = {"benchmark": "serve", "clients": args.clients, "requests": args.requests}
     with tempfile.TemporaryDirectory() as scratch:
-        folder = Path(scratch)
+        folder = Path(scratch) if args.keep is None else args.keep
+        folder.mkdir(parents=True, exist_ok=True)
         print(f"making {max(counts)} random r=16 adapters (B ~ N(0, {B_STD}))", flush=True)
         paths, merged, adapter_bytes = make_adapters(folder, max(counts))
         results["adapter_bytes"] = adapter_bytes
-        (folder / "base").mkdir()
-        (folder / "merged-task").mkdir()
+        (folder / "base").mkdir(exist_ok=True)
+        (folder / "merged-task").mkdir(exist_ok=True)
         base_task = write_task(folder / "base", "smollm2-135m-instruct")
         merged_task = write_task(folder / "merged-task", str(merged))
         results["merged"] = measure("(c) merged", merged_task, [], ["base"], args, folder / "merged.log")
         for count in counts:
             extra = [f"--adapter=a{i}={paths[i]}" for i in range(count)]
             models = [f"a{i}" for i in range(count)]
-            results[f"mixed_{count}"] = measure(f"(a) mixed, {count}", base_task, extra, models, args, folder / "a.log")
+            results[f"mixed_{count}"] = measure(
+                f"(a) mixed, {count}", base_task, extra, models, args, folder / f"mixed{count}.log"
+            )
             naive_extra = [*extra, "--no-batching"]
             results[f"naive_{count}"] = measure(
-                f"(b) naive, {count}", base_task, naive_extra, models, args, folder / "b.log"
+                f"(b) naive, {count}", base_task, naive_extra, models, args, folder / f"naive{count}.log"
             )
     results["summary"] = summary(results, counts, args.max_tokens)
     for line in results["summary"]["lines"]:
