@@ -22,6 +22,7 @@ from harness.inference.engine import BASE_ADAPTER, ChoiceRequest, Engine
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 
+ELSEWHERE = "ladder.invalid"  # a host beyond loopback for the refusal checks; .invalid never resolves
 PROMPTS = ("I was charged twice", "How do I reset my password? Please help", "Ticket:", "The app crashes")
 
 
@@ -304,14 +305,15 @@ def test_a_served_name_is_used_once(adapters: dict[str, Path]) -> None:
 
 def test_an_address_beyond_loopback_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
-    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    # a reserved name that never resolves: nothing here binds or calls beyond 127.0.0.1
+    assert not is_loopback(ELSEWHERE)
     with pytest.raises(InputError, match="needs an API key"):
-        api_key(ServeOptions(host="0.0.0.0"))
+        api_key(ServeOptions(host=ELSEWHERE))
     monkeypatch.delenv("LADDER_TEST_KEY", raising=False)
     with pytest.raises(InputError, match="LADDER_TEST_KEY: that environment variable is not set"):
         api_key(ServeOptions(api_key_env="LADDER_TEST_KEY"))
     monkeypatch.setenv("LADDER_TEST_KEY", "sekrit")
-    assert api_key(ServeOptions(host="0.0.0.0", api_key_env="LADDER_TEST_KEY")) == "sekrit"
+    assert api_key(ServeOptions(host=ELSEWHERE, api_key_env="LADDER_TEST_KEY")) == "sekrit"
     assert api_key(ServeOptions()) is None
 
 
@@ -327,7 +329,7 @@ def test_serve_list_names_what_would_be_served_and_bad_input_is_one_line(ticket_
     assert listed.exit_code == 0, listed.output
     assert [line.split()[0] for line in listed.stdout.splitlines()] == ["base", "zero_shot", "gen"]
     for args, expected in [
-        (("--host", "0.0.0.0"), "needs an API key"),
+        (("--host", ELSEWHERE), "needs an API key"),
         (("--adapter", "nope"), "expected NAME=PATH"),
         (("--adapter", f"x={tmp_path / 'missing'}", "--list"), "expected a peft adapter folder"),
     ]:
