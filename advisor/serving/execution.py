@@ -13,7 +13,7 @@ Four kinds of work, each a key type (jobs with equal keys run in one call):
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from advisor.serving.batcher import Job
@@ -43,7 +43,7 @@ class PassCounter:
 
     def count(self, adapters: Sequence[ServedAdapter | None]) -> None:
         """One pass over these rows' adapters (None: the base)."""
-        distinct = len({a.name if a is not None else None for a in adapters})
+        distinct = len(_distinct(adapters))
         self.passes += 1
         self.rows += len(adapters)
         self.widest = max(self.widest, len(adapters))
@@ -52,13 +52,7 @@ class PassCounter:
 
     def as_dict(self) -> dict[str, int]:
         """The counts, for GET /health."""
-        return {
-            "passes": self.passes,
-            "rows": self.rows,
-            "widest": self.widest,
-            "most_adapters": self.most_adapters,
-            "mixed": self.mixed,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -195,9 +189,8 @@ class Executor:
         for chunk in self._chunks(jobs):
             adapters = [job.payload.adapter for job in chunk]
             self.counter.count(adapters)
-            if (
-                len({a.name if a is not None else None for a in adapters}) == 1
-            ):  # one adapter for every row: peft's plain path, without per-row gathers
+            # one adapter for every row: peft's plain path, without gathering rows per adapter in every layer
+            if len(_distinct(adapters)) == 1:
                 with self.pool.switched_to(adapters[0]):
                     results += run(self.pool.shared, chunk, None)
             else:
@@ -226,6 +219,11 @@ class Executor:
             if name is not None:
                 seen.add(name)
         return chunks
+
+
+def _distinct(adapters: Sequence[ServedAdapter | None]) -> set[str | None]:
+    """The adapters' names (None: the base)."""
+    return {a.name if a is not None else None for a in adapters}
 
 
 def _listener(jobs: Sequence[Job]) -> TokenCallback:
