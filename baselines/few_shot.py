@@ -10,7 +10,8 @@ from pydantic import Field
 
 from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.inference.answering import answer, resolve_mode
+from harness.inference.answerer import PromptParts
+from harness.inference.answering import resolve_mode
 from harness.retrieval.demonstrations import DemoSelector
 from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
@@ -45,6 +46,7 @@ class FewShotPredictor:
     def __init__(self, config: FewShotConfig, context: RungContext):
         self.config = config
         self.context = context
+        self.answerer = context.answerer()
         self.selector = DemoSelector(
             context.train, config.k, config.selection, config.balanced, context.seed, context.embedder
         )
@@ -56,7 +58,7 @@ class FewShotPredictor:
         return content_hash(
             "few_shot",
             self.config.model_dump(),
-            ctx.model_fingerprint,
+            self.answerer.fingerprint(),
             asdict(ctx.prompts.format),
             ctx.labels,
             ctx.seed,
@@ -76,14 +78,12 @@ class FewShotPredictor:
         """One answer per example; with fixed demonstrations the whole prefix is cached once."""
         shared = self.config.selection == "fixed"
         demos = self.selector.choose(examples)
-        encoded = [self.context.prompts.split(e, d, demos_shared=shared) for e, d in zip(examples, demos, strict=True)]
+        parts = [PromptParts(e, tuple(d), demos_shared=shared) for e, d in zip(examples, demos, strict=True)]
         mode = resolve_mode(self.config.mode, self.context.labels, "few_shot")
-        return answer(
-            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
-        )
+        return self.answerer.answer(parts, self.context.labels, mode, self.config.max_new_tokens)
 
 
-@rung("few_shot", config=FewShotConfig, sweep=("k",), step=1)
+@rung("few_shot", config=FewShotConfig, sweep=("k",), step=1, remote=True)
 def build_few_shot(config: FewShotConfig, context: RungContext) -> Predictor:
     """Build the few_shot predictor."""
     if not context.train:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
@@ -11,7 +11,8 @@ from pydantic import Field, model_validator
 
 from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.inference.answering import answer, resolve_mode
+from harness.inference.answerer import PromptParts
+from harness.inference.answering import resolve_mode
 from harness.retrieval.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.retrieval.demonstrations import example_text
 from harness.retrieval.vector_index import Passage, StoredIndex, cached_index
@@ -57,6 +58,7 @@ class RagPredictor:
     def __init__(self, config: RagConfig, context: RungContext):
         self.config = config
         self.context = context
+        self.answerer = context.answerer()
         self.corpus_path: Path | None = context.resolve(config.corpus) if config.corpus else None
         if self.corpus_path is not None and not self.corpus_path.exists():
             raise InputError(f"rungs.rag.corpus: {self.corpus_path} not found")
@@ -84,7 +86,7 @@ class RagPredictor:
         return content_hash(
             "rag",
             self.config.model_dump(),
-            ctx.model_fingerprint,
+            self.answerer.fingerprint(),
             asdict(ctx.prompts.format),
             ctx.labels,
             self.corpus_fingerprint(),
@@ -146,20 +148,15 @@ class RagPredictor:
         if not examples:
             return []
         retrieved = self.retrieve(examples)
-        encoded = [
-            self.context.prompts.split(e, passages=self.fit_budget(r)) for e, r in zip(examples, retrieved, strict=True)
+        parts = [
+            PromptParts(e, passages=tuple(self.fit_budget(r)), detail={"retrieved": [p.source for p in r]})
+            for e, r in zip(examples, retrieved, strict=True)
         ]
         mode = resolve_mode(self.config.mode, self.context.labels, "rag")
-        outputs = answer(
-            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
-        )
-        return [
-            replace(o, detail={**o.detail, "retrieved": [p.source for p in r]})
-            for o, r in zip(outputs, retrieved, strict=True)
-        ]
+        return self.answerer.answer(parts, self.context.labels, mode, self.config.max_new_tokens)
 
 
-@rung("rag", config=RagConfig, sweep=("top_k",), step=2)
+@rung("rag", config=RagConfig, sweep=("top_k",), step=2, remote=True)
 def build_rag(config: RagConfig, context: RungContext) -> Predictor:
     """Build the rag predictor."""
     if config.corpus is None and not context.train:

@@ -9,7 +9,8 @@ from typing import Literal
 from pydantic import Field
 
 from harness.data.hashing import content_hash
-from harness.inference.answering import answer, resolve_mode
+from harness.inference.answerer import PromptParts
+from harness.inference.answering import resolve_mode
 from harness.rungs import Predictor, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
 from harness.types import Example, Output
 
@@ -34,12 +35,13 @@ class ZeroShotPredictor:
     def __init__(self, config: ZeroShotConfig, context: RungContext):
         self.config = config
         self.context = context
+        self.answerer = context.answerer()
 
     def fingerprint(self) -> str:
         """Model, prompt format, labels and options: everything that decides the outputs."""
         ctx = self.context
         return content_hash(
-            "zero_shot", self.config.model_dump(), ctx.model_fingerprint, asdict(ctx.prompts.format), ctx.labels
+            "zero_shot", self.config.model_dump(), self.answerer.fingerprint(), asdict(ctx.prompts.format), ctx.labels
         )
 
     def prepare(self) -> None:
@@ -51,14 +53,12 @@ class ZeroShotPredictor:
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """One answer per example."""
-        encoded = [self.context.prompts.split(example) for example in examples]
         mode = resolve_mode(self.config.mode, self.context.labels, "zero_shot")
-        return answer(
-            self.context.engine, self.context.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens
-        )
+        parts = [PromptParts(example) for example in examples]
+        return self.answerer.answer(parts, self.context.labels, mode, self.config.max_new_tokens)
 
 
-@rung("zero_shot", config=ZeroShotConfig, step=0)
+@rung("zero_shot", config=ZeroShotConfig, step=0, remote=True)
 def build_zero_shot(config: ZeroShotConfig, context: RungContext) -> Predictor:
     """Build the zero_shot predictor."""
     resolve_mode(config.mode, context.labels, "zero_shot")  # bad input fails before any work

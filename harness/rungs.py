@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from harness.cards import AdapterCard
 from harness.errors import InputError, did_you_mean
+from harness.inference.answerer import Answerer, LocalAnswerer
 from harness.inference.engine import Engine
 from harness.inference.prompts import PromptBuilder
 from harness.types import Example, Output
@@ -149,6 +150,11 @@ class RungContext:
     device: str = "cpu"
     training_progress: Callable[[str, int, int, float, float], None] | None = None  # rung, step, steps, loss, tok/s
     primary_metric: str = ""  # the metric that ranks rungs (task_metrics.choose_primary_metric); "" = type default
+    remote: Answerer | None = None  # an endpoint that answers this rung's prompts instead of the local engine
+
+    def answerer(self) -> Answerer:
+        """Where a prompting rung's prompts are answered: the endpoint it names, else the local engine."""
+        return self.remote or LocalAnswerer(self.engine, self.prompts, self.model_fingerprint)
 
     def resolve(self, path: str) -> Path:
         """A path from the task file, relative to the task's folder."""
@@ -168,6 +174,7 @@ class RungType:
     build: Factory
     sweep: tuple[str, ...] = ()  # options whose list value means one rung per value
     step: int = 0  # place on the ladder: 0 prompt, 1 demonstrations, 2 retrieval, 3 adapter, 4 full weights
+    remote: bool = False  # answers through context.answerer(), so `endpoint:` can move it to an endpoint
 
     def parse(self, options: dict[str, Any], where: str) -> RungConfig:
         """Validate options; the first problem is one line naming the option."""
@@ -187,18 +194,19 @@ LADDER_STEPS = {0: "prompt", 1: "demonstrations", 2: "retrieval", 3: "adapter", 
 
 
 def rung(
-    kind: str, config: type[C], sweep: tuple[str, ...] = (), *, step: int
+    kind: str, config: type[C], sweep: tuple[str, ...] = (), *, step: int, remote: bool = False
 ) -> Callable[[Callable[[C, RungContext], Predictor]], Callable[[C, RungContext], Predictor]]:
     """Register a rung factory under `kind` with its options model, sweepable options and ladder step.
 
     The step orders rungs by how costly and hard to undo adopting them is (see LADDER_STEPS); the
-    advisor walks the ladder upwards and ships the first rung that is not clearly beaten.
+    advisor walks the ladder upwards and ships the first rung that is not clearly beaten. `remote`
+    declares that the rung answers through `RungContext.answerer()`, so `endpoint:` may move it.
     """
     if step not in LADDER_STEPS:
         raise ValueError(f"rung '{kind}': step must be one of {sorted(LADDER_STEPS)}")
 
     def register(factory: Callable[[C, RungContext], Predictor]) -> Callable[[C, RungContext], Predictor]:
-        _REGISTRY[kind] = RungType(kind, config, factory, sweep, step)
+        _REGISTRY[kind] = RungType(kind, config, factory, sweep, step, remote)
         return factory
 
     return register

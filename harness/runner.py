@@ -47,7 +47,8 @@ def run_predictor(
 
     Each chunk is committed to the store as soon as it finishes, so a killed run resumes there.
     A batched output's latency is its share of its chunk's wall time; single-request latency is
-    measured separately at batch size 1 on a seeded sample.
+    measured separately at batch size 1 on a seeded sample. An output the predictor timed itself
+    (a remote request, network included) keeps its own latency, and the sample is drawn from those.
     """
     fingerprint = predictor.fingerprint()
     example_keys = [example_key(e) for e in examples]
@@ -63,13 +64,20 @@ def run_predictor(
         produced = predictor.predict([examples[i] for i in chunk])
         share = (time.perf_counter() - started) / len(chunk)
         items = [
-            (keys[i], example_keys[i], replace(out, latency_s=share)) for i, out in zip(chunk, produced, strict=True)
+            (keys[i], example_keys[i], out if out.timed else replace(out, latency_s=share))
+            for i, out in zip(chunk, produced, strict=True)
         ]
         store.put_outputs(fingerprint, "batched", items)
         outputs.update({key: out for key, _, out in items})
         if progress:
             progress(len(chunk))
-    latencies = _single_request_latencies(predictor, fingerprint, examples, example_keys, store, latency_sample, seed)
+    timed_each = bool(examples) and all(outputs[key].timed for key in keys)
+    if timed_each:
+        latencies = [outputs[keys[i]].latency_s for i in _latency_sample(len(examples), latency_sample, seed)]
+    else:
+        latencies = _single_request_latencies(
+            predictor, fingerprint, examples, example_keys, store, latency_sample, seed
+        )
     records = []
     for example, key in zip(examples, keys, strict=True):
         output = outputs[key]
@@ -90,7 +98,7 @@ def _single_request_latencies(
 ) -> list[float]:
     if sample <= 0 or not examples:
         return []
-    chosen = sorted(random.Random(seed).sample(range(len(examples)), min(sample, len(examples))))
+    chosen = _latency_sample(len(examples), sample, seed)
     keys = {i: content_hash(fingerprint, example_keys[i], "single") for i in chosen}
     stored = store.get_outputs(list(keys.values()))
     todo = [i for i in chosen if keys[i] not in stored]
@@ -105,3 +113,8 @@ def _single_request_latencies(
         store.put_outputs(fingerprint, "single", [(keys[i], example_keys[i], timed)])
         stored[keys[i]] = timed
     return [stored[keys[i]].latency_s for i in chosen]
+
+
+def _latency_sample(count: int, sample: int, seed: int) -> list[int]:
+    """The seeded indices whose single-request latency is reported."""
+    return sorted(random.Random(seed).sample(range(count), min(max(sample, 0), count)))

@@ -30,6 +30,7 @@ class Output:
     completion_tokens: int
     latency_s: float
     detail: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    timed: bool = False  # latency_s was measured per request by the predictor (a remote call), not by the runner
 
 
 @dataclass(frozen=True)
