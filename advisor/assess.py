@@ -15,6 +15,7 @@ from advisor.audit import AuditOptions, run_audit, to_json
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
+from advisor.endpoints import EndpointBinding, summary_of, training_tokens
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
@@ -50,10 +51,20 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     task, spec = run.task, run.task.spec
     kind = get_task_type(spec.type)
     store = Store(options.store_path or default_store_path(task))
+    endpoints = EndpointBinding(run.endpoints, store)
     try:
         probes = _probe_run(run, store, hooks)
-        results = [_run_rung(p, run.context, run.test, store, task, hooks, probes) for p in run.planned]
+        results = [
+            _with_endpoint(
+                p,
+                endpoints,
+                _run_rung(p, endpoints.context_for(p, run.context), run.test, store, task, hooks, probes),
+                run.context,
+            )
+            for p in run.planned
+        ]
     finally:
+        endpoints.close()
         store.close()
     hooks.stage("auditing the data")
     audit = cached_audit(run, options.store_path or default_store_path(task))
@@ -151,6 +162,18 @@ def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable
         return loaded[0]
 
     return get
+
+
+def _with_endpoint(
+    planned: PlannedRung, endpoints: EndpointBinding, result: RungResult, context: RungContext
+) -> RungResult:
+    """A remote rung's result with where it ran, how its answers were read and what the endpoint charges."""
+    answerer = endpoints.answerer(planned, context)
+    if answerer is None:
+        return result
+    endpoint = answerer.endpoint
+    tokens = training_tokens(context) if endpoint.hosted_fine_tuning else 0
+    return result.model_copy(update={"endpoint": summary_of(endpoint, answerer, result.scoring, tokens)})
 
 
 def _run_rung(

@@ -113,7 +113,7 @@ class TrainingSummary(_Model):
 class CostSummary(_Model):
     """What a rung costs in dollars, and the prices that assumes."""
 
-    hosting: str
+    hosting: str  # self_hosted | api | endpoint (a remote rung, at its endpoint's token price)
     per_1k: float | None  # USD per 1000 requests, served as `hosting` says
     monthly: float | None
     requests_per_month: float
@@ -126,8 +126,9 @@ class CostSummary(_Model):
     assumptions: dict[str, str] = {}
 
     def one_off_training(self) -> float | None:
-        """What training costs as the hosting assumes: on the hosted service for API serving, here otherwise."""
-        return self.hosted_training if self.hosting == "api" else self.training
+        """What training costs as the hosting assumes: on the hosted service for API and endpoint serving, here
+        otherwise."""
+        return self.hosted_training if self.hosting in ("api", "endpoint") else self.training
 
 
 class ProbeDelta(_Model):
@@ -158,6 +159,25 @@ class ForgettingSummary(_Model):
     exceeds_max: bool = False
 
 
+class EndpointSummary(_Model):
+    """Where a remote rung ran, how its answers were read, and what the endpoint charges."""
+
+    name: str
+    base_url: str
+    model: str
+    in_house: bool  # loopback or a host the task lists as in-house
+    scoring: str  # harness.inference.answerer.SCORING_MODES
+    scoring_text: str
+    max_concurrency: int  # latency is per request at this concurrency, the network included
+    requests_sent: int  # in this run (0: every answer came from the store)
+    input_per_million: float | None = None
+    output_per_million: float | None = None
+    price_source: str | None = None
+    fine_tuning_service: str | None = None  # a hosted fine-tune: the service it was trained on
+    fine_tuning_epochs: int | None = None
+    fine_tuning_tokens: int | None = None  # the train split's tokens, counted with the task's tokenizer
+
+
 class RungResult(_Model):
     """Everything measured for one rung."""
 
@@ -178,6 +198,8 @@ class RungResult(_Model):
     cost: CostSummary | None = None
     forgetting: ForgettingSummary | None = None
     seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample
+    scoring: str = ""  # how its answers were read (harness.inference.answerer.SCORING_MODES)
+    endpoint: EndpointSummary | None = None  # set when an endpoint answered its prompts
     records: list[RecordSummary]
 
 
@@ -296,6 +318,7 @@ class PairedComparison(_Model):
     p_value: float
     mcnemar_p_value: float | None
     n: int
+    note: str = ""  # e.g. the two rungs' answers were read in different scoring modes
 
 
 class AuditFinding(_Model):

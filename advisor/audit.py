@@ -147,7 +147,7 @@ def _length_settings(
     if not options.check_lengths:
         notes.append("length checks off")
         return base, None
-    planned = plan_rungs(task.spec.rungs, str(task.path))
+    planned = plan_rungs(task.spec.rungs, str(task.path), endpoints=task.spec.endpoints)
     tuned = [length for p in planned if (length := p.config.training_max_length()) is not None]
     source = resolve_model(task.model_name())
     try:

@@ -30,7 +30,7 @@ class CheckReport:
 def check_task(path: Path) -> CheckReport:
     """Everything `assess` validates before it loads a model; bad input raises InputError (one line)."""
     task = load_task(path)
-    planned = plan_rungs(task.spec.rungs, str(task.path), None)
+    planned = plan_rungs(task.spec.rungs, str(task.path), None, task.spec.endpoints)
     splits, labels = load_task_data(task)
     rows = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
     return CheckReport(task.spec.name, task.spec.type, labels, rows, tuple(p.name for p in planned))

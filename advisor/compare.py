@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from itertools import combinations
 
 from advisor.assessment import PairedComparison, RungResult
+from harness.inference.answerer import SCORING_MODES
 from harness.metrics.comparison import PairedDifference, mcnemar
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
@@ -98,6 +99,23 @@ def compare_rungs(
                 p_value=paired.p_value,
                 mcnemar_p_value=gap.mcnemar_p,
                 n=paired.n,
+                note=scoring_note(a, b),
             )
         )
     return comparisons
+
+
+def scoring_note(a: RungResult, b: RungResult) -> str:
+    """Say so when two rungs' answers were read differently (likelihoods against parsed text, say)."""
+    if not a.scoring or not b.scoring or _family(a.scoring) == _family(b.scoring):
+        return ""
+    return f"scored differently: {a.name} by {_mode_text(a.scoring)}, {b.name} by {_mode_text(b.scoring)}"
+
+
+def _family(scoring: str) -> str:
+    """Exact likelihoods read locally or through a completions echo are the same reading."""
+    return scoring.replace("echo", "likelihood")
+
+
+def _mode_text(scoring: str) -> str:
+    return ", ".join(SCORING_MODES.get(mode, mode) for mode in scoring.split(", "))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from advisor.assessment import CostSummary, RungResult
+from advisor.assessment import CostSummary, EndpointSummary, RungResult
 from advisor.task import CostSection
 from harness.pricing.prices import (
     ApiPrice,
@@ -65,6 +65,8 @@ def _rates(costs: CostSection, prices: PriceTable, device: str) -> _Rates:
 
 def _cost(result: RungResult, costs: CostSection, rates: _Rates, prices: PriceTable) -> CostSummary:
     """What a rung costs to serve (per 1k requests, per month) and, if it trained, to train."""
+    if result.endpoint is not None:
+        return _endpoint_cost(result, result.endpoint, costs, prices)
     hosted = rates.hosted
     tuned = result.training is not None
     throughput = result.latency.batched_examples_per_s
@@ -93,6 +95,47 @@ def _cost(result: RungResult, costs: CostSection, rates: _Rates, prices: PriceTa
             "hosted_fine_tuning": f"{rates.hosted_name} at ${hosted.training_per_million:g} per 1M tokens"
             if tuned
             else "",
+        },
+    )
+
+
+def _endpoint_cost(
+    result: RungResult, endpoint: EndpointSummary, costs: CostSection, prices: PriceTable
+) -> CostSummary:
+    """A remote rung: the endpoint's token price on the tokens its answers reported; a hosted fine-tune's training."""
+    per_1k = None
+    if endpoint.input_per_million is not None and endpoint.output_per_million is not None:
+        price = ApiPrice(input_per_million=endpoint.input_per_million, output_per_million=endpoint.output_per_million)
+        per_1k = api_cost_per_1k(result.tokens.prompt_mean, result.tokens.completion_mean, price)
+    hosted_training = None
+    tuning = ""
+    if endpoint.fine_tuning_service and endpoint.fine_tuning_tokens is not None and endpoint.fine_tuning_epochs:
+        name, service = prices.hosted_tuning_price(endpoint.fine_tuning_service)
+        hosted_training = hosted_training_cost(
+            endpoint.fine_tuning_tokens, endpoint.fine_tuning_epochs, service.training_per_million
+        )
+        tuning = (
+            f"{name} at ${service.training_per_million:g} per 1M tokens x {endpoint.fine_tuning_epochs} epochs "
+            f"of {endpoint.fine_tuning_tokens} train tokens (the task's tokenizer)"
+        )
+    priced = (
+        f"{endpoint.price_source}: ${endpoint.input_per_million:g} / ${endpoint.output_per_million:g} per 1M "
+        "prompt / completion tokens, on the tokens the endpoint reported"
+        if per_1k is not None
+        else f"no price: set endpoints.{endpoint.name}.price"
+    )
+    return CostSummary(
+        hosting="endpoint",
+        per_1k=per_1k,
+        monthly=monthly_cost(per_1k, costs.requests_per_month) if per_1k is not None else None,
+        requests_per_month=costs.requests_per_month,
+        self_hosted_per_1k=None,
+        api_per_1k=per_1k,
+        hosted_training=hosted_training,
+        assumptions={
+            "prices_as_of": prices.as_of.isoformat(),
+            "endpoint": f"{endpoint.name} ({endpoint.model}) {priced}",
+            "hosted_fine_tuning": tuning,
         },
     )
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from advisor.endpoints import resolve_endpoints
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
@@ -23,6 +24,7 @@ from harness.inference.engine import Engine
 from harness.inference.models import ModelSource, load_model, load_tokenizer, resolve_model
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.metrics.task_metrics import PrimaryChoice, choose_primary_metric
+from harness.remote.endpoint import Endpoint
 from harness.retrieval.embedding import Embedder
 from harness.rungs import RungContext
 from harness.task_types import get_task_type
@@ -77,6 +79,7 @@ class PreparedRun:
     prompt_format: PromptFormat
     context: RungContext
     primary: PrimaryChoice
+    endpoints: dict[str, Endpoint] = field(default_factory=dict)  # those the planned rungs run against
 
 
 def label_counts(splits: Splits, labels: Sequence[str]) -> Counter[str]:
@@ -97,7 +100,8 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     stored never loads it. Bad input fails before any work."""
     task = load_task(task_path)
     spec = task.spec
-    planned = plan_rungs(spec.rungs, str(task.path), options.rungs)
+    planned = plan_rungs(spec.rungs, str(task.path), options.rungs, spec.endpoints)
+    endpoints = resolve_endpoints(spec, planned)  # an unset key or a host outside the house fails here
     splits, labels = load_task_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
@@ -129,7 +133,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         training_progress=hooks.training,
         primary_metric=primary.metric,
     )
-    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary)
+    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary, endpoints)
 
 
 def _lazy_embedder() -> Callable[[], Embedder]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from harness.errors import InputError
+from harness.remote.endpoint import Scoring
 from harness.rungs import RungConfig, RungType, get_rung
 
 
@@ -17,6 +18,8 @@ class PlannedRung:
     name: str
     type: RungType
     config: RungConfig
+    endpoint: str | None = None  # the task's endpoint that answers its prompts; None: the local model
+    scoring: Scoring = "auto"  # how an endpoint's answers to a labelled task are read (auto: probed)
 
 
 def _expand_sweeps(rung_type: RungType, options: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -34,9 +37,16 @@ def _expand_sweeps(rung_type: RungType, options: dict[str, Any]) -> list[tuple[s
 
 
 def plan_rungs(
-    entries: Sequence[str | dict[str, Any]], source: str, only: Sequence[str] | None = None
+    entries: Sequence[str | dict[str, Any]],
+    source: str,
+    only: Sequence[str] | None = None,
+    endpoints: Collection[str] = (),
 ) -> list[PlannedRung]:
-    """Parse `rungs:` entries (a name, or a mapping with `rung:` and options), then keep `only`."""
+    """Parse `rungs:` entries (a name, or a mapping with `rung:` and options), then keep `only`.
+
+    `endpoint:` and `scoring:` say where a prompting rung runs, not what it does: they are taken off
+    the rung's options (its stored results stay keyed as before) and checked against `endpoints`.
+    """
     planned: list[PlannedRung] = []
     for index, entry in enumerate(entries):
         where = f"{source}: rungs[{index}]"
@@ -51,8 +61,10 @@ def plan_rungs(
             if not isinstance(name, str) or not name.strip():
                 raise InputError(f"{where}.name: expected a non-empty string")
         rung_type = get_rung(kind, where)
+        endpoint, scoring = _placement(options, rung_type, endpoints, where)
         for suffix, variant in _expand_sweeps(rung_type, options):
-            planned.append(PlannedRung(name + suffix, rung_type, rung_type.parse(variant, where)))
+            config = rung_type.parse(variant, where)
+            planned.append(PlannedRung(name + suffix, rung_type, config, endpoint, scoring))
     names = [p.name for p in planned]
     for name in names:
         if names.count(name) > 1:
@@ -63,3 +75,26 @@ def plan_rungs(
             raise InputError(f"--rungs: {', '.join(unknown)} not in the task (it has: {', '.join(names)})")
         planned = [p for p in planned if p.name in only]
     return planned
+
+
+def _placement(
+    options: dict[str, Any], rung_type: RungType, endpoints: Collection[str], where: str
+) -> tuple[str | None, Scoring]:
+    """Take `endpoint:` and `scoring:` off the options and check them."""
+    endpoint = options.pop("endpoint", None)
+    scoring = options.pop("scoring", "auto")
+    if endpoint is None:
+        if scoring != "auto":
+            raise InputError(f"{where}.scoring: only a rung with an endpoint chooses how its answers are read")
+        return None, "auto"
+    if not rung_type.remote:
+        raise InputError(
+            f"{where}.endpoint: rung '{rung_type.kind}' changes the model's weights here, so it cannot run "
+            "against an endpoint; only prompting rungs can (zero_shot, few_shot, rag)"
+        )
+    if not isinstance(endpoint, str) or endpoint not in endpoints:
+        known = ", ".join(sorted(endpoints)) or "none: add an `endpoints:` section"
+        raise InputError(f"{where}.endpoint: unknown endpoint {endpoint!r} (the task's endpoints: {known})")
+    if scoring not in get_args(Scoring):
+        raise InputError(f"{where}.scoring: expected one of {', '.join(get_args(Scoring))} (got {scoring!r})")
+    return endpoint, scoring

@@ -84,6 +84,7 @@ def summarize_rung(
         batched_examples_per_s=len(records) / batch_seconds if batch_seconds > 0 else None,
         samples_s=list(run.single_latencies_s),
     )
+    scoring = sorted({scoring_of(r) for r in records})
     tokens = TokenSummary(
         prompt_mean=fmean(r.output.prompt_tokens for r in records),
         completion_mean=fmean(r.output.completion_tokens for r in records),
@@ -105,6 +106,7 @@ def summarize_rung(
         tuned=details.tuned,
         training=details.training,
         forgetting=details.forgetting,
+        scoring=", ".join(scoring),
         records=[
             RecordSummary(
                 id=r.example.id,
@@ -121,6 +123,12 @@ def summarize_rung(
             for r, p, part in zip(records, predictions, parts, strict=True)
         ],
     )
+
+
+def scoring_of(record: Record) -> str:
+    """How an answer was read: as its answerer said (a remote one), else likelihoods when labels were scored."""
+    detail = record.output.detail
+    return str(detail.get("scoring") or ("likelihood" if "logprobs" in detail else "generate"))
 
 
 def metric_value(estimate: Estimate) -> MetricValue:

@@ -114,6 +114,7 @@ class FactsSection(_Strict):
 
     knowledge_changes_often: bool = False  # facts the model must know change: retrieval beats weights
     data_must_stay_in_house: bool = False  # no third-party API or hosted fine-tuning
+    in_house_hosts: list[str] = []  # endpoint hosts inside the organisation (loopback always is)
     min_examples_per_class_for_tuning: int = Field(default=20, ge=1)
 
 
@@ -142,6 +143,35 @@ class GatesSection(_Strict):
     strict: bool = False  # fail on any drop past a limit, significant or not
 
 
+class TokenPriceSpec(_Strict):
+    """An endpoint's own price, USD per 1M tokens."""
+
+    input_per_million: float = Field(ge=0)
+    output_per_million: float = Field(ge=0)
+
+
+class FineTuningSpec(_Strict):
+    """The hosted fine-tuning service the endpoint's model was tuned on, for its training $."""
+
+    service: str  # a key of the price table's hosted_fine_tuning section
+    epochs: int = Field(default=3, ge=1, le=100)
+
+
+class EndpointSection(_Strict):
+    """An OpenAI-compatible endpoint a prompting rung can run against (`endpoint: <name>` on the rung)."""
+
+    base_url: str = Field(pattern=r"^https?://[^\s/]+")
+    model: str = Field(min_length=1)
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the key's variable
+    price: str | TokenPriceSpec | None = None  # an api_models entry of the price table, or the figures
+    tokenizer: Literal["own", "task"] = "own"  # task: it serves the task's model (exact likelihoods via echo)
+    max_concurrency: int = Field(default=4, ge=1, le=256)
+    timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    max_requests: int = Field(default=20_000, ge=1)  # every HTTP attempt of one run counts
+    fine_tuning: FineTuningSpec | None = None  # a hosted fine-tune: what its training cost
+
+
 RungEntry = str | dict[str, Any]
 
 
@@ -163,6 +193,7 @@ class TaskSpec(_Strict):
     # macro_f1 for a classification task whose labels are imbalanced in train + validation
     primary_metric: str | None = None
     rungs: list[RungEntry] = Field(default_factory=_default_rungs, min_length=1)
+    endpoints: dict[str, EndpointSection] = {}
     seed: int = 0
     evaluation: EvaluationSection = EvaluationSection()
     costs: CostSection = CostSection()
@@ -285,7 +316,9 @@ def load_task(path: Path) -> LoadedTask:
     except ValidationError as error:
         raise InputError(f"{path}: {describe_validation_error(error)}") from None
     try:
-        check_cost_names(spec.costs, load_prices(spec.pricing))
+        prices = load_prices(spec.pricing)
+        check_cost_names(spec.costs, prices)
+        check_endpoint_prices(spec.endpoints, prices)
     except InputError as error:
         raise InputError(f"{path}: {error}") from None
     return LoadedTask(spec, path)
@@ -324,3 +357,22 @@ def check_cost_names(costs: CostSection, prices: PriceTable) -> None:
                 lookup(name)
             except InputError as error:
                 raise InputError(f"costs.{field}: {error}") from None
+
+
+def check_endpoint_prices(endpoints: dict[str, EndpointSection], prices: PriceTable) -> None:
+    """Every price-table name an endpoint names exists."""
+    for name, endpoint in endpoints.items():
+        lookups: list[tuple[str, str | None, Any]] = [
+            ("price", endpoint.price if isinstance(endpoint.price, str) else None, prices.api_price),
+            (
+                "fine_tuning.service",
+                endpoint.fine_tuning.service if endpoint.fine_tuning else None,
+                prices.hosted_tuning_price,
+            ),
+        ]
+        for field, value, lookup in lookups:
+            if value is not None:
+                try:
+                    lookup(value)
+                except InputError as error:
+                    raise InputError(f"endpoints.{name}.{field}: {error}") from None

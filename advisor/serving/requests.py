@@ -216,6 +216,11 @@ class Requests:
         usage = Usage.of(sum(used[0] for _, used in answers), sum(used[1] for _, used in answers))
         return CompletionResponse(id=request_id, model=body.model, choices=[c for c, _ in answers], usage=usage)
 
+    def _prompt_spans(self, prompt: str) -> list[tuple[str, int]]:
+        """Each prompt token's text and its offset in the prompt, from the tokenizer's own offsets."""
+        encoded = self.tokenizer(prompt, add_special_tokens=True, return_offsets_mapping=True)
+        return [(prompt[begin:end], begin) for begin, end in encoded["offset_mapping"]]
+
     def _completion_tokens(self, prompt: str) -> list[int]:
         tokens = [int(t) for t in self.tokenizer(prompt, add_special_tokens=True)["input_ids"]]
         self._fits(len(tokens), "prompt")
@@ -241,20 +246,32 @@ class Requests:
             job = Job(Logprobs(_group(route), body.logprobs), TokensWork(sequence, route.adapter), cost=len(sequence))
             scored: list[TokenLogprob] = await self.batcher.submit(job)
             start = 0 if body.echo else len(tokens)
-            logprobs = self._logprobs(sequence, scored, start, 0 if body.echo else len(prompt))
+            spans = self._prompt_spans(prompt) if body.echo else []
+            logprobs = self._logprobs(sequence, scored, start, len(prompt), spans)
         choice = CompletionChoice(
             index=index, text=(prompt if body.echo else "") + text, logprobs=logprobs, finish_reason=finish
         )
         return choice, (len(tokens), len(generated))
 
     def _logprobs(
-        self, sequence: Sequence[int], scored: Sequence[TokenLogprob], start: int, offset: int
+        self,
+        sequence: Sequence[int],
+        scored: Sequence[TokenLogprob],
+        start: int,
+        prompt_chars: int,
+        spans: Sequence[tuple[str, int]],
     ) -> CompletionLogprobs:
-        """OpenAI's parallel lists for the tokens from `start` on; the first token of a sequence has no logprob."""
-        # special tokens (a BOS, the end of turn) are not in the text, so they take no room in it
-        pieces = [self.tokenizer.decode([t], skip_special_tokens=True) for t in sequence[start:]]
-        offsets, at = [], offset
-        for piece in pieces:
+        """OpenAI's parallel lists for the tokens from `start` on; the first token of a sequence has no logprob.
+
+        An echoed prompt token's piece and offset are its span in the prompt as sent (a chat template's
+        special tokens are text there; a BOS the tokenizer added takes no room); generated tokens follow.
+        """
+        pieces = [piece for piece, _ in spans]
+        offsets = [offset for _, offset in spans]
+        at = prompt_chars
+        for token in sequence[start + len(spans) :]:
+            piece = self.tokenizer.decode([token], skip_special_tokens=True)
+            pieces.append(piece)
             offsets.append(at)
             at += len(piece)
         token_logprobs: list[float | None] = []

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from harness.errors import RunError
 from harness.types import Output
@@ -27,6 +28,11 @@ CREATE TABLE IF NOT EXISTS outputs (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS outputs_predictor ON outputs (predictor, mode);
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
@@ -62,6 +68,18 @@ class Store:
         rows = [(key, predictor, example, mode, json.dumps(asdict(output)), now) for key, example, output in items]
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    def get_response(self, key: str) -> dict[str, Any] | None:
+        """A stored answer of a remote endpoint (or its probe), or None."""
+        row = self._db.execute("SELECT payload FROM responses WHERE key = ?", (key,)).fetchone()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def put_response(self, key: str, payload: dict[str, Any]) -> None:
+        """Store an endpoint's answer as soon as it arrives, so a killed run never asks for it again."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, json.dumps(payload), time.time())
+            )
 
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check."""

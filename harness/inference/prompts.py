@@ -87,6 +87,16 @@ class PromptBuilder:
             raise ValueError("a conversation needs a chat model (this prompt format is plain text)")
         return self._tokens(self._render(list(messages), generation_prompt=True))
 
+    def text(self, example: Example, demos: Sequence[Example] = (), passages: Sequence[str] = ()) -> str:
+        """The whole prompt as text, rendered exactly as it is tokenized (what a completions endpoint reads)."""
+        if self.format.chat:
+            return self._render(self.messages(example, demos, passages), generation_prompt=True)
+        return "\n\n".join(self._text_blocks(example, demos, passages))
+
+    def choice_text(self, answer: str) -> str:
+        """An answer as the model writes it after the prompt, end-of-turn token included for chat models."""
+        return str(self.tokenizer.decode(list(self.choice_tokens(answer)), skip_special_tokens=False))
+
     def encode(self, example: Example, demos: Sequence[Example] = ()) -> list[int]:
         """Token ids of the full prompt, ending where the model's answer begins."""
         prefix, query = self.split(example, demos)

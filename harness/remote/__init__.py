@@ -1,0 +1,1 @@
+"""Remote OpenAI-compatible endpoints as the place a prompting rung runs."""
