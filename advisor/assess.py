@@ -15,7 +15,7 @@ from advisor.audit import AuditOptions, run_audit, to_json
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
-from advisor.endpoints import EndpointBinding, summary_of, training_tokens
+from advisor.endpoints import EndpointBinding, check_endpoints, summary_of, training_tokens
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
@@ -50,6 +50,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     """`assess` on a prepared run (the model already loaded), so a caller can use the run afterwards."""
     task, spec = run.task, run.task.spec
     kind = get_task_type(spec.type)
+    check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
     store = Store(options.store_path or default_store_path(task))
     endpoints = EndpointBinding(run.endpoints, store)
     try:

@@ -107,15 +107,16 @@ def compare_rungs(
 
 def scoring_note(a: RungResult, b: RungResult) -> str:
     """Say so when two rungs' answers were read differently (likelihoods against parsed text, say)."""
-    if not a.scoring or not b.scoring or _family(a.scoring) == _family(b.scoring):
+    if not a.scoring or not b.scoring or scoring_family(a.scoring) == scoring_family(b.scoring):
         return ""
-    return f"scored differently: {a.name} by {_mode_text(a.scoring)}, {b.name} by {_mode_text(b.scoring)}"
+    return f"scored differently: {a.name} by {scoring_text(a.scoring)}, {b.name} by {scoring_text(b.scoring)}"
 
 
-def _family(scoring: str) -> str:
+def scoring_family(scoring: str) -> str:
     """Exact likelihoods read locally or through a completions echo are the same reading."""
     return scoring.replace("echo", "likelihood")
 
 
-def _mode_text(scoring: str) -> str:
+def scoring_text(scoring: str) -> str:
+    """A rung's scoring (one mode, or several joined by commas) in words."""
     return ", ".join(SCORING_MODES.get(mode, mode) for mode in scoring.split(", "))

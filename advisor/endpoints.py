@@ -22,15 +22,18 @@ from harness.rungs import RungContext
 
 
 def resolve_endpoints(spec: TaskSpec, planned: Sequence[PlannedRung]) -> dict[str, Endpoint]:
-    """The endpoints the planned rungs use, checked: the key's variable is set, and the host may get the data."""
+    """The endpoints the planned rungs run against (a plan or a server needs no key: nothing is sent)."""
     prices = load_prices(spec.pricing)
     used = {p.endpoint for p in planned if p.endpoint is not None}
-    endpoints = {name: endpoint_of(name, spec.endpoints[name], spec, prices) for name in sorted(used)}
+    return {name: endpoint_of(name, spec.endpoints[name], spec, prices) for name in sorted(used)}
+
+
+def check_endpoints(endpoints: dict[str, Endpoint], spec: TaskSpec) -> None:
+    """Before any request: every key's variable is set, and every host may see the data."""
     for endpoint in endpoints.values():
         if spec.facts.data_must_stay_in_house:
             endpoint.check_in_house()
         endpoint.api_key()
-    return endpoints
 
 
 def endpoint_of(name: str, section: EndpointSection, spec: TaskSpec, prices: PriceTable) -> Endpoint:

@@ -13,10 +13,21 @@ import time
 from statistics import fmean
 from typing import Any
 
+from advisor.endpoints import training_tokens
 from advisor.plan_store import PLAN_VERSION, plan_key
 from advisor.run import PreparedRun
 from harness.metrics.calibration import time_generation, time_scoring, time_single
-from harness.pricing.prices import hardware_for_device, load_prices, self_hosted_cost_per_1k, training_cost
+from harness.pricing.prices import (
+    ApiPrice,
+    api_cost_per_1k,
+    hardware_for_device,
+    hosted_training_cost,
+    load_prices,
+    self_hosted_cost_per_1k,
+    training_cost,
+)
+from harness.remote.endpoint import Endpoint
+from harness.rungs import RequestShape
 from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12
@@ -46,6 +57,9 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     training_rates: dict[str, float] = {}
     rungs = []
     for planned, shape in zip(run.planned, shapes, strict=True):
+        if planned.endpoint is not None:
+            rungs.append(_remote_estimate(run, planned.name, run.endpoints[planned.endpoint], shape, embed_s))
+            continue
         tokens, new_tokens = shape.prompt_tokens, shape.new_tokens
         compute_tokens = zero_tokens if shape.shared_prefix else tokens
         per_example = compute_tokens / scoring if scoring and not new_tokens else compute_tokens * single
@@ -88,6 +102,43 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         },
         "calibration_s": time.perf_counter() - started,
         "rungs": rungs,
+    }
+
+
+def _remote_estimate(
+    run: PreparedRun, name: str, endpoint: Endpoint, shape: RequestShape, embed_s: float
+) -> dict[str, Any]:
+    """A remote rung: its $ from the prompt's tokens and the endpoint's price; time here is only the local part.
+
+    The endpoint's own time is not known before the run (its hardware, its load, the network), so the
+    plan counts the embedding done here and says the rest is the endpoint's.
+    """
+    context = run.context
+    labels = context.labels
+    answer = shape.new_tokens or (fmean(len(context.prompts.choice_tokens(label)) for label in labels) if labels else 0)
+    per_1k = None
+    if endpoint.price is not None:
+        price = ApiPrice(
+            input_per_million=endpoint.price.input_per_million, output_per_million=endpoint.price.output_per_million
+        )
+        per_1k = api_cost_per_1k(shape.prompt_tokens, answer, price)
+    local = (len(context.train) + len(run.test)) * embed_s if shape.embeds else 0.0
+    tuning = None
+    if endpoint.hosted_fine_tuning:
+        _, service = load_prices(run.task.spec.pricing).hosted_tuning_price(endpoint.hosted_fine_tuning)
+        tuning = hosted_training_cost(
+            training_tokens(context), endpoint.fine_tuning_epochs, service.training_per_million
+        )
+    return {
+        "name": name,
+        "endpoint": endpoint.name,
+        "prompt_tokens": shape.prompt_tokens,
+        "evaluation_s": local,
+        "training_s": None,
+        "total_s": local,
+        "p50_s": None,
+        "per_1k": per_1k,
+        "training_cost": tuning,
     }
 
 

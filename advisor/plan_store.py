@@ -38,8 +38,8 @@ def check_plan(plan: dict[str, Any], results: Sequence[RungResult]) -> list[Plan
     checks = []
     for result in results:
         estimate = planned.get(result.name)
-        if estimate is None or result.seconds is None:
-            continue
+        if estimate is None or result.seconds is None or estimate.get("endpoint"):
+            continue  # a remote rung's time is the endpoint's: the plan could not know it
         measured_cost = result.cost.per_1k if result.cost else None
         checks.append(
             PlanCheck(

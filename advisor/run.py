@@ -101,7 +101,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     task = load_task(task_path)
     spec = task.spec
     planned = plan_rungs(spec.rungs, str(task.path), options.rungs, spec.endpoints)
-    endpoints = resolve_endpoints(spec, planned)  # an unset key or a host outside the house fails here
+    endpoints = resolve_endpoints(spec, planned)
     splits, labels = load_task_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)

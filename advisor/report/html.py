@@ -12,6 +12,7 @@ from advisor.assessment import Assessment, RungResult
 from advisor.close_calls import close_call_lines
 from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
+from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
 from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
 from harness.task_types import get_task_type
@@ -47,8 +48,20 @@ def render_html(assessment: Assessment) -> str:
         _table(assessment),
     ]
     note = cost_note(assessment)
-    if note:
+    if has_endpoints(assessment):
+        head = "".join(f"<th>{escape(h)}</th>" for h in COST_HEADERS)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cost_cells(assessment)
+        )
+        sections += [
+            "<h2>Where each rung runs, and what it costs there</h2>",
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+        ]
+    elif note:
         sections.append(f'<p class="muted">{escape(note)}</p>')
+    scoring = scoring_line(assessment)
+    if scoring:
+        sections.append(f'<p class="muted">{escape(scoring)}</p>')
     if advice is not None and advice.rejected:
         items = "".join(f"<li><b>{escape(n)}</b>: {escape(w)}</li>" for n, w in advice.rejected.items())
         sections += ["<h2>Why not the others</h2>", f"<ul>{items}</ul>"]

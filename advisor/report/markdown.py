@@ -5,6 +5,7 @@ from __future__ import annotations
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
+from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
 from advisor.training_notes import rung_search, search_line, trial_cells
 
 
@@ -29,6 +30,21 @@ def _searches(assessment: Assessment) -> list[str]:
     return lines
 
 
+def _placement(assessment: Assessment) -> list[str]:
+    """Where each rung runs and its $ there (when some rung ran at an endpoint), and a scoring caveat."""
+    lines = []
+    if has_endpoints(assessment):
+        lines += ["**Where each rung runs, and what it costs there**", ""]
+        lines.append("| " + " | ".join(COST_HEADERS) + " |")
+        lines.append("|" + "|".join(["---"] * 3 + ["---:"] * 3 + ["---"]) + "|")
+        lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in cost_cells(assessment)]
+        lines.append("")
+    scoring = scoring_line(assessment)
+    if scoring:
+        lines += [f"_{cell(scoring)}_", ""]
+    return lines
+
+
 def render_markdown(assessment: Assessment) -> str:
     """Recommendation, the side-by-side table, why not the others, warnings, and where it was measured."""
     task = assessment.task
@@ -49,6 +65,7 @@ def render_markdown(assessment: Assessment) -> str:
     lines.append("|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|")
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     lines.append("")
+    lines += _placement(assessment)
     if advice is not None and advice.rejected:
         lines += ["<details><summary>Why not the others</summary>", ""]
         lines += [f"- **{cell(name)}**: {cell(why)}" for name, why in advice.rejected.items()]

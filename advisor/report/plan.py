@@ -28,7 +28,7 @@ def plan_table(plan: dict[str, Any]) -> Table:
         + (f"scoring {scoring:.0f} tok/s, " if scoring else "")
         + f"{rates['generation_s_per_token'] * 1000:.0f} ms per generated token"
         + "".join(f", {m} training {r:.0f} tok/s" for m, r in rates["training_tokens_per_s"].items())
-        + ". Nothing cached is assumed."
+        + ". Nothing cached is assumed; a remote rung's time at its endpoint is not known before the run."
     )
     table = Table(title="Plan: expected time and cost per rung", caption=caption)
     for title in ("Rung", "tok in", "evaluation", "training", "total", "p50", "$/1k req", "train $"):
@@ -39,8 +39,8 @@ def plan_table(plan: dict[str, Any]) -> Table:
             f"{rung['prompt_tokens']:.0f}",
             duration(rung["evaluation_s"]),
             duration(rung["training_s"]),
-            duration(rung["total_s"]),
-            f"{rung['p50_s'] * 1000:.0f} ms",
+            duration(rung["total_s"]) + (" + endpoint" if rung.get("endpoint") else ""),
+            "-" if rung["p50_s"] is None else f"{rung['p50_s'] * 1000:.0f} ms",
             dollars_text(rung["per_1k"]),
             dollars_text(rung["training_cost"]),
         )

@@ -10,6 +10,7 @@ from rich.table import Table
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
+from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
 from advisor.training_notes import search_line
 
 
@@ -30,6 +31,16 @@ def results_table(assessment: Assessment) -> Table:
     for index, cells in enumerate(rows):
         counts = [str(assessment.rungs[index].no_label_outputs) if index < len(assessment.rungs) else "-"]
         table.add_row(*cells, *(counts if no_label else []), style="dim" if index >= len(assessment.rungs) else None)
+    return table
+
+
+def placement_table(assessment: Assessment) -> Table:
+    """Local and remote rungs side by side: where each runs, how it was scored, and its $ there."""
+    table = Table(title="Where each rung runs, and what it costs there")
+    for index, title in enumerate(COST_HEADERS):
+        table.add_column(title, justify="right" if 3 <= index <= 5 else "left")
+    for cells in cost_cells(assessment):
+        table.add_row(*(escape(c) for c in cells))
     return table
 
 
@@ -60,8 +71,13 @@ def print_results(assessment: Assessment, console: Console) -> None:
     """Print the table, the cost assumptions, the store reuse, then the recommendation."""
     console.print(results_table(assessment))
     note = cost_note(assessment)
-    if note:
+    if has_endpoints(assessment):
+        console.print(placement_table(assessment))
+    elif note:
         console.print(f"[dim]{note}[/dim]", highlight=False)
+    scoring = scoring_line(assessment)
+    if scoring:
+        console.print(f"[yellow]{escape(scoring)}[/yellow]", highlight=False)
     for rung in assessment.rungs:
         if rung.reused:
             console.print(

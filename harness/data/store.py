@@ -89,6 +89,12 @@ class Store:
         """Close the connection."""
         self._db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self.close()
+
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
