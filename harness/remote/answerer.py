@@ -87,14 +87,14 @@ class RemoteAnswerer:
         """One request per prompt, `max_concurrency` at a time; stored answers are not asked again."""
         pending = [self._pending(p, labels, mode, max_new_tokens) for p in parts]
         replies: dict[str, dict[str, Any]] = {}
-        todo: list[_Pending] = []
+        todo: dict[str, _Pending] = {}  # by key: two identical prompts are one request
         for item in pending:
             stored = self.store.get_response(item.key)
             if stored is None:
-                todo.append(item)
+                todo[item.key] = item
             else:
                 replies[item.key] = stored
-        replies.update(self._send(todo))
+        replies.update(self._send(list(todo.values())))
         outputs = []
         for item, part in zip(pending, parts, strict=True):
             reply = replies[item.key]
