@@ -44,6 +44,28 @@ class BatchLoss:
 
 def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()) -> BatchLoss:
     """The loss of one batch of rows, each continuing `prefix`."""
+    logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix)
+    loss = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+    )
+    return BatchLoss(loss, useful, computed, int((targets != -100).sum()))
+
+
+def completion_logprobs(
+    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = (), mean: bool = False
+) -> torch.Tensor:
+    """Each row's completion log-probability: the sum over its completion tokens (their mean with `mean`)."""
+    logits, targets, _, _ = completion_logits(rows, model, pad_id, prefix)
+    mask = targets != -100
+    picked = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    totals = (picked * mask).sum(-1)
+    return totals / mask.sum(-1) if mean else totals
+
+
+def completion_logits(
+    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()
+) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """(logits at the completion positions, their targets with -100 for padding, useful and computed tokens)."""
     device = next(model.parameters()).device
     shared = bool(prefix) and virtual_token_type(model) is None
     if prefix and not shared:
@@ -68,10 +90,7 @@ def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequen
         ids, mask = input_ids.to(device), attention.to(device)
         logits = training_logits(model, ids, mask, positions.to(device), keep.to(device))
         useful = computed = real
-    loss = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), targets.to(device).reshape(-1), ignore_index=-100
-    )
-    return BatchLoss(loss, useful, computed, int((targets != -100).sum()))
+    return logits, targets.to(device), useful, computed
 
 
 def _logits_after_prefix(

@@ -32,6 +32,7 @@ __all__ = [
     "TrainRow",
     "Validation",
     "evaluate_loss",
+    "learning_rate_factor",
     "train",
 ]
 
@@ -129,7 +130,7 @@ def train(
             result = accumulated_backward([train_rows[i] for i in batch], model, pad_id, prefix, settings)
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
-                group["lr"] = settings.learning_rate * _schedule(step - 1, warmup, total_steps)
+                group["lr"] = settings.learning_rate * learning_rate_factor(step - 1, warmup, total_steps)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             report.steps = step
@@ -261,7 +262,7 @@ def evaluate_loss(
     return total / max(count, 1)
 
 
-def _schedule(step: int, warmup: int, total: int) -> float:
+def learning_rate_factor(step: int, warmup: int, total: int) -> float:
     """Linear warm-up, then linear decay to zero."""
     return min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
 
