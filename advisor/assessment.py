@@ -108,6 +108,7 @@ class TrainingSummary(_Model):
     validation_losses: list[float]
     artifact: str
     trained_now: bool
+    preference: dict[str, Any] | None = None  # a dpo rung: pairs (how many, from where), rewards per epoch
 
 
 class CostSummary(_Model):

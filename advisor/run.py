@@ -132,6 +132,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         device=placement.device,
         training_progress=hooks.training,
         primary_metric=primary.metric,
+        data_files=task.data_files(),
     )
     return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary, endpoints)
 

@@ -145,8 +145,9 @@ def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> Tra
     training = card.training
     seconds = training.seconds
     search = SearchSummary.model_validate(card.search) if card.search else None
+    earlier = float(card.preference.get("sft_seconds", 0.0)) if card.preference else 0.0  # a dpo rung's SFT stage
     return TrainingSummary(
-        seconds=search.seconds if search else seconds,
+        seconds=(search.seconds if search else seconds) + earlier,
         chosen_seconds=seconds,
         selection_metric=training.selection_metric,
         validation_metrics=list(training.validation_metrics),
@@ -163,6 +164,7 @@ def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> Tra
         validation_losses=list(training.validation_losses),
         artifact=artifact,
         trained_now=trained_now,
+        preference=card.preference,
     )
 
 

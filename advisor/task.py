@@ -40,6 +40,7 @@ class DataSection(_Strict):
     validation: str | None = None
     test: str | None = None
     unlabelled: str | None = None  # inputs without targets: `assess --suggest-labels N` picks which to label
+    preferences: str | None = None  # {prompt, chosen, rejected} pairs (or OpenAI's format) for the dpo rung
     test_size: float = Field(default=0.2, gt=0, lt=1)
     validation_size: float = Field(default=0.1, ge=0, lt=1)
     fields: FieldsSpec = FieldsSpec()
@@ -275,6 +276,12 @@ class LoadedTask:
             multi_answer=kind.multi_answer,
             json_target=kind.json_target,
         )
+
+    def data_files(self) -> dict[str, Path]:
+        """The task's data beside its splits (preference pairs, unlabelled inputs), resolved."""
+        data = self.spec.data
+        named = {"preferences": data.preferences, "unlabelled": data.unlabelled}
+        return {kind: self._resolve(name) for kind, name in named.items() if name}
 
     def model_name(self) -> str:
         """The model as written, with a relative local folder resolved against the task file."""

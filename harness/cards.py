@@ -49,3 +49,5 @@ class AdapterCard(BaseModel):
     device: str = "cpu"
     search: dict[str, Any] | None = None  # the whole search (every trial, the choice), as tuning/search.py writes it
     metrics: dict[str, float] = Field(default_factory=dict)  # the evaluated metrics, once the test was answered
+    # a preference-tuned adapter (dpo): rewards and log-probs per epoch, where its pairs came from, its SFT stage
+    preference: dict[str, Any] | None = None

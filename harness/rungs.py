@@ -7,8 +7,8 @@ point group), and rungs never import each other.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -151,6 +151,7 @@ class RungContext:
     training_progress: Callable[[str, int, int, float, float], None] | None = None  # rung, step, steps, loss, tok/s
     primary_metric: str = ""  # the metric that ranks rungs (task_metrics.choose_primary_metric); "" = type default
     remote: Answerer | None = None  # an endpoint that answers this rung's prompts instead of the local engine
+    data_files: Mapping[str, Path] = field(default_factory=dict)  # the task's other data (preferences, unlabelled)
 
     def answerer(self) -> Answerer:
         """Where a prompting rung's prompts are answered: the endpoint it names, else the local engine."""
@@ -190,7 +191,15 @@ _REGISTRY: dict[str, RungType] = {}
 _PLUGINS_LOADED = False
 
 
-LADDER_STEPS = {0: "prompt", 1: "demonstrations", 2: "retrieval", 3: "adapter", 4: "full fine-tune"}
+LADDER_STEPS = {
+    0: "prompt",
+    1: "demonstrations",
+    2: "retrieval",
+    3: "adapter",
+    4: "full fine-tune",
+    5: "preference tuning",
+    6: "distillation",
+}
 
 
 def rung(

@@ -61,6 +61,33 @@ def card_markdown(card: AdapterCard) -> str:
         f"- train loss (per step): {', '.join(f'{x:.3f}' for x in training.train_losses[:50])}",
         f"- validation loss (per epoch): {', '.join(f'{x:.3f}' for x in training.validation_losses)}",
     ]
+    if card.preference:
+        lines += ["", *preference_lines(card.preference)]
     if card.metrics:
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card.metrics.items())]
     return "\n".join(lines) + "\n"
+
+
+def preference_lines(preference: dict[str, Any]) -> list[str]:
+    """The preference stage of a card: where its pairs came from, and rewards per epoch."""
+
+    def series(name: str) -> str:
+        return ", ".join(f"{x:.3f}" for x in preference.get(name, []))
+
+    pairs = preference.get("pairs", {})
+    sources = ", ".join(f"{count} {source}" for source, count in pairs.get("from", {}).items())
+    best = preference.get("best_epoch", 0)
+    return [
+        "## Preference tuning",
+        "",
+        f"- {preference.get('loss_type')} loss, beta {preference.get('beta')}, on the SFT adapter "
+        f"`{preference.get('sft_artifact')}` (the reference)",
+        f"- pairs: {pairs.get('train', 0)} train, {pairs.get('validation', 0)} validation ({sources})",
+        f"- reward accuracy per epoch (train): {series('train_reward_accuracy')}",
+        f"- reward margin per epoch (train): {series('train_reward_margin')}",
+        f"- reward accuracy per epoch (validation): {series('validation_reward_accuracy')}",
+        f"- chosen / rejected log-prob per epoch: {series('chosen_logps')} / {series('rejected_logps')}",
+        f"- validation metric, SFT then each epoch: {series('validation_metrics')}",
+        f"- kept: epoch {best}"
+        + (" (the SFT adapter: preference tuning did not help on validation)" if best == 0 else ""),
+    ]

@@ -174,7 +174,10 @@ class TunedPredictor:
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """Answer with the tuned model and the zero_shot prompt (without the label list)."""
-        engine = self.engine()
+        return self.answer_with(self.engine(), examples)
+
+    def answer_with(self, engine: Engine, examples: Sequence[Example]) -> list[Output]:
+        """Answer as this rung answers, with the model behind `engine` (another stage's adapter, say)."""
         encoded = [self.prompts.split(example) for example in examples]
         mode = resolve_mode(self.config.mode, self.context.labels, self.method)
         return answer(engine, self.prompts, encoded, self.context.labels, mode, self.config.max_new_tokens)
@@ -304,7 +307,7 @@ class TunedPredictor:
         folder.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then loads
             if is_complete(folder):
-                return self._load(folder)
+                return self.load_adapter(folder)
             model, _ = self._train(config, folder, None)
             return model
 
@@ -414,7 +417,8 @@ class TunedPredictor:
 
         return measure
 
-    def _load(self, folder: Path) -> Any:
+    def load_adapter(self, folder: Path, trainable: bool = False) -> Any:
+        """A stored artifact of this method over a fresh copy of the base (trainable: to train it further)."""
         if self.spec.artifact == "model":
             from transformers import AutoModelForCausalLM
 
@@ -425,7 +429,8 @@ class TunedPredictor:
         from peft import PeftModel
 
         base = self._base() if self.spec.base == "quantized" else _copy(self.context.engine.model)
-        return PeftModel.from_pretrained(base, str(folder), use_safetensors=True).eval()
+        adapter = PeftModel.from_pretrained(base, str(folder), use_safetensors=True, is_trainable=trainable)
+        return adapter if trainable else adapter.eval()
 
 
 def _selection_metric(method: str, config: TuneConfig, task_type: str, primary: str) -> str:

@@ -1,0 +1,282 @@
+"""The dpo rung: a LoRA adapter tuned on the task (SFT), then on preference pairs with DPO or IPO.
+
+The SFT stage is the `lora` rung's own training with the same options (its artifact is shared with
+a `lora` rung of those options); the DPO stage continues the same adapter against the frozen SFT
+adapter as reference (tuning/preference_loop.py). Pairs come from `data.preferences`, or, when the
+task gives none, are mined from the task: chosen = the gold answer, rejected = the likeliest wrong
+label under the SFT adapter (or the base model), or its wrong greedy answer for tasks without labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Literal
+
+from filelock import FileLock
+from pydantic import Field
+
+from harness.cards import AdapterCard, TrainingReport
+from harness.data.hashing import content_hash, file_sha256
+from harness.data.preferences import PreferencePair, load_preferences
+from harness.errors import InputError
+from harness.inference.answering import answer_by_generating, answer_by_scoring, resolve_mode
+from harness.inference.engine import Engine
+from harness.metrics.scoring import scorer_for
+from harness.rungs import Predictor, RungContext, TunedModel, rung
+from harness.types import Example, Output
+from tuning.artifacts import is_complete, read_card, save_artifact, write_card
+from tuning.preference_loop import PairRows, PreferenceReport, PreferenceSettings, train_preferences
+from tuning.tuned import EVALUATION_ONLY, LoraOptions, TunedPredictor, training_rows
+
+VALIDATION_SHARE = 0.1  # of a preference file's pairs, held out to judge the epochs by
+
+
+class DpoConfig(LoraOptions):
+    """SFT with the LoRA options, then `dpo_epochs` of DPO (`loss_type: sigmoid`) or IPO at `beta`."""
+
+    beta: float = Field(default=0.1, gt=0, le=10)
+    loss_type: Literal["sigmoid", "ipo"] = "sigmoid"
+    dpo_epochs: int = Field(default=2, ge=1, le=50)
+    dpo_learning_rate: float = Field(default=5e-5, gt=0, le=1)
+    pairs_per_batch: int = Field(default=8, ge=1, le=512)
+    mine_from: Literal["sft", "base"] = "sft"  # whose wrong answers are the rejected ones, without data.preferences
+
+
+PREFERENCE_ONLY = ("beta", "loss_type", "dpo_epochs", "dpo_learning_rate", "pairs_per_batch", "mine_from")
+
+
+class DpoPredictor:
+    """Trains (or loads) SFT, then DPO, on first use; answers like zero_shot with the preference-tuned adapter."""
+
+    def __init__(self, config: DpoConfig, context: RungContext):
+        self.config = config
+        self.context = context
+        sft_options = {k: v for k, v in config.model_dump().items() if k not in PREFERENCE_ONLY}
+        self.sft = TunedPredictor("lora", LoraOptions(**sft_options), context)
+        self.prompts = self.sft.prompts
+        self.preferences: Path | None = context.data_files.get("preferences")
+        self._engine: Engine | None = None
+        self.trained_now = False
+
+    # ---- identity -----------------------------------------------------------------------------
+
+    def pairs_key(self) -> str:
+        """What decides the pairs: the file's bytes, or how they are mined from the task's data."""
+        if self.preferences is not None:
+            return content_hash("file", file_sha256(self.preferences))
+        data = [(e.id, e.input, e.target) for e in (*self.context.train, *self.context.validation)]
+        return content_hash("mined", self.config.mine_from, data, self.context.labels)
+
+    def artifact_key(self) -> str:
+        """The SFT adapter, the pairs and the preference options: what determines the weights."""
+        options = {k: getattr(self.config, k) for k in PREFERENCE_ONLY}
+        return content_hash("dpo", self.sft.artifact_key(), self.pairs_key(), options, self.context.seed)
+
+    def fingerprint(self) -> str:
+        """The artifact plus the evaluation options."""
+        return content_hash(self.artifact_key(), self.config.mode, self.config.max_new_tokens)
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The preference-tuned adapter's folder."""
+        return self.context.cache_dir / "adapters" / self.artifact_key()
+
+    @property
+    def mergeable(self) -> bool:
+        """A LoRA adapter over the full-precision base."""
+        return True
+
+    # ---- the Predictor and TunedModel protocols --------------------------------------------------
+
+    def prepare(self) -> None:
+        """Train or load both stages before any request is timed."""
+        self.engine()
+
+    def tuned(self) -> TunedModel | None:
+        """This predictor is its own trained model."""
+        return self
+
+    def predict(self, examples: Sequence[Example]) -> list[Output]:
+        """Answer with the preference-tuned adapter and the zero_shot prompt."""
+        return self.sft.answer_with(self.engine(), examples)
+
+    def engine(self) -> Engine:
+        """An engine over the preference-tuned adapter, training both stages first when nothing is stored."""
+        if self._engine is None:
+            folder = self.artifact_dir
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder) + ".lock"):
+                model = self.sft.load_adapter(folder) if is_complete(folder) else self._train(folder)
+            self._engine = self.sft.engine_for(model)
+        return self._engine
+
+    def card(self) -> AdapterCard | None:
+        """The card: SFT's facts, the DPO stage's losses, rewards per epoch and where the pairs came from."""
+        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
+
+    def record_metrics(self, metrics: dict[str, float]) -> None:
+        """Write the evaluated metrics into the card."""
+        card = self.card()
+        if card is not None:
+            write_card(self.artifact_dir, card.model_copy(update={"metrics": metrics}))
+
+    def planned_epochs(self) -> float:
+        """SFT's epochs (over its search) and the DPO epochs, two answers per pair counted as two rows."""
+        return self.sft.planned_epochs() + 2 * self.config.dpo_epochs
+
+    def epoch_work(self) -> tuple[int, int]:
+        """SFT's epoch (an estimate of a DPO epoch too: two answers per prompt)."""
+        return self.sft.epoch_work()
+
+    def training_rate(self, rows: int) -> float:
+        """SFT's training rate (the same adapter, the same rows)."""
+        return self.sft.training_rate(rows)
+
+    # ---- pairs and training -------------------------------------------------------------------
+
+    def pairs(self, sft: Engine) -> tuple[list[PreferencePair], list[PreferencePair]]:
+        """(train pairs, validation pairs): from the file (a seeded tenth held out), or mined."""
+        if self.preferences is not None:
+            pairs = load_preferences(self.preferences)
+            held = max(1, int(len(pairs) * VALIDATION_SHARE)) if len(pairs) >= 10 else 0
+            order = sorted(pairs, key=lambda p: content_hash(self.context.seed, p.id))
+            return order[held:], order[:held]
+        miner = sft if self.config.mine_from == "sft" else self.context.engine
+        return self.mine(miner, self.context.train), self.mine(miner, self.context.validation)
+
+    def mine(self, engine: Engine, examples: Sequence[Example]) -> list[PreferencePair]:
+        """Gold answer against the miner's likeliest wrong label (labels), or its wrong greedy answer (text)."""
+        if not examples:
+            return []
+        encoded = [self.prompts.split(e) for e in examples]
+        labels = self.context.labels
+        source = f"mined: {self.config.mine_from}"
+        if labels:
+            outputs = answer_by_scoring(engine, self.prompts, encoded, labels)
+            pairs = []
+            for example, output in zip(examples, outputs, strict=True):
+                wrong = {label: lp for label, lp in output.detail["logprobs"].items() if label != example.target}
+                if wrong:
+                    rejected = max(wrong, key=wrong.__getitem__)
+                    pairs.append(PreferencePair(example.id, example.input, example.target, rejected, source))
+            return pairs
+        scorer = scorer_for(self.context.task_type, labels)
+        generated = answer_by_generating(engine, self.prompts, encoded, self.config.max_new_tokens)
+        return [
+            PreferencePair(e.id, e.input, e.target, o.text, source)
+            for e, o in zip(examples, generated, strict=True)
+            if o.text.strip() and o.text.strip() != e.target.strip() and not scorer(e, o).correct
+        ]
+
+    def rows(self, pairs: Sequence[PreferencePair]) -> tuple[tuple[int, ...], list[PairRows]]:
+        """The shared prefix and each pair as two training rows (prompt + answer) within max_length."""
+        chosen = [Example(p.id, p.prompt, p.chosen) for p in pairs]
+        rejected = [Example(p.id, p.prompt, p.rejected) for p in pairs]
+        prefix = self.sft.encoded_rows()[0]
+        length = self.config.max_length
+        kept = []
+        for good, bad in zip(chosen, rejected, strict=True):
+            a, b = (
+                training_rows(self.prompts, [good], length, prefix),
+                training_rows(self.prompts, [bad], length, prefix),
+            )
+            if a and b:
+                kept.append(PairRows(a[0], b[0]))
+        return prefix, kept
+
+    def _train(self, folder: Path) -> Any:
+        sft_engine = self.sft.engine()
+        sft_card = self.sft.card()
+        train_pairs, validation_pairs = self.pairs(sft_engine)
+        prefix, train_rows = self.rows(train_pairs)
+        _, validation_rows = self.rows(validation_pairs)
+        if not train_rows:
+            where = str(self.preferences) if self.preferences else "the mined pairs"
+            raise InputError(f"rungs.dpo: no preference pair fits max_length {self.config.max_length} ({where})")
+        model = self.sft.load_adapter(self.sft.artifact_dir, trainable=True)
+        settings = PreferenceSettings(
+            epochs=self.config.dpo_epochs,
+            learning_rate=self.config.dpo_learning_rate,
+            beta=self.config.beta,
+            loss_type=self.config.loss_type,
+            pairs_per_batch=self.config.pairs_per_batch,
+            seed=self.context.seed,
+        )
+        progress = self.context.training_progress
+        report = train_preferences(
+            model,
+            train_rows,
+            validation_rows,
+            settings,
+            self.context.engine.pad_id,
+            prefix=prefix,
+            metric=self.sft.validation_metric(),
+            progress=(lambda *p: progress("dpo", *p)) if progress else None,
+        )
+        card = self._card(sft_card, report, train_pairs, validation_pairs, len(train_rows))
+        save_artifact(folder, model, card)
+        self.trained_now = True
+        return model
+
+    def _card(
+        self,
+        sft: AdapterCard | None,
+        report: PreferenceReport,
+        train_pairs: Sequence[PreferencePair],
+        validation_pairs: Sequence[PreferencePair],
+        kept: int,
+    ) -> AdapterCard:
+        assert sft is not None  # the SFT stage has just trained or loaded
+        sources: dict[str, int] = {}
+        for pair in (*train_pairs, *validation_pairs):
+            sources[pair.source] = sources.get(pair.source, 0) + 1
+        preference = {
+            **asdict(report),
+            "pairs": {"train": len(train_pairs), "validation": len(validation_pairs), "from": sources},
+            "pairs_kept": kept,
+            "pairs_hash": self.pairs_key(),
+            "beta": self.config.beta,
+            "loss_type": self.config.loss_type,
+            "sft_artifact": self.sft.artifact_dir.name,
+            "sft_seconds": _sft_seconds(sft),
+        }
+        training = TrainingReport(
+            train_losses=report.step_losses,
+            validation_losses=report.validation_losses,
+            validation_metrics=report.validation_metrics[1:],
+            selection_metric=self.sft.metric,
+            steps=report.steps,
+            epochs_run=report.epochs_run,
+            best_epoch=report.best_epoch,
+            seconds=report.seconds,
+            useful_tokens=report.tokens,
+            computed_tokens=report.tokens,
+            peak_rss_mb=report.peak_rss_mb,
+        )
+        hyperparameters = {k: v for k, v in self.config.model_dump().items() if k not in EVALUATION_ONLY}
+        return sft.model_copy(
+            update={
+                "method": "dpo",
+                "hyperparameters": hyperparameters,
+                "training": training,
+                "search": None,
+                "metrics": {},
+                "preference": preference,
+            }
+        )
+
+
+def _sft_seconds(card: AdapterCard) -> float:
+    """What the SFT stage cost, its whole search included."""
+    if card.search and "seconds" in card.search:
+        return float(card.search["seconds"])
+    return card.training.seconds
+
+
+@rung("dpo", config=DpoConfig, sweep=("r",), step=5)
+def build_dpo(config: DpoConfig, context: RungContext) -> Predictor:
+    """Build the dpo predictor (SFT then DPO on first use, or the stored adapter)."""
+    resolve_mode(config.mode, context.labels, "dpo")
+    return DpoPredictor(config, context)
