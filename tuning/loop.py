@@ -33,6 +33,7 @@ __all__ = [
     "Validation",
     "evaluate_loss",
     "learning_rate_factor",
+    "metric_in_eval_mode",
     "train",
 ]
 
@@ -183,11 +184,17 @@ def _judge_epoch(
         loss = report.train_losses[-1]
     report.validation_losses.append(loss)
     if validation.metric is not None:
-        was_training = model.training
-        model.eval()
-        report.validation_metrics.append(float(validation.metric(model)))
-        if was_training:
-            model.train()
+        report.validation_metrics.append(metric_in_eval_mode(model, validation.metric))
+
+
+def metric_in_eval_mode(model: Any, metric: Callable[[Any], float]) -> float:
+    """The metric of the model in eval mode (dropout off), leaving it in the mode it was in."""
+    was_training = model.training
+    model.eval()
+    value = float(metric(model))
+    if was_training:
+        model.train()
+    return value
 
 
 def _selection(report: TrainingReport, epoch: int) -> tuple[float, float]:

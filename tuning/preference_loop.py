@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tuning.batch_loss import TrainRow, completion_logprobs
-from tuning.loop import learning_rate_factor
+from tuning.loop import learning_rate_factor, metric_in_eval_mode
 from tuning.preference_loss import LossType, PreferenceLoss, preference_loss
 
 
@@ -92,7 +92,7 @@ def train_preferences(
     reference = reference_logprobs(model, [*pairs, *validation], pad_id, prefix, mean)
     train_reference, validation_reference = reference[: len(pairs)], reference[len(pairs) :]
     if metric is not None:
-        report.validation_metrics.append(_judged(model, metric))
+        report.validation_metrics.append(metric_in_eval_mode(model, metric))
     best = _snapshot(trainable)
     best_score = _score(report, metric, -1, validation)
     order = list(range(len(pairs)))
@@ -121,7 +121,7 @@ def train_preferences(
         report.epochs_run = epoch + 1
         _judge(model, pairs, train_reference, validation, validation_reference, settings, pad_id, prefix, report)
         if metric is not None:
-            report.validation_metrics.append(_judged(model, metric))
+            report.validation_metrics.append(metric_in_eval_mode(model, metric))
         score = _score(report, metric, epoch, validation)
         if score > best_score:
             best, best_score, report.best_epoch = _snapshot(trainable), score, epoch + 1
@@ -213,15 +213,6 @@ def _judge(
         report.validation_reward_margin.append(judged.margin)
     if was_training:
         model.train()
-
-
-def _judged(model: Any, metric: Callable[[Any], float]) -> float:
-    was_training = model.training
-    model.eval()
-    value = float(metric(model))
-    if was_training:
-        model.train()
-    return value
 
 
 def _score(
