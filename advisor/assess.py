@@ -10,11 +10,20 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from advisor.assessment import Assessment, AuditSummary, Environment, RungResult, TaskSummary
+from advisor.assessment import (
+    Assessment,
+    AuditSummary,
+    DistillationSummary,
+    Environment,
+    Recommendation,
+    RungResult,
+    TaskSummary,
+)
 from advisor.audit import AuditOptions, run_audit, to_json
 from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
+from advisor.distillation import distillation_line, distillation_summaries
 from advisor.endpoints import EndpointBinding, check_endpoints, summary_of, training_tokens
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
@@ -23,6 +32,7 @@ from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store
 from advisor.rung_plan import PlannedRung
 from advisor.summarize import RungDetails, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask
+from advisor.task_rungs import TaskRungs
 from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
 from harness.data.loading import Splits
@@ -53,14 +63,15 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
     store = Store(options.store_path or default_store_path(task))
     endpoints = EndpointBinding(run.endpoints, store)
+    context = TaskRungs(task, run.context, store, endpoints).context  # a student can reach its teacher
     try:
         probes = _probe_run(run, store, hooks)
         results = [
             _with_endpoint(
                 p,
                 endpoints,
-                _run_rung(p, endpoints.context_for(p, run.context), run.test, store, task, hooks, probes),
-                run.context,
+                _run_rung(p, endpoints.context_for(p, context), run.test, store, task, hooks, probes),
+                context,
             )
             for p in run.planned
         ]
@@ -72,6 +83,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     environment = Environment(**describe_hardware(run.placement))
     results = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
     comparisons = compare_rungs(results, spec.type, run.context.labels, spec.measurement)
+    distilled = distillation_summaries(results, spec.type, run.context.labels, spec.measurement)
     parts: dict[str, Any] = dict(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=TaskSummary(
@@ -96,6 +108,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
         rungs=results,
         comparisons=comparisons,
         audit=audit,
+        distillation=distilled,
     )
     stored_plan = _stored_plan(run, options.store_path or default_store_path(task))
     parts["plan_checks"] = check_plan(stored_plan, results) if stored_plan is not None else []
@@ -107,7 +120,15 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
         data_facts(run.splits, run.context.labels, audit),
         spec.measurement,
     )
-    return Assessment(**parts, recommendation=recommendation)
+    return Assessment(**parts, recommendation=_naming_teachers(recommendation, distilled))
+
+
+def _naming_teachers(recommendation: Recommendation, distilled: Sequence[DistillationSummary]) -> Recommendation:
+    """A recommended student's reasons name its teacher and what distilling it kept."""
+    summary = next((d for d in distilled if d.rung == recommendation.rung), None)
+    if summary is None:
+        return recommendation
+    return recommendation.model_copy(update={"reasons": [*recommendation.reasons, distillation_line(summary)]})
 
 
 def _stored_plan(run: PreparedRun, store_path: Path) -> dict[str, Any] | None:

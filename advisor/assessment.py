@@ -109,6 +109,7 @@ class TrainingSummary(_Model):
     artifact: str
     trained_now: bool
     preference: dict[str, Any] | None = None  # a dpo rung: pairs (how many, from where), rewards per epoch
+    distillation: dict[str, Any] | None = None  # a distill rung: its teacher, the inputs labelled, agreement
 
 
 class CostSummary(_Model):
@@ -322,6 +323,28 @@ class PairedComparison(_Model):
     note: str = ""  # e.g. the two rungs' answers were read in different scoring modes
 
 
+class DistillationSummary(_Model):
+    """A distilled student against its teacher (paired), the plain LoRA and zero_shot; what it saves per request."""
+
+    rung: str
+    teacher: str
+    metric: str
+    student: float
+    teacher_value: float
+    difference: float  # student - teacher on the same test examples
+    ci_low: float
+    ci_high: float
+    lora: str | None = None
+    lora_difference: float | None = None  # student - the task's lora rung
+    lora_ci_low: float | None = None
+    lora_ci_high: float | None = None
+    zero_shot: str | None = None
+    share_of_teacher_gain: float | None = None  # (student - zero_shot) / (teacher - zero_shot)
+    prompt_tokens_saved: float = 0.0
+    p50_saved_s: float | None = None
+    per_1k_saved: float | None = None
+
+
 class AuditFinding(_Model):
     """One data-audit finding (see `advisor audit`)."""
 
@@ -364,6 +387,7 @@ class Assessment(_Model):
     comparisons: list[PairedComparison] = []
     audit: AuditSummary | None = None
     plan_checks: list[PlanCheck] = []
+    distillation: list[DistillationSummary] = []
     recommendation: Recommendation | None = None
 
 

@@ -165,6 +165,7 @@ def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> Tra
         artifact=artifact,
         trained_now=trained_now,
         preference=card.preference,
+        distillation=card.distillation,
     )
 
 

@@ -51,3 +51,5 @@ class AdapterCard(BaseModel):
     metrics: dict[str, float] = Field(default_factory=dict)  # the evaluated metrics, once the test was answered
     # a preference-tuned adapter (dpo): rewards and log-probs per epoch, where its pairs came from, its SFT stage
     preference: dict[str, Any] | None = None
+    # a distilled student: its teacher, the inputs the teacher labelled, agreement with the teacher per epoch
+    distillation: dict[str, Any] | None = None

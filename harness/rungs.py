@@ -130,6 +130,18 @@ class TunedModel(Protocol):
         ...
 
 
+class OtherRungs(Protocol):
+    """The task's other rungs, by name, as a rung that learns from one (a distillation student) sees them."""
+
+    def fingerprint(self, name: str) -> str:
+        """A hash of everything that determines the named rung's answers."""
+        ...
+
+    def answers(self, name: str, examples: Sequence[Example]) -> list[Output]:
+        """The named rung's answers to these examples (stored: a re-run asks nothing again)."""
+        ...
+
+
 @dataclass(frozen=True)
 class RungContext:
     """What a rung may use to build its predictor."""
@@ -152,6 +164,7 @@ class RungContext:
     primary_metric: str = ""  # the metric that ranks rungs (task_metrics.choose_primary_metric); "" = type default
     remote: Answerer | None = None  # an endpoint that answers this rung's prompts instead of the local engine
     data_files: Mapping[str, Path] = field(default_factory=dict)  # the task's other data (preferences, unlabelled)
+    other_rungs: OtherRungs | None = None  # the task's rungs by name (a teacher), when the caller offers them
 
     def answerer(self) -> Answerer:
         """Where a prompting rung's prompts are answered: the endpoint it names, else the local engine."""

@@ -63,6 +63,8 @@ def card_markdown(card: AdapterCard) -> str:
     ]
     if card.preference:
         lines += ["", *preference_lines(card.preference)]
+    if card.distillation:
+        lines += ["", *distillation_lines(card.distillation)]
     if card.metrics:
         lines += ["", "## Metrics", "", *(f"- {k}: {v}" for k, v in card.metrics.items())]
     return "\n".join(lines) + "\n"
@@ -90,4 +92,21 @@ def preference_lines(preference: dict[str, Any]) -> list[str]:
         f"- validation metric, SFT then each epoch: {series('validation_metrics')}",
         f"- kept: epoch {best}"
         + (" (the SFT adapter: preference tuning did not help on validation)" if best == 0 else ""),
+    ]
+
+
+def distillation_lines(distillation: dict[str, Any]) -> list[str]:
+    """The teacher of a distilled student, what it labelled, and how closely the student follows it."""
+    agreement = ", ".join(f"{x:.3f}" for x in distillation.get("teacher_agreement", []))
+    metrics = ", ".join(f"{x:.3f}" for x in distillation.get("validation_metrics", []))
+    return [
+        "## Distillation",
+        "",
+        f"- teacher: the rung `{distillation.get('teacher')}` (`{distillation.get('teacher_fingerprint')}`)",
+        f"- inputs the teacher labelled: {distillation.get('inputs')} ({distillation.get('unlabelled')} unlabelled), "
+        f"{distillation.get('skipped')} skipped (no label named)",
+        f"- targets: {distillation.get('targets')}"
+        + (f" at temperature {distillation['temperature']}" if distillation.get("temperature") else ""),
+        *([f"- agreement with the teacher's top label per epoch (train): {agreement}"] if agreement else []),
+        *([f"- validation metric, untrained student then each epoch: {metrics}"] if metrics else []),
     ]

@@ -10,6 +10,7 @@ from html import escape
 
 from advisor.assessment import Assessment, RungResult
 from advisor.close_calls import close_call_lines
+from advisor.distillation import distillation_line
 from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
@@ -65,6 +66,9 @@ def render_html(assessment: Assessment) -> str:
     if advice is not None and advice.rejected:
         items = "".join(f"<li><b>{escape(n)}</b>: {escape(w)}</li>" for n, w in advice.rejected.items())
         sections += ["<h2>Why not the others</h2>", f"<ul>{items}</ul>"]
+    if assessment.distillation:
+        items = "".join(f"<li>{escape(distillation_line(d))}</li>" for d in assessment.distillation)
+        sections += ["<h2>What distillation bought</h2>", f"<ul>{items}</ul>"]
     searched = _searches(assessment)
     if searched:
         sections += ["<h2>How the tuned rungs were chosen</h2>", searched]

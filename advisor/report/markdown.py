@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
+from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
 from advisor.training_notes import rung_search, search_line, trial_cells
@@ -71,6 +72,8 @@ def render_markdown(assessment: Assessment) -> str:
         lines += [f"- **{cell(name)}**: {cell(why)}" for name, why in advice.rejected.items()]
         lines += ["", "</details>", ""]
     lines += _searches(assessment)
+    if assessment.distillation:
+        lines += ["**Distillation**", ""] + [f"- {cell(distillation_line(d))}" for d in assessment.distillation] + [""]
     if advice is not None and advice.warnings:
         lines += ["**Caveats**", ""] + [f"- {cell(w)}" for w in advice.warnings] + [""]
     audit = audit_lines(assessment)

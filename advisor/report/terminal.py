@@ -9,6 +9,7 @@ from rich.table import Table
 
 from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
+from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
 from advisor.training_notes import search_line
@@ -87,6 +88,8 @@ def print_results(assessment: Assessment, console: Console) -> None:
         line = search_line(rung)
         if line:
             console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
+    for summary in assessment.distillation:
+        console.print(f"[cyan]{escape(distillation_line(summary))}[/cyan]", highlight=False)
     for line in audit_lines(assessment):
         style = "red" if line.startswith("error") else "yellow" if line.startswith("warning") else "dim"
         console.print(f"[{style}]{escape(line)}[/{style}]", highlight=False)

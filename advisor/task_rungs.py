@@ -1,0 +1,71 @@
+"""The task's rungs by name, for a rung that learns from another (a distillation student and its teacher).
+
+A teacher is built exactly as `advisor assess` builds it (its choice on validation included, its
+endpoint when it has one) and answers through the result store, so its answers are computed once
+and a re-run asks it nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from advisor.endpoints import EndpointBinding
+from advisor.rung_plan import PlannedRung, plan_rungs
+from advisor.task import LoadedTask
+from harness.data.store import Store
+from harness.errors import InputError
+from harness.metrics.scoring import scorer_for
+from harness.rungs import Predictor, RungConfig, RungContext
+from harness.runner import run_predictor
+from harness.selection import Searchable, choose_on_validation
+from harness.types import Example, Output
+
+
+class TaskRungs:
+    """Every rung of the task file (whatever `--rungs` selected), built on first use."""
+
+    def __init__(self, task: LoadedTask, context: RungContext, store: Store, endpoints: EndpointBinding):
+        spec = task.spec
+        self.planned = {p.name: p for p in plan_rungs(spec.rungs, str(task.path), None, spec.endpoints)}
+        self.context = replace(context, other_rungs=self)
+        self.store = store
+        self.endpoints = endpoints
+        self._built: dict[str, Predictor] = {}
+        self._asking: set[str] = set()
+
+    def fingerprint(self, name: str) -> str:
+        """The named rung's fingerprint (it is built, and chooses on validation, when it searches)."""
+        if name in self._asking:  # a student whose teacher is, in the end, itself
+            raise InputError(f"rungs.{name}: learns from itself (a teacher cannot be its own student's student)")
+        self._asking.add(name)
+        try:
+            return self._predictor(name).fingerprint()
+        finally:
+            self._asking.discard(name)
+
+    def answers(self, name: str, examples: Sequence[Example]) -> list[Output]:
+        """The named rung's answers, through the store."""
+        context = self.context
+        scorer = scorer_for(context.task_type, context.labels)
+        run = run_predictor(self._predictor(name), examples, self.store, scorer, latency_sample=0)
+        return [record.output for record in run.records]
+
+    def _predictor(self, name: str) -> Predictor:
+        if name not in self._built:
+            planned = self._planned(name)
+            context = self.endpoints.context_for(planned, self.context)
+            self._built[name] = planned.type.build(self._chosen(planned, context), context)
+        return self._built[name]
+
+    def _planned(self, name: str) -> PlannedRung:
+        if name not in self.planned:
+            known = ", ".join(self.planned)
+            raise InputError(f"rungs: no rung named '{name}' to learn from (the task's rungs: {known})")
+        return self.planned[name]
+
+    def _chosen(self, planned: PlannedRung, context: RungContext) -> RungConfig:
+        config = planned.config
+        if isinstance(config, Searchable) and config.search is not None:
+            config, _ = choose_on_validation(planned.type, config, context, self.store, f"rungs.{planned.name}")
+        return config
