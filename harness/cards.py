@@ -34,7 +34,8 @@ class TrainingReport:
 class AdapterCard(BaseModel):
     """The card of a trained adapter or model."""
 
-    method: str
+    method: str  # the tuning method (what the artifact is, and how it loads and serves)
+    objective: str = "sft"  # what it was trained to do: sft, dpo (preference pairs), distill (a teacher's answers)
     base_model: str
     base_fingerprint: str
     data_hash: str

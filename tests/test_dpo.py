@@ -163,4 +163,6 @@ def test_assess_runs_dpo_beside_lora_and_reports_its_pairs(ticket_task: Path) ->
     assert Path(rungs["lora"]["training"]["artifact"]).name == preference["sft_artifact"]
     card = (Path(dpo["training"]["artifact"]) / "card.md").read_text()
     assert "## Preference tuning" in card and "12 file" in card
+    facts = json.loads((Path(dpo["training"]["artifact"]) / "card.json").read_text())
+    assert (facts["method"], facts["objective"]) == ("lora", "dpo")  # a LoRA adapter: it loads and serves as one
     assert dpo["training"]["seconds"] > rungs["lora"]["training"]["chosen_seconds"]  # SFT's cost included

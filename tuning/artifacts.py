@@ -44,7 +44,7 @@ def card_markdown(card: AdapterCard) -> str:
     share = 100 * card.trainable_share
     data = f"{card.train_examples} train, {card.validation_examples} validation examples"
     lines = [
-        f"# {card.method} adapter for {card.base_model}",
+        f"# {card.method} adapter for {card.base_model}" + (f" ({card.objective})" if card.objective != "sft" else ""),
         "",
         f"- base model fingerprint: `{card.base_fingerprint}`",
         f"- training data hash: `{card.data_hash}` ({data})",

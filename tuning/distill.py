@@ -220,7 +220,8 @@ class DistillPredictor:
         }
         hyperparameters = {k: v for k, v in self.config.model_dump().items() if k not in EVALUATION_ONLY}
         return AdapterCard(
-            method="distill",
+            method="lora",
+            objective="distill",
             base_model=self.context.model_name,
             base_fingerprint=self.context.model_fingerprint,
             data_hash=content_hash([(e.id, e.input) for e in self.inputs()]),

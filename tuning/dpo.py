@@ -258,7 +258,7 @@ class DpoPredictor:
         hyperparameters = {k: v for k, v in self.config.model_dump().items() if k not in EVALUATION_ONLY}
         return sft.model_copy(
             update={
-                "method": "dpo",
+                "objective": "dpo",
                 "hyperparameters": hyperparameters,
                 "training": training,
                 "search": None,
