@@ -24,7 +24,7 @@ from advisor.compare import compare_rungs
 from advisor.costs import price_rungs
 from advisor.decide import DataFacts, decide
 from advisor.distillation import distillation_line, distillation_summaries
-from advisor.endpoints import EndpointBinding, check_endpoints, summary_of, training_tokens
+from advisor.endpoints import EndpointBinding, check_endpoints, resolve_endpoints, summary_of, training_tokens
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
@@ -62,7 +62,7 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     kind = get_task_type(spec.type)
     check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
     store = Store(options.store_path or default_store_path(task))
-    endpoints = EndpointBinding(run.endpoints, store)
+    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
     context = TaskRungs(task, run.context, store, endpoints).context  # a student can reach its teacher
     try:
         probes = _probe_run(run, store, hooks)

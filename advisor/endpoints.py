@@ -21,10 +21,10 @@ from harness.remote.endpoint import Endpoint, TokenPrice
 from harness.rungs import RungContext
 
 
-def resolve_endpoints(spec: TaskSpec, planned: Sequence[PlannedRung]) -> dict[str, Endpoint]:
-    """The endpoints the planned rungs run against (a plan or a server needs no key: nothing is sent)."""
+def resolve_endpoints(spec: TaskSpec, planned: Sequence[PlannedRung] | None = None) -> dict[str, Endpoint]:
+    """The endpoints the planned rungs run against, or all of the task's (a plan needs no key: nothing is sent)."""
     prices = load_prices(spec.pricing)
-    used = {p.endpoint for p in planned if p.endpoint is not None}
+    used = set(spec.endpoints) if planned is None else {p.endpoint for p in planned if p.endpoint is not None}
     return {name: endpoint_of(name, spec.endpoints[name], spec, prices) for name in sorted(used)}
 
 
@@ -63,10 +63,15 @@ def endpoint_of(name: str, section: EndpointSection, spec: TaskSpec, prices: Pri
 
 @dataclass
 class EndpointBinding:
-    """Each remote rung's answerer; the rungs of one endpoint share its client, so the run's budget is one."""
+    """Each remote rung's answerer; the rungs of one endpoint share its client, so the run's budget is one.
+
+    It knows every endpoint of the task (a teacher may run at one that no selected rung names), and
+    checks each before its first request as the selected ones were checked before the run.
+    """
 
     endpoints: dict[str, Endpoint]
     store: Store
+    in_house_only: bool = False
 
     def __post_init__(self) -> None:
         self._answerers: dict[str, RemoteAnswerer] = {}
@@ -91,7 +96,9 @@ class EndpointBinding:
     def client(self, endpoint: Endpoint) -> EndpointClient:
         """The endpoint's one client of this run (the key is read when it is made)."""
         if endpoint.name not in self._clients:
-            self._clients[endpoint.name] = EndpointClient(endpoint)
+            if self.in_house_only:
+                endpoint.check_in_house()
+            self._clients[endpoint.name] = EndpointClient(endpoint)  # reads the key: an unset one fails here
         return self._clients[endpoint.name]
 
     def close(self) -> None:

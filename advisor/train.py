@@ -6,7 +6,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from advisor.run import AssessOptions, ProgressHooks, prepare_run
+from advisor.endpoints import EndpointBinding, check_endpoints, resolve_endpoints
+from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
+from advisor.rung_plan import PlannedRung
+from advisor.task_rungs import TaskRungs
+from harness.data.store import Store
 from harness.errors import InputError
 
 
@@ -14,7 +18,21 @@ def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, h
     """Train (or reuse) the named tuned rung; copy the adapter, or save the merged model, to `out`."""
     run = prepare_run(task_path, AssessOptions(rungs=(rung_name,)), hooks)
     planned = run.planned[0]
-    tuned = planned.type.build(planned.config, run.context).tuned()
+    store = Store(default_store_path(run.task))
+    try:
+        return _train(run, planned, store, out, merge, rung_name)
+    finally:
+        store.close()
+
+
+def _train(
+    run: PreparedRun, planned: PlannedRung, store: Store, out: Path | None, merge: bool, rung_name: str
+) -> dict[str, Any]:
+    check_endpoints(run.endpoints, run.task.spec)  # a teacher at an endpoint is asked before the student trains
+    spec = run.task.spec
+    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
+    context = TaskRungs(run.task, run.context, store, endpoints).context  # a student reaches its teacher
+    tuned = planned.type.build(planned.config, context).tuned()
     if tuned is None:
         raise InputError(f"--rung: '{rung_name}' is a prompting rung ({planned.type.kind}); nothing to train")
     if merge and not tuned.mergeable:

@@ -52,16 +52,22 @@ DISTILL_ONLY = ("teacher", "temperature", "examples_per_batch", "use_unlabelled"
 class DistillPredictor:
     """Asks the teacher, trains the student (or loads it), then answers like zero_shot with the student."""
 
-    def __init__(self, config: DistillConfig, context: RungContext, teacher: OtherRungs):
+    def __init__(self, config: DistillConfig, context: RungContext):
         self.config = config
         self.context = context
-        self.teacher = teacher
         options = {k: v for k, v in config.model_dump().items() if k not in DISTILL_ONLY}
         learning_rate = config.learning_rate or STUDENT_LEARNING_RATE
         self.student = TunedPredictor("lora", LoraOptions(**{**options, "learning_rate": learning_rate}), context)
         self.prompts = self.student.prompts
         self._engine: Engine | None = None
         self.trained_now = False
+
+    @property
+    def teacher(self) -> OtherRungs:
+        """The task's other rungs, the teacher among them (`advisor assess` offers them; a plan needs none)."""
+        if self.context.other_rungs is None:
+            raise InputError("rungs.distill: its teacher is another rung of the task; run it with `advisor assess`")
+        return self.context.other_rungs
 
     # ---- identity -----------------------------------------------------------------------------
 
@@ -265,8 +271,6 @@ def _training_report(report: DistillReport, metric: str) -> TrainingReport:
 def build_distill(config: DistillConfig, context: RungContext) -> Predictor:
     """Build the distill predictor (the teacher answers, the student trains, on first use)."""
     resolve_mode(config.mode, context.labels, "distill")
-    if context.other_rungs is None:
-        raise InputError("rungs.distill: needs the task's other rungs (run it with `advisor assess`)")
     if not context.train:
         raise InputError("rungs.distill: needs a train split whose inputs the teacher labels")
-    return DistillPredictor(config, context, context.other_rungs)
+    return DistillPredictor(config, context)
