@@ -339,8 +339,8 @@ def load_base(folder: Path, device: str, dtype: Any) -> tuple[Any, str]:
     except ImportError:
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True).to(device)
-        return model.eval(), "FALLBACK AutoModelForCausalLM.from_pretrained"
+        model: Any = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, use_safetensors=True)
+        return model.to(device).eval(), "FALLBACK AutoModelForCausalLM.from_pretrained"
 
 
 def training_configs(dry: bool) -> list[tuple[str, dict[str, Any]]]:

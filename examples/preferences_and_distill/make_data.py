@@ -45,10 +45,12 @@ def main() -> None:
     rng.shuffle(rest)
     train.sort(key=lambda r: r["id"])
     write("train.jsonl", [{"id": r["id"], "text": r["text"], "label": r["label"]} for r in train])
-    write("unlabelled.jsonl", [{"id": r["id"], "text": r["text"]} for r in sorted(rest[:UNLABELLED], key=lambda r: r["id"])])
+    write(
+        "unlabelled.jsonl",
+        [{"id": r["id"], "text": r["text"]} for r in sorted(rest[:UNLABELLED], key=lambda r: r["id"])],
+    )
     pairs = [
-        {"id": r["id"], "prompt": r["text"], "chosen": r["label"], "rejected": CONFUSED_WITH[r["label"]]}
-        for r in train
+        {"id": r["id"], "prompt": r["text"], "chosen": r["label"], "rejected": CONFUSED_WITH[r["label"]]} for r in train
     ]
     write("preferences.jsonl", pairs)
     print(f"train: {len(train)}  unlabelled: {UNLABELLED}  preference pairs: {len(pairs)}")
