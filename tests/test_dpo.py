@@ -166,3 +166,23 @@ def test_assess_runs_dpo_beside_lora_and_reports_its_pairs(ticket_task: Path) ->
     facts = json.loads((Path(dpo["training"]["artifact"]) / "card.json").read_text())
     assert (facts["method"], facts["objective"]) == ("lora", "dpo")  # a LoRA adapter: it loads and serves as one
     assert dpo["training"]["seconds"] > rungs["lora"]["training"]["chosen_seconds"]  # SFT's cost included
+
+
+def test_micro_batches_give_the_whole_batchs_gradient(tiny_model: Any) -> None:
+    from tuning.preference_loop import accumulated_pair_backward
+
+    pairs = [PairRows(TrainRow((5 + i, 9, 11, 20, 2), 2), TrainRow((5 + i, 9, 11, 21, 2), 2)) for i in range(4)]
+    grads = []
+    for budget in (10_000, 10):  # everything at once; one pair per forward pass
+        torch.manual_seed(0)  # the same adapter both times
+        model = trainable_model("lora", tiny_model, {**LORA, "r": 2})
+        with torch.no_grad():
+            for name, parameter in model.named_parameters():
+                if "lora_B" in name:
+                    parameter.normal_(0, 0.05, generator=torch.Generator().manual_seed(1))
+        reference = torch.zeros((4, 2))
+        settings = PreferenceSettings(beta=0.5, micro_batch_tokens=budget)
+        loss = accumulated_pair_backward(model, pairs, [0, 1, 2, 3], reference, settings, 0, ())
+        grads.append((loss, torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+    assert grads[0][0] == pytest.approx(grads[1][0], abs=1e-6)
+    assert torch.allclose(grads[0][1], grads[1][1], atol=1e-6)

@@ -41,6 +41,7 @@ class PreferenceSettings:
     beta: float = 0.1
     loss_type: LossType = "sigmoid"
     pairs_per_batch: int = 8
+    micro_batch_tokens: int = 512  # padded tokens per forward pass (both answers of each pair), as tuning/loop.py
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     seed: int = 0
@@ -104,8 +105,7 @@ def train_preferences(
         random.Random(settings.seed * 1000 + epoch).shuffle(order)
         for start in range(0, len(order), settings.pairs_per_batch):
             batch = order[start : start + settings.pairs_per_batch]
-            result = _pair_loss(model, [pairs[i] for i in batch], train_reference[batch], settings, pad_id, prefix)
-            result.loss.backward()
+            loss = accumulated_pair_backward(model, pairs, batch, train_reference, settings, pad_id, prefix)
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:
                 group["lr"] = settings.learning_rate * learning_rate_factor(report.steps, warmup, total)
@@ -114,7 +114,7 @@ def train_preferences(
             report.steps += 1
             report.pairs_seen += len(batch)
             report.tokens += sum(len(pairs[i].chosen.tokens) + len(pairs[i].rejected.tokens) for i in batch)
-            report.step_losses.append(float(result.loss.detach()))
+            report.step_losses.append(loss)
             report.seconds = time.perf_counter() - started
             if progress:
                 progress(report.steps, total, report.step_losses[-1], report.pairs_seen / max(report.seconds, 1e-9))
@@ -150,6 +150,44 @@ def reference_logprobs(
     if was_training:
         model.train()
     return torch.cat(values) if values else torch.zeros((0, 2))
+
+
+def accumulated_pair_backward(
+    model: Any,
+    pairs: Sequence[PairRows],
+    batch: Sequence[int],
+    reference: torch.Tensor,
+    settings: PreferenceSettings,
+    pad_id: int,
+    prefix: Sequence[int],
+) -> float:
+    """Backward of the batch's mean pair loss, in micro-batches of at most `micro_batch_tokens` padded tokens.
+
+    Each micro-batch's mean is weighted by its share of the batch's pairs, so the gradient is the whole
+    batch's (up to summation order) while activations stay bounded, as in tuning/loop.py.
+    """
+    total = 0.0
+    for part in _micro_batches(pairs, batch, settings.micro_batch_tokens):
+        result = _pair_loss(model, [pairs[i] for i in part], reference[list(part)], settings, pad_id, prefix)
+        weight = len(part) / len(batch)
+        (result.loss * weight).backward()
+        total += float(result.loss.detach()) * weight
+    return total
+
+
+def _micro_batches(pairs: Sequence[PairRows], batch: Sequence[int], budget: int) -> list[list[int]]:
+    """Consecutive slices of the batch whose two rows per pair, padded to the longest, fit the budget."""
+    parts: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in batch:
+        width = max(len(pairs[index].chosen.tokens), len(pairs[index].rejected.tokens))
+        if current and max(longest, width) * 2 * (len(current) + 1) > budget:
+            parts.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, width)
+    return [*parts, current] if current else parts
 
 
 def _pair_loss(
