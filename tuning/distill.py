@@ -15,7 +15,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from filelock import FileLock
 from pydantic import Field
 
 from harness.cards import AdapterCard, TrainingReport
@@ -24,12 +23,12 @@ from harness.data.labels import match_label
 from harness.data.loading import FieldMap, load_inputs
 from harness.errors import InputError
 from harness.inference.answering import resolve_mode
-from harness.inference.engine import Engine
-from harness.rungs import OtherRungs, Predictor, RungContext, TunedModel, rung
+from harness.rungs import OtherRungs, Predictor, RungContext, rung
 from harness.types import Example, Output
-from tuning.artifacts import is_complete, read_card, save_artifact, write_card
+from tuning.artifacts import save_artifact
 from tuning.distill_loop import DistillReport, DistillSettings, SoftExample, teacher_distribution, train_distillation
 from tuning.methods import count_parameters
+from tuning.objective import ObjectiveAdapter
 from tuning.tuned import EVALUATION_ONLY, LoraOptions, TunedPredictor, training_rows
 
 STUDENT_LEARNING_RATE = 4e-4  # what the lora search chose on the shipped example (docs/measurement.md)
@@ -49,18 +48,15 @@ class DistillConfig(LoraOptions):
 DISTILL_ONLY = ("teacher", "temperature", "examples_per_batch", "use_unlabelled")
 
 
-class DistillPredictor:
+class DistillPredictor(ObjectiveAdapter):
     """Asks the teacher, trains the student (or loads it), then answers like zero_shot with the student."""
 
     def __init__(self, config: DistillConfig, context: RungContext):
-        self.config = config
-        self.context = context
         options = {k: v for k, v in config.model_dump().items() if k not in DISTILL_ONLY}
         learning_rate = config.learning_rate or STUDENT_LEARNING_RATE
         self.student = TunedPredictor("lora", LoraOptions(**{**options, "learning_rate": learning_rate}), context)
-        self.prompts = self.student.prompts
-        self._engine: Engine | None = None
-        self.trained_now = False
+        super().__init__(self.student, context, config.mode, config.max_new_tokens)
+        self.config = config
 
     @property
     def teacher(self) -> OtherRungs:
@@ -88,69 +84,14 @@ class DistillPredictor:
         ctx = self.context
         return content_hash("distill", options, teacher, inputs, validation, ctx.model_fingerprint, ctx.seed)
 
-    def fingerprint(self) -> str:
-        """The student plus the evaluation options."""
-        return content_hash(self.artifact_key(), self.config.mode, self.config.max_new_tokens)
-
-    @property
-    def artifact_dir(self) -> Path:
-        """The student's folder."""
-        return self.context.cache_dir / "adapters" / self.artifact_key()
-
-    @property
-    def mergeable(self) -> bool:
-        """A LoRA adapter over the full-precision base."""
-        return True
-
-    # ---- the Predictor and TunedModel protocols --------------------------------------------------
-
-    def prepare(self) -> None:
-        """Ask the teacher and train the student before any request is timed."""
-        self.engine()
-
-    def tuned(self) -> TunedModel | None:
-        """The student is a trained model."""
-        return self
-
-    def predict(self, examples: Sequence[Example]) -> list[Output]:
-        """Answer with the student and the zero_shot prompt."""
-        return self.student.answer_with(self.engine(), examples)
-
-    def engine(self) -> Engine:
-        """An engine over the student, trained first when nothing is stored."""
-        if self._engine is None:
-            folder = self.artifact_dir
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(folder) + ".lock"):
-                model = self.student.load_adapter(folder) if is_complete(folder) else self._train(folder)
-            self._engine = self.student.engine_for(model)
-        return self._engine
-
-    def card(self) -> AdapterCard | None:
-        """The student's card: its training, the teacher, the inputs and the agreement per epoch."""
-        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
-
-    def record_metrics(self, metrics: dict[str, float]) -> None:
-        """Write the evaluated metrics into the card."""
-        card = self.card()
-        if card is not None:
-            write_card(self.artifact_dir, card.model_copy(update={"metrics": metrics}))
-
     def planned_epochs(self) -> float:
         """The student's epochs, each over every label of every input."""
         return float(self.config.epochs * max(len(self.context.labels), 1))
 
-    def epoch_work(self) -> tuple[int, int]:
-        """The student's epoch of rows (the teacher's own time is its rung's)."""
-        return self.student.epoch_work()
-
-    def training_rate(self, rows: int) -> float:
-        """The student's training rate (a LoRA on the same rows)."""
-        return self.student.training_rate(rows)
-
     # ---- training -----------------------------------------------------------------------------
 
-    def _train(self, folder: Path) -> Any:
+    def train_into(self, folder: Path) -> Any:
+        """Ask the teacher, train the student on its answers, save it with its card."""
         inputs = self.inputs()
         answers = self.teacher.answers(self.config.teacher, inputs)
         if self.context.labels:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tuning.batch_loss import TrainRow, completion_logprobs
-from tuning.loop import learning_rate_factor, metric_in_eval_mode
+from tuning.loop import learning_rate_factor, metric_in_eval_mode, restore, snapshot
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def train_distillation(
     started = time.perf_counter()
     if metric is not None:
         report.validation_metrics.append(metric_in_eval_mode(model, metric))
-    best = {name: p.detach().clone() for name, p in trainable}
+    best = snapshot(trainable)
     best_score = report.validation_metrics[0] if metric is not None else float("-inf")
     order = list(range(len(examples)))
     total = -(-len(examples) // settings.examples_per_batch) * settings.epochs
@@ -109,10 +109,8 @@ def train_distillation(
             report.validation_metrics.append(metric_in_eval_mode(model, metric))
             score = round(report.validation_metrics[-1], 9)
         if score > best_score:
-            best, best_score, report.best_epoch = {n: p.detach().clone() for n, p in trainable}, score, epoch + 1
-    with torch.no_grad():
-        for name, parameter in trainable:
-            parameter.copy_(best[name])
+            best, best_score, report.best_epoch = snapshot(trainable), score, epoch + 1
+    restore(trainable, best)
     model.eval()
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

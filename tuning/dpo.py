@@ -14,7 +14,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal
 
-from filelock import FileLock
 from pydantic import Field
 
 from harness.cards import AdapterCard, TrainingReport
@@ -24,9 +23,10 @@ from harness.errors import InputError
 from harness.inference.answering import answer_by_generating, answer_by_scoring, resolve_mode
 from harness.inference.engine import Engine
 from harness.metrics.scoring import scorer_for
-from harness.rungs import Predictor, RungContext, TunedModel, rung
-from harness.types import Example, Output
-from tuning.artifacts import is_complete, read_card, save_artifact, write_card
+from harness.rungs import Predictor, RungContext, rung
+from harness.types import Example
+from tuning.artifacts import save_artifact
+from tuning.objective import ObjectiveAdapter
 from tuning.preference_loop import PairRows, PreferenceReport, PreferenceSettings, train_preferences
 from tuning.tuned import EVALUATION_ONLY, LoraOptions, TunedPredictor, training_rows
 
@@ -47,18 +47,15 @@ class DpoConfig(LoraOptions):
 PREFERENCE_ONLY = ("beta", "loss_type", "dpo_epochs", "dpo_learning_rate", "pairs_per_batch", "mine_from")
 
 
-class DpoPredictor:
+class DpoPredictor(ObjectiveAdapter):
     """Trains (or loads) SFT, then DPO, on first use; answers like zero_shot with the preference-tuned adapter."""
 
     def __init__(self, config: DpoConfig, context: RungContext):
-        self.config = config
-        self.context = context
         sft_options = {k: v for k, v in config.model_dump().items() if k not in PREFERENCE_ONLY}
         self.sft = TunedPredictor("lora", LoraOptions(**sft_options), context)
-        self.prompts = self.sft.prompts
+        super().__init__(self.sft, context, config.mode, config.max_new_tokens)
+        self.config = config
         self.preferences: Path | None = context.data_files.get("preferences")
-        self._engine: Engine | None = None
-        self.trained_now = False
 
     # ---- identity -----------------------------------------------------------------------------
 
@@ -74,65 +71,9 @@ class DpoPredictor:
         options = {k: getattr(self.config, k) for k in PREFERENCE_ONLY}
         return content_hash("dpo", self.sft.artifact_key(), self.pairs_key(), options, self.context.seed)
 
-    def fingerprint(self) -> str:
-        """The artifact plus the evaluation options."""
-        return content_hash(self.artifact_key(), self.config.mode, self.config.max_new_tokens)
-
-    @property
-    def artifact_dir(self) -> Path:
-        """The preference-tuned adapter's folder."""
-        return self.context.cache_dir / "adapters" / self.artifact_key()
-
-    @property
-    def mergeable(self) -> bool:
-        """A LoRA adapter over the full-precision base."""
-        return True
-
-    # ---- the Predictor and TunedModel protocols --------------------------------------------------
-
-    def prepare(self) -> None:
-        """Train or load both stages before any request is timed."""
-        self.engine()
-
-    def tuned(self) -> TunedModel | None:
-        """This predictor is its own trained model."""
-        return self
-
-    def predict(self, examples: Sequence[Example]) -> list[Output]:
-        """Answer with the preference-tuned adapter and the zero_shot prompt."""
-        return self.sft.answer_with(self.engine(), examples)
-
-    def engine(self) -> Engine:
-        """An engine over the preference-tuned adapter, training both stages first when nothing is stored."""
-        if self._engine is None:
-            folder = self.artifact_dir
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(folder) + ".lock"):
-                model = self.sft.load_adapter(folder) if is_complete(folder) else self._train(folder)
-            self._engine = self.sft.engine_for(model)
-        return self._engine
-
-    def card(self) -> AdapterCard | None:
-        """The card: SFT's facts, the DPO stage's losses, rewards per epoch and where the pairs came from."""
-        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
-
-    def record_metrics(self, metrics: dict[str, float]) -> None:
-        """Write the evaluated metrics into the card."""
-        card = self.card()
-        if card is not None:
-            write_card(self.artifact_dir, card.model_copy(update={"metrics": metrics}))
-
     def planned_epochs(self) -> float:
         """SFT's epochs (over its search) and the DPO epochs, two answers per pair counted as two rows."""
         return self.sft.planned_epochs() + 2 * self.config.dpo_epochs
-
-    def epoch_work(self) -> tuple[int, int]:
-        """SFT's epoch (an estimate of a DPO epoch too: two answers per prompt)."""
-        return self.sft.epoch_work()
-
-    def training_rate(self, rows: int) -> float:
-        """SFT's training rate (the same adapter, the same rows)."""
-        return self.sft.training_rate(rows)
 
     # ---- pairs and training -------------------------------------------------------------------
 
@@ -186,7 +127,8 @@ class DpoPredictor:
                 kept.append(PairRows(a[0], b[0]))
         return prefix, kept
 
-    def _train(self, folder: Path) -> Any:
+    def train_into(self, folder: Path) -> Any:
+        """SFT (or its stored adapter), the pairs, then DPO on the same adapter; saved with its card."""
         sft_engine = self.sft.engine()
         sft_card = self.sft.card()
         train_pairs, validation_pairs = self.pairs(sft_engine)

@@ -34,6 +34,8 @@ __all__ = [
     "evaluate_loss",
     "learning_rate_factor",
     "metric_in_eval_mode",
+    "restore",
+    "snapshot",
     "train",
 ]
 
@@ -148,7 +150,7 @@ def train(
         _judge_epoch(model, validation, settings, pad_id, prefix, report)
         if _selection(report, epoch) > _selection(report, report.best_epoch - 1):
             stale, report.best_epoch = 0, epoch + 1
-            best = {name: p.detach().clone() for name, p in trainable}
+            best = snapshot(trainable)
         else:
             stale += 1
         report.seconds = time.perf_counter() - started
@@ -160,9 +162,7 @@ def train(
                 stop.report = report
                 raise
     if best is not None:
-        with torch.no_grad():
-            for name, parameter in trainable:
-                parameter.copy_(best[name])
+        restore(trainable, best)
     model.eval()
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -185,6 +185,18 @@ def _judge_epoch(
     report.validation_losses.append(loss)
     if validation.metric is not None:
         report.validation_metrics.append(metric_in_eval_mode(model, validation.metric))
+
+
+def snapshot(trainable: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """A copy of the trainable weights (the best epoch's, kept while training goes on)."""
+    return {name: p.detach().clone() for name, p in trainable}
+
+
+def restore(trainable: Sequence[tuple[str, torch.Tensor]], weights: dict[str, torch.Tensor]) -> None:
+    """Put a snapshot's weights back into the trainable parameters."""
+    with torch.no_grad():
+        for name, parameter in trainable:
+            parameter.copy_(weights[name])
 
 
 def metric_in_eval_mode(model: Any, metric: Callable[[Any], float]) -> float:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from tuning.batch_loss import TrainRow, completion_logprobs
-from tuning.loop import learning_rate_factor, metric_in_eval_mode
+from tuning.loop import learning_rate_factor, metric_in_eval_mode, restore, snapshot
 from tuning.preference_loss import LossType, PreferenceLoss, preference_loss
 
 
@@ -94,7 +94,7 @@ def train_preferences(
     train_reference, validation_reference = reference[: len(pairs)], reference[len(pairs) :]
     if metric is not None:
         report.validation_metrics.append(metric_in_eval_mode(model, metric))
-    best = _snapshot(trainable)
+    best = snapshot(trainable)
     best_score = _score(report, metric, -1, validation)
     order = list(range(len(pairs)))
     per_epoch = -(-len(pairs) // settings.pairs_per_batch)
@@ -124,10 +124,8 @@ def train_preferences(
             report.validation_metrics.append(metric_in_eval_mode(model, metric))
         score = _score(report, metric, epoch, validation)
         if score > best_score:
-            best, best_score, report.best_epoch = _snapshot(trainable), score, epoch + 1
-    with torch.no_grad():
-        for name, parameter in trainable:
-            parameter.copy_(best[name])
+            best, best_score, report.best_epoch = snapshot(trainable), score, epoch + 1
+    restore(trainable, best)
     model.eval()
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -264,7 +262,3 @@ def _score(
     if not validation:
         return float(epoch)  # nothing to judge by: the last epoch
     return -report.validation_losses[epoch]
-
-
-def _snapshot(trainable: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    return {name: p.detach().clone() for name, p in trainable}

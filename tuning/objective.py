@@ -1,0 +1,102 @@
+"""What a rung that trains a LoRA adapter with an objective of its own (dpo, distill) shares.
+
+The adapter is an ordinary LoRA adapter: `base` (a TunedPredictor of the lora method with the rung's
+LoRA options) loads it, wraps it in an engine and answers with the zero_shot prompt, exactly as the
+lora rung answers. A subclass says what determines its weights (`artifact_key`) and how to train them
+(`train_into`); the rest of the Predictor and TunedModel protocols is here.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from harness.cards import AdapterCard
+from harness.data.hashing import content_hash
+from harness.inference.engine import Engine
+from harness.rungs import RungContext, TunedModel
+from harness.types import Example, Output
+from tuning.artifacts import is_complete, read_card, write_card
+from tuning.tuned import TunedPredictor
+
+
+class ObjectiveAdapter(ABC):
+    """A LoRA adapter trained with its own objective, stored under a content hash, answering like lora."""
+
+    def __init__(self, base: TunedPredictor, context: RungContext, mode: str, max_new_tokens: int):
+        self.base = base
+        self.context = context
+        self.prompts = base.prompts
+        self._evaluation = (mode, max_new_tokens)
+        self._engine: Engine | None = None
+        self.trained_now = False
+
+    @abstractmethod
+    def artifact_key(self) -> str:
+        """A hash of everything that determines the adapter's weights."""
+
+    @abstractmethod
+    def train_into(self, folder: Path) -> Any:
+        """Train the adapter, save it with its card into `folder`, and return the trained model."""
+
+    @abstractmethod
+    def planned_epochs(self) -> float:
+        """Epochs of LoRA-sized work it is expected to train, every stage counted (for `--plan`)."""
+
+    def fingerprint(self) -> str:
+        """The artifact plus the evaluation options."""
+        return content_hash(self.artifact_key(), *self._evaluation)
+
+    @property
+    def artifact_dir(self) -> Path:
+        """The adapter's folder."""
+        return self.context.cache_dir / "adapters" / self.artifact_key()
+
+    @property
+    def mergeable(self) -> bool:
+        """A LoRA adapter over the full-precision base."""
+        return True
+
+    def prepare(self) -> None:
+        """Train or load before any request is timed."""
+        self.engine()
+
+    def tuned(self) -> TunedModel | None:
+        """This predictor is its own trained model."""
+        return self
+
+    def predict(self, examples: Sequence[Example]) -> list[Output]:
+        """Answer with the adapter and the zero_shot prompt, as the lora rung answers."""
+        return self.base.answer_with(self.engine(), examples)
+
+    def engine(self) -> Engine:
+        """An engine over the adapter, trained first when nothing is stored."""
+        if self._engine is None:
+            folder = self.artifact_dir
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then loads
+                model = self.base.load_adapter(folder) if is_complete(folder) else self.train_into(folder)
+            self._engine = self.base.engine_for(model)
+        return self._engine
+
+    def card(self) -> AdapterCard | None:
+        """The adapter's card, once it is trained."""
+        return read_card(self.artifact_dir) if is_complete(self.artifact_dir) else None
+
+    def record_metrics(self, metrics: dict[str, float]) -> None:
+        """Write the evaluated metrics into the card."""
+        card = self.card()
+        if card is not None:
+            write_card(self.artifact_dir, card.model_copy(update={"metrics": metrics}))
+
+    def epoch_work(self) -> tuple[int, int]:
+        """A LoRA epoch on the task's rows (the objective's own epoch is priced from it)."""
+        return self.base.epoch_work()
+
+    def training_rate(self, rows: int) -> float:
+        """The LoRA's training rate on the task's rows."""
+        return self.base.training_rate(rows)
