@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 import torch
-from click.testing import CliRunner
 
-from advisor.cli import main
 from harness.data.preferences import load_preferences
 from harness.errors import InputError
 from tests.test_tuning import LABELS, LORA, context
@@ -131,41 +129,6 @@ def test_bad_preference_files_are_one_line_naming_the_row(tmp_path: Path) -> Non
         "billing",
         "technical",
     )
-
-
-def test_assess_runs_dpo_beside_lora_and_reports_its_pairs(ticket_task: Path) -> None:
-    pairs = [
-        {"id": f"p{i}", "prompt": text, "chosen": label, "rejected": "technical" if label != "technical" else "billing"}
-        for i, (text, label) in enumerate(
-            [("Refund the extra charge", "billing"), ("Sync fails", "technical"), ("Locked out", "access")] * 4
-        )
-    ]
-    (ticket_task.parent / "pairs.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pairs))
-    text = ticket_task.read_text().replace(
-        "data: {train: train.jsonl, test: test.jsonl}",
-        "data: {train: train.jsonl, test: test.jsonl, preferences: pairs.jsonl}",
-    )
-    options = "r: 2, epochs: 1, search: false, batch_tokens: 256, max_batch_size: 4"
-    text = text.replace(
-        "rungs:\n", f"rungs:\n  - {{rung: lora, {options}}}\n  - {{rung: dpo, {options}, dpo_epochs: 1}}\n"
-    )
-    ticket_task.write_text(text + "forgetting: {max_items: 10}\n")
-    out = ticket_task.parent / "run.json"
-    result = CliRunner().invoke(main, ["assess", str(ticket_task), "--rungs", "lora,dpo", "-o", str(out)])
-    assert result.exit_code == 0, result.output
-    rungs = {r["name"]: r for r in json.loads(out.read_text())["rungs"]}
-    dpo = rungs["dpo"]
-    assert dpo["step"] == 5 and dpo["tuned"] and dpo["forgetting"]["weights_changed"]
-    preference = dpo["training"]["preference"]
-    assert preference["pairs"]["from"] == {"file": 12} and preference["pairs"]["validation"] == 1
-    assert len(preference["train_reward_accuracy"]) == 1 and preference["sft_artifact"]
-    # the SFT stage is the lora rung's own artifact, trained once and shared
-    assert Path(rungs["lora"]["training"]["artifact"]).name == preference["sft_artifact"]
-    card = (Path(dpo["training"]["artifact"]) / "card.md").read_text()
-    assert "## Preference tuning" in card and "12 file" in card
-    facts = json.loads((Path(dpo["training"]["artifact"]) / "card.json").read_text())
-    assert (facts["method"], facts["objective"]) == ("lora", "dpo")  # a LoRA adapter: it loads and serves as one
-    assert dpo["training"]["seconds"] > rungs["lora"]["training"]["chosen_seconds"]  # SFT's cost included
 
 
 def test_micro_batches_give_the_whole_batchs_gradient(tiny_model: Any) -> None:

@@ -53,8 +53,20 @@ def test_the_example_runs_in_a_tiny_form(tmp_path: Path, tiny_model_dir: Path) -
     assessment = json.loads(out.read_text())
     names = [r["name"] for r in assessment["rungs"]]
     assert names == ["zero_shot", "few_shot_similar", "lora", "dpo", "distill"]
-    dpo = assessment["rungs"][3]["training"]["preference"]
-    assert dpo["pairs"]["from"] == {"file": 12}
+    lora, dpo_rung = assessment["rungs"][2], assessment["rungs"][3]
+    dpo = dpo_rung["training"]["preference"]
+    assert dpo_rung["step"] == 5 and dpo_rung["forgetting"]["weights_changed"]
+    assert dpo["pairs"]["from"] == {"file": 12} and dpo["pairs"]["validation"] == 1
+    assert len(dpo["train_reward_accuracy"]) == 1
+    # the SFT stage is the lora rung's own artifact, trained once and shared; its time counts for dpo too
+    assert Path(lora["training"]["artifact"]).name == dpo["sft_artifact"]
+    assert dpo_rung["training"]["seconds"] > lora["training"]["chosen_seconds"]
+    artifact = Path(dpo_rung["training"]["artifact"])
+    assert (
+        "## Preference tuning" in (artifact / "card.md").read_text() and "12 file" in (artifact / "card.md").read_text()
+    )
+    card = json.loads((artifact / "card.json").read_text())
+    assert (card["method"], card["objective"]) == ("lora", "dpo")  # a LoRA adapter: it loads and serves as one
     (summary,) = assessment["distillation"]
     assert summary["teacher"] == "few_shot_similar" and summary["lora"] == "lora"
     assert "student of few_shot_similar" in result.output
