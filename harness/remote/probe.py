@@ -11,7 +11,7 @@ from harness.remote.client import EndpointClient, EndpointError
 from harness.remote.endpoint import Endpoint
 from harness.remote.replies import ChatReply, CompletionReply
 
-PROBE_VERSION = 1
+PROBE_VERSION = 2  # 2: the echo probe has several tokens (a one-token prompt has no logprob to echo)
 
 
 def probe_scoring(endpoint: Endpoint, client: Callable[[], EndpointClient], store: Store) -> str:
@@ -31,7 +31,8 @@ def probe_scoring(endpoint: Endpoint, client: Callable[[], EndpointClient], stor
     return mode
 
 
-_ECHO: dict[str, Any] = {"prompt": ["Hello"], "max_tokens": 0, "echo": True, "logprobs": 0}
+# the first token of a prompt has no logprob, so the probe needs several (a bare "Hello" is one token)
+_ECHO: dict[str, Any] = {"prompt": ["Hello, how are you today?"], "max_tokens": 0, "echo": True, "logprobs": 0}
 _CHAT: dict[str, Any] = {
     "messages": [{"role": "user", "content": "Say yes."}],
     "max_tokens": 1,
