@@ -52,9 +52,9 @@ class PreferenceReport:
     """Per step the loss; per epoch the pairs' rewards and log-probs, on train and validation; the choice."""
 
     step_losses: list[float] = field(default_factory=list)
-    train_reward_accuracy: list[float] = field(default_factory=list)
+    train_reward_accuracy: list[float] = field(default_factory=list)  # from the epoch's own steps
     train_reward_margin: list[float] = field(default_factory=list)
-    chosen_logps: list[float] = field(default_factory=list)  # mean over train pairs, per epoch
+    chosen_logps: list[float] = field(default_factory=list)  # mean over the epoch's train steps
     rejected_logps: list[float] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
     validation_reward_accuracy: list[float] = field(default_factory=list)
@@ -103,9 +103,12 @@ def train_preferences(
     model.train()
     for epoch in range(settings.epochs):
         random.Random(settings.seed * 1000 + epoch).shuffle(order)
+        seen: list[StepRewards] = []
         for start in range(0, len(order), settings.pairs_per_batch):
             batch = order[start : start + settings.pairs_per_batch]
-            loss = accumulated_pair_backward(model, pairs, batch, train_reference, settings, pad_id, prefix)
+            step = accumulated_pair_backward(model, pairs, batch, train_reference, settings, pad_id, prefix)
+            seen.append(step)
+            loss = step.loss
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:
                 group["lr"] = settings.learning_rate * learning_rate_factor(report.steps, warmup, total)
@@ -119,7 +122,8 @@ def train_preferences(
             if progress:
                 progress(report.steps, total, report.step_losses[-1], report.pairs_seen / max(report.seconds, 1e-9))
         report.epochs_run = epoch + 1
-        _judge(model, pairs, train_reference, validation, validation_reference, settings, pad_id, prefix, report)
+        _record_train_rewards(seen, settings.beta, report)
+        _judge(model, validation, validation_reference, settings, pad_id, prefix, report)
         if metric is not None:
             report.validation_metrics.append(metric_in_eval_mode(model, metric))
         score = _score(report, metric, epoch, validation)
@@ -150,6 +154,16 @@ def reference_logprobs(
     return torch.cat(values) if values else torch.zeros((0, 2))
 
 
+@dataclass(frozen=True)
+class StepRewards:
+    """One step's mean loss, and per pair the implicit rewards and the reference log-probs they rest on."""
+
+    loss: float
+    chosen: torch.Tensor
+    rejected: torch.Tensor
+    reference: torch.Tensor  # (pairs, 2)
+
+
 def accumulated_pair_backward(
     model: Any,
     pairs: Sequence[PairRows],
@@ -158,19 +172,34 @@ def accumulated_pair_backward(
     settings: PreferenceSettings,
     pad_id: int,
     prefix: Sequence[int],
-) -> float:
+) -> StepRewards:
     """Backward of the batch's mean pair loss, in micro-batches of at most `micro_batch_tokens` padded tokens.
 
     Each micro-batch's mean is weighted by its share of the batch's pairs, so the gradient is the whole
     batch's (up to summation order) while activations stay bounded, as in tuning/loop.py.
     """
     total = 0.0
+    chosen, rejected, order = [], [], []
     for part in _micro_batches(pairs, batch, settings.micro_batch_tokens):
         result = _pair_loss(model, [pairs[i] for i in part], reference[list(part)], settings, pad_id, prefix)
         weight = len(part) / len(batch)
         (result.loss * weight).backward()
         total += float(result.loss.detach()) * weight
-    return total
+        chosen.append(result.chosen_rewards.float().cpu())
+        rejected.append(result.rejected_rewards.float().cpu())
+        order += list(part)
+    return StepRewards(total, torch.cat(chosen), torch.cat(rejected), reference[order])
+
+
+def _record_train_rewards(steps: Sequence[StepRewards], beta: float, report: PreferenceReport) -> None:
+    """The epoch's train rewards and log-probs, from its own steps (as trl logs them): no second pass."""
+    chosen = torch.cat([s.chosen for s in steps])
+    rejected = torch.cat([s.rejected for s in steps])
+    reference = torch.cat([s.reference for s in steps])
+    report.train_reward_accuracy.append(float((chosen > rejected).float().mean()))
+    report.train_reward_margin.append(float((chosen - rejected).mean()))
+    report.chosen_logps.append(float((chosen / beta + reference[:, 0]).mean()))
+    report.rejected_logps.append(float((rejected / beta + reference[:, 1]).mean()))
 
 
 def _micro_batches(pairs: Sequence[PairRows], batch: Sequence[int], budget: int) -> list[list[int]]:
@@ -213,8 +242,6 @@ def _pair_loss(
 @torch.no_grad()
 def _judge(
     model: Any,
-    pairs: Sequence[PairRows],
-    train_reference: torch.Tensor,
     validation: Sequence[PairRows],
     validation_reference: torch.Tensor,
     settings: PreferenceSettings,
@@ -222,18 +249,10 @@ def _judge(
     prefix: Sequence[int],
     report: PreferenceReport,
 ) -> None:
-    """The epoch's rewards on train and validation pairs (log-probs of the train pairs too)."""
+    """The epoch's loss, reward accuracy and margin on the validation pairs."""
     was_training = model.training
     model.eval()
     mean = settings.loss_type == "ipo"
-    policy = reference_logprobs(model, pairs, pad_id, prefix, mean)
-    on_train = preference_loss(
-        policy[:, 0], policy[:, 1], train_reference[:, 0], train_reference[:, 1], settings.beta, settings.loss_type
-    )
-    report.train_reward_accuracy.append(on_train.accuracy)
-    report.train_reward_margin.append(on_train.margin)
-    report.chosen_logps.append(float(policy[:, 0].mean()))
-    report.rejected_logps.append(float(policy[:, 1].mean()))
     if validation:
         held = reference_logprobs(model, validation, pad_id, prefix, mean)
         judged = preference_loss(
