@@ -39,6 +39,7 @@ class DistillSettings:
     learning_rate: float = 4e-4
     temperature: float = 2.0
     examples_per_batch: int = 8
+    micro_batch_tokens: int = 512  # padded tokens per forward pass (every label row of an input), as tuning/loop.py
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     seed: int = 0
@@ -88,8 +89,7 @@ def train_distillation(
         agreed = 0
         for start in range(0, len(order), settings.examples_per_batch):
             batch = [examples[i] for i in order[start : start + settings.examples_per_batch]]
-            loss, agree = soft_loss(model, batch, settings.temperature, pad_id, prefix)
-            loss.backward()
+            loss, agree = accumulated_soft_backward(model, batch, settings, pad_id, prefix)
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:
                 group["lr"] = settings.learning_rate * learning_rate_factor(report.steps, warmup, total)
@@ -98,7 +98,7 @@ def train_distillation(
             agreed += agree
             report.steps += 1
             report.tokens += sum(len(row.tokens) for item in batch for row in item.rows)
-            report.step_losses.append(float(loss.detach()))
+            report.step_losses.append(loss)
             report.seconds = time.perf_counter() - started
             if progress:
                 progress(report.steps, total, report.step_losses[-1], report.tokens / max(report.seconds, 1e-9))
@@ -115,6 +115,35 @@ def train_distillation(
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return report
+
+
+def accumulated_soft_backward(
+    model: Any, batch: Sequence[SoftExample], settings: DistillSettings, pad_id: int, prefix: Sequence[int]
+) -> tuple[float, int]:
+    """Backward of the batch's mean loss in micro-batches of at most `micro_batch_tokens` padded tokens
+    (every label row of an input counted), each weighted by its share of the inputs; the loss and agreement."""
+    total, agreed = 0.0, 0
+    for part in _micro_batches(batch, settings.micro_batch_tokens):
+        loss, agree = soft_loss(model, part, settings.temperature, pad_id, prefix)
+        weight = len(part) / len(batch)
+        (loss * weight).backward()
+        total += float(loss.detach()) * weight
+        agreed += agree
+    return total, agreed
+
+
+def _micro_batches(batch: Sequence[SoftExample], budget: int) -> list[list[SoftExample]]:
+    parts: list[list[SoftExample]] = []
+    current: list[SoftExample] = []
+    longest = 0
+    for item in batch:
+        width = max(len(row.tokens) for row in item.rows)
+        if current and max(longest, width) * len(item.rows) * (len(current) + 1) > budget:
+            parts.append(current)
+            current, longest = [], 0
+        current.append(item)
+        longest = max(longest, width)
+    return [*parts, current] if current else parts
 
 
 def soft_loss(
