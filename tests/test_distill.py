@@ -97,3 +97,23 @@ def test_a_teacher_that_is_not_a_rung_of_the_task_is_one_line(ticket_task: Path)
     ticket_task.write_text(text)
     result = CliRunner().invoke(main, ["assess", str(ticket_task)])
     assert result.exit_code == 2 and "learns from itself" in result.output
+
+
+def test_micro_batches_give_the_whole_batchs_gradient(tiny_model: Any) -> None:
+    import torch
+
+    from tuning.distill_loop import accumulated_soft_backward
+
+    items = [
+        SoftExample(tuple(TrainRow((5 + i, 9, 20 + label, 2), 2) for label in range(3)), (0.7, 0.2, 0.1))
+        for i in range(4)
+    ]
+    results = []
+    for budget in (10_000, 10):  # everything at once; one input per forward pass
+        torch.manual_seed(0)
+        model = trainable_model("lora", tiny_model, {**LORA, "r": 2})
+        settings = DistillSettings(temperature=2.0, micro_batch_tokens=budget)
+        loss, _ = accumulated_soft_backward(model, items, settings, 0, ())
+        results.append((loss, torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))
+    assert results[0][0] == pytest.approx(results[1][0], abs=1e-6)
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
