@@ -164,6 +164,3 @@ def _import_openai(endpoint: Endpoint) -> Any:
             f"{endpoint.where}: endpoints need the openai client: pip install 'ladder-advisor[remote]'"
         ) from None
     return openai
-
-
-ClientFactory = Callable[[Endpoint], EndpointClient]
