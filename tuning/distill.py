@@ -126,7 +126,6 @@ class DistillPredictor(ObjectiveAdapter):
             examples_per_batch=self.config.examples_per_batch,
             seed=self.context.seed,
         )
-        progress = self.context.training_progress
         report = train_distillation(
             model,
             examples,
@@ -134,7 +133,7 @@ class DistillPredictor(ObjectiveAdapter):
             self.context.engine.pad_id,
             prefix=prefix,
             metric=self.student.validation_metric(),
-            progress=(lambda *p: progress("distill", *p)) if progress else None,
+            progress=self.progress_as("distill"),
         )
         return model, report, len(inputs) - len(examples)
 

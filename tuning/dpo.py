@@ -146,7 +146,6 @@ class DpoPredictor(ObjectiveAdapter):
             pairs_per_batch=self.config.pairs_per_batch,
             seed=self.context.seed,
         )
-        progress = self.context.training_progress
         report = train_preferences(
             model,
             train_rows,
@@ -155,7 +154,7 @@ class DpoPredictor(ObjectiveAdapter):
             self.context.engine.pad_id,
             prefix=prefix,
             metric=self.sft.validation_metric(),
-            progress=(lambda *p: progress("dpo", *p)) if progress else None,
+            progress=self.progress_as("dpo"),
         )
         card = self._card(sft_card, report, train_pairs, validation_pairs, len(train_rows))
         save_artifact(folder, model, card)

@@ -9,7 +9,7 @@ lora rung answers. A subclass says what determines its weights (`artifact_key`) 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,11 @@ class ObjectiveAdapter(ABC):
     @abstractmethod
     def planned_epochs(self) -> float:
         """Epochs of LoRA-sized work it is expected to train, every stage counted (for `--plan`)."""
+
+    def progress_as(self, rung: str) -> Callable[[int, int, float, float], None] | None:
+        """The caller's training progress, with this rung's name on it (None when nobody listens)."""
+        progress = self.context.training_progress
+        return (lambda *step: progress(rung, *step)) if progress else None
 
     def fingerprint(self) -> str:
         """The artifact plus the evaluation options."""
