@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -67,6 +68,7 @@ class DistillPredictor(ObjectiveAdapter):
 
     # ---- identity -----------------------------------------------------------------------------
 
+    @cached_property
     def inputs(self) -> list[Example]:
         """What the teacher labels: the train inputs, and the unlabelled ones when asked."""
         inputs = list(self.context.train)
@@ -78,7 +80,7 @@ class DistillPredictor(ObjectiveAdapter):
     def artifact_key(self) -> str:
         """The student's options, the teacher's identity and the inputs it labels."""
         options = {k: v for k, v in self.config.model_dump().items() if k not in EVALUATION_ONLY}
-        inputs = [(e.id, e.input) for e in self.inputs()]
+        inputs = [(e.id, e.input) for e in self.inputs]
         teacher = self.teacher.fingerprint(self.config.teacher)
         validation = [(e.id, e.input, e.target) for e in self.context.validation]
         ctx = self.context
@@ -92,7 +94,7 @@ class DistillPredictor(ObjectiveAdapter):
 
     def train_into(self, folder: Path) -> Any:
         """Ask the teacher, train the student on its answers, save it with its card."""
-        inputs = self.inputs()
+        inputs = self.inputs
         answers = self.teacher.answers(self.config.teacher, inputs)
         if self.context.labels:
             model, report, skipped = self._train_soft(inputs, answers)
@@ -170,7 +172,7 @@ class DistillPredictor(ObjectiveAdapter):
             objective="distill",
             base_model=self.context.model_name,
             base_fingerprint=self.context.model_fingerprint,
-            data_hash=content_hash([(e.id, e.input) for e in self.inputs()]),
+            data_hash=content_hash([(e.id, e.input) for e in self.inputs]),
             train_examples=inputs - skipped,
             validation_examples=len(self.context.validation),
             hyperparameters=hyperparameters,
