@@ -63,15 +63,13 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
     store = Store(options.store_path or default_store_path(task))
     endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    context = TaskRungs(task, run.context, store, endpoints).context  # a student can reach its teacher
+    rungs = TaskRungs(task, run.context, store, endpoints, run.models)  # a student can reach its teacher
+    context = rungs.context
     try:
         probes = _probe_run(run, store, hooks)
         results = [
             _with_endpoint(
-                p,
-                endpoints,
-                _run_rung(p, endpoints.context_for(p, context), run.test, store, task, hooks, probes),
-                context,
+                p, endpoints, _run_rung(p, rungs.context_for(p), run.test, store, task, hooks, probes), context
             )
             for p in run.planned
         ]
@@ -189,10 +187,11 @@ def _probe_run(run: PreparedRun, store: Store, hooks: ProgressHooks) -> Callable
 def _with_endpoint(
     planned: PlannedRung, endpoints: EndpointBinding, result: RungResult, context: RungContext
 ) -> RungResult:
-    """A remote rung's result with where it ran, how its answers were read and what the endpoint charges."""
+    """A remote rung's result with where it ran, how its answers were read and what the endpoint charges
+    (or, for a rung on another local model, that model)."""
     answerer = endpoints.answerer(planned, context)
     if answerer is None:
-        return result
+        return result if planned.model is None else result.model_copy(update={"model": planned.model})
     endpoint = answerer.endpoint
     tokens = training_tokens(context) if endpoint.hosted_fine_tuning else 0
     return result.model_copy(update={"endpoint": summary_of(endpoint, answerer, result.scoring, tokens)})

@@ -202,6 +202,7 @@ class RungResult(_Model):
     seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample
     scoring: str = ""  # how its answers were read (harness.inference.answerer.SCORING_MODES)
     endpoint: EndpointSummary | None = None  # set when an endpoint answered its prompts
+    model: str | None = None  # set when a local model other than the task's answered its prompts
     records: list[RecordSummary]
 
 

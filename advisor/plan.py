@@ -10,6 +10,8 @@ side by side in its Assessment, so the estimate's error is visible.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
@@ -27,7 +29,7 @@ from harness.pricing.prices import (
     training_cost,
 )
 from harness.remote.endpoint import Endpoint
-from harness.rungs import RequestShape
+from harness.rungs import RequestShape, RungContext
 from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12
@@ -38,21 +40,20 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     """Calibrate, then estimate every planned rung: seconds (evaluation, training), tokens, $ per 1k."""
     started = time.perf_counter()
     context = run.context
-    engine, prompts, labels = context.engine, context.prompts, context.labels
-    sample = list(run.test[:CALIBRATION_EXAMPLES])
-    encoded = [prompts.split(example) for example in sample]
-    zero_tokens = fmean(len(a) + len(b) for a, b in encoded)
-    fixed = len(prompts.encode(Example(id="", input="", target="")))  # instruction and template, once per prompt
-    demo_tokens = max(_row_tokens(run) - fixed, 1.0)  # a demonstration adds its text and answer, not the instruction
-    scoring = time_scoring(engine, prompts, encoded, labels) if labels else None
-    generation = time_generation(engine, prompts, encoded[:8])
-    single = time_single(engine, prompts, encoded[0], labels)
     prices = load_prices(run.task.spec.pricing)
     costs = run.task.spec.costs
     _, hardware = prices.gpu_price(costs.serving_hardware)
     trained_on = costs.training_hardware or hardware_for_device(context.device, prices)
     _, train_hardware = prices.gpu_price(trained_on, training=True)
-    shapes = [p.config.request_shape(zero_tokens, demo_tokens, bool(labels)) for p in run.planned]
+    rates: dict[str | None, ModelRates] = {None: _model_rates(context, run.test)}
+    for planned in run.planned:  # a rung answered by another local model is timed on that model
+        if planned.model is not None and planned.model not in rates:
+            other = run.models.context_for(planned.model, context, f"{run.task.path}: rungs.{planned.name}")
+            rates[planned.model] = _model_rates(other, run.test)
+    shapes = [
+        p.config.request_shape(rates[p.model].zero_tokens, rates[p.model].demo_tokens, bool(context.labels))
+        for p in run.planned
+    ]
     embed_s = _embedding_seconds(run) if any(shape.embeds for shape in shapes) else 0.0
     training_rates: dict[str, float] = {}
     rungs = []
@@ -60,6 +61,8 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         if planned.endpoint is not None:
             rungs.append(_remote_estimate(run, planned.name, run.endpoints[planned.endpoint], shape, embed_s))
             continue
+        model = rates[planned.model]
+        scoring, single, generation, zero_tokens = model.scoring, model.single, model.generation, model.zero_tokens
         tokens, new_tokens = shape.prompt_tokens, shape.new_tokens
         compute_tokens = zero_tokens if shape.shared_prefix else tokens
         per_example = compute_tokens / scoring if scoring and not new_tokens else compute_tokens * single
@@ -94,9 +97,9 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         "version": PLAN_VERSION,
         "key": plan_key(run.task.spec, run.splits.file_hashes, run.context.device),
         "rates": {
-            "scoring_tokens_per_s": scoring,
-            "single_request_s_per_token": single,
-            "generation_s_per_token": generation,
+            "scoring_tokens_per_s": rates[None].scoring,
+            "single_request_s_per_token": rates[None].single,
+            "generation_s_per_token": rates[None].generation,
             "embedding_s_per_text": embed_s,
             "training_tokens_per_s": training_rates,
         },
@@ -142,10 +145,39 @@ def _remote_estimate(
     }
 
 
-def _row_tokens(run: PreparedRun) -> float:
+@dataclass(frozen=True)
+class ModelRates:
+    """One model's rates on this machine, on the task's own prompts."""
+
+    zero_tokens: float  # mean tokens of a zero_shot prompt
+    demo_tokens: float  # what one demonstration adds
+    scoring: float | None  # batched scoring tokens/s (labelled tasks)
+    generation: float  # decode seconds per generated token
+    single: float  # single-request seconds per prompt token
+
+
+def _model_rates(context: RungContext, test: Sequence[Example]) -> ModelRates:
+    """Time the context's model on the first test examples."""
+    engine, prompts, labels = context.engine, context.prompts, context.labels
+    encoded = [prompts.split(example) for example in test[:CALIBRATION_EXAMPLES]]
+    zero_tokens = fmean(len(a) + len(b) for a, b in encoded)
+    fixed = len(prompts.encode(Example(id="", input="", target="")))  # instruction and template, once per prompt
+    demo_tokens = max(
+        _row_tokens(context) - fixed, 1.0
+    )  # a demonstration adds its text and answer, not the instruction
+    return ModelRates(
+        zero_tokens=zero_tokens,
+        demo_tokens=demo_tokens,
+        scoring=time_scoring(engine, prompts, encoded, labels) if labels else None,
+        generation=time_generation(engine, prompts, encoded[:8]),
+        single=time_single(engine, prompts, encoded[0], labels),
+    )
+
+
+def _row_tokens(context: RungContext) -> float:
     """Mean tokens of a zero_shot prompt and its answer: also a demonstration's rough size."""
-    prompts = run.context.prompts
-    examples = run.context.train[:32]
+    prompts = context.prompts
+    examples = context.train[:32]
     sizes = [len(prompts.encode(e)) + len(prompts.choice_tokens(e.target)) for e in examples]
     return fmean(sizes) if sizes else 0.0
 

@@ -10,19 +10,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from advisor.endpoints import resolve_endpoints
+from advisor.model_context import OtherModels, model_parts
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
-from harness.data.hashing import content_hash
 from harness.data.loading import Splits
 from harness.environment import Placement, choose_placement
-from harness.errors import InputError
-from harness.inference.engine import Engine
-from harness.inference.models import ModelSource, load_model, load_tokenizer, resolve_model
-from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.inference.models import ModelSource, resolve_model
+from harness.inference.prompts import PromptFormat
 from harness.metrics.task_metrics import PrimaryChoice, choose_primary_metric
 from harness.remote.endpoint import Endpoint
 from harness.retrieval.embedding import Embedder
@@ -79,6 +77,7 @@ class PreparedRun:
     prompt_format: PromptFormat
     context: RungContext
     primary: PrimaryChoice
+    models: OtherModels  # the models other than the task's that some rungs answer with
     endpoints: dict[str, Endpoint] = field(default_factory=dict)  # those the planned rungs run against
 
 
@@ -106,23 +105,20 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     placement = choose_placement(options.device)
-    tokenizer = load_tokenizer(source)
-    fmt = _prompt_format(task, labels, tokenizer)
-
-    def load() -> Any:
-        hooks.stage(f"loading model {spec.model}")
-        return load_model(source, placement.device, placement.dtype)
-
-    engine = Engine.deferred(load, tokenizer, placement.device, max_batch_tokens=spec.evaluation.batch_tokens)
+    parts = model_parts(source, task, labels, placement, lambda: hooks.stage(f"loading model {spec.model}"))
+    models = OtherModels(task, labels, placement, options.allow_pickle, lambda m: hooks.stage(f"loading model {m}"))
+    for p in planned:
+        if p.model is not None:
+            models.check(p.model, f"{task.path}: rungs.{p.name}")  # a missing folder fails before any work
     primary = primary_metric_choice(spec.type, spec.primary_metric, splits, labels)
     context = RungContext(
-        engine=engine,
-        prompts=PromptBuilder(tokenizer, fmt),
+        engine=parts.engine,
+        prompts=parts.prompts,
         task_type=spec.type,
         labels=labels,
         train=splits.train,
         validation=splits.validation,
-        model_fingerprint=content_hash(source.fingerprint, placement.device, placement.precision),
+        model_fingerprint=parts.fingerprint,
         seed=spec.seed,
         task_dir=task.folder,
         cache_dir=(options.store_path or default_store_path(task)).parent,
@@ -134,7 +130,9 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         primary_metric=primary.metric,
         data_files=task.data_files(),
     )
-    return PreparedRun(task, planned, splits, tuple(test), source, placement, fmt, context, primary, endpoints)
+    return PreparedRun(
+        task, planned, splits, tuple(test), source, placement, parts.prompts.format, context, primary, models, endpoints
+    )
 
 
 def _lazy_embedder() -> Callable[[], Embedder]:
@@ -147,19 +145,3 @@ def _lazy_embedder() -> Callable[[], Embedder]:
         return loaded[0]
 
     return get
-
-
-def _prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: Any) -> PromptFormat:
-    prompt = task.spec.prompt
-    has_template = bool(tokenizer.chat_template)
-    if prompt.chat == "on" and not has_template:
-        raise InputError(f"{task.path}: prompt.chat is 'on' but model '{task.spec.model}' has no chat template")
-    chat = has_template if prompt.chat == "auto" else prompt.chat == "on"
-    return PromptFormat(
-        instruction=task.spec.instruction,
-        template=prompt.template,
-        chat=chat,
-        labels=labels,
-        list_labels=prompt.list_labels,
-        choice_prefix="" if chat else " ",
-    )

@@ -20,6 +20,7 @@ class PlannedRung:
     config: RungConfig
     endpoint: str | None = None  # the task's endpoint that answers its prompts; None: the local model
     scoring: Scoring = "auto"  # how an endpoint's answers to a labelled task are read (auto: probed)
+    model: str | None = None  # another local model that answers its prompts; None: the task's model
 
 
 def _expand_sweeps(rung_type: RungType, options: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -44,8 +45,9 @@ def plan_rungs(
 ) -> list[PlannedRung]:
     """Parse `rungs:` entries (a name, or a mapping with `rung:` and options), then keep `only`.
 
-    `endpoint:` and `scoring:` say where a prompting rung runs, not what it does: they are taken off
-    the rung's options (its stored results stay keyed as before) and checked against `endpoints`.
+    `endpoint:`, `scoring:` and `model:` say where a prompting rung runs, not what it does: they are
+    taken off the rung's options (its stored results stay keyed as before) and checked against
+    `endpoints` (a model folder is checked when the run is prepared).
     """
     planned: list[PlannedRung] = []
     for index, entry in enumerate(entries):
@@ -62,9 +64,10 @@ def plan_rungs(
                 raise InputError(f"{where}.name: expected a non-empty string")
         rung_type = get_rung(kind, where)
         endpoint, scoring = _placement(options, rung_type, endpoints, where)
+        model = _other_model(options, rung_type, endpoint, where)
         for suffix, variant in _expand_sweeps(rung_type, options):
             config = rung_type.parse(variant, where)
-            planned.append(PlannedRung(name + suffix, rung_type, config, endpoint, scoring))
+            planned.append(PlannedRung(name + suffix, rung_type, config, endpoint, scoring, model))
     names = [p.name for p in planned]
     for name in names:
         if names.count(name) > 1:
@@ -98,3 +101,20 @@ def _placement(
     if scoring not in get_args(Scoring):
         raise InputError(f"{where}.scoring: expected one of {', '.join(get_args(Scoring))} (got {scoring!r})")
     return endpoint, scoring
+
+
+def _other_model(options: dict[str, Any], rung_type: RungType, endpoint: str | None, where: str) -> str | None:
+    """Take `model:` (another local model that answers a prompting rung) off the options and check it."""
+    model = options.pop("model", None)
+    if model is None:
+        return None
+    if not isinstance(model, str) or not model.strip():
+        raise InputError(f"{where}.model: expected a model folder or id (got {model!r})")
+    if not rung_type.remote:
+        raise InputError(
+            f"{where}.model: rung '{rung_type.kind}' trains on the task's model; only prompting rungs "
+            "(zero_shot, few_shot, rag) can answer with another model"
+        )
+    if endpoint is not None:
+        raise InputError(f"{where}: a rung answers with an endpoint or a local model, not both (it has both)")
+    return model

@@ -1,8 +1,9 @@
 """The task's rungs by name, for a rung that learns from another (a distillation student and its teacher).
 
 A teacher is built exactly as `advisor assess` builds it (its choice on validation included, its
-endpoint when it has one) and answers through the result store, so its answers are computed once
-and a re-run asks it nothing.
+endpoint or other model when it has one) and answers through the result store, so its answers are
+computed once and a re-run asks it nothing. A teacher named by a model folder (or id) instead of a
+rung is that model answering the task's zero_shot prompt.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from advisor.endpoints import EndpointBinding
+from advisor.model_context import OtherModels
 from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.task import LoadedTask
 from harness.data.store import Store
 from harness.errors import InputError
 from harness.metrics.scoring import scorer_for
-from harness.rungs import Predictor, RungConfig, RungContext
+from harness.rungs import Predictor, RungConfig, RungContext, get_rung
 from harness.runner import run_predictor
 from harness.selection import Searchable, choose_on_validation
 from harness.types import Example, Output
@@ -25,12 +27,16 @@ from harness.types import Example, Output
 class TaskRungs:
     """Every rung of the task file (whatever `--rungs` selected), built on first use."""
 
-    def __init__(self, task: LoadedTask, context: RungContext, store: Store, endpoints: EndpointBinding):
+    def __init__(
+        self, task: LoadedTask, context: RungContext, store: Store, endpoints: EndpointBinding, models: OtherModels
+    ):
         spec = task.spec
-        self.planned = {p.name: p for p in plan_rungs(spec.rungs, str(task.path), None, spec.endpoints)}
+        self.source = str(task.path)
+        self.planned = {p.name: p for p in plan_rungs(spec.rungs, self.source, None, spec.endpoints)}
         self.context = replace(context, other_rungs=self)
         self.store = store
         self.endpoints = endpoints
+        self.models = models
         self._built: dict[str, Predictor] = {}
         self._asking: set[str] = set()
 
@@ -51,18 +57,31 @@ class TaskRungs:
         run = run_predictor(self._predictor(name), examples, self.store, scorer, latency_sample=0)
         return [record.output for record in run.records]
 
+    def context_for(self, planned: PlannedRung) -> RungContext:
+        """The planned rung's context: answered by its endpoint, its other model, or the task's model."""
+        context = self.models.context_for(planned.model, self.context, f"{self.source}: rungs.{planned.name}")
+        return self.endpoints.context_for(planned, context)
+
     def _predictor(self, name: str) -> Predictor:
         if name not in self._built:
             planned = self._planned(name)
-            context = self.endpoints.context_for(planned, self.context)
+            context = self.context_for(planned)
             self._built[name] = planned.type.build(self._chosen(planned, context), context)
         return self._built[name]
 
     def _planned(self, name: str) -> PlannedRung:
-        if name not in self.planned:
-            known = ", ".join(self.planned)
-            raise InputError(f"rungs: no rung named '{name}' to learn from (the task's rungs: {known})")
-        return self.planned[name]
+        if name in self.planned:
+            return self.planned[name]
+        known = ", ".join(self.planned)
+        try:
+            self.models.check(name, f"{self.source}: teacher '{name}'")
+        except InputError:
+            raise InputError(
+                f"rungs: no rung named '{name}' to learn from, nor a model folder of that name "
+                f"(the task's rungs: {known})"
+            ) from None
+        zero_shot = get_rung("zero_shot")
+        return PlannedRung(name, zero_shot, zero_shot.parse({}, f"{self.source}: teacher '{name}'"), model=name)
 
     def _chosen(self, planned: PlannedRung, context: RungContext) -> RungConfig:
         config = planned.config

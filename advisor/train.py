@@ -31,7 +31,7 @@ def _train(
     check_endpoints(run.endpoints, run.task.spec)  # a teacher at an endpoint is asked before the student trains
     spec = run.task.spec
     endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    context = TaskRungs(run.task, run.context, store, endpoints).context  # a student reaches its teacher
+    context = TaskRungs(run.task, run.context, store, endpoints, run.models).context  # a student reaches its teacher
     tuned = planned.type.build(planned.config, context).tuned()
     if tuned is None:
         raise InputError(f"--rung: '{rung_name}' is a prompting rung ({planned.type.kind}); nothing to train")

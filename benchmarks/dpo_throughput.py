@@ -88,7 +88,7 @@ class PreferenceData:
 
 def preference_data(count: int) -> PreferenceData:
     """The first `count` pairs of the example's preference file, with the dpo rung's prompt."""
-    from advisor.run import _prompt_format
+    from advisor.model_context import prompt_format
     from advisor.task import load_task
     from advisor.task_data import load_task_data
     from harness.data.preferences import load_preferences
@@ -102,7 +102,7 @@ def preference_data(count: int) -> PreferenceData:
     _, labels = load_task_data(task)
     source = resolve_model(task.model_name())
     tokenizer = load_tokenizer(source)
-    prompts = tuned_prompts(PromptBuilder(tokenizer, _prompt_format(task, labels, tokenizer)))
+    prompts = tuned_prompts(PromptBuilder(tokenizer, prompt_format(task, labels, tokenizer, task.spec.model)))
     pairs = load_preferences(task.data_files()["preferences"])[:count]
     if len(pairs) < count:
         raise SystemExit(f"only {len(pairs)} pairs in the preference file; asked for {count}")

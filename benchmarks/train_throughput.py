@@ -55,7 +55,7 @@ def example_task(count: int) -> ExampleTask:
     """The example's first `count` train rows (zero_shot prompt + answer tokens) and its test set."""
     from transformers import AutoTokenizer
 
-    from advisor.run import _prompt_format
+    from advisor.model_context import prompt_format
     from advisor.task import load_task
     from advisor.task_data import load_task_data
     from harness.inference.models import resolve_model
@@ -65,7 +65,7 @@ def example_task(count: int) -> ExampleTask:
     splits, labels = load_task_data(task)
     source = resolve_model(task.model_name())
     tokenizer = AutoTokenizer.from_pretrained(source.path)
-    prompts = PromptBuilder(tokenizer, _prompt_format(task, labels, tokenizer))
+    prompts = PromptBuilder(tokenizer, prompt_format(task, labels, tokenizer, task.spec.model))
     rows, answers = [], []
     for example in splits.train[:count]:
         answer = prompts.choice_tokens(example.target)

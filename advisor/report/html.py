@@ -13,7 +13,7 @@ from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.disagreements import disagreements
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
-from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
+from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
 from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
 from harness.task_types import get_task_type
@@ -49,7 +49,7 @@ def render_html(assessment: Assessment) -> str:
         _table(assessment),
     ]
     note = cost_note(assessment)
-    if has_endpoints(assessment):
+    if runs_anywhere_else(assessment):
         head = "".join(f"<th>{escape(h)}</th>" for h in COST_HEADERS)
         body = "".join(
             "<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in cost_cells(assessment)

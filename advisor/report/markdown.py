@@ -6,7 +6,7 @@ from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
-from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
+from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.training_notes import rung_search, search_line, trial_cells
 
 
@@ -34,7 +34,7 @@ def _searches(assessment: Assessment) -> list[str]:
 def _placement(assessment: Assessment) -> list[str]:
     """Where each rung runs and its $ there (when some rung ran at an endpoint), and a scoring caveat."""
     lines = []
-    if has_endpoints(assessment):
+    if runs_anywhere_else(assessment):
         lines += ["**Where each rung runs, and what it costs there**", ""]
         lines.append("| " + " | ".join(COST_HEADERS) + " |")
         lines.append("|" + "|".join(["---"] * 3 + ["---:"] * 3 + ["---"]) + "|")

@@ -9,16 +9,16 @@ from advisor.report.formatting import dollars_text
 COST_HEADERS = ("Rung", "Runs on", "Scoring", "$/1k req", "$/month", "one-off training", "priced as")
 
 
-def has_endpoints(assessment: Assessment) -> bool:
-    """Some rung ran against an endpoint."""
-    return any(r.endpoint is not None for r in assessment.rungs)
+def runs_anywhere_else(assessment: Assessment) -> bool:
+    """Some rung ran against an endpoint or on a model other than the task's."""
+    return any(r.endpoint is not None or r.model is not None for r in assessment.rungs)
 
 
 def runs_on(rung: RungResult) -> str:
-    """`local` or `endpoint <name> (<model>)`, with `hosted` when the host is not in-house."""
+    """`local`, `local (<model>)` or `endpoint <name> (<model>)`, with `hosted` when the host is not in-house."""
     endpoint = rung.endpoint
     if endpoint is None:
-        return "local"
+        return "local" if rung.model is None else f"local ({rung.model})"
     where = "in-house" if endpoint.in_house else "hosted"
     return f"endpoint {endpoint.name} ({endpoint.model}, {where})"
 

@@ -11,7 +11,7 @@ from advisor.assessment import Assessment
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
-from advisor.report.placement import COST_HEADERS, cost_cells, has_endpoints, scoring_line
+from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.training_notes import search_line
 
 
@@ -72,7 +72,7 @@ def print_results(assessment: Assessment, console: Console) -> None:
     """Print the table, the cost assumptions, the store reuse, then the recommendation."""
     console.print(results_table(assessment))
     note = cost_note(assessment)
-    if has_endpoints(assessment):
+    if runs_anywhere_else(assessment):
         console.print(placement_table(assessment))
     elif note:
         console.print(f"[dim]{note}[/dim]", highlight=False)

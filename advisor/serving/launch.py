@@ -90,7 +90,7 @@ def catalog_of(run: PreparedRun, adapters: Sequence[str]) -> Catalog:
     tuned: list[tuple[Any, str | None, Path | None]] = []
     prompting = []
     for planned in run.planned:
-        if planned.endpoint is not None:  # it runs elsewhere: nothing of it to serve here
+        if planned.endpoint is not None or planned.model is not None:  # it runs elsewhere: nothing of it to serve here
             continue
         model = planned.type.build(planned.config, run.context).tuned()
         if model is None:
