@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.data.atomic import write_text_atomically
 from harness.errors import InputError
@@ -105,6 +105,8 @@ class TrainingSummary(_Model):
     useful_tokens: int
     useful_tokens_per_s: float
     train_losses: list[float]
+    learning_rates: list[float] = Field(default_factory=list)  # per step
+    tokens_per_s: list[float] = Field(default_factory=list)  # per step: useful tokens so far / seconds so far
     validation_losses: list[float]
     artifact: str
     trained_now: bool

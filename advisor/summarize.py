@@ -161,6 +161,8 @@ def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> Tra
         useful_tokens=training.useful_tokens,
         useful_tokens_per_s=training.useful_tokens / seconds if seconds > 0 else 0.0,
         train_losses=list(training.train_losses),
+        learning_rates=list(training.learning_rates),
+        tokens_per_s=list(training.tokens_per_s),
         validation_losses=list(training.validation_losses),
         artifact=artifact,
         trained_now=trained_now,

@@ -17,6 +17,8 @@ class TrainingReport:
     """What training did: losses per step and per epoch, time, tokens and memory."""
 
     train_losses: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)  # per step, as the optimizer used it
+    tokens_per_s: list[float] = field(default_factory=list)  # per step: useful tokens so far / seconds so far
     validation_losses: list[float] = field(default_factory=list)
     validation_metrics: list[float] = field(default_factory=list)
     selection_metric: str = "loss"

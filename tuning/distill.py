@@ -197,6 +197,8 @@ def _soft_targets(output: Output, labels: Sequence[str], temperature: float) -> 
 def _training_report(report: DistillReport, metric: str) -> TrainingReport:
     return TrainingReport(
         train_losses=report.step_losses,
+        learning_rates=report.learning_rates,
+        tokens_per_s=report.tokens_per_s,
         validation_metrics=report.validation_metrics[1:],
         selection_metric=metric,
         steps=report.steps,

@@ -50,6 +50,8 @@ class DistillReport:
     """Per step the loss; per epoch agreement with the teacher's top label and the validation metric."""
 
     step_losses: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)  # per step
+    tokens_per_s: list[float] = field(default_factory=list)  # per step: tokens so far / seconds so far
     teacher_agreement: list[float] = field(default_factory=list)  # share of train inputs, per epoch
     validation_metrics: list[float] = field(default_factory=list)  # [0] the untrained student
     best_epoch: int = 0
@@ -99,7 +101,9 @@ def train_distillation(
             report.steps += 1
             report.tokens += sum(len(row.tokens) for item in batch for row in item.rows)
             report.step_losses.append(loss)
+            report.learning_rates.append(optimizer.param_groups[0]["lr"])
             report.seconds = time.perf_counter() - started
+            report.tokens_per_s.append(report.tokens / max(report.seconds, 1e-9))
             if progress:
                 progress(report.steps, total, report.step_losses[-1], report.tokens / max(report.seconds, 1e-9))
         report.epochs_run = epoch + 1

@@ -185,6 +185,8 @@ class DpoPredictor(ObjectiveAdapter):
         }
         training = TrainingReport(
             train_losses=report.step_losses,
+            learning_rates=report.learning_rates,
+            tokens_per_s=report.tokens_per_s,
             validation_losses=report.validation_losses,
             validation_metrics=report.validation_metrics[1:],
             selection_metric=self.sft.metric,

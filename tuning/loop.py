@@ -138,12 +138,14 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             report.steps = step
             report.train_losses.append(result.loss)
+            report.learning_rates.append(optimizer.param_groups[0]["lr"])
             report.useful_tokens += result.useful_tokens
             report.computed_tokens += result.computed_tokens
             report.completion_tokens += result.completion_tokens
             report.seconds = time.perf_counter() - started
+            report.tokens_per_s.append(report.useful_tokens / max(report.seconds, 1e-9))
             if progress:
-                progress(step, total_steps, report.train_losses[-1], report.useful_tokens / max(report.seconds, 1e-9))
+                progress(step, total_steps, report.train_losses[-1], report.tokens_per_s[-1])
             if step % settings.checkpoint_every == 0:
                 save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
         report.epochs_run = epoch + 1

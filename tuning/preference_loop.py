@@ -52,6 +52,8 @@ class PreferenceReport:
     """Per step the loss; per epoch the pairs' rewards and log-probs, on train and validation; the choice."""
 
     step_losses: list[float] = field(default_factory=list)
+    learning_rates: list[float] = field(default_factory=list)  # per step
+    tokens_per_s: list[float] = field(default_factory=list)  # per step: tokens so far / seconds so far
     train_reward_accuracy: list[float] = field(default_factory=list)  # from the epoch's own steps
     train_reward_margin: list[float] = field(default_factory=list)
     chosen_logps: list[float] = field(default_factory=list)  # mean over the epoch's train steps
@@ -118,7 +120,9 @@ def train_preferences(
             report.pairs_seen += len(batch)
             report.tokens += sum(len(pairs[i].chosen.tokens) + len(pairs[i].rejected.tokens) for i in batch)
             report.step_losses.append(loss)
+            report.learning_rates.append(optimizer.param_groups[0]["lr"])
             report.seconds = time.perf_counter() - started
+            report.tokens_per_s.append(report.tokens / max(report.seconds, 1e-9))
             if progress:
                 progress(report.steps, total, report.step_losses[-1], report.pairs_seen / max(report.seconds, 1e-9))
         report.epochs_run = epoch + 1
