@@ -161,6 +161,13 @@ class _BarHooks:
     type=click.IntRange(min=1),
     help="Write the N inputs of data.unlabelled on which the close rivals disagree most, to label next.",
 )
+@click.option(
+    "--track",
+    metavar="BACKENDS",
+    help="Also log the assessment to these tracking backends, comma-separated: mlflow, tensorboard "
+    "(default: the task's tracking.to). MLflow is embedded in .advisor/mlflow.db unless tracking.uri or "
+    "MLFLOW_TRACKING_URI names a server.",
+)
 @reports_errors
 def assess(
     task_file: Path,
@@ -173,6 +180,7 @@ def assess(
     plan_only: bool,
     baseline: Path | None,
     suggest: int | None,
+    track: str | None,
 ) -> None:
     """Run every rung of TASK_FILE on its test split and print the results side by side.
 
@@ -200,11 +208,15 @@ def assess(
     if plan_only:
         _plan(task_file, options, hooks)
         return
+    from advisor.task import load_task
+    from advisor.tracking.track import chosen_backends
+
+    task = load_task(task_file)
+    backends = chosen_backends(task, track)  # an unknown backend or a missing library: before any work
     if suggest is not None:
-        from advisor.task import load_task
         from harness.errors import InputError
 
-        if load_task(task_file).spec.data.unlabelled is None:  # before any work
+        if task.spec.data.unlabelled is None:  # before any work
             raise InputError(f"{task_file}: data.unlabelled: --suggest-labels needs a file of unlabelled inputs")
     try:
         run = prepare_run(task_file, options, hooks)
@@ -218,6 +230,12 @@ def assess(
     write_assessment(assessment, target)
     reports = write_reports(assessment, target)
     console.print(f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}")
+    if backends:
+        from advisor.tracking.track import track_assessment
+
+        folder = (options.store_path or default_store_path(run.task)).parent
+        for line in track_assessment(assessment, run.task, backends, [target, *reports], folder):
+            (err_console if line.startswith("warning:") else console).print(line, highlight=False, soft_wrap=True)
     from advisor.report.plan import plan_check_table
 
     checked = plan_check_table(assessment)
@@ -229,9 +247,7 @@ def assess(
         made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
         console.print(made.describe(suggest), highlight=False)
     if before is not None:
-        from advisor.task import load_task
-
-        _gate_and_exit(assessment, before, load_task(task_file).spec.gates, None, None)
+        _gate_and_exit(assessment, before, task.spec.gates, None, None)
 
 
 @main.command()

@@ -173,6 +173,14 @@ class EndpointSection(_Strict):
     fine_tuning: FineTuningSpec | None = None  # a hosted fine-tune: what its training cost
 
 
+class TrackingSection(_Strict):
+    """Where `advisor assess` also logs its runs (`--track` on the command line overrides `to`)."""
+
+    to: list[str] = []  # tracking backends: mlflow, tensorboard (or a plug-in's)
+    uri: str | None = None  # an MLflow tracking URI; else MLFLOW_TRACKING_URI; else the embedded store
+    experiment: str | None = None  # the MLflow experiment; default: the task's name
+
+
 RungEntry = str | dict[str, Any]
 
 
@@ -204,6 +212,7 @@ class TaskSpec(_Strict):
     facts: FactsSection = FactsSection()
     decision: DecisionSection = DecisionSection()
     gates: GatesSection = GatesSection()
+    tracking: TrackingSection = TrackingSection()
 
     @field_validator("type")
     @classmethod
