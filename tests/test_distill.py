@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from advisor.cli import main
 from tests.test_tuning import LORA
-from tuning.batch_loss import TrainRow
+from tuning.answer_scores import answer_logprobs
+from tuning.batch_loss import TrainRow, completion_logprobs
 from tuning.distill_loop import DistillSettings, SoftExample, teacher_distribution, train_distillation
 from tuning.methods import trainable_model
 
@@ -38,6 +39,27 @@ def test_the_student_learns_the_teachers_labels_on_a_toy_set(tiny_model: Any) ->
     assert report.step_losses[-1] < report.step_losses[0]
     assert report.teacher_agreement[-1] == 1.0 > report.teacher_agreement[0]
     assert report.best_epoch == 12  # no metric: the last epoch
+
+
+def test_scoring_each_prompt_once_gives_the_full_rows_scores_and_gradients(tiny_model: Any) -> None:
+    model = trainable_model("lora", tiny_model, {**LORA, "r": 4})
+    prompts = [(5, 9, 30, 31), (6, 9, 32), (7, 9, 33, 34, 35)]
+    answers = [(20, 2), (21, 22, 2), (23, 2)]
+    rows = [TrainRow((*prompt, *answer), len(answer)) for prompt in prompts for answer in answers]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+
+    def gradients_of(values: Any) -> list[Any]:
+        values.sum().backward()
+        gradients = [p.grad.clone() for p in trainable]
+        model.zero_grad(set_to_none=True)
+        return gradients
+
+    for prefix in ((), (1, 11, 12)):
+        full = completion_logprobs(rows, model, 0, prefix).reshape(3, 3)
+        once = answer_logprobs(model, prompts, answers, 0, prefix)
+        assert once.detach().numpy() == pytest.approx(full.detach().numpy(), abs=1e-5)
+        for a, b in zip(gradients_of(once), gradients_of(full), strict=True):
+            assert a.numpy() == pytest.approx(b.numpy(), abs=1e-5)
 
 
 def assess(task: Path, out: Path) -> dict[str, Any]:

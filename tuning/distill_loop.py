@@ -19,8 +19,10 @@ from typing import Any
 
 import torch
 
+from tuning.answer_scores import answer_logprobs
 from tuning.batch_loss import TrainRow, completion_logprobs
 from tuning.loop import learning_rate_factor, metric_in_eval_mode, restore, snapshot
+from tuning.virtual_tokens import virtual_token_type
 
 
 @dataclass(frozen=True)
@@ -137,12 +139,17 @@ def accumulated_soft_backward(
 
 
 def _micro_batches(batch: Sequence[SoftExample], budget: int) -> list[list[SoftExample]]:
+    """Consecutive inputs whose padded tokens (the prompt once, then each label) fit the budget."""
     parts: list[list[SoftExample]] = []
     current: list[SoftExample] = []
     longest = 0
     for item in batch:
-        width = max(len(row.tokens) for row in item.rows)
-        if current and max(longest, width) * len(item.rows) * (len(current) + 1) > budget:
+        split = prompt_and_answers(item)
+        if split is None:
+            width = max(len(row.tokens) for row in item.rows) * len(item.rows)
+        else:
+            width = len(split[0]) + len(item.rows) * max(len(answer) for answer in split[1])
+        if current and max(longest, width) * (len(current) + 1) > budget:
             parts.append(current)
             current, longest = [], 0
         current.append(item)
@@ -150,13 +157,29 @@ def _micro_batches(batch: Sequence[SoftExample], budget: int) -> list[list[SoftE
     return [*parts, current] if current else parts
 
 
+def prompt_and_answers(item: SoftExample) -> tuple[tuple[int, ...], list[tuple[int, ...]]] | None:
+    """The prompt every label row of the input shares, and each label's tokens; None if they differ."""
+    prompts = {row.tokens[: len(row.tokens) - row.completion] for row in item.rows}
+    if len(prompts) != 1:
+        return None
+    return prompts.pop(), [row.tokens[len(row.tokens) - row.completion :] for row in item.rows]
+
+
+def label_scores(model: Any, batch: Sequence[SoftExample], pad_id: int, prefix: Sequence[int]) -> torch.Tensor:
+    """[inputs, labels]: the student's log-likelihood of each label, each prompt run once when it can be."""
+    split = [prompt_and_answers(item) for item in batch]
+    answers = split[0][1] if split[0] is not None else None
+    if virtual_token_type(model) is None and all(s is not None and s[1] == answers for s in split):
+        return answer_logprobs(model, [s[0] for s in split if s is not None], answers or [], pad_id, prefix)
+    rows = [row for item in batch for row in item.rows]  # virtual tokens, or inputs with different prompts
+    return completion_logprobs(rows, model, pad_id, prefix).reshape(len(batch), len(batch[0].rows))
+
+
 def soft_loss(
     model: Any, batch: Sequence[SoftExample], temperature: float, pad_id: int, prefix: Sequence[int]
 ) -> tuple[torch.Tensor, int]:
     """KL(teacher || student) x T^2 over each input's labels, averaged; and how many top labels agree."""
-    labels = len(batch[0].rows)
-    rows = [row for item in batch for row in item.rows]
-    scores = completion_logprobs(rows, model, pad_id, prefix).reshape(len(batch), labels)
+    scores = label_scores(model, batch, pad_id, prefix)
     student = torch.log_softmax(scores / temperature, dim=-1)
     teacher = torch.tensor([item.teacher for item in batch], dtype=student.dtype, device=student.device)
     loss = torch.nn.functional.kl_div(student, teacher, reduction="batchmean") * temperature**2
