@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from harness.inference.prefix_cache import expanded_cache
+from tuning.batch_loss import prefix_keys_values
 
 
 def answer_logprobs(
@@ -29,14 +30,7 @@ def answer_logprobs(
     n, k, head = len(prompts), len(answers), len(prefix)
     cache = None
     if prefix:
-        run = model(
-            input_ids=torch.tensor([list(prefix)], device=device),
-            attention_mask=torch.ones((1, head), dtype=torch.long, device=device),
-            position_ids=torch.arange(head, device=device)[None],
-            use_cache=True,
-            logits_to_keep=1,
-        )
-        cache = expanded_cache([(layer.keys, layer.values) for layer in run.cache.layers], n)
+        cache = expanded_cache(prefix_keys_values(model, prefix, device), n)
     width = max(len(p) for p in prompts)
     ids = torch.full((n, width), pad_id, dtype=torch.long)
     mask = torch.zeros((n, width), dtype=torch.long)

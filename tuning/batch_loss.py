@@ -103,14 +103,7 @@ def _logits_after_prefix(
     device: Any,
 ) -> torch.Tensor:
     length = len(prefix)
-    head = model(
-        input_ids=torch.tensor([list(prefix)], device=device),
-        attention_mask=torch.ones((1, length), dtype=torch.long, device=device),
-        position_ids=torch.arange(length, device=device)[None],
-        use_cache=True,
-        logits_to_keep=1,
-    )
-    layers = [(layer.keys, layer.values) for layer in head.cache.layers]
+    layers = prefix_keys_values(model, prefix, device)
     batch = input_ids.shape[0]
     mask = torch.cat([torch.ones((batch, length), dtype=attention.dtype), attention], dim=-1)
     return model(
@@ -121,3 +114,16 @@ def _logits_after_prefix(
         logits_to_keep=keep.to(device),
         use_cache=True,
     ).logits
+
+
+def prefix_keys_values(model: Any, prefix: Sequence[int], device: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every layer's keys and values for the shared prefix, run once (with gradients: the adapter shapes them)."""
+    length = len(prefix)
+    head = model(
+        input_ids=torch.tensor([list(prefix)], device=device),
+        attention_mask=torch.ones((1, length), dtype=torch.long, device=device),
+        position_ids=torch.arange(length, device=device)[None],
+        use_cache=True,
+        logits_to_keep=1,
+    )
+    return [(layer.keys, layer.values) for layer in head.cache.layers]
