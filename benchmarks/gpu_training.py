@@ -213,6 +213,31 @@ def training_configs(dry: bool) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
+def timed_runs(model: Any, ctx: dict[str, Any], seconds: float) -> dict[str, Any]:
+    """Each chosen training configuration timed on `model` for about `seconds` (an error is its result)."""
+    device, dry = ctx["device"], ctx["dry"]
+    runs: dict[str, Any] = {}
+    for name, overrides in training_configs(dry):
+        if name not in ctx["train_configs"]:
+            continue
+        try:
+            runs[name] = timed_training(
+                model,
+                ctx["rows"],
+                ctx["prefix"],
+                ctx["pad_id"],
+                loop_settings(**overrides),
+                seconds,
+                max_steps=2 if dry else 10**6,
+                warmup_steps=0 if dry else 3,
+                device=device,
+            )
+        except Exception as error:
+            runs[name] = _error(error)
+        ctx["checkpoint"]()
+    return runs
+
+
 def part_lora(ctx: dict[str, Any]) -> dict[str, Any]:
     device, dry = ctx["device"], ctx["dry"]
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -224,27 +249,8 @@ def part_lora(ctx: dict[str, Any]) -> dict[str, Any]:
         "wrapper": wrapper,
         "dtype": str(dtype).removeprefix("torch."),
         "trainable_parameters": trainable,
-        "runs": {},
     }
-    for name, overrides in training_configs(dry):
-        if name not in ctx["train_configs"]:
-            continue
-        try:
-            settings = loop_settings(**overrides)
-            out["runs"][name] = timed_training(
-                model,
-                ctx["rows"],
-                ctx["prefix"],
-                ctx["pad_id"],
-                settings,
-                ctx["seconds"],
-                max_steps=2 if dry else 10**6,
-                warmup_steps=0 if dry else 3,
-                device=device,
-            )
-        except Exception as error:
-            out["runs"][name] = _error(error)
-        ctx["checkpoint"]()
+    out["runs"] = timed_runs(model, ctx, ctx["seconds"])
     try:
         if not ctx["full_loop"]:
             raise RuntimeError("skipped (--no-full-loop)")
@@ -260,7 +266,7 @@ def part_lora(ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def part_qlora(ctx: dict[str, Any]) -> dict[str, Any]:
-    device, dry = ctx["device"], ctx["dry"]
+    device = ctx["device"]
     import bitsandbytes
 
     from tuning.methods import quantized_base, wrap_lora
@@ -276,27 +282,8 @@ def part_qlora(ctx: dict[str, Any]) -> dict[str, Any]:
         "wrapper": "tuning.methods.wrap_lora",
         "quantized_base_load_memory": load_memory,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "runs": {},
     }
-    for name, overrides in training_configs(dry):
-        if name not in ctx["train_configs"]:
-            continue
-        try:
-            settings = loop_settings(**overrides)
-            out["runs"][name] = timed_training(
-                model,
-                ctx["rows"],
-                ctx["prefix"],
-                ctx["pad_id"],
-                settings,
-                ctx["seconds"] * 0.75,
-                max_steps=2 if dry else 10**6,
-                warmup_steps=0 if dry else 3,
-                device=device,
-            )
-        except Exception as error:
-            out["runs"][name] = _error(error)
-        ctx["checkpoint"]()
+    out["runs"] = timed_runs(model, ctx, ctx["seconds"] * 0.75)
     del model, base
     _free(device)
     return out
