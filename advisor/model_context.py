@@ -90,13 +90,16 @@ class OtherModels:
         self.allow_pickle = allow_pickle
         self.on_load = on_load
         self._parts: dict[str, ModelParts] = {}
+        self._sources: dict[str, ModelSource] = {}
 
     def check(self, model: str, where: str) -> ModelSource:
-        """The model's source, or one line naming where it was asked for (before anything loads)."""
-        try:
-            return resolve_model(model, allow_pickle=self.allow_pickle)
-        except InputError as error:
-            raise InputError(f"{where}.model: {error}") from None
+        """The model's source (found once), or one line naming where it was asked for (before anything loads)."""
+        if model not in self._sources:
+            try:
+                self._sources[model] = resolve_model(model, allow_pickle=self.allow_pickle)
+            except InputError as error:
+                raise InputError(f"{where}.model: {error}") from None
+        return self._sources[model]
 
     def context_for(self, model: str | None, context: RungContext, where: str) -> RungContext:
         """`context` answered by `model` (None: the task's own, unchanged)."""
