@@ -37,6 +37,7 @@ from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
 from harness.data.loading import Splits
 from harness.data.store import Store
+from harness.distributed import writes_files
 from harness.environment import describe_hardware
 from harness.metrics.scoring import scorer_for
 from harness.pricing.prices import load_prices
@@ -58,24 +59,36 @@ def assess(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> Ass
 
 def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> Assessment:
     """`assess` on a prepared run (the model already loaded), so a caller can use the run afterwards."""
+    return summarize_assessment(run, options, hooks, measure_rungs(run, options, hooks))
+
+
+def measure_rungs(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> list[RungResult]:
+    """Every planned rung measured on the test split (under a launch, by every rank together)."""
     task, spec = run.task, run.task.spec
-    kind = get_task_type(spec.type)
     check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
     store = Store(options.store_path or default_store_path(task))
     endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
     rungs = TaskRungs(task, run.context, store, endpoints, run.models)  # a student can reach its teacher
-    context = rungs.context
     try:
-        probes = _probe_run(run, store, hooks)
-        results = [
+        # the probes compare weights, not shares of work: rank 0 runs them while the others go on
+        probes = _probe_run(run, store, hooks) if writes_files() else None
+        return [
             _with_endpoint(
-                p, endpoints, _run_rung(p, rungs.context_for(p), run.test, store, task, hooks, probes), context
+                p, endpoints, _run_rung(p, rungs.context_for(p), run.test, store, task, hooks, probes), rungs.context
             )
             for p in run.planned
         ]
     finally:
         endpoints.close()
         store.close()
+
+
+def summarize_assessment(
+    run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, results: list[RungResult]
+) -> Assessment:
+    """The Assessment of measured rungs: the data audit, prices, comparisons and the recommendation."""
+    task, spec = run.task, run.task.spec
+    kind = get_task_type(spec.type)
     hooks.stage("auditing the data")
     audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))

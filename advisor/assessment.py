@@ -240,6 +240,8 @@ class Environment(_Model):
     torch: str
     transformers: str
     ladder: str
+    executor: Literal["local", "torchrun", "ray"] = "local"  # what ran the rungs: one process, a launch, Ray
+    processes: int = 1  # the launch's ranks, or the Ray workers the rungs were spread over
 
 
 Measure = Literal["quality", "ladder", "cost", "latency", "total_cost", "p95_latency"]

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from harness.distributed import current_ranks
 from harness.errors import LadderError
 from harness.library_warnings import silence_unfixable_warnings
 from harness.metrics.measurement import Measurement
@@ -55,6 +56,8 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except LadderError as error:
             message = escape(one_line(str(error)))
+            if not current_ranks().is_main:  # every rank of a launch meets the same error; one says it
+                sys.exit(error.exit_code)
             err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
             sys.exit(error.exit_code)
         except KeyboardInterrupt:
@@ -187,11 +190,11 @@ def assess(
     Finished outputs are kept in a store keyed by content hashes: a re-run with nothing changed
     computes nothing, and an interrupted run resumes where it stopped.
     """
-    from advisor.assess import assess_prepared
+    from advisor.assess import measure_rungs, summarize_assessment
     from advisor.assessment import read_assessment, write_assessment
     from advisor.report.files import write_reports
     from advisor.report.terminal import output_console, print_results
-    from advisor.run import AssessOptions, default_store_path, prepare_run
+    from advisor.run import AssessOptions, QuietHooks, default_store_path, prepare_run
 
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
     options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device, allow_pickle=allow_pickle)
@@ -204,7 +207,8 @@ def assess(
         TimeRemainingColumn(),
     )
     progress = Progress(*columns, console=err_console, transient=False)
-    hooks = _BarHooks(progress)
+    main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
+    hooks = _BarHooks(progress) if main_rank else QuietHooks()
     if plan_only:
         _plan(task_file, options, hooks)
         return
@@ -220,9 +224,12 @@ def assess(
             raise InputError(f"{task_file}: data.unlabelled: --suggest-labels needs a file of unlabelled inputs")
     try:
         run = prepare_run(task_file, options, hooks)
-        assessment = assess_prepared(run, options, hooks)
+        measured = measure_rungs(run, options, hooks)
+        if not main_rank:
+            return
+        assessment = summarize_assessment(run, options, hooks, measured)
     finally:
-        if hooks.started:
+        if isinstance(hooks, _BarHooks) and hooks.started:
             progress.stop()
     console = output_console()
     print_results(assessment, console)
@@ -392,17 +399,21 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
     The adapter is cached like every result: an unchanged task trains nothing the second time.
     A run that is killed resumes from its last checkpoint.
     """
+    from advisor.run import QuietHooks
     from advisor.train import train_rung
 
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
     )
-    hooks = _BarHooks(progress)
+    main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
+    hooks = _BarHooks(progress) if main_rank else QuietHooks()
     try:
         result = train_rung(task_file, rung_name, out, merge, hooks)
     finally:
-        if hooks.started:
+        if isinstance(hooks, _BarHooks) and hooks.started:
             progress.stop()
+    if not main_rank:
+        return
     card = result["card"]
     state = "trained" if result["trained_now"] else "already trained (cached)"
     if card is not None:
@@ -611,3 +622,7 @@ def serve(
 def _slug(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
     return kept.strip("-") or "task"
+
+
+if __name__ == "__main__":  # `python -m advisor.cli`, as `torchrun -m advisor.cli` starts each rank
+    main()

@@ -18,6 +18,7 @@ from advisor.rung_plan import PlannedRung, plan_rungs
 from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
 from harness.data.loading import Splits
+from harness.distributed import join_process_group
 from harness.environment import Placement, choose_placement
 from harness.inference.models import ModelSource, resolve_model
 from harness.inference.prompts import PromptFormat
@@ -57,6 +58,25 @@ class ProgressHooks(Protocol):
 
     def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
         """A training step of a tuned rung is done (step of total, its loss, useful tokens/s)."""
+
+
+class QuietHooks:
+    """Progress nobody watches: the other ranks of a launch, a Ray worker, a benchmark."""
+
+    def stage(self, text: str) -> None:
+        """Ignored."""
+
+    def rung_started(self, name: str, total: int) -> None:
+        """Ignored."""
+
+    def advance(self, count: int) -> None:
+        """Ignored."""
+
+    def rung_finished(self, name: str) -> None:
+        """Ignored."""
+
+    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        """Ignored."""
 
 
 def default_store_path(task: LoadedTask) -> Path:
@@ -105,6 +125,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     placement = choose_placement(options.device)
+    join_process_group(placement.device)  # under torchrun / accelerate launch: this rank's place in the launch
     parts = model_parts(source, task, labels, placement, lambda: hooks.stage(f"loading model {spec.model}"))
     models = OtherModels(task, labels, placement, options.allow_pickle, lambda m: hooks.stage(f"loading model {m}"))
     for p in planned:

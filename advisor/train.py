@@ -11,6 +11,7 @@ from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store
 from advisor.rung_plan import PlannedRung
 from advisor.task_rungs import TaskRungs
 from harness.data.store import Store
+from harness.distributed import writes_files
 from harness.errors import InputError
 
 
@@ -40,7 +41,7 @@ def _train(
     tuned.engine()  # search, train or load
     artifact = tuned.artifact_dir
     card = tuned.card()
-    if out is not None:
+    if out is not None and writes_files():  # under a launch, rank 0 exports
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out}: the export folder is not empty")
         if merge:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from harness.distributed import current_ranks, threads_per_rank
+
 
 @dataclass(frozen=True)
 class Placement:
@@ -26,11 +28,12 @@ class Placement:
 def choose_placement(requested: str = "auto") -> Placement:
     """CUDA in bfloat16 when there is a GPU, else the CPU in float32 (bf16 is many times slower there).
 
-    LADDER_THREADS sets the CPU thread count (default: every core; more than that only slows).
+    LADDER_THREADS sets the CPU thread count (default: every core, shared among the ranks of a launch
+    on this machine; more than that only slows).
     """
     import torch
 
-    threads = int(os.environ.get("LADDER_THREADS", "0")) or (os.cpu_count() or 1)
+    threads = int(os.environ.get("LADDER_THREADS", "0")) or threads_per_rank(os.cpu_count() or 1)
     torch.set_num_threads(threads)
     if requested not in ("auto", "cpu", "cuda"):
         raise ValueError(f"unknown device '{requested}'")
@@ -56,6 +59,8 @@ def describe_hardware(placement: Placement) -> dict[str, Any]:
         "torch": torch.__version__,
         "transformers": _version("transformers"),
         "ladder": _version("ladder-advisor"),
+        "executor": "torchrun" if current_ranks().distributed else "local",
+        "processes": current_ranks().world_size,
     }
 
 

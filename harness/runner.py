@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from harness.data.hashing import content_hash
 from harness.data.store import Store
+from harness.distributed import current_ranks, from_main, gather, shard, unshard
 from harness.inference.batching import chunks
 from harness.metrics.scoring import Scorer
 from harness.rungs import Predictor
@@ -54,19 +55,19 @@ def run_predictor(
     example_keys = [example_key(e) for e in examples]
     keys = [content_hash(fingerprint, k, "batched") for k in example_keys]
     outputs = store.get_outputs(keys)
-    missing = [i for i, key in enumerate(keys) if key not in outputs]
+    # under a launch every rank works on what rank 0 lacks, each on its share of every chunk
+    missing = from_main([i for i, key in enumerate(keys) if key not in outputs])
     if progress:
         progress(len(examples) - len(missing))
     if missing:
         predictor.prepare()  # training, index building, model loading: not part of any request's latency
-    for chunk in chunks(missing, chunk_size):
+    for chunk in chunks(missing, chunk_size * current_ranks().world_size):
+        mine = shard(chunk)
         started = time.perf_counter()
-        produced = predictor.predict([examples[i] for i in chunk])
-        share = (time.perf_counter() - started) / len(chunk)
-        items = [
-            (keys[i], example_keys[i], out if out.timed else replace(out, latency_s=share))
-            for i, out in zip(chunk, produced, strict=True)
-        ]
+        produced = predictor.predict([examples[i] for i in mine]) if mine else []
+        share = (time.perf_counter() - started) / max(len(mine), 1)
+        answered = [(i, o if o.timed else replace(o, latency_s=share)) for i, o in zip(mine, produced, strict=True)]
+        items = [(keys[i], example_keys[i], out) for i, out in unshard(gather(answered))]
         store.put_outputs(fingerprint, "batched", items)
         outputs.update({key: out for key, _, out in items})
         if progress:
@@ -101,18 +102,18 @@ def _single_request_latencies(
     chosen = _latency_sample(len(examples), sample, seed)
     keys = {i: content_hash(fingerprint, example_keys[i], "single") for i in chosen}
     stored = store.get_outputs(list(keys.values()))
-    todo = [i for i in chosen if keys[i] not in stored]
+    todo = from_main([i for i in chosen if keys[i] not in stored])
     if todo:
-        predictor.prepare()
-    if todo:
+        predictor.prepare()  # on every rank: preparing a tuned rung may train it, which takes them all
+    if todo and current_ranks().is_main:  # one process measures: latency is a single request's, alone
         predictor.predict([examples[todo[0]]])  # warm-up: first-call allocations are not latency
-    for i in todo:
-        started = time.perf_counter()
-        output: Output = predictor.predict([examples[i]])[0]
-        timed = replace(output, latency_s=time.perf_counter() - started)
-        store.put_outputs(fingerprint, "single", [(keys[i], example_keys[i], timed)])
-        stored[keys[i]] = timed
-    return [stored[keys[i]].latency_s for i in chosen]
+        for i in todo:
+            started = time.perf_counter()
+            output: Output = predictor.predict([examples[i]])[0]
+            timed = replace(output, latency_s=time.perf_counter() - started)
+            store.put_outputs(fingerprint, "single", [(keys[i], example_keys[i], timed)])
+            stored[keys[i]] = timed
+    return from_main([stored[keys[i]].latency_s for i in chosen] if current_ranks().is_main else [])
 
 
 def _latency_sample(count: int, sample: int, seed: int) -> list[int]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from harness.cards import AdapterCard
 from harness.data.atomic import staged_folder, write_text_atomically
+from harness.distributed import writes_files
 
 CARD_JSON = "card.json"
 CARD_MD = "card.md"
@@ -21,7 +22,9 @@ def is_complete(folder: Path) -> bool:
 
 
 def save_artifact(folder: Path, model: Any, card: AdapterCard) -> None:
-    """Save weights (safetensors) and the card into a temporary folder, then rename it into place."""
+    """Save weights (safetensors) and the card into a temporary folder, then rename it into place (rank 0 only)."""
+    if not writes_files():
+        return
     with staged_folder(folder) as staging:
         model.save_pretrained(staging, safe_serialization=True)
         write_card(staging, card)
@@ -33,7 +36,9 @@ def read_card(folder: Path) -> AdapterCard:
 
 
 def write_card(folder: Path, card: AdapterCard) -> None:
-    """card.json and a readable card.md, each written atomically."""
+    """card.json and a readable card.md, each written atomically (rank 0 only)."""
+    if not writes_files():
+        return
     write_text_atomically(folder / CARD_JSON, card.model_dump_json(indent=2))
     write_text_atomically(folder / CARD_MD, card_markdown(card))
 

@@ -16,12 +16,15 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness.data.atomic import staged_folder, write_text_atomically
+from harness.distributed import writes_files
 
 Named = list[tuple[str, torch.Tensor]]
 
 
 def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Write a new checkpoint and point `latest` at it; older ones are removed afterwards."""
+    """Write a new checkpoint and point `latest` at it; older ones are removed afterwards (rank 0 only)."""
+    if not writes_files():  # every rank holds the same weights and optimizer state
+        return
     name = f"step-{state['report']['steps']}-epoch-{state['report']['epochs_run']}"
     with staged_folder(folder / name) as staging:
         save_file({n: p.detach().contiguous() for n, p in trainable}, str(staging / "trainable.safetensors"))

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from harness.cards import TrainingReport
+from harness.distributed import shard, sum_gradients
 from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
 from tuning.checkpoint import load_checkpoint, save_checkpoint
@@ -130,7 +131,12 @@ def train(
             step += 1
             if step <= report.steps:  # done before the resume point
                 continue
-            result = accumulated_backward([train_rows[i] for i in batch], model, pad_id, prefix, settings)
+            rows = [train_rows[i] for i in batch]
+            total = sum(row.completion for row in rows)
+            # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
+            mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
+            summed = sum_gradients([p for _, p in trainable], (mine.loss, mine.useful_tokens, mine.computed_tokens))
+            result = StepResult(summed[0], int(summed[1]), int(summed[2]), total)
             torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
                 group["lr"] = settings.learning_rate * learning_rate_factor(step - 1, warmup, total_steps)
@@ -232,15 +238,21 @@ class StepResult:
 
 
 def accumulated_backward(
-    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int], settings: LoopSettings
+    rows: Sequence[TrainRow],
+    model: Any,
+    pad_id: int,
+    prefix: Sequence[int],
+    settings: LoopSettings,
+    batch_completion: int | None = None,
 ) -> StepResult:
     """Backward of the batch's mean completion-token loss, in micro-batches of at most `micro_batch_tokens`.
 
     Each micro-batch's mean loss is weighted by its share of the batch's completion tokens, so the
-    gradient is the whole batch's (up to floating-point summation order).
+    gradient is the whole batch's (up to floating-point summation order). When `rows` are one rank's
+    share of a batch, `batch_completion` is the whole batch's count, so the ranks' gradients add up.
     """
     parts = _micro_batches(rows, settings.micro_batch_tokens)
-    total = sum(row.completion for row in rows)
+    total = batch_completion or sum(row.completion for row in rows)
     loss = 0.0
     useful = computed = 0
     for part in parts:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
-
 from harness.cards import AdapterCard
 from harness.data.hashing import content_hash
+from harness.distributed import group_lock
 from harness.inference.engine import Engine
 from harness.rungs import RungContext, TunedModel
 from harness.types import Example, Output
@@ -83,7 +82,7 @@ class ObjectiveAdapter(ABC):
         if self._engine is None:
             folder = self.artifact_dir
             folder.parent.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then loads
+            with group_lock(folder):  # a second run on this store waits, then loads
                 model = self.base.load_adapter(folder) if is_complete(folder) else self.train_into(folder)
             self._engine = self.base.engine_for(model)
         return self._engine

@@ -217,7 +217,18 @@ def _sampler(space: dict[str, Dimension], trials: int, seed: int) -> Any:
     size = _grid_size(space)
     if size is not None and size <= trials:
         grid = {name: list(d) for name, d in space.items() if not isinstance(d, Range)}
-        return optuna.samplers.GridSampler(grid, seed=seed)
+
+        class AskAndTellGrid(optuna.samplers.GridSampler):  # type: ignore[misc]
+            """A grid whose last trial does not stop the study: our loop counts the trials itself.
+
+            GridSampler.after_trial calls study.stop() once the grid is covered, which raises
+            RuntimeError outside study.optimize() (optuna#5141: ask-and-tell is unsupported there).
+            """
+
+            def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+                return None
+
+        return AskAndTellGrid(grid, seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, trials // 2))
 
 

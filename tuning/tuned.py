@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from filelock import FileLock
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
+from harness.distributed import group_lock, writes_files
 from harness.errors import InputError
 from harness.inference.answering import answer, resolve_mode
 from harness.inference.engine import Engine
@@ -32,7 +32,8 @@ from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
 from tuning.registry import get_method
-from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
+from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, search_limit
+from tuning.search_group import run_search_in_group
 from tuning.spaces import Dimension, SearchOptions, default_space
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
 
@@ -258,10 +259,10 @@ class TunedPredictor:
         assert search is not False  # a space exists only when the search is on
         folder = self._search_dir()
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then reads the result
+        with group_lock(folder):  # a second run on this store waits, then reads the result
             result = read_result(folder)
             if result is None:
-                result = run_search(
+                result = run_search_in_group(
                     folder, self.space, search, self.metric, self.config.epochs, self.context.seed, self._run_trial
                 )
                 self._keep_only_chosen(result)
@@ -278,7 +279,7 @@ class TunedPredictor:
         config = self._concrete(params)
         folder = self._artifact_dir(config)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):
+        with group_lock(folder):
             if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
                 report = read_card(folder).training
                 for epoch in range(report.epochs_run):
@@ -305,7 +306,7 @@ class TunedPredictor:
         """The trained model of a fixed configuration: loaded when stored, else trained (deterministically)."""
         folder = self._artifact_dir(config)
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(folder) + ".lock"):  # a second run on this store waits, then loads
+        with group_lock(folder):  # a second run on this store waits, then loads
             if is_complete(folder):
                 return self.load_adapter(folder)
             model, _ = self._train(config, folder, None)
@@ -458,8 +459,21 @@ def _search_space(method: str, config: TuneConfig) -> dict[str, Dimension]:
             raise InputError(f"rungs.{method}.search.space.{name}: not a training option (one of: {options})")
         if name in fixed:
             raise InputError(f"rungs.{method}.search.space.{name}: also set as a fixed option; keep one of the two")
-        space[name] = dimension
+        space[name] = _validated_choices(method, config, name, dimension) if isinstance(dimension, list) else dimension
     return space
+
+
+def _validated_choices(method: str, config: TuneConfig, name: str, choices: list[Any]) -> list[Any]:
+    """Each choice as the option itself would take it (YAML reads `1e-3` as text; the option reads a number)."""
+    checked = []
+    for index, choice in enumerate(choices):
+        try:
+            option = type(config).model_validate({**config.model_dump(), "search": False, name: choice})
+        except ValidationError as error:
+            problem = error.errors()[0]["msg"]
+            raise InputError(f"rungs.{method}.search.space.{name}[{index}]: {problem} (got {choice!r})") from None
+        checked.append(getattr(option, name))
+    return checked
 
 
 def _epoch_score(report: TrainingReport, epoch: int) -> float:
@@ -497,4 +511,5 @@ def _copy(model: Any) -> Any:
 def _remove(folder: Path) -> None:
     import shutil
 
-    shutil.rmtree(folder, ignore_errors=True)
+    if writes_files():  # under a launch, rank 0 owns the files
+        shutil.rmtree(folder, ignore_errors=True)

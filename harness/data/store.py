@@ -15,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from harness.distributed import writes_files
 from harness.errors import RunError
 from harness.types import Output
 
@@ -63,7 +64,9 @@ class Store:
         return found
 
     def put_outputs(self, predictor: str, mode: str, items: Iterable[tuple[str, str, Output]]) -> None:
-        """Store (key, example key, output) triples in one transaction."""
+        """Store (key, example key, output) triples in one transaction (under a launch, rank 0 alone writes)."""
+        if not writes_files():
+            return
         now = time.time()
         rows = [(key, predictor, example, mode, json.dumps(asdict(output)), now) for key, example, output in items]
         with self._transaction():
@@ -75,7 +78,9 @@ class Store:
         return None if row is None else dict(json.loads(row[0]))
 
     def put_response(self, key: str, payload: dict[str, Any]) -> None:
-        """Store an endpoint's answer as soon as it arrives, so a killed run never asks for it again."""
+        """Store an endpoint's answer as soon as it arrives, so a killed run never asks for it again (rank 0 only)."""
+        if not writes_files():
+            return
         with self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, json.dumps(payload), time.time())

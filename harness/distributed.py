@@ -1,0 +1,191 @@
+"""The process group a run belongs to: one process, or one rank of a `torchrun` / `accelerate launch`.
+
+A launcher sets RANK, WORLD_SIZE and LOCAL_RANK (and MASTER_ADDR/PORT) for each process it starts.
+Every rank runs the same program in lockstep: the ranks split each training batch and each
+evaluation between them, gradients and outputs are summed or gathered through torch.distributed
+(gloo on the CPU, NCCL on GPUs), and rank 0 alone writes the store, artifacts and reports. Outside a
+launch every helper here is the identity, so a one-process run pays nothing for it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# A rank that waits this long on a collective has lost its peers (a killed rank is noticed at once
+# by gloo and NCCL; this bounds the cases they cannot see, such as a peer stuck in a long forward).
+COLLECTIVE_TIMEOUT = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in its launch."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the one process that writes the store, the artifacts and the reports."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """More than one process shares the work."""
+        return self.world_size > 1
+
+
+def current_ranks() -> Ranks:
+    """What the launcher's environment says (one process when no launcher started this one)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks()
+    return Ranks(
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=world,
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+        local_world_size=int(os.environ.get("LOCAL_WORLD_SIZE", str(world))),
+    )
+
+
+def threads_per_rank(cores: int) -> int:
+    """This rank's share of the machine's cores: ranks on one machine must not oversubscribe them."""
+    return max(1, cores // current_ranks().local_world_size)
+
+
+def join_process_group(device: str) -> Ranks:
+    """Join the launch's process group (once): NCCL with one GPU per rank, else gloo."""
+    ranks = current_ranks()
+    if not ranks.distributed:
+        return ranks
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if device == "cuda":
+            torch.cuda.set_device(ranks.local_rank)
+        dist.init_process_group("nccl" if device == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT)
+    return ranks
+
+
+def _active() -> bool:
+    if not current_ranks().distributed:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_initialized()
+
+
+def barrier() -> None:
+    """Wait until every rank is here."""
+    if _active():
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def shard(items: Sequence[T]) -> list[T]:
+    """This rank's share of the items: every world_size-th one, starting at its rank."""
+    ranks = current_ranks()
+    if not _active():
+        return list(items)
+    return list(items[ranks.rank :: ranks.world_size])
+
+
+def unshard(shares: Sequence[Sequence[T]]) -> list[T]:
+    """The items in their original order again, from every rank's `shard` (in rank order)."""
+    merged: list[T] = []
+    longest = max((len(s) for s in shares), default=0)
+    for index in range(longest):
+        merged.extend(share[index] for share in shares if index < len(share))
+    return merged
+
+
+def gather(value: T) -> list[T]:
+    """Every rank's value, in rank order, on every rank (pickled through the process group)."""
+    if not _active():
+        return [value]
+    import torch.distributed as dist
+
+    values: list[Any] = [None] * current_ranks().world_size
+    dist.all_gather_object(values, value)
+    return values
+
+
+def from_main(value: T) -> T:
+    """Rank 0's value, on every rank (what rank 0 decided, the others follow)."""
+    if not _active():
+        return value
+    import torch.distributed as dist
+
+    holder: list[Any] = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]  # type: ignore[no-any-return]
+
+
+def sum_gradients(parameters: Sequence[Any], extra: Sequence[float] = ()) -> list[float]:
+    """Add up the parameters' gradients (and a few numbers) over the ranks, in one all-reduce.
+
+    Each rank has backpropagated its share of a batch, weighted by that share's part of the whole
+    batch, so the sum is the whole batch's gradient: the step every rank then takes is the one a
+    single process would take. Returns the summed numbers.
+    """
+    if not _active():
+        return list(extra)
+    import torch
+    import torch.distributed as dist
+
+    for p in parameters:
+        if p.grad is None:  # a rank whose share was empty still takes part in the sum
+            p.grad = torch.zeros_like(p)
+    device = parameters[0].grad.device if parameters else torch.device("cpu")
+    flat = torch.cat([p.grad.reshape(-1).float() for p in parameters] + [torch.tensor(list(extra), device=device)])
+    dist.all_reduce(flat)
+    offset = 0
+    for p in parameters:
+        count = p.grad.numel()
+        p.grad.copy_(flat[offset : offset + count].view_as(p.grad))
+        offset += count
+    return [float(x) for x in flat[offset:].tolist()]
+
+
+@contextmanager
+def group_lock(path: Path) -> Iterator[None]:
+    """A file lock held by rank 0 on behalf of every rank, so work with collectives inside can run under it.
+
+    Ranks that each took the file lock would serialize, and a rank blocked on the lock would never
+    reach the collective its peer is waiting in.
+    """
+    from filelock import FileLock
+
+    if not _active():
+        with FileLock(str(path) + ".lock"):
+            yield
+        return
+    if current_ranks().is_main:
+        with FileLock(str(path) + ".lock"):
+            barrier()  # the others go on only once rank 0 holds the lock
+            try:
+                yield
+            finally:
+                barrier()  # and rank 0 lets it go only once every rank is done
+    else:
+        barrier()
+        try:
+            yield
+        finally:
+            barrier()
+
+
+def writes_files() -> bool:
+    """Whether this process writes shared files (artifacts, checkpoints, cards, the store): rank 0 only."""
+    return current_ranks().is_main

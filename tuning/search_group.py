@@ -1,0 +1,70 @@
+"""A search under a `torchrun` / `accelerate launch`: rank 0 runs the study, every rank trains each trial.
+
+Only rank 0 touches Optuna and the study's journal (one writer, one sampler: the search is the one
+a single process would run). Before each trial it sends the trial's parameters to the other ranks,
+and after each epoch its pruning decision, so all ranks train the same trial in lockstep and stop it
+together. The finished result goes to every rank last.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+from harness.distributed import current_ranks, from_main
+from tuning.loop import EpochObserver, Pruned
+from tuning.search import RunTrial, SearchResult, TrialOutcome, run_search
+from tuning.spaces import Dimension, SearchOptions
+
+_GO, _PRUNE = "go", "prune"
+_NOTHING: Any = None  # what a following rank offers to a broadcast from rank 0
+
+
+def run_search_in_group(
+    folder: Path,
+    space: dict[str, Dimension],
+    options: SearchOptions,
+    metric: str,
+    max_epochs: int,
+    seed: int,
+    run_trial: RunTrial,
+) -> SearchResult:
+    """`run_search` in one process; under a launch, the study on rank 0 and the trials on every rank."""
+    ranks = current_ranks()
+    if not ranks.distributed:
+        return run_search(folder, space, options, metric, max_epochs, seed, run_trial)
+    if ranks.is_main:
+        result = run_search(folder, space, options, metric, max_epochs, seed, _leading(run_trial))
+        from_main(None)  # no more trials
+        return from_main(result)
+    while (params := from_main(None)) is not None:
+        with suppress(Pruned):  # rank 0 records the pruned trial; this rank only stops training it
+            run_trial(params, _following)
+    chosen: SearchResult = from_main(_NOTHING)
+    return chosen
+
+
+def _leading(run_trial: RunTrial) -> RunTrial:
+    """Rank 0's trials: each one's parameters, then each epoch's pruning decision, go to the other ranks."""
+
+    def run(params: dict[str, Any], observe: EpochObserver) -> TrialOutcome:
+        from_main(params)
+
+        def observed(epoch: int, score: float) -> None:
+            try:
+                observe(epoch, score)
+            except Pruned:
+                from_main(_PRUNE)
+                raise
+            from_main(_GO)
+
+        return run_trial(params, observed)
+
+    return run
+
+
+def _following(epoch: int, score: float) -> None:
+    """The other ranks' observer: stop where rank 0's pruner stopped."""
+    if from_main(None) == _PRUNE:
+        raise Pruned(f"pruned after epoch {epoch}")
