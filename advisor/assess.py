@@ -28,7 +28,15 @@ from advisor.endpoints import EndpointBinding, check_endpoints, resolve_endpoint
 from advisor.extra_metrics import extra_metrics
 from advisor.forgetting import ProbeRun
 from advisor.plan_store import check_plan, load_plan, plan_key, plan_path
-from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, label_counts, prepare_run
+from advisor.run import (
+    AssessOptions,
+    PreparedRun,
+    ProgressHooks,
+    QuietHooks,
+    default_store_path,
+    label_counts,
+    prepare_run,
+)
 from advisor.rung_plan import PlannedRung
 from advisor.summarize import RungDetails, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask
@@ -36,16 +44,16 @@ from advisor.task_rungs import TaskRungs
 from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
 from harness.data.loading import Splits
-from harness.data.store import Store
+from harness.data.store import NotStored, Store
 from harness.distributed import writes_files
 from harness.environment import describe_hardware
 from harness.metrics.scoring import scorer_for
 from harness.pricing.prices import load_prices
 from harness.probes.forgetting import probe_set
 from harness.retrieval.embedding import embedding_similarities
-from harness.rungs import RungContext
+from harness.rungs import Predictor, RungConfig, RungContext
 from harness.runner import run_predictor
-from harness.selection import Searchable, choose_on_validation
+from harness.selection import Searchable, Selection, choose_on_validation
 from harness.task_types import get_task_type
 from harness.types import Example
 
@@ -84,14 +92,23 @@ def measure_rungs(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks
 
 
 def summarize_assessment(
-    run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, results: list[RungResult]
+    run: PreparedRun,
+    options: AssessOptions,
+    hooks: ProgressHooks,
+    results: list[RungResult],
+    ray_parallel: int | None = None,
 ) -> Assessment:
-    """The Assessment of measured rungs: the data audit, prices, comparisons and the recommendation."""
+    """The Assessment of measured rungs: the data audit, prices, comparisons and the recommendation.
+
+    `ray_parallel`: Ray computed them, this many tasks at once (None: this process, or its launch).
+    """
     task, spec = run.task, run.task.spec
     kind = get_task_type(spec.type)
     hooks.stage("auditing the data")
     audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))
+    if ray_parallel is not None:
+        environment = environment.model_copy(update={"executor": "ray", "processes": ray_parallel})
     results = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
     comparisons = compare_rungs(results, spec.type, run.context.labels, spec.measurement)
     distilled = distillation_summaries(results, spec.type, run.context.labels, spec.measurement)
@@ -210,6 +227,17 @@ def _with_endpoint(
     return result.model_copy(update={"endpoint": summary_of(endpoint, answerer, result.scoring, tokens)})
 
 
+def build_rung(
+    planned: PlannedRung, context: RungContext, store: Store, hooks: ProgressHooks
+) -> tuple[RungConfig, Selection | None, Predictor]:
+    """The rung's predictor, built from its configuration, or from its choice on validation when it searches."""
+    config, selection = planned.config, None
+    if isinstance(config, Searchable) and config.search is not None:
+        hooks.stage(f"{planned.name}: choosing among its alternatives on the validation split")
+        config, selection = choose_on_validation(planned.type, config, context, store, f"rungs.{planned.name}")
+    return config, selection, planned.type.build(config, context)
+
+
 def _run_rung(
     planned: PlannedRung,
     context: RungContext,
@@ -220,11 +248,7 @@ def _run_rung(
     probes: Callable[[], ProbeRun] | None,
 ) -> RungResult:
     started = time.perf_counter()
-    config, selection = planned.config, None
-    if isinstance(config, Searchable) and config.search is not None:
-        hooks.stage(f"{planned.name}: choosing among its alternatives on the validation split")
-        config, selection = choose_on_validation(planned.type, config, context, store, f"rungs.{planned.name}")
-    predictor = planned.type.build(config, context)
+    config, selection, predictor = build_rung(planned, context, store, hooks)
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
         predictor,
@@ -281,3 +305,32 @@ def _run_rung(
     if tuned is not None and card is not None:  # the evaluated metrics written into its card
         tuned.record_metrics({name: metric.value for name, metric in result.metrics.items()})
     return result
+
+
+def rungs_needing_work(run: PreparedRun, options: AssessOptions) -> list[PlannedRung]:
+    """The planned rungs on local models that the store cannot answer without computing something.
+
+    Each is measured as `assess` would measure it, from a store opened for stored answers only: the
+    first answer, training or probe it would have to compute stops it. Rungs at an endpoint are left
+    out (the driver asks endpoints itself).
+    """
+    hooks = QuietHooks()
+    task = run.task
+    spec = task.spec
+    store = Store(options.store_path or default_store_path(task), stored_only=True)
+    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
+    rungs = TaskRungs(task, run.context, store, endpoints, run.models)
+    needing = []
+    try:
+        probes = _probe_run(run, store, hooks)
+        for planned in run.planned:
+            if planned.endpoint is not None:
+                continue
+            try:
+                _run_rung(planned, rungs.context_for(planned), run.test, store, task, hooks, probes)
+            except NotStored:
+                needing.append(planned)
+    finally:
+        endpoints.close()
+        store.close()
+    return needing

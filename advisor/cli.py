@@ -171,6 +171,33 @@ class _BarHooks:
     "(default: the task's tracking.to). MLflow is embedded in .advisor/mlflow.db unless tracking.uri or "
     "MLFLOW_TRACKING_URI names a server.",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the rungs run: this process (or each rank of a torchrun / accelerate launch), or Ray tasks "
+    "(rungs and evaluation shards; results come back here, to one store).",
+)
+@click.option(
+    "--address",
+    metavar="ADDRESS",
+    help="With --executor ray: the cluster (auto, ray://host:10001, host:6379). Default: Ray started on this machine.",
+)
+@click.option(
+    "--cpus-per-task",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --executor ray: CPUs each task asks for (its torch threads).",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="With --executor ray: test examples per evaluation task of a prompting rung.",
+)
 @reports_errors
 def assess(
     task_file: Path,
@@ -184,6 +211,10 @@ def assess(
     baseline: Path | None,
     suggest: int | None,
     track: str | None,
+    executor: str,
+    address: str | None,
+    cpus_per_task: int,
+    shard_size: int,
 ) -> None:
     """Run every rung of TASK_FILE on its test split and print the results side by side.
 
@@ -222,12 +253,19 @@ def assess(
 
         if task.spec.data.unlabelled is None:  # before any work
             raise InputError(f"{task_file}: data.unlabelled: --suggest-labels needs a file of unlabelled inputs")
+    ray_target = _ray_target(executor, address, cpus_per_task, shard_size)  # before any work
     try:
         run = prepare_run(task_file, options, hooks)
-        measured = measure_rungs(run, options, hooks)
+        fanned = None
+        if ray_target is not None:
+            from advisor.fanout.ray_executor import fan_out
+
+            sent = fan_out(run, options, hooks, ray_target)
+            fanned = sent.parallel if sent.tasks else None
+        measured = measure_rungs(run, options, hooks)  # from the store alone, when Ray computed it
         if not main_rank:
             return
-        assessment = summarize_assessment(run, options, hooks, measured)
+        assessment = summarize_assessment(run, options, hooks, measured, fanned)
     finally:
         if isinstance(hooks, _BarHooks) and hooks.started:
             progress.stop()
@@ -290,6 +328,21 @@ def gate(
     updates = {k: v for k, v in updates.items() if v is not None and v != []}
     settings = _validated_gates(settings, updates)
     _gate_and_exit(read_assessment(current), read_assessment(baseline), settings, junit, markdown)
+
+
+def _ray_target(executor: str, address: str | None, cpus_per_task: int, shard_size: int) -> Any:
+    """The Ray target of `--executor ray`, or None to run here; options that need Ray fail without it."""
+    from harness.errors import InputError
+
+    if executor != "ray":
+        if address is not None:
+            raise InputError("--address: names a Ray cluster; add --executor ray")
+        return None
+    if current_ranks().distributed:
+        raise InputError("--executor ray: under torchrun / accelerate launch the ranks share the work; pick one")
+    from advisor.fanout.ray_executor import RayTarget
+
+    return RayTarget(address=address, cpus_per_task=cpus_per_task, shard_size=shard_size)
 
 
 def _plan(task_file: Path, options: Any, hooks: Any) -> None:

@@ -60,6 +60,7 @@ def run_predictor(
     if progress:
         progress(len(examples) - len(missing))
     if missing:
+        store.must_compute(f"{len(missing)} answers of {fingerprint}")
         predictor.prepare()  # training, index building, model loading: not part of any request's latency
     for chunk in chunks(missing, chunk_size * current_ranks().world_size):
         mine = shard(chunk)
@@ -104,6 +105,7 @@ def _single_request_latencies(
     stored = store.get_outputs(list(keys.values()))
     todo = from_main([i for i in chosen if keys[i] not in stored])
     if todo:
+        store.must_compute(f"the single-request latency sample of {fingerprint}")
         predictor.prepare()  # on every rank: preparing a tuned rung may train it, which takes them all
     if todo and current_ranks().is_main:  # one process measures: latency is a single request's, alone
         predictor.predict([examples[todo[0]]])  # warm-up: first-call allocations are not latency

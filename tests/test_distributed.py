@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +20,8 @@ import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
+
+from tests.assessments import assert_same_measurements
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKER = str(ROOT / "tests" / "ddp_training_worker.py")
@@ -75,7 +76,7 @@ def test_two_ranks_train_the_weights_of_one_process_and_resume_after_a_killed_ra
         assert killed.poll() is None and time.monotonic() < deadline, "the launch ended before its first checkpoint"
         time.sleep(0.05)
     os.kill(int((folder / "pid-1").read_text()), signal.SIGKILL)
-    output, _ = killed.communicate(timeout=120)  # the surviving rank does not hang on its lost peer
+    killed.communicate(timeout=120)  # the surviving rank does not hang on its lost peer
     assert killed.returncode != 0
     assert not (folder / "weights.safetensors").exists()
 
@@ -89,66 +90,39 @@ def test_two_ranks_train_the_weights_of_one_process_and_resume_after_a_killed_ra
 
 def _assess(task: Path, name: str, ranks: int) -> dict[str, Any]:
     out = task.parent / f"{name}.json"
-    args = ["-m", "advisor.cli", "assess", str(task), "--store", str(task.parent / name / "store.sqlite"), "-o", str(out)]
+    args = [
+        "-m",
+        "advisor.cli",
+        "assess",
+        str(task),
+        "--store",
+        str(task.parent / name / "store.sqlite"),
+        "-o",
+        str(out),
+    ]
     command = _launch(args, ranks) if ranks > 1 else [sys.executable, *args]
     finished = subprocess.run(command, env=_env(), capture_output=True, text=True, timeout=400)
     assert finished.returncode == 0, finished.stderr[-3000:]
     return json.loads(out.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def _measured(assessment: dict[str, Any]) -> list[dict[str, Any]]:
-    """What must not depend on how many processes measured it: answers, scores, metrics with CIs."""
-    rungs = []
-    for rung in assessment["rungs"]:
-        records = [(r["id"], r["output"], r["prediction"], r["correct"], r["scores"]) for r in rung["records"]]
-        rungs.append({"name": rung["name"], "records": records, "metrics": rung["metrics"]})
-    return rungs
-
-
-def _stored_details(store: Path) -> dict[str, dict[str, Any]]:
-    """Every batched output's detail (the answers' log-likelihoods among them), by key."""
-    with sqlite3.connect(store) as db:
-        rows = db.execute("SELECT key, payload FROM outputs WHERE mode = 'batched'").fetchall()
-    return {key: json.loads(payload)["detail"] for key, payload in rows}
-
-
-def _numbers(value: Any) -> list[float]:
-    if isinstance(value, bool):
-        return []
-    if isinstance(value, (int, float)):
-        return [float(value)]
-    if isinstance(value, dict):
-        return [x for key in sorted(value) for x in _numbers(value[key])]
-    if isinstance(value, list):
-        return [x for item in value for x in _numbers(item)]
-    return []
-
-
 @pytest.mark.slow
 def test_an_assessment_under_torchrun_equals_the_one_process_assessment(ticket_task: Path) -> None:
-    text = ticket_task.read_text(encoding="utf-8").replace(
-        "data: {train: train.jsonl, test: test.jsonl}", "data: {train: train.jsonl, test: test.jsonl, validation_size: 0.34}"
-    ).replace(
-        "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
-        "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n"
-        "  - {rung: lora, r: 4, epochs: 2, search: {trials: 2, space: {learning_rate: [1e-3, 3e-3]}}}\n",
+    text = (
+        ticket_task.read_text(encoding="utf-8")
+        .replace(
+            "data: {train: train.jsonl, test: test.jsonl}",
+            "data: {train: train.jsonl, test: test.jsonl, validation_size: 0.34}",
+        )
+        .replace(
+            "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
+            "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n"
+            "  - {rung: lora, r: 4, epochs: 2, search: {trials: 2, space: {learning_rate: [1e-3, 3e-3]}}}\n",
+        )
     )
     ticket_task.write_text(text, encoding="utf-8")
     one = _assess(ticket_task, "one", 1)
     two = _assess(ticket_task, "two", 2)
     assert two["environment"]["executor"] == "torchrun" and two["environment"]["processes"] == 2
     assert [r["name"] for r in two["rungs"]] == ["zero_shot", "gen", "lora"]
-    for mine, theirs in zip(_measured(two), _measured(one), strict=True):
-        assert mine["name"] == theirs["name"]
-        for (*answer, scores), (*expected, expected_scores) in zip(mine["records"], theirs["records"], strict=True):
-            assert answer == expected
-            assert scores == pytest.approx(expected_scores, abs=1e-5)
-        assert mine["metrics"] == theirs["metrics"]  # CIs included: the same scores resampled the same way
-    details, expected_details = _stored_details(ticket_task.parent / "two" / "store.sqlite"), _stored_details(
-        ticket_task.parent / "one" / "store.sqlite"
-    )
-    assert details.keys() == expected_details.keys()  # the tuned rung's fingerprint too: the same search choice
-    for key, detail in details.items():
-        assert _numbers(detail) == pytest.approx(_numbers(expected_details[key]), abs=1e-5)
-    chosen, expected_choice = two["recommendation"], one["recommendation"]  # its $ figures come from timings
-    assert (chosen["rung"], chosen["rejected"].keys()) == (expected_choice["rung"], expected_choice["rejected"].keys())
+    assert_same_measurements(two, one, ticket_task.parent / "two", ticket_task.parent / "one")

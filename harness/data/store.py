@@ -37,11 +37,24 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-class Store:
-    """Finished outputs by key; safe to share between processes."""
+OutputRow = tuple[str, str, str, str, str, float]  # key, predictor, example, mode, payload (JSON), created
+ResponseRow = tuple[str, str, float]  # key, payload (JSON), created
 
-    def __init__(self, path: Path, busy_timeout_s: float = 60.0):
+
+class NotStored(Exception):
+    """A store opened for stored answers only met one that would have to be computed."""
+
+
+class Store:
+    """Finished outputs by key; safe to share between processes.
+
+    Opened with `stored_only`, it is a question rather than a cache: "can this be answered without
+    computing anything?" (an executor asks it before sending work elsewhere).
+    """
+
+    def __init__(self, path: Path, busy_timeout_s: float = 60.0, *, stored_only: bool = False):
         self.path = path
+        self.stored_only = stored_only
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
@@ -85,6 +98,27 @@ class Store:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?, ?, ?)", (key, json.dumps(payload), time.time())
             )
+
+    def must_compute(self, what: str) -> None:
+        """Say that `what` is not stored and is about to be computed (refused when opened `stored_only`)."""
+        if self.stored_only:
+            raise NotStored(what)
+
+    def output_rows(self) -> list[OutputRow]:
+        """Every stored output as it is kept (to carry a store's results to another one)."""
+        return list(self._db.execute("SELECT key, predictor, example, mode, payload, created FROM outputs"))
+
+    def response_rows(self) -> list[ResponseRow]:
+        """Every stored endpoint answer as it is kept."""
+        return list(self._db.execute("SELECT key, payload, created FROM responses"))
+
+    def put_rows(self, outputs: Sequence[OutputRow], responses: Sequence[ResponseRow] = ()) -> None:
+        """Take in rows another store kept; what is here already stays (the same key is the same result)."""
+        if not writes_files():
+            return
+        with self._transaction():
+            self._db.executemany("INSERT OR IGNORE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", outputs)
+            self._db.executemany("INSERT OR IGNORE INTO responses VALUES (?, ?, ?)", responses)
 
     def integrity_ok(self) -> bool:
         """SQLite's own integrity check."""

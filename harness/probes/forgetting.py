@@ -41,6 +41,7 @@ def probe_correct(
     stored = store.get_outputs(keys)
     todo = [i for i, key in enumerate(keys) if key not in stored]
     if todo:
+        store.must_compute(f"{len(todo)} probe answers of {model_fingerprint}")
         model = engine()
         scores = model.score([_request(model, items[i]) for i in todo])
         produced = []

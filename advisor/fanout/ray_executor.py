@@ -1,0 +1,131 @@
+"""`advisor assess --executor ray`: the rungs the store cannot answer go to a Ray cluster as tasks.
+
+A prompting rung is split into evaluation shards, then finished by one more task (its latency
+sample) once they are in; any other rung (a search, a training, a teacher's labels) is one task.
+Each task declares what it needs (CPUs, a GPU when the run is on CUDA), works in a folder of its
+own with torch threads set to its CPU share, and is retried by Ray when its worker dies. Results
+come back to the driver, which alone writes the store. Ray is imported here only.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from advisor.fanout.bundle import bundle_task, install_cache
+from advisor.fanout.piece import Harvest, Piece, run_piece
+from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path
+from advisor.rung_plan import PlannedRung
+from harness.data.store import Store
+from harness.errors import InputError, RunError
+from harness.selection import Searchable
+
+RETRIES = 3  # a task whose worker process dies (killed, out of memory) runs again this many times
+
+
+@dataclass(frozen=True)
+class RayTarget:
+    """Where and how finely to fan out."""
+
+    address: str | None = None  # None: a Ray instance started on this machine for this run
+    cpus_per_task: int = 1
+    shard_size: int = 64  # test examples per evaluation task (each task loads the model once)
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """What was sent: tasks, the rungs they served, and how many could run at once."""
+
+    tasks: int
+    rungs: tuple[str, ...]
+    parallel: int
+
+
+def shardable(planned: PlannedRung) -> bool:
+    """A prompting rung with nothing to choose or train first: its test examples split freely."""
+    config = planned.config
+    searching = isinstance(config, Searchable) and config.search is not None
+    return planned.type.step < 3 and not searching and planned.endpoint is None
+
+
+def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, target: RayTarget) -> FanOut:
+    """Compute on Ray whatever the store lacks, and take the results into the store and the cache."""
+    from advisor.assess import rungs_needing_work
+
+    needing = rungs_needing_work(run, options)
+    if not needing:
+        return FanOut(0, (), 0)
+    ray, started_here = _connect(target)
+    try:
+        return _send(ray, run, options, hooks, target, needing)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _send(
+    ray: Any,
+    run: PreparedRun,
+    options: AssessOptions,
+    hooks: ProgressHooks,
+    target: RayTarget,
+    needing: Sequence[PlannedRung],
+) -> FanOut:
+    store_path = options.store_path or default_store_path(run.task)
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    parallel = max(1, cpus // target.cpus_per_task)
+    task = ray.remote(run_piece).options(
+        num_cpus=target.cpus_per_task,
+        num_gpus=1 if run.placement.device == "cuda" else 0,
+        max_retries=RETRIES,
+    )
+    bundle = ray.put(bundle_task(run.task.path))
+    with Store(store_path) as store:
+        known = ray.put((store.output_rows(), store.response_rows()))
+    refs = []
+    for planned in needing:
+        if shardable(planned) and len(run.test) > target.shard_size:
+            count = math.ceil(len(run.test) / target.shard_size)
+            shards = [tuple(range(len(run.test)))[i::count] for i in range(count)]
+            pieces = [Piece(planned.name, target.cpus_per_task, shard) for shard in shards]
+            shard_refs = [task.remote(bundle, piece, options, known) for piece in pieces]
+            refs.extend(shard_refs)
+            refs.append(task.remote(bundle, Piece(planned.name, target.cpus_per_task), options, known, *shard_refs))
+        else:
+            refs.append(task.remote(bundle, Piece(planned.name, target.cpus_per_task), options, known))
+    hooks.rung_started(f"ray: {len(needing)} rungs as {len(refs)} tasks", len(refs))
+    pending = list(refs)
+    with Store(store_path) as store:
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            harvest: Harvest = ray.get(done[0])
+            harvest.raise_error()
+            store.put_rows(harvest.outputs, harvest.responses)
+            install_cache(harvest.folders, store_path.parent)
+            hooks.advance(1)
+    hooks.rung_finished("ray")
+    return FanOut(len(refs), tuple(p.name for p in needing), parallel)
+
+
+def _connect(target: RayTarget) -> tuple[Any, bool]:
+    """Ray, connected to the target cluster (or to one started here); whether it was started here."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # Ray reports usage to its vendor unless told not to
+    try:
+        import ray
+    except ImportError:
+        raise InputError("--executor ray: Ray is not installed; pip install 'ladder-advisor[ray]'") from None
+    if ray.is_initialized():
+        return ray, False
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    try:
+        if target.address is None:
+            ray.init(include_dashboard=False, **quiet)
+        else:
+            ray.init(address=target.address, **quiet)
+    except ConnectionError as error:
+        raise RunError(f"--address {target.address}: no Ray cluster answered ({error})") from None
+    return ray, True
