@@ -10,13 +10,15 @@ Parts, each independent (an error in one is recorded in the JSON and the others 
   and wrapped by tuning.methods.wrap_lora; with the loop's default batch settings and with GPU-sized
   ones; then one short run of tuning.loop.train itself (checkpoints and a validation pass included).
 - qlora: the same step over tuning.methods.quantized_base (nf4, double quantisation, bf16 compute).
+- ddp: LoRA and QLoRA trained by tuning.loop.train under torchrun with 1 and 2 ranks (benchmarks/gpu_ddp.py;
+  on one GPU the two ranks share it over gloo: the code path and per-rank memory, not the speed-up).
 - eval: harness.inference.engine.Engine.score on classification-shaped requests with a shared prefix,
   bf16 and fp32, at the default batch budget (4096 tokens, 32 rows) and a large one.
 
 If the project's code cannot be imported, training falls back to peft + torch driven the same way,
 and the JSON says so ("code_path").
 
-    python benchmarks/gpu_check.py [--out PATH] [--assets DIR] [--parts lora,qlora,eval] [--dry-run]
+    python benchmarks/gpu_check.py [--out PATH] [--assets DIR] [--parts lora,qlora,eval,ddp] [--dry-run]
 
 --dry-run builds a tiny model on the CPU and runs 2 steps of everything (an import and wiring check).
 Useful training tokens count every real token a batch stands for, the shared prefix once per row;
@@ -55,6 +57,15 @@ from benchmarks.gpu_setup import (  # noqa: E402
     training_rows,
 )
 from benchmarks.gpu_training import part_lora, part_qlora  # noqa: E402
+
+
+def part_ddp_runs(ctx: dict[str, Any]) -> dict[str, Any]:
+    """LoRA and QLoRA (QLoRA only on CUDA) under torchrun with 1 and 2 ranks (benchmarks/gpu_ddp.py)."""
+    from benchmarks.gpu_ddp import part_ddp
+
+    methods = ["lora", "qlora"] if ctx["device"] == "cuda" else ["lora"]
+    rows = 32 if ctx["dry"] else 512
+    return {"runs": part_ddp(ctx["folder"], ctx["folder"].parent / "ddp", [1, 2], methods, rows)}
 
 
 def default_out() -> Path:
@@ -117,7 +128,7 @@ def main() -> None:
         help="JSON path (default $OUT/gpu_check.json, else benchmarks/results/gpu_check.json)",
     )
     parser.add_argument("--assets", type=Path, default=DEFAULT_ASSETS, help="config.json + tokenizer files")
-    parser.add_argument("--parts", default="lora,qlora,eval")
+    parser.add_argument("--parts", default="lora,qlora,eval,ddp")
     parser.add_argument("--seconds", type=float, default=20.0, help="timed seconds per training configuration")
     parser.add_argument("--rows", type=int, default=6000, help="synthetic training rows")
     parser.add_argument("--train-configs", default="loop_defaults,gpu_sized")
@@ -178,7 +189,7 @@ def main() -> None:
         checkpoint()
         print(summary(result))
         sys.exit(1)
-    parts = {"lora": part_lora, "qlora": part_qlora, "eval": part_eval}
+    parts = {"lora": part_lora, "qlora": part_qlora, "eval": part_eval, "ddp": part_ddp_runs}
     for name in [p.strip() for p in args.parts.split(",") if p.strip()]:
         started = time.perf_counter()
         try:

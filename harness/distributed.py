@@ -17,6 +17,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from harness.errors import InputError
+
 T = TypeVar("T")
 
 # A rank that waits this long on a collective has lost its peers (a killed rank is noticed at once
@@ -63,17 +65,29 @@ def threads_per_rank(cores: int) -> int:
 
 
 def join_process_group(device: str) -> Ranks:
-    """Join the launch's process group (once): NCCL with one GPU per rank, else gloo."""
+    """Join the launch's process group (once): NCCL with one GPU per rank, else gloo (LADDER_DIST_BACKEND overrides).
+
+    A launch that asks accelerate for FSDP or DeepSpeed is refused: the training loop splits batches
+    across ranks (data parallel) but does not shard weights or optimizer state, so it would run as
+    plain DDP while the user believes the model is sharded.
+    """
     ranks = current_ranks()
+    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if os.environ.get(variable, "").lower() in ("1", "true"):
+            raise InputError(
+                f"accelerate launch: {name} is not supported yet (weights are replicated on every rank, not "
+                "sharded); launch with examples/accelerate/ddp.yaml, or see docs/scale.md"
+            )
     if not ranks.distributed:
         return ranks
     import torch
     import torch.distributed as dist
 
     if not dist.is_initialized():
-        if device == "cuda":
-            torch.cuda.set_device(ranks.local_rank)
-        dist.init_process_group("nccl" if device == "cuda" else "gloo", timeout=COLLECTIVE_TIMEOUT)
+        if device == "cuda":  # one GPU per rank; ranks beyond the GPUs share them (a check on one GPU, with gloo)
+            torch.cuda.set_device(ranks.local_rank % torch.cuda.device_count())
+        backend = os.environ.get("LADDER_DIST_BACKEND") or ("nccl" if device == "cuda" else "gloo")
+        dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
     return ranks
 
 

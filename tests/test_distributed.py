@@ -126,3 +126,20 @@ def test_an_assessment_under_torchrun_equals_the_one_process_assessment(ticket_t
     assert two["environment"]["executor"] == "torchrun" and two["environment"]["processes"] == 2
     assert [r["name"] for r in two["rungs"]] == ["zero_shot", "gen", "lora"]
     assert_same_measurements(two, one, ticket_task.parent / "two", ticket_task.parent / "one")
+
+
+@pytest.mark.parametrize(
+    ("variable", "name"), [("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")]
+)
+def test_a_launch_asking_for_sharded_weights_is_refused_not_run_as_plain_ddp(
+    ticket_task: Path, monkeypatch: pytest.MonkeyPatch, variable: str, name: str
+) -> None:
+    from click.testing import CliRunner
+
+    from advisor.cli import main
+
+    monkeypatch.setenv(variable, "true")
+    result = CliRunner().invoke(main, ["assess", str(ticket_task)])
+    assert result.exit_code == 2
+    assert f"{name} is not supported yet" in result.stderr and "Traceback" not in result.stderr
+    assert not (ticket_task.parent / ".advisor" / "store.sqlite").exists()
