@@ -103,7 +103,10 @@ def _send(
         while pending:
             done, pending = ray.wait(pending, num_returns=1)
             harvest: Harvest = ray.get(done[0])
-            harvest.raise_error()
+            if harvest.error is not None:
+                for ref in pending:  # the run stops here; a shared cluster should not keep working on it
+                    ray.cancel(ref)
+                harvest.raise_error()
             store.put_rows(harvest.outputs, harvest.responses)
             install_cache(harvest.folders, store_path.parent)
             hooks.advance(1)
