@@ -175,3 +175,27 @@ def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
     halving = expected_epochs(SearchOptions(trials=6), 5)
     assert 6 < halving < 30  # every trial runs its first epoch; successive halving stops most after it
     assert expected_epochs(SearchOptions(trials=12), 5) > halving
+
+
+def test_choices_of_a_searched_option_are_read_as_the_option_reads_them() -> None:
+    from harness.errors import InputError
+    from tuning.tuned import LoraOptions, _search_space
+
+    written = LoraOptions(search={"trials": 2, "space": {"learning_rate": ["1e-3", "3e-3"]}})  # YAML 1.1 text
+    assert _search_space("lora", written)["learning_rate"] == [1e-3, 3e-3]
+    wrong = LoraOptions(search={"trials": 2, "space": {"learning_rate": [1e-3, "fast"]}})
+    with pytest.raises(InputError, match=r"rungs.lora.search.space.learning_rate\[1\]: .*'fast'"):
+        _search_space("lora", wrong)
+
+
+def test_a_grid_covered_by_ask_and_tell_ends_without_an_error(tmp_path: Path) -> None:
+    from tuning.search import TrialOutcome, run_search
+    from tuning.spaces import SearchOptions
+
+    def trial(params: dict[str, Any], observe: Any) -> TrialOutcome:
+        observe(1, params["learning_rate"])
+        return TrialOutcome([params["learning_rate"]], [1.0], 1, 1, 1, 0.0, "")
+
+    result = run_search(tmp_path, {"learning_rate": [1e-3, 3e-3]}, SearchOptions(trials=2), "accuracy", 1, 0, trial)
+    assert sorted(t.params["learning_rate"] for t in result.trials) == [1e-3, 3e-3]
+    assert result.chosen_params == {"learning_rate": 3e-3}

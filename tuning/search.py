@@ -121,7 +121,7 @@ def run_search(
     state = optuna.trial.TrialState
 
     def study(trial_number: int) -> Any:
-        sampler = _sampler(space, options.trials, seed * 100_003 + trial_number)
+        sampler = _sampler(space, options.trials, seed, trial_number)
         return optuna.create_study(
             study_name="search",
             storage=storage,
@@ -210,8 +210,12 @@ def _grid_size(space: dict[str, Dimension]) -> int | None:
     return math.prod(len(d) for d in space.values() if not isinstance(d, Range))
 
 
-def _sampler(space: dict[str, Dimension], trials: int, seed: int) -> Any:
-    """A grid when the space is a few choices that the trials can cover; TPE otherwise."""
+def _sampler(space: dict[str, Dimension], trials: int, seed: int, trial_number: int) -> Any:
+    """A grid when the space is a few choices that the trials can cover; TPE otherwise.
+
+    TPE is re-seeded per trial (a resumed search draws what an uninterrupted one drew); the grid keeps
+    one seed, because it numbers its points in a seeded shuffle that every trial's sampler must share.
+    """
     import optuna
 
     size = _grid_size(space)
@@ -229,7 +233,7 @@ def _sampler(space: dict[str, Dimension], trials: int, seed: int) -> Any:
                 return None
 
         return AskAndTellGrid(grid, seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=max(2, trials // 2))
+    return optuna.samplers.TPESampler(seed=seed * 100_003 + trial_number, n_startup_trials=max(2, trials // 2))
 
 
 def _pruner(kind: str, max_epochs: int) -> Any:
