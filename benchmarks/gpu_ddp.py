@@ -95,6 +95,7 @@ def launch(folder: Path, out_dir: Path, ranks: int, method: str, rows: int, time
 
 def part_ddp(folder: Path, out_dir: Path, ranks: list[int], methods: list[str], rows: int) -> dict[str, Any]:
     """Every (method, ranks) configuration, each in its own launch."""
+    out_dir.mkdir(parents=True, exist_ok=True)
     return {f"{m}/{n}_ranks": launch(folder, out_dir, n, m, rows, timeout=240) for m in methods for n in ranks}
 
 
@@ -111,7 +112,6 @@ def main() -> None:
     if args.worker:
         worker(args.folder, args.method, args.rows, args.out)
         return
-    args.out.mkdir(parents=True, exist_ok=True)
     runs = part_ddp(args.folder, args.out, [int(n) for n in args.ranks.split(",")], args.methods.split(","), args.rows)
     print(json.dumps(runs, indent=2))
 
