@@ -128,7 +128,12 @@ def cost_note(assessment: Assessment) -> str | None:
 def measured_on(assessment: Assessment) -> str:
     """Where the numbers were measured."""
     env = assessment.environment
-    return f"{env.device} ({env.precision}, {env.threads} threads; {env.cpu})"
+    spread = ""
+    if env.executor == "torchrun":
+        spread = f", {env.processes} ranks of torchrun"
+    elif env.executor == "ray":
+        spread = f", Ray ({env.processes} tasks at once)"
+    return f"{env.device} ({env.precision}, {env.threads} threads{spread}; {env.cpu})"
 
 
 def audit_lines(assessment: Assessment) -> list[str]:
