@@ -178,12 +178,12 @@ def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
 
 
 def test_choices_of_a_searched_option_are_read_as_the_option_reads_them() -> None:
-    from harness.errors import InputError
+    from tuning.spaces import SearchOptions
     from tuning.tuned import LoraOptions, _search_space
 
-    written = LoraOptions(search={"trials": 2, "space": {"learning_rate": ["1e-3", "3e-3"]}})  # YAML 1.1 text
+    written = LoraOptions(search=SearchOptions(trials=2, space={"learning_rate": ["1e-3", "3e-3"]}))  # YAML 1.1 text
     assert _search_space("lora", written)["learning_rate"] == [1e-3, 3e-3]
-    wrong = LoraOptions(search={"trials": 2, "space": {"learning_rate": [1e-3, "fast"]}})
+    wrong = LoraOptions(search=SearchOptions(trials=2, space={"learning_rate": [1e-3, "fast"]}))
     with pytest.raises(InputError, match=r"rungs.lora.search.space.learning_rate\[1\]: .*'fast'"):
         _search_space("lora", wrong)
 
