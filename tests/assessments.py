@@ -13,7 +13,11 @@ import pytest
 def assert_same_measurements(
     assessment: dict[str, Any], expected: dict[str, Any], store_folder: Path, expected_store_folder: Path
 ) -> None:
-    """Same answers, scores (1e-5), metrics with CIs, stored log-likelihoods (1e-5) and choice; timings aside."""
+    """Same answers, scores (1e-5), metrics with CIs, stored log-likelihoods and choice; timings aside.
+
+    Log-likelihoods are stored rounded to 4 decimals, so a difference in the low bits (padding, thread
+    counts) can move one by a unit of that rounding: they must agree within it.
+    """
     for mine, theirs in zip(_measured(assessment), _measured(expected), strict=True):
         assert mine["name"] == theirs["name"]
         for (*answer, scores), (*expected_answer, expected_scores) in zip(
@@ -26,7 +30,7 @@ def assert_same_measurements(
     expected_details = _stored_details(expected_store_folder / "store.sqlite")
     assert details.keys() == expected_details.keys()  # a tuned rung's fingerprint too: the same search choice
     for key, detail in details.items():
-        assert _numbers(detail) == pytest.approx(_numbers(expected_details[key]), abs=1e-5)
+        assert _numbers(detail) == pytest.approx(_numbers(expected_details[key]), abs=1.01e-4)
     chosen, expected_choice = assessment["recommendation"], expected["recommendation"]  # its $ come from timings
     assert (chosen["rung"], chosen["rejected"].keys()) == (expected_choice["rung"], expected_choice["rejected"].keys())
 
