@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -72,20 +73,28 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
 
 def measure_rungs(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> list[RungResult]:
     """Every planned rung measured on the test split (under a launch, by every rank together)."""
-    task, spec = run.task, run.task.spec
-    check_endpoints(run.endpoints, spec)  # an unset key or a host outside the house: before any request
-    store = Store(options.store_path or default_store_path(task))
-    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    rungs = TaskRungs(task, run.context, store, endpoints, run.models)  # a student can reach its teacher
-    try:
+    check_endpoints(run.endpoints, run.task.spec)  # an unset key or a host outside the house: before any request
+    with bound_rungs(run, Store(options.store_path or default_store_path(run.task))) as rungs:
         # the probes compare weights, not shares of work: rank 0 runs them while the others go on
-        probes = _probe_run(run, store, hooks) if writes_files() else None
+        probes = _probe_run(run, rungs.store, hooks) if writes_files() else None
         return [
             _with_endpoint(
-                p, endpoints, _run_rung(p, rungs.context_for(p), run.test, store, task, hooks, probes), rungs.context
+                p,
+                rungs.endpoints,
+                _run_rung(p, rungs.context_for(p), run.test, rungs.store, run.task, hooks, probes),
+                rungs.context,
             )
             for p in run.planned
         ]
+
+
+@contextmanager
+def bound_rungs(run: PreparedRun, store: Store) -> Iterator[TaskRungs]:
+    """The task's rungs bound to this store and to the task's endpoints; both are closed afterwards."""
+    spec = run.task.spec
+    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
+    try:
+        yield TaskRungs(run.task, run.context, store, endpoints, run.models)  # a student can reach its teacher
     finally:
         endpoints.close()
         store.close()
@@ -315,22 +324,14 @@ def rungs_needing_work(run: PreparedRun, options: AssessOptions) -> list[Planned
     out (the driver asks endpoints itself).
     """
     hooks = QuietHooks()
-    task = run.task
-    spec = task.spec
-    store = Store(options.store_path or default_store_path(task), stored_only=True)
-    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    rungs = TaskRungs(task, run.context, store, endpoints, run.models)
     needing = []
-    try:
-        probes = _probe_run(run, store, hooks)
+    with bound_rungs(run, Store(options.store_path or default_store_path(run.task), stored_only=True)) as rungs:
+        probes = _probe_run(run, rungs.store, hooks)
         for planned in run.planned:
             if planned.endpoint is not None:
                 continue
             try:
-                _run_rung(planned, rungs.context_for(planned), run.test, store, task, hooks, probes)
+                _run_rung(planned, rungs.context_for(planned), run.test, rungs.store, run.task, hooks, probes)
             except NotStored:
                 needing.append(planned)
-    finally:
-        endpoints.close()
-        store.close()
     return needing

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -177,27 +177,16 @@ def group_lock(path: Path) -> Iterator[None]:
     """A file lock held by rank 0 on behalf of every rank, so work with collectives inside can run under it.
 
     Ranks that each took the file lock would serialize, and a rank blocked on the lock would never
-    reach the collective its peer is waiting in.
+    reach the collective its peer is waiting in. Outside a launch it is the plain file lock.
     """
     from filelock import FileLock
 
-    if not _active():
-        with FileLock(str(path) + ".lock"):
-            yield
-        return
-    if current_ranks().is_main:
-        with FileLock(str(path) + ".lock"):
-            barrier()  # the others go on only once rank 0 holds the lock
-            try:
-                yield
-            finally:
-                barrier()  # and rank 0 lets it go only once every rank is done
-    else:
-        barrier()
+    with FileLock(str(path) + ".lock") if writes_files() else nullcontext():
+        barrier()  # the others go on only once rank 0 holds the lock
         try:
             yield
         finally:
-            barrier()
+            barrier()  # and rank 0 lets it go only once every rank is done
 
 
 def writes_files() -> bool:

@@ -8,37 +8,28 @@ together. The finished result goes to every rank last.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import suppress
-from pathlib import Path
 from typing import Any
 
 from harness.distributed import current_ranks, from_main
 from tuning.loop import EpochObserver, Pruned
-from tuning.search import RunTrial, SearchResult, TrialOutcome, run_search
-from tuning.spaces import Dimension, SearchOptions
+from tuning.search import RunTrial, SearchResult, TrialOutcome
 
 _GO, _PRUNE = "go", "prune"
 _NOTHING: Any = None  # what a following rank offers to a broadcast from rank 0
 
 
-def run_search_in_group(
-    folder: Path,
-    space: dict[str, Dimension],
-    options: SearchOptions,
-    metric: str,
-    max_epochs: int,
-    seed: int,
-    run_trial: RunTrial,
-) -> SearchResult:
-    """`run_search` in one process; under a launch, the study on rank 0 and the trials on every rank."""
+def run_search_in_group(search: Callable[[RunTrial], SearchResult], run_trial: RunTrial) -> SearchResult:
+    """`search(run_trial)` in one process; under a launch, the search on rank 0 and its trials on every rank."""
     ranks = current_ranks()
     if not ranks.distributed:
-        return run_search(folder, space, options, metric, max_epochs, seed, run_trial)
+        return search(run_trial)
     if ranks.is_main:
-        result = run_search(folder, space, options, metric, max_epochs, seed, _leading(run_trial))
-        from_main(None)  # no more trials
+        result = search(_leading(run_trial))
+        from_main(_NOTHING)  # no more trials
         return from_main(result)
-    while (params := from_main(None)) is not None:
+    while (params := from_main(_NOTHING)) is not None:
         with suppress(Pruned):  # rank 0 records the pruned trial; this rank only stops training it
             run_trial(params, _following)
     chosen: SearchResult = from_main(_NOTHING)
@@ -66,5 +57,5 @@ def _leading(run_trial: RunTrial) -> RunTrial:
 
 def _following(epoch: int, score: float) -> None:
     """The other ranks' observer: stop where rank 0's pruner stopped."""
-    if from_main(None) == _PRUNE:
+    if from_main(_NOTHING) == _PRUNE:
         raise Pruned(f"pruned after epoch {epoch}")

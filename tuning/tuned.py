@@ -11,6 +11,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +33,7 @@ from tuning.artifacts import is_complete, read_card, save_artifact, write_card
 from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, trainable_model
 from tuning.registry import get_method
-from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, search_limit
+from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
 from tuning.search_group import run_search_in_group
 from tuning.spaces import Dimension, SearchOptions, default_space
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
@@ -262,9 +263,9 @@ class TunedPredictor:
         with group_lock(folder):  # a second run on this store waits, then reads the result
             result = read_result(folder)
             if result is None:
-                result = run_search_in_group(
-                    folder, self.space, search, self.metric, self.config.epochs, self.context.seed, self._run_trial
-                )
+                epochs, seed = self.config.epochs, self.context.seed
+                study = partial(run_search, folder, self.space, search, self.metric, epochs, seed)
+                result = run_search_in_group(study, self._run_trial)
                 self._keep_only_chosen(result)
             self._search = result
 

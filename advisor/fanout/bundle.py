@@ -15,9 +15,9 @@ from harness.errors import InputError
 # What only the driver keeps (the result store and its neighbours) and version control stay behind.
 _LEFT_BEHIND = {".advisor", ".git", "__pycache__", ".venv"}
 MAX_BUNDLE_BYTES = 1 << 30
-# In a piece's cache folder: the store travels as rows; locks and unfinished work do not travel.
+# In a piece's cache folder: the store (a file beside the folders) travels as rows; locks and
+# unfinished work do not travel.
 _NOT_CARRIED_SUFFIXES = (".lock", ".partial")
-_NOT_CARRIED_NAMES = {"store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def install_cache(archive_bytes: bytes, cache_dir: Path) -> list[str]:
         for kind in sorted(Path(staging).iterdir()):
             for item in sorted(kind.iterdir()):
                 target = cache_dir / kind.name / item.name
-                if item.name in _NOT_CARRIED_NAMES or target.exists():
+                if target.exists():
                     continue
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(item, target)  # one rename: a kill leaves the folder whole or absent

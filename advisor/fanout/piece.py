@@ -29,10 +29,6 @@ class Piece:
     threads: int  # the CPUs the task asked for: torch uses this many, not every core of a shared node
     shard: tuple[int, ...] | None = None
 
-    def describe(self) -> str:
-        """A few words for progress and errors."""
-        return self.rung if self.shard is None else f"{self.rung} [{len(self.shard)} test examples]"
-
 
 @dataclass(frozen=True)
 class Harvest:
@@ -81,9 +77,7 @@ def run_piece(
 
 
 def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:
-    from advisor.assess import build_rung, measure_rungs
-    from advisor.endpoints import EndpointBinding, resolve_endpoints
-    from advisor.task_rungs import TaskRungs
+    from advisor.assess import bound_rungs, build_rung, measure_rungs
     from harness.metrics.scoring import scorer_for
     from harness.runner import run_predictor
 
@@ -93,14 +87,9 @@ def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:
         measure_rungs(run, options, hooks)
         return
     assert options.store_path is not None
-    spec = run.task.spec
-    with Store(options.store_path) as store:
-        endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-        try:
-            planned = run.planned[0]
-            context = TaskRungs(run.task, run.context, store, endpoints, run.models).context_for(planned)
-            _, _, predictor = build_rung(planned, context, store, hooks)
-            examples = [run.test[i] for i in piece.shard]
-            run_predictor(predictor, examples, store, scorer_for(context.task_type, context.labels), latency_sample=0)
-        finally:
-            endpoints.close()
+    with bound_rungs(run, Store(options.store_path)) as rungs:
+        planned = run.planned[0]
+        context = rungs.context_for(planned)
+        _, _, predictor = build_rung(planned, context, rungs.store, hooks)
+        examples = [run.test[i] for i in piece.shard]
+        run_predictor(predictor, examples, rungs.store, scorer_for(context.task_type, context.labels), latency_sample=0)

@@ -38,10 +38,9 @@ class RayTarget:
 
 @dataclass(frozen=True)
 class FanOut:
-    """What was sent: tasks, the rungs they served, and how many could run at once."""
+    """What was sent: how many tasks, and how many could run at once."""
 
     tasks: int
-    rungs: tuple[str, ...]
     parallel: int
 
 
@@ -49,7 +48,7 @@ def shardable(planned: PlannedRung) -> bool:
     """A prompting rung with nothing to choose or train first: its test examples split freely."""
     config = planned.config
     searching = isinstance(config, Searchable) and config.search is not None
-    return planned.type.step < 3 and not searching and planned.endpoint is None
+    return planned.type.step < 3 and not searching
 
 
 def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, target: RayTarget) -> FanOut:
@@ -58,7 +57,7 @@ def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, targ
 
     needing = rungs_needing_work(run, options)
     if not needing:
-        return FanOut(0, (), 0)
+        return FanOut(0, 0)
     ray, started_here = _connect(target)
     try:
         return _send(ray, run, options, hooks, target, needing)
@@ -111,7 +110,7 @@ def _send(
             install_cache(harvest.folders, store_path.parent)
             hooks.advance(1)
     hooks.rung_finished("ray")
-    return FanOut(len(refs), tuple(p.name for p in needing), parallel)
+    return FanOut(len(refs), parallel)
 
 
 def _connect(target: RayTarget) -> tuple[Any, bool]:
