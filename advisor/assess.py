@@ -71,10 +71,19 @@ def assess_prepared(run: PreparedRun, options: AssessOptions, hooks: ProgressHoo
     return summarize_assessment(run, options, hooks, measure_rungs(run, options, hooks))
 
 
-def measure_rungs(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks) -> list[RungResult]:
-    """Every planned rung measured on the test split (under a launch, by every rank together)."""
+def measure_rungs(
+    run: PreparedRun,
+    options: AssessOptions,
+    hooks: ProgressHooks,
+    before_computing: Callable[[], None] | None = None,
+) -> list[RungResult]:
+    """Every planned rung measured on the test split (under a launch, by every rank together).
+
+    `before_computing` runs once, before the first answer, training or probe the store does not hold.
+    """
     check_endpoints(run.endpoints, run.task.spec)  # an unset key or a host outside the house: before any request
-    with bound_rungs(run, Store(options.store_path or default_store_path(run.task))) as rungs:
+    store = Store(options.store_path or default_store_path(run.task), on_first_compute=before_computing)
+    with bound_rungs(run, store) as rungs:
         # the probes compare weights, not shares of work: rank 0 runs them while the others go on
         probes = _probe_run(run, rungs.store, hooks) if writes_files() else None
         return [
@@ -258,6 +267,7 @@ def _run_rung(
 ) -> RungResult:
     started = time.perf_counter()
     config, selection, predictor = build_rung(planned, context, store, hooks)
+    choosing = time.perf_counter() - started
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
         predictor,
@@ -280,6 +290,7 @@ def _run_rung(
     card = tuned.card() if tuned is not None else None
     training = training_summary(card, str(tuned.artifact_dir), tuned.trained_now) if tuned and card else None
     forgetting = None
+    probing = time.perf_counter()
     if probes is not None:
         if tuned is None:
             forgetting = probes().unchanged()
@@ -291,6 +302,8 @@ def _run_rung(
                 max_forgetting=task.spec.constraints.max_forgetting,
                 measurement=task.spec.measurement,
             )
+    phases = _phases(choosing, run.phases, time.perf_counter() - probing, tuned is not None)
+    seconds += phases.get("probes", 0.0)
     result = summarize_rung(
         planned.name,
         planned.type.kind,
@@ -306,6 +319,7 @@ def _run_rung(
             step=planned.type.step,
             selection=selection_summary(selection) if selection else None,
             seconds=seconds,
+            phases=phases,
             tuned=tuned is not None,
             training=training,
             forgetting=forgetting,
@@ -314,6 +328,16 @@ def _run_rung(
     if tuned is not None and card is not None:  # the evaluated metrics written into its card
         tuned.record_metrics({name: metric.value for name, metric in result.metrics.items()})
     return result
+
+
+def _phases(choosing: float, answering: dict[str, float], probing: float, tuned: bool) -> dict[str, float]:
+    """Where a rung's time went in this run (only the phases that computed something): seconds per phase."""
+    phases = {"choosing": choosing} if choosing > 0.5 else {}  # reading a stored choice is no phase
+    for name, seconds in answering.items():
+        phases["training" if name == "prepare" and tuned else name] = seconds
+    if probing > 0.5:
+        phases["probes"] = probing
+    return {name: round(seconds, 2) for name, seconds in phases.items()}
 
 
 def rungs_needing_work(run: PreparedRun, options: AssessOptions) -> list[PlannedRung]:

@@ -63,10 +63,12 @@ class SearchTrial(_Model):
     number: int
     params: dict[str, Any]
     state: str  # complete | pruned
-    validation_metrics: list[float] = []
+    validation_metrics: list[float] = []  # per evaluation (a few per epoch)
     validation_losses: list[float] = []
-    best_epoch: int = 0
-    epochs_run: int = 0
+    evaluation_epochs: list[float] = []  # where each evaluation was made, in epochs (1.5: halfway through the second)
+    best_evaluation: int = 0  # the evaluation whose weights were kept, from 1
+    best_epoch: float = 0  # its place, in epochs
+    epochs_run: float = 0
     steps: int = 0
     seconds: float = 0.0
     score: float | None = None
@@ -86,6 +88,8 @@ class SearchSummary(_Model):
     seconds: float
     warnings: list[str] = []
     validation_examples: int | None = None  # set for a prompting rung's choice (a tuned rung's is in its training)
+    evaluations_per_epoch: int = 1
+    warm_start: dict[str, Any] | None = None  # {method, params, search}: the sibling search this one started from
 
 
 class TrainingSummary(_Model):
@@ -100,8 +104,10 @@ class TrainingSummary(_Model):
     peak_rss_mb: float
     trainable_parameters: int
     trainable_share: float
-    epochs_run: int
-    best_epoch: int
+    epochs_run: float
+    best_epoch: float  # where the kept weights were judged, in epochs (1.5: halfway through the second)
+    best_evaluation: int = 0
+    evaluation_epochs: list[float] = []
     useful_tokens: int
     useful_tokens_per_s: float
     train_losses: list[float]
@@ -201,7 +207,11 @@ class RungResult(_Model):
     selection: SearchSummary | None = None  # a prompting rung's choice among its alternatives, on validation
     cost: CostSummary | None = None
     forgetting: ForgettingSummary | None = None
-    seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample
+    seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample, probes
+    # where that time went, for the phases that computed something in this run: choosing (a prompting rung's
+    # alternatives on validation), training (a tuned rung's search and training) or prepare (an index, a pool
+    # of demonstrations), test, latency (the single-request sample), probes (forgetting)
+    phases: dict[str, float] = {}
     scoring: str = ""  # how its answers were read (harness.inference.answerer.SCORING_MODES)
     endpoint: EndpointSummary | None = None  # set when an endpoint answered its prompts
     model: str | None = None  # set when a local model other than the task's answered its prompts
@@ -379,6 +389,7 @@ class PlanCheck(_Model):
     planned_per_1k: float | None
     measured_per_1k: float | None
     time_ratio: float | None  # measured / planned
+    phases: list[str] = []  # the phases both count: what this run computed (choosing, training, test, latency, probes)
 
 
 class Assessment(_Model):

@@ -13,7 +13,6 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from harness.distributed import current_ranks
 from harness.errors import LadderError
@@ -76,44 +75,6 @@ def main() -> None:
     then `advisor assess task.yaml`.
     """
     _quiet_libraries()
-
-
-class _BarHooks:
-    """Draws one progress bar per rung while `assess` runs."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-        self.current: Any = None
-        self.training_task: Any = None
-        self.started = False
-
-    def stage(self, text: str) -> None:
-        self.progress.console.print(f"[dim]{text}...[/dim]")
-
-    def rung_started(self, name: str, total: int) -> None:
-        if not self.started:  # started late so that an early input error prints nothing else
-            self.progress.start()
-            self.started = True
-        self.current = self.progress.add_task(name, total=total)
-
-    def advance(self, count: int) -> None:
-        if self.current is not None:
-            self.progress.advance(self.current, count)
-
-    def rung_finished(self, name: str) -> None:
-        self.current = None
-
-    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
-        """One training step done: the bar shows the loss and useful tokens/s."""
-        if not self.started:
-            self.progress.start()
-            self.started = True
-        description = f"{rung} training  loss {loss:.3f}  {tokens_per_s:.0f} tok/s"
-        if self.training_task is None:
-            self.training_task = self.progress.add_task(description, total=total)
-        self.progress.update(self.training_task, completed=step, description=description)
-        if step >= total:
-            self.training_task = None
 
 
 @main.command()
@@ -230,16 +191,10 @@ def assess(
     only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
     options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device, allow_pickle=allow_pickle)
     before = read_assessment(baseline) if baseline is not None else None  # a bad baseline fails before any work
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    progress = Progress(*columns, console=err_console, transient=False)
+    from advisor.report.progress import BarHooks, LineHooks, progress_hooks, stop
+
     main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
-    hooks = _BarHooks(progress) if main_rank else QuietHooks()
+    hooks = progress_hooks(err_console) if main_rank else QuietHooks()
     if plan_only:
         _plan(task_file, options, hooks)
         return
@@ -262,13 +217,15 @@ def assess(
 
             sent = fan_out(run, options, hooks, ray_target)
             fanned = sent.parallel if sent.tasks else None
-        measured = measure_rungs(run, options, hooks)  # from the store alone, when Ray computed it
+        announce = None
+        if isinstance(hooks, (BarHooks, LineHooks)) and ray_target is None and not current_ranks().distributed:
+            announce = functools.partial(_announce_plan, run, options, hooks)  # once something must be computed
+        measured = measure_rungs(run, options, hooks, announce)  # from the store alone, when Ray computed it
         if not main_rank:
             return
         assessment = summarize_assessment(run, options, hooks, measured, fanned)
     finally:
-        if isinstance(hooks, _BarHooks) and hooks.started:
-            progress.stop()
+        stop(hooks)
     console = output_console()
     print_results(assessment, console)
     target = out or task_file.parent / ".advisor" / f"{_slug(assessment.task.name)}.assessment.json"
@@ -343,6 +300,22 @@ def _ray_target(executor: str, address: str | None, cpus_per_task: int, shard_si
     from advisor.fanout.ray_executor import RayTarget
 
     return RayTarget(address=address, cpus_per_task=cpus_per_task, shard_size=shard_size)
+
+
+def _announce_plan(run: Any, options: Any, hooks: Any) -> None:
+    """Before the first computation: the plan (the one `--plan` stored for this task, else made now) gives the
+    total and, from then on, what is left."""
+    from advisor.plan import make_plan
+    from advisor.plan_store import load_plan, plan_key, plan_path, save_plan
+    from advisor.run import default_store_path
+
+    path = plan_path(options.store_path or default_store_path(run.task), run.task.spec.name)
+    plan = load_plan(path, plan_key(run.task.spec, run.splits.file_hashes, run.context.device))
+    if plan is None:
+        hooks.stage("calibrating this machine for the plan")
+        plan = make_plan(run)
+        save_plan(plan, path)
+    hooks.plan({rung["name"]: rung["total_s"] for rung in plan["rungs"]})
 
 
 def _plan(task_file: Path, options: Any, hooks: Any) -> None:
@@ -452,19 +425,16 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
     The adapter is cached like every result: an unchanged task trains nothing the second time.
     A run that is killed resumes from its last checkpoint.
     """
+    from advisor.report.progress import progress_hooks, stop
     from advisor.run import QuietHooks
     from advisor.train import train_rung
 
-    progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err_console
-    )
     main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
-    hooks = _BarHooks(progress) if main_rank else QuietHooks()
+    hooks = progress_hooks(err_console) if main_rank else QuietHooks()
     try:
         result = train_rung(task_file, rung_name, out, merge, hooks)
     finally:
-        if isinstance(hooks, _BarHooks) and hooks.started:
-            progress.stop()
+        stop(hooks)
     if not main_rank:
         return
     card = result["card"]
@@ -657,7 +627,9 @@ def serve(
         engine=engine,
         device=device,
     )
-    hooks = _BarHooks(Progress(TextColumn("{task.description}"), console=err_console))
+    from advisor.report.progress import progress_hooks
+
+    hooks = progress_hooks(err_console)
     if list_only:
         run, catalog = prepare(task_file, options, hooks)
         lines = catalog.describe() if engine == "builtin" else describe(vllm_of(run, catalog, options, None))

@@ -2,9 +2,12 @@
 
 A short calibration measures this machine's rates on the task's own prompts: batched scoring tokens/s,
 single-request seconds per token, decode seconds per generated token, and one training step of each
-tuning method. Each rung's work is then counted (test examples x prompt tokens, train tokens x epochs)
-and multiplied out. The plan is stored beside the task; the next real run puts plan and measurement
-side by side in its Assessment, so the estimate's error is visible.
+tuning method. Each rung's work is then counted and multiplied out: its test answers, its choice
+among alternatives on validation, its latency sample, a tuned rung's search (the trials its pruner is
+expected to let run, fewer when it starts from a sibling's choice), its training epochs and the
+validation judgements inside them (the tuned prompt, without the label list), and the forgetting
+probes (the base model's once). The plan is stored beside the task; the next real run puts plan and
+measurement side by side in its Assessment, for the work that run computed, so the error is visible.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from harness.pricing.prices import (
     training_cost,
 )
 from harness.remote.endpoint import Endpoint
-from harness.rungs import RequestShape, RungContext
+from harness.rungs import PromptSizes, RequestShape, RungContext
+from harness.selection import Searchable, alternatives
 from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12
@@ -37,7 +41,7 @@ TRAINING_ROWS = 8
 
 
 def make_plan(run: PreparedRun) -> dict[str, Any]:
-    """Calibrate, then estimate every planned rung: seconds (evaluation, training), tokens, $ per 1k."""
+    """Calibrate, then estimate every planned rung: seconds per phase, tokens, $ per 1k."""
     started = time.perf_counter()
     context = run.context
     prices = load_prices(run.task.spec.pricing)
@@ -50,44 +54,61 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         if planned.model is not None and planned.model not in rates:
             other = run.models.context_for(planned.model, context, f"{run.task.path}: rungs.{planned.name}")
             rates[planned.model] = _model_rates(other, run.test)
-    shapes = [
-        p.config.request_shape(rates[p.model].zero_tokens, rates[p.model].demo_tokens, bool(context.labels))
-        for p in run.planned
-    ]
+    shapes = [p.config.request_shape(rates[p.model].sizes, bool(context.labels)) for p in run.planned]
     embed_s = _embedding_seconds(run) if any(shape.embeds for shape in shapes) else 0.0
     training_rates: dict[str, float] = {}
+    searched: set[str] = set()
+    probe_s: float | None = None  # one model's probe answers, timed when the first tuned rung needs them
+    base_probed = False
+    latency_sample = run.task.spec.evaluation.latency_sample
     rungs = []
     for planned, shape in zip(run.planned, shapes, strict=True):
         if planned.endpoint is not None:
             rungs.append(_remote_estimate(run, planned.name, run.endpoints[planned.endpoint], shape, embed_s))
             continue
         model = rates[planned.model]
-        scoring, single, generation, zero_tokens = model.scoring, model.single, model.generation, model.zero_tokens
-        tokens, new_tokens = shape.prompt_tokens, shape.new_tokens
-        compute_tokens = zero_tokens if shape.shared_prefix else tokens
-        per_example = compute_tokens / scoring if scoring and not new_tokens else compute_tokens * single
-        per_example += new_tokens * generation
+        per_example = model.per_example(shape)
         evaluation = len(run.test) * per_example
         if shape.embeds:  # the train split (the retrieval corpus) and every question are embedded once
             evaluation += (len(context.train) + len(run.test)) * embed_s
-        latency = tokens * single + new_tokens * generation * 2  # batch size 1 decodes slower than batched rows
-        train_seconds = None
+        choosing = 0.0
+        if isinstance(planned.config, Searchable) and planned.config.search is not None:
+            where = f"{run.task.path}: rungs.{planned.name}"  # every alternative answers the validation split
+            choosing = sum(
+                len(context.validation) * model.per_example(option.request_shape(model.sizes, bool(context.labels)))
+                for _, option in alternatives(planned.type, planned.config, where)
+            )
+        latency = model.latency(shape)
+        train_seconds = probes = None
         tuned = planned.type.build(planned.config, context).tuned()
         if tuned is not None:
             kind = planned.type.kind
             if kind not in training_rates:
                 training_rates[kind] = tuned.training_rate(TRAINING_ROWS)
-            epoch_tokens, validation = tuned.epoch_work()
-            judging = validation * (1 / scoring * zero_tokens if scoring else zero_tokens * single)
-            train_seconds = tuned.planned_epochs() * (epoch_tokens / training_rates[kind] + judging)
+            epoch_tokens, judged = tuned.epoch_work()
+            judging = judged * model.judging_seconds()  # one scoring pass gives the loss and the metric
+            epochs = tuned.planned_epochs(frozenset(searched))
+            train_seconds = epochs * (epoch_tokens / training_rates[kind] + judging)
+            family = tuned.search_family()
+            if family is not None:
+                searched.add(family)
+            probe_s = _probe_seconds(run, rates[None]) if probe_s is None else probe_s
+            probes = probe_s * (1 if base_probed else 2)  # the base model answers the probes once
+            base_probed = True
         rate = 1.0 / per_example if per_example > 0 else None
+        parts = {
+            "choosing_s": choosing,
+            "training_s": train_seconds,
+            "evaluation_s": evaluation,
+            "latency_s": latency * latency_sample,
+            "probes_s": probes,
+        }
         rungs.append(
             {
                 "name": planned.name,
-                "prompt_tokens": tokens,
-                "evaluation_s": evaluation + latency * run.task.spec.evaluation.latency_sample,
-                "training_s": train_seconds,
-                "total_s": evaluation + latency * run.task.spec.evaluation.latency_sample + (train_seconds or 0.0),
+                "prompt_tokens": shape.prompt_tokens,
+                **parts,
+                "total_s": sum(v for v in parts.values() if v is not None),
                 "p50_s": latency,
                 "per_1k": self_hosted_cost_per_1k(rate, hardware.per_hour) if rate else None,
                 "training_cost": training_cost(train_seconds, train_hardware.per_hour) if train_seconds else None,
@@ -136,8 +157,11 @@ def _remote_estimate(
         "name": name,
         "endpoint": endpoint.name,
         "prompt_tokens": shape.prompt_tokens,
+        "choosing_s": 0.0,
         "evaluation_s": local,
+        "latency_s": 0.0,
         "training_s": None,
+        "probes_s": None,
         "total_s": local,
         "p50_s": None,
         "per_1k": per_1k,
@@ -149,29 +173,60 @@ def _remote_estimate(
 class ModelRates:
     """One model's rates on this machine, on the task's own prompts."""
 
-    zero_tokens: float  # mean tokens of a zero_shot prompt
-    demo_tokens: float  # what one demonstration adds
+    sizes: PromptSizes
+    answer_tokens: float  # mean tokens of a label's answer (scored after the prompt)
     scoring: float | None  # batched scoring tokens/s (labelled tasks)
     generation: float  # decode seconds per generated token
     single: float  # single-request seconds per prompt token
 
+    def per_example(self, shape: RequestShape) -> float:
+        """Seconds one request of this shape takes in a batch."""
+        compute = self.sizes.zero if shape.shared_prefix else shape.prompt_tokens
+        seconds = compute / self.scoring if self.scoring and not shape.new_tokens else compute * self.single
+        return seconds + shape.new_tokens * self.generation
+
+    def latency(self, shape: RequestShape) -> float:
+        """Seconds one request of this shape takes alone (batch size 1 decodes slower than batched rows)."""
+        return shape.prompt_tokens * self.single + shape.new_tokens * self.generation * 2
+
+    def judging_seconds(self) -> float:
+        """Seconds to judge one validation example of a tuned rung: its prompt and the labels, in one pass."""
+        tokens = self.sizes.tuned + self.answer_tokens
+        return tokens / self.scoring if self.scoring else tokens * self.single
+
 
 def _model_rates(context: RungContext, test: Sequence[Example]) -> ModelRates:
     """Time the context's model on the first test examples."""
+    from tuning.rows import tuned_prompts
+
     engine, prompts, labels = context.engine, context.prompts, context.labels
     encoded = [prompts.split(example) for example in test[:CALIBRATION_EXAMPLES]]
     zero_tokens = fmean(len(a) + len(b) for a, b in encoded)
+    tuned = tuned_prompts(prompts)
+    tuned_tokens = fmean(len(tuned.encode(example)) for example in test[:CALIBRATION_EXAMPLES])
     fixed = len(prompts.encode(Example(id="", input="", target="")))  # instruction and template, once per prompt
     demo_tokens = max(
         _row_tokens(context) - fixed, 1.0
     )  # a demonstration adds its text and answer, not the instruction
+    answers = fmean(len(prompts.choice_tokens(label)) for label in labels) if labels else 0.0
     return ModelRates(
-        zero_tokens=zero_tokens,
-        demo_tokens=demo_tokens,
+        sizes=PromptSizes(zero=zero_tokens, tuned=tuned_tokens, demo=demo_tokens),
+        answer_tokens=answers * max(len(labels), 1),
         scoring=time_scoring(engine, prompts, encoded, labels) if labels else None,
         generation=time_generation(engine, prompts, encoded[:8]),
         single=time_single(engine, prompts, encoded[0], labels),
     )
+
+
+def _probe_seconds(run: PreparedRun, rates: ModelRates) -> float:
+    """Seconds one model takes to answer the forgetting probes (0 when they are off or nothing is tuned)."""
+    section = run.task.spec.forgetting
+    if not section.enabled or rates.scoring is None:
+        return 0.0
+    from harness.probes.forgetting import probe_set, probe_tokens
+
+    _, items = probe_set(section.probes, run.task.folder, section.max_items, run.task.spec.seed)
+    return probe_tokens(run.context.engine.tokenizer, items) / rates.scoring
 
 
 def _row_tokens(context: RungContext) -> float:

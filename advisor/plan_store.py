@@ -13,7 +13,7 @@ from advisor.task import TaskSpec
 from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2: per-phase estimates (choosing, training, evaluation, latency, probes)
 
 
 def plan_key(spec: TaskSpec, file_hashes: dict[str, str], device: str) -> str:
@@ -32,23 +32,41 @@ def save_plan(plan: dict[str, Any], path: Path) -> None:
     write_text_atomically(path, json.dumps(plan, indent=2))
 
 
+# the plan's estimate of each phase a run reports (RungResult.phases); the plan counts "prepare" (an index,
+# a pool of demonstrations embedded) in its evaluation estimate
+_PLANNED_BY_PHASE = {
+    "choosing": ("choosing_s",),
+    "prepare": ("evaluation_s",),
+    "training": ("training_s",),
+    "test": ("evaluation_s",),
+    "latency": ("latency_s",),
+    "probes": ("probes_s",),
+}
+
+
 def check_plan(plan: dict[str, Any], results: Sequence[RungResult]) -> list[PlanCheck]:
-    """Plan against measurement, per rung that both have: seconds and $ per 1k, with the ratio."""
+    """Plan against measurement, per rung, for the work this run computed (a rung read from the store, or a
+    tuned rung whose training was, is compared only on what it did compute): seconds and $ per 1k, with the
+    ratio."""
     planned = {r["name"]: r for r in plan.get("rungs", [])}
     checks = []
     for result in results:
         estimate = planned.get(result.name)
-        if estimate is None or result.seconds is None or estimate.get("endpoint"):
-            continue  # a remote rung's time is the endpoint's: the plan could not know it
+        if estimate is None or estimate.get("endpoint") or not result.phases:
+            continue  # a remote rung's time is the endpoint's: the plan could not know it; nothing computed here
+        parts = {part for phase in result.phases for part in _PLANNED_BY_PHASE.get(phase, ())}
+        planned_s = sum(float(estimate.get(part) or 0.0) for part in parts)
+        measured_s = sum(seconds for phase, seconds in result.phases.items() if phase in _PLANNED_BY_PHASE)
         measured_cost = result.cost.per_1k if result.cost else None
         checks.append(
             PlanCheck(
                 rung=result.name,
-                planned_s=estimate["total_s"],
-                measured_s=result.seconds,
+                planned_s=planned_s,
+                measured_s=measured_s,
                 planned_per_1k=estimate.get("per_1k"),
                 measured_per_1k=measured_cost,
-                time_ratio=result.seconds / estimate["total_s"] if estimate["total_s"] > 0 else None,
+                time_ratio=measured_s / planned_s if planned_s > 0 else None,
+                phases=[phase for phase in result.phases if phase in _PLANNED_BY_PHASE],
             )
         )
     return checks

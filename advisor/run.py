@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from advisor.endpoints import resolve_endpoints
 from advisor.model_context import OtherModels, model_parts
@@ -23,6 +23,7 @@ from harness.environment import Placement, choose_placement
 from harness.inference.models import ModelSource, resolve_model
 from harness.inference.prompts import PromptFormat
 from harness.metrics.task_metrics import PrimaryChoice, choose_primary_metric
+from harness.progress import TrainingProgress
 from harness.remote.endpoint import Endpoint
 from harness.retrieval.embedding import Embedder
 from harness.rungs import RungContext
@@ -41,8 +42,8 @@ class AssessOptions:
     allow_pickle: bool = False  # accept a model folder whose weights are only pickle files
 
 
-class ProgressHooks(Protocol):
-    """How the caller hears about progress (the CLI draws bars; tests may ignore it)."""
+class ProgressHooks(TrainingProgress, Protocol):
+    """How the caller hears about progress (the CLI draws bars or prints lines; tests may ignore it)."""
 
     def stage(self, text: str) -> None:
         """A step with no count (loading the model)."""
@@ -55,9 +56,6 @@ class ProgressHooks(Protocol):
 
     def rung_finished(self, name: str) -> None:
         """The current rung is done."""
-
-    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
-        """A training step of a tuned rung is done (step of total, its loss, useful tokens/s)."""
 
 
 class QuietHooks:
@@ -76,6 +74,12 @@ class QuietHooks:
         """Ignored."""
 
     def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
+        """Ignored."""
+
+    def trial(self, rung: str, number: int, trials: int, params: dict[str, Any]) -> None:
+        """Ignored."""
+
+    def evaluated(self, rung: str, epoch: float, loss: float, metric: float | None, metric_name: str) -> None:
         """Ignored."""
 
 
@@ -147,7 +151,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -
         model_path=source.path,
         model_name=source.name,
         device=placement.device,
-        training_progress=hooks.training,
+        training_progress=hooks,
         primary_metric=primary.metric,
         data_files=task.data_files(),
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from statistics import fmean
 
 from advisor.assessment import (
@@ -47,6 +47,7 @@ class RungDetails:
     step: int = 0
     selection: SearchSummary | None = None
     seconds: float | None = None
+    phases: dict[str, float] = field(default_factory=dict)
     tuned: bool = False
     training: TrainingSummary | None = None
     forgetting: ForgettingSummary | None = None
@@ -103,6 +104,7 @@ def summarize_rung(
         step=details.step,
         selection=details.selection,
         seconds=details.seconds,
+        phases=details.phases,
         tuned=details.tuned,
         training=details.training,
         forgetting=details.forgetting,
@@ -158,6 +160,8 @@ def training_summary(card: AdapterCard, artifact: str, trained_now: bool) -> Tra
         trainable_share=card.trainable_share,
         epochs_run=training.epochs_run,
         best_epoch=training.best_epoch,
+        best_evaluation=training.best_evaluation,
+        evaluation_epochs=list(training.evaluation_epochs),
         useful_tokens=training.useful_tokens,
         useful_tokens_per_s=training.useful_tokens / seconds if seconds > 0 else 0.0,
         train_losses=list(training.train_losses),

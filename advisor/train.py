@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def _train(
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out}: the export folder is not empty")
         if merge:
-            merged = tuned.engine().model.merge_and_unload()
+            # a private copy: the adapter shares the base's weights with the run's engine, and merging writes them
+            merged = copy.deepcopy(tuned.engine().model).merge_and_unload()
             merged.save_pretrained(out, safe_serialization=True)
             run.context.engine.tokenizer.save_pretrained(out)
             shutil.copy2(artifact / "card.json", out / "adapter-card.json")

@@ -71,14 +71,25 @@ def search_line(rung: RungResult) -> str | None:
     chosen = next(t for t in search.trials if t.number == search.chosen)
     pruned = sum(t.state == "pruned" for t in search.trials)
     space = ", ".join(f"{name} {_space_text(dim)}" for name, dim in search.space.items())
-    params = ", ".join(f"{k} {_value_text(v)}" for k, v in search.chosen_params.items())
+    params = _params_text(search.chosen_params)
     budget = f"; wall-clock budget {search.budget} (machine-dependent)" if search.budget else ""
+    warm = search.warm_start
+    started = (
+        f"; started from {warm['method']}'s choice ({_params_text(warm['params'])}), so {len(search.trials)} "
+        f"trial{'s' if len(search.trials) != 1 else ''} confirmed it"
+        if warm
+        else ""
+    )
     return (
         f"{rung.name}: {len(search.trials)} trials ({pruned} pruned) over {space}, up to {search.max_epochs} epochs, "
         f"chosen on validation {search.metric} ({training.validation_examples} examples): trial {chosen.number} "
-        f"({params}, best epoch {chosen.best_epoch} of {chosen.epochs_run}); {search.seconds:.0f} s for all trials, "
-        f"{chosen.seconds:.0f} s for the chosen one{budget}"
+        f"({params}, best at epoch {chosen.best_epoch:g} of {chosen.epochs_run:g}); {search.seconds:.0f} s for all "
+        f"trials, {chosen.seconds:.0f} s for the chosen one{budget}{started}"
     )
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {_value_text(v)}" for k, v in params.items())
 
 
 def _selection_line(name: str, search: SearchSummary) -> str:
@@ -106,7 +117,9 @@ def trial_cells(search: SearchSummary) -> tuple[list[str], list[list[str]]]:
             ]
             for t in search.trials
         ]
-    headers = ["trial", *names, "state", f"validation {search.metric} by epoch", "best epoch", "val. loss", "s"]
+    per_epoch = search.evaluations_per_epoch
+    judged = "by epoch" if per_epoch == 1 else f"{per_epoch}x per epoch"
+    headers = ["trial", *names, "state", f"validation {search.metric} {judged}", "best epoch", "val. loss", "s"]
     rows = []
     for trial in search.trials:
         rows.append(
@@ -115,8 +128,8 @@ def trial_cells(search: SearchSummary) -> tuple[list[str], list[list[str]]]:
                 *(_value_text(trial.params.get(name)) for name in names),
                 trial.state,
                 _series(trial),
-                str(trial.best_epoch) if trial.state == "complete" else "-",
-                f"{trial.validation_losses[trial.best_epoch - 1]:.3f}" if _has_best(trial) else "-",
+                f"{trial.best_epoch:g}" if trial.state == "complete" else "-",
+                f"{trial.validation_losses[trial.best_evaluation - 1]:.3f}" if _has_best(trial) else "-",
                 f"{trial.seconds:.0f}",
             ]
         )
@@ -124,7 +137,7 @@ def trial_cells(search: SearchSummary) -> tuple[list[str], list[list[str]]]:
 
 
 def _has_best(trial: SearchTrial) -> bool:
-    return trial.state == "complete" and 0 < trial.best_epoch <= len(trial.validation_losses)
+    return trial.state == "complete" and 0 < trial.best_evaluation <= len(trial.validation_losses)
 
 
 def _series(trial: SearchTrial) -> str:

@@ -13,7 +13,7 @@ from harness.errors import InputError
 from harness.inference.answerer import PromptParts
 from harness.inference.answering import resolve_mode
 from harness.retrieval.demonstrations import DemoSelector
-from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
+from harness.rungs import Predictor, PromptSizes, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output
 
@@ -30,10 +30,10 @@ class FewShotConfig(Searchable):
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
 
-    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+    def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
         """k demonstrations before the question; fixed ones are one cached prefix, similar ones are embedded."""
         return RequestShape(
-            zero_tokens + self.k * demo_tokens,
+            sizes.zero + self.k * sizes.demo,
             shared_prefix=self.selection == "fixed",
             embeds=self.selection == "similar",
             new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels),

@@ -16,7 +16,7 @@ from harness.inference.answering import resolve_mode
 from harness.retrieval.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.retrieval.demonstrations import example_text
 from harness.retrieval.vector_index import Passage, StoredIndex, cached_index
-from harness.rungs import Predictor, RequestShape, RungContext, TunedModel, answer_tokens, rung
+from harness.rungs import Predictor, PromptSizes, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.selection import Searchable
 from harness.types import Example, Output
 
@@ -42,11 +42,11 @@ class RagConfig(Searchable):
             raise ValueError("chunk_overlap must be smaller than chunk_words")
         return self
 
-    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+    def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
         """top_k passages (a train example's size, or a chunk's) before the question, within the context budget."""
-        passage = min(demo_tokens or self.chunk_words * 1.3, 512)
+        passage = min(sizes.demo or self.chunk_words * 1.3, 512)
         return RequestShape(
-            zero_tokens + min(self.top_k * passage, self.max_context_tokens),
+            sizes.zero + min(self.top_k * passage, self.max_context_tokens),
             embeds=True,
             new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels),
         )

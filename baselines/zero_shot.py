@@ -11,7 +11,7 @@ from pydantic import Field
 from harness.data.hashing import content_hash
 from harness.inference.answerer import PromptParts
 from harness.inference.answering import resolve_mode
-from harness.rungs import Predictor, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
+from harness.rungs import Predictor, PromptSizes, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
 from harness.types import Example, Output
 
 
@@ -24,9 +24,9 @@ class ZeroShotConfig(RungConfig):
     mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
 
-    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
+    def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
         """The prompt alone; generated tokens when it generates."""
-        return RequestShape(zero_tokens, new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels))
+        return RequestShape(sizes.zero, new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels))
 
 
 class ZeroShotPredictor:

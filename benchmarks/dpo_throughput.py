@@ -96,7 +96,7 @@ def preference_data(count: int) -> PreferenceData:
     from harness.inference.prompts import PromptBuilder
     from harness.types import Example
     from tuning.preference_loop import PairRows
-    from tuning.tuned import shared_prefix, training_rows, tuned_prompts
+    from tuning.rows import shared_prefix, training_rows, tuned_prompts
 
     task = load_task(TASK)
     _, labels = load_task_data(task)

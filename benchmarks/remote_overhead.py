@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from advisor.run import AssessOptions, prepare_run
+from advisor.run import AssessOptions, QuietHooks, prepare_run
 from benchmarks.common import ROOT, write_result
 from harness.data.store import Store
 from harness.inference.answerer import LocalAnswerer, PromptParts
@@ -137,14 +137,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ[KEY_ENV] = "bench-key"
 
-    class Quiet:
-        def stage(self, text: str) -> None: ...
-        def rung_started(self, name: str, total: int) -> None: ...
-        def advance(self, count: int) -> None: ...
-        def rung_finished(self, name: str) -> None: ...
-        def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None: ...
-
-    run = prepare_run(ROOT / "examples" / "support_tickets" / "task.yaml", AssessOptions(), Quiet())
+    run = prepare_run(ROOT / "examples" / "support_tickets" / "task.yaml", AssessOptions(), QuietHooks())
     context = run.context
     labels = context.labels
     parts = [PromptParts(example) for example in run.test[: args.examples]]

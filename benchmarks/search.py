@@ -59,6 +59,12 @@ class Quiet:
     def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
         pass
 
+    def trial(self, rung: str, number: int, trials: int, params: dict[str, Any]) -> None:
+        print(f"  {rung}: trial {number + 1} of {trials} {params}", flush=True)
+
+    def evaluated(self, rung: str, epoch: float, loss: float, metric: float | None, metric_name: str) -> None:
+        print(f"  {rung}: epoch {epoch:g} validation loss {loss:.3f} {metric_name} {metric}", flush=True)
+
 
 def example_task(folder: Path) -> Path:
     """The shipped example with only its lora rung."""
@@ -110,10 +116,19 @@ def run_search(predictor: Any, test: Any) -> dict[str, Any]:
         "trial_seconds": result.seconds,
         "chosen": result.chosen_params,
         "chosen_best_epoch": chosen.best_epoch,
+        "chosen_epochs_run": chosen.epochs_run,
+        "warm_start": result.warm_start,
         "chosen_trial_seconds": chosen.seconds,
         "search_over_chosen_run": result.seconds / chosen.seconds,
         "trials": [
-            {"params": t.params, "state": t.state, "validation": t.validation_metrics, "seconds": t.seconds}
+            {
+                "params": t.params,
+                "state": t.state,
+                "validation": t.validation_metrics,
+                "validation_loss": t.validation_losses,
+                "epochs": t.evaluation_epochs,
+                "seconds": t.seconds,
+            }
             for t in result.trials
         ],
         "warnings": result.warnings,
@@ -130,22 +145,23 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
     for rate in learning_rates:
         config = predictor.config.model_copy(update={"learning_rate": rate, "epochs": epochs, "search": False})
         model = predictor.fresh_trainable_model(config)
-        measure = predictor.validation_metric()
+        measure = predictor.validation_judge()
         tests: list[float] = []
         test_seconds = [0.0]
 
         def judge(model: Any, measure: Any = measure, tests: list[float] = tests, spent: list[float] = test_seconds):
-            value = measure(model)
+            judgement = measure(model)
             started = time.perf_counter()
             tests.append(accuracy(predictor, model, test))  # the oracle only: not part of the grid's cost
             spent[0] += time.perf_counter() - started
-            return value
+            return judgement
 
         settings = LoopSettings(
             epochs=epochs,
             learning_rate=rate,
             batch_tokens=config.batch_tokens,
             max_batch_size=config.max_batch_size,
+            evaluations_per_epoch=1,
             patience=epochs + 1,
             checkpoint_every=10**9,
             seed=predictor.context.seed,

@@ -85,6 +85,12 @@ class QuietHooks:
     def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None:
         pass
 
+    def trial(self, rung: str, number: int, trials: int, params: dict[str, Any]) -> None:
+        print(f"  {rung}: trial {number + 1} of {trials} {params}", flush=True)
+
+    def evaluated(self, rung: str, epoch: float, loss: float, metric: float | None, metric_name: str) -> None:
+        print(f"  {rung}: epoch {epoch:g} validation loss {loss:.3f} {metric_name} {metric}", flush=True)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

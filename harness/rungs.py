@@ -20,6 +20,7 @@ from harness.errors import InputError, did_you_mean
 from harness.inference.answerer import Answerer, LocalAnswerer
 from harness.inference.engine import Engine
 from harness.inference.prompts import PromptBuilder
+from harness.progress import TrainingProgress
 from harness.types import Example, Output
 
 
@@ -33,17 +34,26 @@ class RequestShape:
     new_tokens: int = 0  # tokens generated per request (0: answered by scoring the labels)
 
 
+@dataclass(frozen=True)
+class PromptSizes:
+    """Mean tokens of the task's prompts, measured on its own examples, for `--plan`."""
+
+    zero: float  # the zero_shot prompt (instruction, label list, the question)
+    tuned: float  # the prompt a tuned rung answers (the same without the label list: it learned the labels)
+    demo: float  # what one demonstration adds (its question and answer)
+
+
 class RungConfig(BaseModel):
     """Base of every rung's options: unknown options are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
-        """A request's cost for `--plan`, given a zero_shot prompt's and one demonstration's tokens.
+    def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
+        """A request's cost for `--plan`, given the task's prompt sizes.
 
         The default is a zero_shot-sized prompt answered by scoring; a rung whose requests differ says so.
         """
-        return RequestShape(prompt_tokens=zero_tokens)
+        return RequestShape(prompt_tokens=sizes.zero)
 
     def training_max_length(self) -> int | None:
         """The longest training row the rung keeps (rows beyond it are skipped), or None for no training."""
@@ -117,12 +127,18 @@ class TunedModel(Protocol):
         """Write the evaluated metrics into the card."""
         ...
 
-    def planned_epochs(self) -> float:
-        """Epochs it is expected to train over all trials of its search (for `--plan`)."""
+    def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
+        """Epochs it is expected to train over all trials of its search (for `--plan`), when the run has already
+        searched these method families (a search warm-started from one of them runs fewer trials)."""
+        ...
+
+    def search_family(self) -> str | None:
+        """The method family whose learning rate its search chooses (a later search of it starts there); None
+        when it does not search."""
         ...
 
     def epoch_work(self) -> tuple[int, int]:
-        """(tokens one epoch trains on, validation examples judged after each epoch), for `--plan`."""
+        """(tokens one epoch trains on, validation examples judged per epoch, every judgement counted), for `--plan`."""
         ...
 
     def training_rate(self, rows: int) -> float:
@@ -160,7 +176,7 @@ class RungContext:
     model_path: str = ""  # where the base model's weights are (tuned rungs reload or quantize it)
     model_name: str = ""
     device: str = "cpu"
-    training_progress: Callable[[str, int, int, float, float], None] | None = None  # rung, step, steps, loss, tok/s
+    training_progress: TrainingProgress | None = None  # who hears training steps, trials and evaluations
     primary_metric: str = ""  # the metric that ranks rungs (task_metrics.choose_primary_metric); "" = type default
     remote: Answerer | None = None  # an endpoint that answers this rung's prompts instead of the local engine
     data_files: Mapping[str, Path] = field(default_factory=dict)  # the task's other data (preferences, unlabelled)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from harness.data.hashing import content_hash
 from harness.data.store import Store
@@ -20,12 +20,13 @@ Progress = Callable[[int], None]
 
 @dataclass(frozen=True)
 class RunResult:
-    """Records in example order, single-request latencies, and how much was computed afresh."""
+    """Records in example order, single-request latencies, how much was computed afresh, and where the time went."""
 
     records: list[Record]
     single_latencies_s: list[float]
     computed: int
     reused: int
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: prepare (training, indexes), test, latency
 
 
 def example_key(example: Example) -> str:
@@ -59,9 +60,13 @@ def run_predictor(
     missing = from_main([i for i, key in enumerate(keys) if key not in outputs])
     if progress:
         progress(len(examples) - len(missing))
+    phases: dict[str, float] = {}
     if missing:
         store.must_compute(f"{len(missing)} answers of {fingerprint}")
+        started = time.perf_counter()
         predictor.prepare()  # training, index building, model loading: not part of any request's latency
+        phases["prepare"] = time.perf_counter() - started
+    answering = time.perf_counter()
     for chunk in chunks(missing, chunk_size * current_ranks().world_size):
         mine = shard(chunk)
         started = time.perf_counter()
@@ -73,19 +78,28 @@ def run_predictor(
         outputs.update({key: out for key, _, out in items})
         if progress:
             progress(len(chunk))
+    if missing:
+        phases["test"] = time.perf_counter() - answering
     timed_each = bool(examples) and all(outputs[key].timed for key in keys)
+    sampling = time.perf_counter()
     if timed_each:
         latencies = [outputs[keys[i]].latency_s for i in _latency_sample(len(examples), latency_sample, seed)]
     else:
         latencies = _single_request_latencies(
             predictor, fingerprint, examples, example_keys, store, latency_sample, seed
         )
+    if time.perf_counter() - sampling > 0.5:  # a sample read from the store takes no time worth naming
+        phases["latency"] = time.perf_counter() - sampling
     records = []
     for example, key in zip(examples, keys, strict=True):
         output = outputs[key]
         records.append(Record(example=example, output=output, score=scorer(example, output)))
     return RunResult(
-        records=records, single_latencies_s=latencies, computed=len(missing), reused=len(examples) - len(missing)
+        records=records,
+        single_latencies_s=latencies,
+        computed=len(missing),
+        reused=len(examples) - len(missing),
+        phases=phases,
     )
 
 

@@ -67,19 +67,10 @@ def choose_on_validation(
     if not context.validation:
         raise InputError(f"{where}.search: needs a validation split (data.validation, or data.validation_size > 0)")
     metric = _metric(search.metric, context.task_type, context.primary_metric, where)
-    fixed = config.model_dump(exclude={"search"})
-    for name, values in search.space.items():
-        if name not in fixed:
-            raise InputError(f"{where}.search.space.{name}: not an option of this rung (one of: {', '.join(fixed)})")
-        if not values:
-            raise InputError(f"{where}.search.space.{name}: expected a non-empty list of values")
-    names = list(search.space)
     scorer = scorer_for(context.task_type, context.labels)
     choices: list[Choice] = []
     configs: list[RungConfig] = []
-    for combination in itertools.product(*(search.space[n] for n in names)):
-        params = dict(zip(names, combination, strict=True))
-        candidate = rung_type.parse({**fixed, **params}, where)
+    for params, candidate in alternatives(rung_type, config, where):
         started = time.perf_counter()
         run = run_predictor(rung_type.build(candidate, context), context.validation, store, scorer, latency_sample=0)
         value = point_metric(context.task_type, metric, run.records, context.labels)
@@ -87,6 +78,24 @@ def choose_on_validation(
         configs.append(candidate)
     best = max(range(len(choices)), key=lambda i: (choices[i].value, -i))
     return configs[best], Selection(metric, dict(search.space), choices, best, len(context.validation))
+
+
+def alternatives(rung_type: RungType, config: Searchable, where: str) -> list[tuple[dict[str, Any], RungConfig]]:
+    """Every combination of the search space: (its values, the rung's options with them)."""
+    search = config.search
+    assert search is not None
+    fixed = config.model_dump(exclude={"search"})
+    for name, values in search.space.items():
+        if name not in fixed:
+            raise InputError(f"{where}.search.space.{name}: not an option of this rung (one of: {', '.join(fixed)})")
+        if not values:
+            raise InputError(f"{where}.search.space.{name}: expected a non-empty list of values")
+    names = list(search.space)
+    combinations = itertools.product(*(search.space[n] for n in names))
+    return [
+        (params, rung_type.parse({**fixed, **params}, where))
+        for params in (dict(zip(names, combination, strict=True)) for combination in combinations)
+    ]
 
 
 def _metric(wanted: str, task_type: str, primary: str, where: str) -> str:

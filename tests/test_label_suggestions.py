@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from advisor.assess import assess_prepared
 from advisor.cli import main
 from advisor.label_suggestions import close_rivals, suggest_labels
-from advisor.run import AssessOptions, prepare_run
+from advisor.run import AssessOptions, QuietHooks, prepare_run
 from tests.conftest import write_jsonl
 
 UNLABELLED = [
@@ -20,14 +20,6 @@ UNLABELLED = [
     "Invoice total looks wrong",
     "I was charged twice for my plan",  # already in the train split: never suggested
 ]
-
-
-class Quiet:
-    def stage(self, text: str) -> None: ...
-    def rung_started(self, name: str, total: int) -> None: ...
-    def advance(self, count: int) -> None: ...
-    def rung_finished(self, name: str) -> None: ...
-    def training(self, rung: str, step: int, total: int, loss: float, tokens_per_s: float) -> None: ...
 
 
 def with_unlabelled(task: Path) -> Path:
@@ -41,8 +33,8 @@ def test_the_inputs_the_rivals_disagree_on_are_written_and_a_rerun_answers_nothi
 ) -> None:
     task = with_unlabelled(ticket_task)
     options = AssessOptions()
-    run = prepare_run(task, options, Quiet())
-    assessment = assess_prepared(run, options, Quiet())
+    run = prepare_run(task, options, QuietHooks())
+    assessment = assess_prepared(run, options, QuietHooks())
     advice = assessment.recommendation
     assert advice is not None and advice.rung is not None
     other = next(r.name for r in assessment.rungs if r.name != advice.rung)

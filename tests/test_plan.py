@@ -37,8 +37,17 @@ def test_plan_prints_estimates_then_a_real_run_compares_them(ticket_task: Path, 
     assert all(c["measured_s"] > 0 and c["time_ratio"] > 0 for c in checks)
 
 
-def test_a_changed_task_invalidates_the_plan(ticket_task: Path, tmp_path: Path) -> None:
+def test_a_changed_task_gets_a_fresh_plan_and_only_computed_work_is_compared(ticket_task: Path, tmp_path: Path) -> None:
     assert CliRunner().invoke(main, ["assess", str(ticket_task), "--plan"]).exit_code == 0
+    plan_file = ticket_task.parent / ".advisor" / "plans" / "tickets.plan.json"
+    stale = json.loads(plan_file.read_text())["key"]
     ticket_task.write_text(ticket_task.read_text() + "seed: 3\n")
     result = CliRunner().invoke(main, ["assess", str(ticket_task), "-o", str(tmp_path / "r.json")])
-    assert result.exit_code == 0 and json.loads((tmp_path / "r.json").read_text())["plan_checks"] == []
+    assert result.exit_code == 0, result.output
+    assert "calibrating this machine for the plan" in result.output and "plan: about" in result.output
+    assert json.loads(plan_file.read_text())["key"] != stale  # the stale plan was not used
+    checks = json.loads((tmp_path / "r.json").read_text())["plan_checks"]
+    assert [c["rung"] for c in checks] == ["zero_shot", "gen"] and all("test" in c["phases"] for c in checks)
+    again = CliRunner().invoke(main, ["assess", str(ticket_task), "-o", str(tmp_path / "again.json")])
+    assert again.exit_code == 0 and "calibrating" not in again.output  # nothing computed: no plan needed
+    assert json.loads((tmp_path / "again.json").read_text())["plan_checks"] == []  # no cached rung is "0.00x"

@@ -168,34 +168,99 @@ def test_a_prompting_rung_chooses_its_alternative_on_validation_only(tiny_model_
     assert choices[0] == choices[1]
 
 
+def _plan(options: SearchOptions, max_epochs: int = 5, per_epoch: int = 1) -> Any:
+    from tuning.search import SearchPlan
+
+    space = {"learning_rate": Range(low=1e-4, high=1e-2)}
+    return SearchPlan(space, options, "accuracy", max_epochs, per_epoch, 0, first={"learning_rate": 1e-3})
+
+
 def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
     from tuning.search import expected_epochs
 
-    assert expected_epochs(SearchOptions(trials=6, pruner="none"), 5) == 30
-    halving = expected_epochs(SearchOptions(trials=6), 5)
-    assert 6 < halving < 30  # every trial runs its first epoch; successive halving stops most after it
-    assert expected_epochs(SearchOptions(trials=12), 5) > halving
+    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none"))) == 30
+    halving = expected_epochs(_plan(SearchOptions(trials=6)))
+    assert 5 + 5 < halving < 30  # the first trial runs to the end; successive halving stops most others early
+    assert expected_epochs(_plan(SearchOptions(trials=12))) > halving
+    # judged twice per epoch, a hopeless trial is stopped after half an epoch instead of a whole one
+    assert expected_epochs(_plan(SearchOptions(trials=6), per_epoch=2)) < halving
 
 
 def test_choices_of_a_searched_option_are_read_as_the_option_reads_them() -> None:
+    from tuning.options import LoraOptions, rung_space
     from tuning.spaces import SearchOptions
-    from tuning.tuned import LoraOptions, _search_space
 
     written = LoraOptions(search=SearchOptions(trials=2, space={"learning_rate": ["1e-3", "3e-3"]}))  # YAML 1.1 text
-    assert _search_space("lora", written)["learning_rate"] == [1e-3, 3e-3]
+    assert rung_space("lora", written)["learning_rate"] == [1e-3, 3e-3]
     wrong = LoraOptions(search=SearchOptions(trials=2, space={"learning_rate": [1e-3, "fast"]}))
     with pytest.raises(InputError, match=r"rungs.lora.search.space.learning_rate\[1\]: .*'fast'"):
-        _search_space("lora", wrong)
+        rung_space("lora", wrong)
 
 
 def test_a_grid_covered_by_ask_and_tell_ends_without_an_error(tmp_path: Path) -> None:
-    from tuning.search import TrialOutcome, run_search
+    from tuning.judging import Evaluation, Judgement
+    from tuning.search import SearchPlan, TrialOutcome, run_search
     from tuning.spaces import SearchOptions
 
-    def trial(params: dict[str, Any], observe: Any) -> TrialOutcome:
-        observe(1, params["learning_rate"])
-        return TrialOutcome([params["learning_rate"]], [1.0], 1, 1, 1, 0.0, "")
+    def trial(number: int, params: dict[str, Any], observe: Any) -> TrialOutcome:
+        observe(Evaluation(1, 1.0, Judgement(1.0, params["learning_rate"])))
+        return TrialOutcome([params["learning_rate"]], [1.0], [1.0], 1, 1.0, 1, 0.0, "")
 
-    result = run_search(tmp_path, {"learning_rate": [1e-3, 3e-3]}, SearchOptions(trials=2), "accuracy", 1, 0, trial)
+    grid = {"learning_rate": [1e-3, 3e-3]}
+    result = run_search(tmp_path, SearchPlan(grid, SearchOptions(trials=2), "accuracy", 1, 1, 0, {}), trial)
     assert sorted(t.params["learning_rate"] for t in result.trials) == [1e-3, 3e-3]
     assert result.chosen_params == {"learning_rate": 3e-3}
+
+
+def test_the_pruner_judges_early_on_the_loss_so_a_good_rate_stuck_on_the_majority_class_survives(
+    tmp_path: Path,
+) -> None:
+    """The held-out spam filter's case (13.5 % spam, macro-F1): after the first evaluation the good learning
+    rate still answers "ham" to everything (macro-F1 0.463) while a worse one scores 0.5 by luck; their
+    losses already tell them apart. Judged on the metric the good rate was pruned; judged on the loss it goes
+    on and wins."""
+    from tuning.judging import Evaluation, Judgement
+    from tuning.search import SearchPlan, TrialOutcome, run_search
+
+    curves = [  # (validation macro-F1, validation loss) per evaluation, in the order the trials run
+        ([0.50, 0.55, 0.58, 0.60], [0.40, 0.38, 0.37, 0.37]),  # the first trial: never pruned
+        ([0.463, 0.902, 0.947, 0.973], [0.13, 0.08, 0.06, 0.05]),  # the good rate: majority class at first
+    ]
+    ran: list[int] = []
+
+    def trial(number: int, params: dict[str, Any], observe: Any) -> TrialOutcome:
+        metrics, losses = curves[len(ran)]
+        ran.append(number)
+        for index, (metric, loss) in enumerate(zip(metrics, losses, strict=True), 1):
+            observe(Evaluation(index, index / 2, Judgement(loss, metric)))
+        best = max(range(4), key=lambda i: metrics[i]) + 1
+        return TrialOutcome(metrics, losses, [0.5, 1.0, 1.5, 2.0], best, 2.0, 8, 1.0, f"a{len(ran)}")
+
+    space = {"learning_rate": Range(low=1e-4, high=1e-2)}
+    plan = SearchPlan(space, SearchOptions(trials=2), "macro_f1", 2, 2, 0, first={"learning_rate": 3e-4})
+    result = run_search(tmp_path, plan, trial)
+    assert [t.state for t in result.trials] == ["complete", "complete"]
+    assert result.chosen == 1 and result.chosen_trial().best_epoch == 2.0
+
+
+def test_a_second_search_of_the_family_starts_from_the_first_ones_choice(
+    tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
+) -> None:
+    """lora r=4 after lora r=2 on the same task (qlora after lora in the example): the first trial is the
+    first search's choice and half the trials confirm it; without warm starts, the whole search runs."""
+    ctx = with_validation(context(tiny_model, tiny_tokenizer, tmp_path))
+    base = {"epochs": 1, "batch_tokens": 256, "max_batch_size": 4}
+    first = TunedPredictor("lora", LoraOptions(r=2, **base, search=SearchOptions(trials=2)), ctx)
+    first.prepare()
+    chosen = first.search_result()
+    assert chosen is not None and chosen.warm_start is None and len(chosen.trials) == 2
+    second = TunedPredictor("lora", LoraOptions(r=4, **base, search=SearchOptions(trials=2)), ctx)
+    second.prepare()
+    warm = second.search_result()
+    assert warm is not None and warm.warm_start is not None
+    assert warm.warm_start["method"] == "lora" and warm.warm_start["params"] == chosen.chosen_params
+    assert len(warm.trials) == 1 and warm.trials[0].params == chosen.chosen_params
+    cold = TunedPredictor("lora", LoraOptions(r=8, **base, search=SearchOptions(trials=2, warm_start=False)), ctx)
+    cold.prepare()
+    result = cold.search_result()
+    assert result is not None and result.warm_start is None and len(result.trials) == 2

@@ -22,7 +22,8 @@ from harness.types import Example
 from tests.conftest import TICKETS
 from tuning.artifacts import read_card
 from tuning.batch_loss import batch_loss
-from tuning.loop import LoopSettings, TrainRow, Validation, evaluate_loss, train
+from tuning.judging import evaluate_loss
+from tuning.loop import LoopSettings, TrainRow, Validation, train
 from tuning.methods import trainable_model
 from tuning.tuned import LoraOptions, TuneConfig, TunedPredictor
 
@@ -58,10 +59,10 @@ def test_a_few_steps_make_the_loss_fall(device: str, tiny_model: Any, tiny_token
     model = trainable_model("lora", base, LORA)
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t, _ in TICKETS]
     settings = LoopSettings(epochs=10, learning_rate=2e-2, batch_tokens=256, max_batch_size=4, patience=10)
-    before = evaluate_loss(model, rows, settings, pad_id=2)
+    before = evaluate_loss(model, rows, pad_id=2)
     report = train(model, rows, Validation(rows), settings, tmp_path / "ckpt", pad_id=2)
     # the frozen tied head of a random tiny model bounds how low LoRA can take the loss (~4.7 here)
-    assert evaluate_loss(model, rows, settings, pad_id=2) < before - 0.5
+    assert evaluate_loss(model, rows, pad_id=2) < before - 0.5
     assert report.useful_tokens > 0 and report.completion_tokens == 3 * len(rows) * report.epochs_run
     assert not any(p.requires_grad for n, p in tiny_model.named_parameters() if "lora" not in n and p.grad is not None)
 
@@ -225,7 +226,8 @@ def test_assess_reports_training_and_train_exports_adapter_and_merged_model(tick
     assert set(rungs) == {"zero_shot", "lora_r2", "lora_r4"} and rungs["zero_shot"]["training"] is None
     small, large = rungs["lora_r2"]["training"], rungs["lora_r4"]["training"]
     assert small["trained_now"] and small["trainable_parameters"] < large["trainable_parameters"]
-    assert small["useful_tokens_per_s"] > 0 and small["seconds"] > 0 and len(small["validation_losses"]) == 1
+    assert small["useful_tokens_per_s"] > 0 and small["seconds"] > 0
+    assert len(small["validation_losses"]) == 2 and small["epochs_run"] == 1  # judged twice in its one epoch
     assert "accuracy" in json.loads((Path(small["artifact"]) / "card.json").read_text())["metrics"]
     forgetting = rungs["lora_r2"]["forgetting"]
     assert forgetting["weights_changed"] and forgetting["n_items"] >= 300 and len(forgetting["by_area"]) >= 8

@@ -12,7 +12,8 @@ from harness.inference.engine import ChoiceRequest, Engine
 from harness.types import Example
 from tests.conftest import TICKETS
 from tests.test_tuning import LABELS, context
-from tuning.loop import LoopSettings, TrainRow, Validation, evaluate_loss, train
+from tuning.judging import evaluate_loss
+from tuning.loop import LoopSettings, TrainRow, Validation, train
 from tuning.methods import trainable_model
 from tuning.tuned import TunedPredictor, VirtualTokenOptions
 from tuning.virtual_tokens import soft_prefix, training_logits
@@ -29,10 +30,10 @@ def test_a_few_steps_make_the_loss_fall(method: str, tiny_model: Any, tiny_token
     model = trainable_model(method, tiny_model, {"num_virtual_tokens": 4}, init_tokens=[5, 6, 7])
     data = rows(tiny_tokenizer)
     settings = LoopSettings(epochs=4, learning_rate=5e-2, batch_tokens=256, max_batch_size=4, patience=4)
-    before = evaluate_loss(model, data, settings, pad_id=2)
+    before = evaluate_loss(model, data, pad_id=2)
     train(model, data, Validation(data), settings, tmp_path / "ckpt", pad_id=2)
     # a few virtual tokens in front of a random 2-layer model can only move it so far (~0.17 here)
-    assert evaluate_loss(model, data, settings, pad_id=2) < before - 0.1
+    assert evaluate_loss(model, data, pad_id=2) < before - 0.1
     assert all(not p.requires_grad for p in tiny_model.parameters() if p.grad is not None)
 
 

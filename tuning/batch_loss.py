@@ -38,8 +38,9 @@ class BatchLoss:
 
     loss: torch.Tensor
     useful_tokens: int  # every real (non-pad) token the batch stands for, the shared prefix once per row
-    computed_tokens: int  # the tokens actually run through the model
+    computed_tokens: int  # the real tokens actually run through the model
     completion_tokens: int
+    padded_tokens: int = 0  # padding positions run beside them
 
 
 def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()) -> BatchLoss:
@@ -48,7 +49,8 @@ def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequen
     loss = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
     )
-    return BatchLoss(loss, useful, computed, int((targets != -100).sum()))
+    padded = len(rows) * max(len(r.tokens) for r in rows) - sum(len(r.tokens) for r in rows)
+    return BatchLoss(loss, useful, computed, int((targets != -100).sum()), padded)
 
 
 def completion_logprobs(

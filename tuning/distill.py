@@ -30,7 +30,9 @@ from tuning.artifacts import save_artifact
 from tuning.distill_loop import DistillReport, DistillSettings, SoftExample, teacher_distribution, train_distillation
 from tuning.methods import count_parameters
 from tuning.objective import ObjectiveAdapter
-from tuning.tuned import EVALUATION_ONLY, LoraOptions, TunedPredictor, training_rows
+from tuning.options import EVALUATION_ONLY, LoraOptions
+from tuning.rows import training_rows
+from tuning.tuned import TunedPredictor
 
 STUDENT_LEARNING_RATE = 4e-4  # what the lora search chose on the shipped example (docs/measurement.md)
 
@@ -86,7 +88,7 @@ class DistillPredictor(ObjectiveAdapter):
         ctx = self.context
         return content_hash("distill", options, teacher, inputs, validation, ctx.model_fingerprint, ctx.seed)
 
-    def planned_epochs(self) -> float:
+    def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
         """The student's epochs, each over every label of every input."""
         return float(self.config.epochs * max(len(self.context.labels), 1))
 
@@ -203,7 +205,8 @@ def _training_report(report: DistillReport, metric: str) -> TrainingReport:
         selection_metric=metric,
         steps=report.steps,
         epochs_run=report.epochs_run,
-        best_epoch=report.best_epoch,
+        evaluation_epochs=[float(e) for e in range(1, report.epochs_run + 1)],
+        best_evaluation=report.best_epoch,
         seconds=report.seconds,
         useful_tokens=report.tokens,
         computed_tokens=report.tokens,

@@ -21,7 +21,8 @@ import torch
 
 from tuning.answer_scores import answer_logprobs
 from tuning.batch_loss import TrainRow, completion_logprobs
-from tuning.loop import learning_rate_factor, metric_in_eval_mode, restore, snapshot
+from tuning.judging import metric_in_eval_mode
+from tuning.loop import learning_rate_factor, restore, snapshot
 from tuning.virtual_tokens import virtual_token_type
 
 

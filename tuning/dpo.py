@@ -27,8 +27,10 @@ from harness.rungs import Predictor, RungContext, rung
 from harness.types import Example
 from tuning.artifacts import save_artifact
 from tuning.objective import ObjectiveAdapter
+from tuning.options import EVALUATION_ONLY, LoraOptions
 from tuning.preference_loop import PairRows, PreferenceReport, PreferenceSettings, train_preferences
-from tuning.tuned import EVALUATION_ONLY, LoraOptions, TunedPredictor, training_rows
+from tuning.rows import training_rows
+from tuning.tuned import TunedPredictor
 
 VALIDATION_SHARE = 0.1  # of a preference file's pairs, held out to judge the epochs by
 
@@ -71,9 +73,9 @@ class DpoPredictor(ObjectiveAdapter):
         options = {k: getattr(self.config, k) for k in PREFERENCE_ONLY}
         return content_hash("dpo", self.sft.artifact_key(), self.pairs_key(), options, self.context.seed)
 
-    def planned_epochs(self) -> float:
+    def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
         """SFT's epochs (over its search) and the DPO epochs, two answers per pair counted as two rows."""
-        return self.sft.planned_epochs() + 2 * self.config.dpo_epochs
+        return self.sft.planned_epochs(searched) + 2 * self.config.dpo_epochs
 
     # ---- pairs and training -------------------------------------------------------------------
 
@@ -192,7 +194,8 @@ class DpoPredictor(ObjectiveAdapter):
             selection_metric=self.sft.metric,
             steps=report.steps,
             epochs_run=report.epochs_run,
-            best_epoch=report.best_epoch,
+            evaluation_epochs=[float(e) for e in range(1, report.epochs_run + 1)],
+            best_evaluation=report.best_epoch,
             seconds=report.seconds,
             useful_tokens=report.tokens,
             computed_tokens=report.tokens,

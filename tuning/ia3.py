@@ -12,7 +12,7 @@ class Ia3Config(TuneConfig):
     """IA3 options (learning rate default 3e-3)."""
 
 
-register_method(TuningMethod("ia3", wrap_ia3, learning_rate=3e-3, learning_rate_range=(1e-3, 3e-2)))
+register_method(TuningMethod("ia3", wrap_ia3, learning_rate=3e-3))
 
 
 @rung("ia3", config=Ia3Config, step=3)

@@ -1,15 +1,23 @@
-"""The training loop: batches grouped by length, a validation judgement after every epoch, resumable.
+"""The training loop: batches grouped by length, validation judged a few times per epoch, resumable.
 
-Each epoch ends with the validation loss and, when the caller gives one, a validation metric (the
-task's primary metric, answered the way the rung will answer the test). The best epoch by that
-metric (loss breaks ties) is kept, training stops early when it stops improving, and an observer
-hears each epoch's judgement (a search prunes hopeless trials through it). A checkpoint (trainable
-weights, optimizer state, progress) is written atomically every few steps, so a run killed at any
-moment resumes from the last one and ends with the same weights.
+The run is judged on the validation split `evaluations_per_epoch` times per epoch: the loss and,
+when the caller's judge has one, the task's metric (answered the way the rung will answer the
+test). The best evaluation by that metric (loss breaks ties) is kept, training stops when
+`patience` epochs of evaluations bring no improvement, and an observer hears each evaluation (a
+search prunes hopeless trials through it, before a whole epoch is spent).
+
+The learning rate warms up linearly over the first `warmup_epochs`, then stays constant. A constant
+rate makes a run's curve independent of how long it may run: a run still improving at its last
+planned epoch continues (up to `extra_epochs` more, while each epoch ends on its best evaluation)
+exactly as a longer run would have, and a trial that a search stops early followed the same curve
+as one it keeps. A checkpoint (trainable weights, optimizer state, progress) is written atomically
+every few steps and after every evaluation, so a run killed at any moment resumes from the last one
+and ends with the same weights.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import resource
 import time
@@ -25,16 +33,16 @@ from harness.distributed import shard, sum_gradients
 from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
 from tuning.checkpoint import load_checkpoint, save_checkpoint
+from tuning.judging import Evaluation, Judgement, Validation, evaluate_loss, judge_in_eval_mode, rank
 
 __all__ = [
-    "EpochObserver",
+    "EvaluationObserver",
     "LoopSettings",
     "Pruned",
     "TrainRow",
     "Validation",
-    "evaluate_loss",
+    "evaluation_steps",
     "learning_rate_factor",
-    "metric_in_eval_mode",
     "restore",
     "snapshot",
     "train",
@@ -43,38 +51,31 @@ __all__ = [
 
 @dataclass(frozen=True)
 class LoopSettings:
-    """How long and how fast to train."""
+    """How long and how fast to train, and how often to judge."""
 
     epochs: int = 3
     learning_rate: float = 2e-4
     weight_decay: float = 0.0
-    warmup_ratio: float = 0.1
+    warmup_epochs: float = 0.5
     max_grad_norm: float = 1.0
     batch_tokens: int = 2048
     max_batch_size: int = 16
     # Activations cost about 1.8 MB per token for a 135M model: a step over more tokens than this runs
     # as micro-batches whose gradients add up to the whole batch's, so memory stays bounded.
     micro_batch_tokens: int = 512
-    patience: int = 2
+    evaluations_per_epoch: int = 1
+    patience: float = 2.0  # epochs of evaluations without improvement before stopping
+    extra_epochs: int = 0  # epochs a run may add past `epochs` while every epoch ends on its best evaluation
     checkpoint_every: int = 10
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class Validation:
-    """How an epoch is judged: loss on these rows, and (optionally) a metric of the model, higher is better."""
-
-    rows: Sequence[TrainRow] = ()
-    metric: Callable[[Any], float] | None = None
-    metric_name: str = "loss"
-
-
-EpochObserver = Callable[[int, float], None]
-"""Hears (epoch, selection score) after each epoch, replayed on resume; raising stops training there."""
+EvaluationObserver = Callable[[Evaluation], None]
+"""Hears each evaluation as it is made, replayed on resume; raising stops training."""
 
 
 class Pruned(Exception):
-    """Raised by an epoch observer to stop a run that a search has given up on; its partial state is discarded.
+    """Raised by an evaluation observer to stop a run that a search has given up on; its partial state is discarded.
 
     The loop attaches its report on the way out, so what the stopped run cost is still counted.
     """
@@ -95,17 +96,19 @@ def train(
     *,
     prefix: Sequence[int] = (),
     progress: Progress | None = None,
-    on_epoch: EpochObserver | None = None,
+    on_evaluation: EvaluationObserver | None = None,
 ) -> TrainingReport:
-    """Train the model's trainable parameters in place and leave the best epoch's weights in it."""
+    """Train the model's trainable parameters in place and leave the best evaluation's weights in it."""
     torch.manual_seed(settings.seed)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(
         [p for _, p in trainable], lr=settings.learning_rate, weight_decay=settings.weight_decay
     )
-    epochs_batches = [_epoch_batches(train_rows, settings, epoch) for epoch in range(settings.epochs)]
-    total_steps = sum(len(b) for b in epochs_batches)
-    warmup = max(1, int(total_steps * settings.warmup_ratio))
+    lengths = [len(r.tokens) for r in train_rows]
+    per_epoch = len(token_budget_batches(lengths, settings.batch_tokens, settings.max_batch_size))
+    judged_at = evaluation_steps(per_epoch, settings.evaluations_per_epoch)
+    warmup = max(1, round(settings.warmup_epochs * per_epoch))
+    planned_steps = settings.epochs * per_epoch
     report = TrainingReport(selection_metric=validation.metric_name)
     best: dict[str, torch.Tensor] | None = None
     stale = 0
@@ -115,60 +118,49 @@ def train(
         report.resumed_from_step = report.steps
         stale = state["stale"]
         best = state.get("best")
-        if on_epoch:  # the observer hears the epochs judged before the kill again
-            for epoch in range(report.epochs_run):
-                on_epoch(epoch + 1, _selection(report, epoch)[0])
+        if on_evaluation:  # the observer hears the evaluations judged before the kill again
+            for index, (loss, metric) in enumerate(_judgements(report)):
+                on_evaluation(Evaluation(index + 1, report.evaluation_epochs[index], Judgement(loss, metric)))
     started = time.perf_counter() - report.seconds
     model.train()
     step = 0
-    for epoch, batches in enumerate(epochs_batches):
-        if epoch < report.epochs_run:
-            step += len(batches)
-            continue
-        if stale >= settings.patience:
+    for epoch in range(settings.epochs + settings.extra_epochs):
+        if stale >= _patience(settings):
             break
-        for batch in batches:
+        if step >= report.steps and not _starts(report, settings, epoch):  # an epoch begun before a kill goes on
+            break
+        for position, batch in enumerate(_epoch_batches(train_rows, settings, epoch), start=1):
             step += 1
             if step <= report.steps:  # done before the resume point
                 continue
-            rows = [train_rows[i] for i in batch]
-            total = sum(row.completion for row in rows)
-            # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
-            mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
-            summed = sum_gradients([p for _, p in trainable], (mine.loss, mine.useful_tokens, mine.computed_tokens))
-            result = StepResult(summed[0], int(summed[1]), int(summed[2]), total)
-            torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
             for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
-                group["lr"] = settings.learning_rate * learning_rate_factor(step - 1, warmup, total_steps)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
+                group["lr"] = settings.learning_rate * min(1.0, step / warmup)
+            _step(model, trainable, optimizer, [train_rows[i] for i in batch], pad_id, prefix, settings, report)
             report.steps = step
-            report.train_losses.append(result.loss)
-            report.learning_rates.append(optimizer.param_groups[0]["lr"])
-            report.useful_tokens += result.useful_tokens
-            report.computed_tokens += result.computed_tokens
-            report.completion_tokens += result.completion_tokens
             report.seconds = time.perf_counter() - started
             report.tokens_per_s.append(report.useful_tokens / max(report.seconds, 1e-9))
             if progress:
-                progress(step, total_steps, report.train_losses[-1], report.tokens_per_s[-1])
-            if step % settings.checkpoint_every == 0:
+                progress(step, max(planned_steps, step), report.train_losses[-1], report.tokens_per_s[-1])
+            if position in judged_at:
+                report.epochs_run = epoch + judged_at[position]
+                judgement = _judge(model, validation, settings, pad_id, prefix, report)
+                if rank(judgement.loss, judgement.metric) > _best_rank(report):
+                    stale, report.best_evaluation, best = 0, len(report.validation_losses), snapshot(trainable)
+                else:
+                    stale += 1
+                report.seconds = time.perf_counter() - started
                 save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
-        report.epochs_run = epoch + 1
-        _judge_epoch(model, validation, settings, pad_id, prefix, report)
-        if _selection(report, epoch) > _selection(report, report.best_epoch - 1):
-            stale, report.best_epoch = 0, epoch + 1
-            best = snapshot(trainable)
-        else:
-            stale += 1
-        report.seconds = time.perf_counter() - started
-        save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
-        if on_epoch:
-            try:
-                on_epoch(epoch + 1, _selection(report, epoch)[0])
-            except Pruned as stop:
-                stop.report = report
-                raise
+                if on_evaluation:
+                    try:
+                        number = len(report.validation_losses)
+                        on_evaluation(Evaluation(number, report.evaluation_epochs[-1], judgement))
+                    except Pruned as stop:
+                        stop.report = report
+                        raise
+                if stale >= _patience(settings):
+                    break
+            elif step % settings.checkpoint_every == 0:
+                save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
     if best is not None:
         restore(trainable, best)
     model.eval()
@@ -177,26 +169,98 @@ def train(
     return report
 
 
-def _judge_epoch(
+def evaluation_steps(steps_per_epoch: int, evaluations: int) -> dict[int, float]:
+    """{step of the epoch (from 1): the share of the epoch it ends} for the steps after which the run is judged.
+
+    `evaluations` evenly spaced, the epoch's last step always among them (an epoch of fewer steps
+    than evaluations is judged after each step).
+    """
+    return {math.ceil(steps_per_epoch * k / evaluations): k / evaluations for k in range(1, evaluations + 1)}
+
+
+def _starts(report: TrainingReport, settings: LoopSettings, epoch: int) -> bool:
+    """Whether epoch `epoch` (from 0) begins: always within the planned epochs; past them only while the
+    run's latest evaluation is its best (it was still improving)."""
+    if epoch < settings.epochs:
+        return True
+    return report.best_evaluation == len(report.validation_losses) > 0
+
+
+def _patience(settings: LoopSettings) -> int:
+    return max(1, round(settings.patience * settings.evaluations_per_epoch))
+
+
+def _step(
+    model: Any,
+    trainable: Sequence[tuple[str, torch.Tensor]],
+    optimizer: torch.optim.Optimizer,
+    rows: list[TrainRow],
+    pad_id: int,
+    prefix: Sequence[int],
+    settings: LoopSettings,
+    report: TrainingReport,
+) -> None:
+    """One optimizer step on `rows`; its loss and token counts go into the report."""
+    total = sum(row.completion for row in rows)
+    # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
+    mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
+    counts = (mine.loss, mine.useful_tokens, mine.computed_tokens, mine.padded_tokens)
+    summed = sum_gradients([p for _, p in trainable], counts)
+    torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    report.train_losses.append(summed[0])
+    report.learning_rates.append(optimizer.param_groups[0]["lr"])
+    report.useful_tokens += int(summed[1])
+    report.computed_tokens += int(summed[2])
+    report.padded_tokens += int(summed[3])
+    report.completion_tokens += total
+
+
+def _judge(
     model: Any,
     validation: Validation,
     settings: LoopSettings,
     pad_id: int,
     prefix: Sequence[int],
     report: TrainingReport,
-) -> None:
-    """Append this epoch's validation loss (the last train loss when there are no validation rows) and metric."""
-    if validation.rows:
-        loss = evaluate_loss(model, validation.rows, settings, pad_id, prefix)
+) -> Judgement:
+    """Judge the model now and append the judgement to the report (the last train loss stands in without rows)."""
+    if validation.judge is not None:
+        judgement = judge_in_eval_mode(model, validation.judge)
+    elif validation.rows:
+        loss = evaluate_loss(
+            model,
+            validation.rows,
+            pad_id,
+            prefix,
+            batch_tokens=settings.batch_tokens,
+            max_batch_size=settings.max_batch_size,
+        )
+        judgement = Judgement(loss)
     else:
-        loss = report.train_losses[-1]
-    report.validation_losses.append(loss)
-    if validation.metric is not None:
-        report.validation_metrics.append(metric_in_eval_mode(model, validation.metric))
+        judgement = Judgement(report.train_losses[-1])
+    report.validation_losses.append(judgement.loss)
+    if judgement.metric is not None:
+        report.validation_metrics.append(judgement.metric)
+    report.evaluation_epochs.append(round(report.epochs_run, 4))
+    return judgement
+
+
+def _judgements(report: TrainingReport) -> list[tuple[float, float | None]]:
+    metrics: list[float | None] = list(report.validation_metrics) or [None] * len(report.validation_losses)
+    return list(zip(report.validation_losses, metrics, strict=True))
+
+
+def _best_rank(report: TrainingReport) -> tuple[float, float]:
+    if not report.best_evaluation:
+        return (float("-inf"), float("-inf"))
+    loss, metric = _judgements(report)[report.best_evaluation - 1]
+    return rank(loss, metric)
 
 
 def snapshot(trainable: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """A copy of the trainable weights (the best epoch's, kept while training goes on)."""
+    """A copy of the trainable weights (the best evaluation's, kept while training goes on)."""
     return {name: p.detach().clone() for name, p in trainable}
 
 
@@ -207,26 +271,6 @@ def restore(trainable: Sequence[tuple[str, torch.Tensor]], weights: dict[str, to
             parameter.copy_(weights[name])
 
 
-def metric_in_eval_mode(model: Any, metric: Callable[[Any], float]) -> float:
-    """The metric of the model in eval mode (dropout off), leaving it in the mode it was in."""
-    was_training = model.training
-    model.eval()
-    value = float(metric(model))
-    if was_training:
-        model.train()
-    return value
-
-
-def _selection(report: TrainingReport, epoch: int) -> tuple[float, float]:
-    """An epoch's rank: its validation metric (higher is better), then its loss (lower is better)."""
-    if epoch < 0:
-        return (float("-inf"), float("-inf"))
-    loss = -round(report.validation_losses[epoch], 4)  # a difference below 1e-4 is no improvement
-    if report.validation_metrics:
-        return (round(report.validation_metrics[epoch], 9), loss)
-    return (loss, loss)
-
-
 @dataclass(frozen=True)
 class StepResult:
     """One optimizer step's mean loss and token counts (its micro-batches added up)."""
@@ -235,6 +279,7 @@ class StepResult:
     useful_tokens: int
     computed_tokens: int
     completion_tokens: int
+    padded_tokens: int = 0
 
 
 def accumulated_backward(
@@ -254,7 +299,7 @@ def accumulated_backward(
     parts = _micro_batches(rows, settings.micro_batch_tokens)
     total = batch_completion or sum(row.completion for row in rows)
     loss = 0.0
-    useful = computed = 0
+    useful = computed = padded = 0
     for part in parts:
         result = batch_loss(part, model, pad_id, prefix)
         weight = result.completion_tokens / total
@@ -262,7 +307,8 @@ def accumulated_backward(
         loss += float(result.loss.detach()) * weight
         useful += result.useful_tokens
         computed += result.computed_tokens
-    return StepResult(loss, useful, computed, total)
+        padded += result.padded_tokens
+    return StepResult(loss, useful, computed, total, padded)
 
 
 def _micro_batches(rows: Sequence[TrainRow], budget: int) -> list[list[TrainRow]]:
@@ -278,25 +324,8 @@ def _micro_batches(rows: Sequence[TrainRow], budget: int) -> list[list[TrainRow]
     return [*parts, current] if current else parts
 
 
-@torch.no_grad()
-def evaluate_loss(
-    model: Any, rows: Sequence[TrainRow], settings: LoopSettings, pad_id: int, prefix: Sequence[int] = ()
-) -> float:
-    """Mean loss per completion token over the rows."""
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    for batch in token_budget_batches([len(r.tokens) for r in rows], settings.batch_tokens, settings.max_batch_size):
-        result = batch_loss([rows[i] for i in batch], model, pad_id, prefix)
-        total += float(result.loss) * result.completion_tokens
-        count += result.completion_tokens
-    if was_training:
-        model.train()
-    return total / max(count, 1)
-
-
 def learning_rate_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then linear decay to zero."""
+    """Linear warm-up, then linear decay to zero (the preference and distillation loops' schedule)."""
     return min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
 
 

@@ -18,7 +18,19 @@ def lora_config(r: int, alpha: int, dropout: float, target_modules: list[str] | 
     return LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, task_type="CAUSAL_LM")
 
 
+_QUANTIZED: dict[tuple[str, str], Any] = {}
+
+
 def quantized_base(model_path: str, device: str) -> Any:
+    """A module tree of its own over the one 4-bit base of this model: every trial, adapter and rung of the run
+    shares the quantized weights (loading and quantizing them again would cost seconds and memory each time)."""
+    key = (model_path, device)
+    if key not in _QUANTIZED:
+        _QUANTIZED[key] = _load_quantized(model_path, device)
+    return sharing_weights(_QUANTIZED[key])
+
+
+def _load_quantized(model_path: str, device: str) -> Any:
     """The base model in 4-bit nf4 with double quantisation; compute in float32 on CPU, bfloat16 on CUDA.
 
     bitsandbytes is imported here, lazily, so CPU-only imports of the project never need it.
@@ -41,15 +53,29 @@ def quantized_base(model_path: str, device: str) -> Any:
     return model
 
 
+def sharing_weights(model: Any) -> Any:
+    """A copy of the model's modules that shares its weight tensors: an adapter can be put into the copy
+    (peft replaces modules) while the weights, which an adapter never changes, stay in memory once.
+
+    Whatever changes the copy's weights in place changes the original's: merge a private copy.
+    """
+    shared = {id(tensor): tensor for tensor in (*model.parameters(), *model.buffers())}
+    return copy.deepcopy(model, memo=shared)
+
+
 def trainable_model(method: str, base: Any, options: dict[str, Any], init_tokens: Sequence[int] = ()) -> Any:
-    """Wrap the base (a copy of it, unless the method loads its own quantized base) so only the method's
-    parameters train.
+    """Wrap the base so only the method's parameters train: a copy of it when the method trains its weights
+    (full), else its modules over the same frozen weights (the quantized base is already one of those).
 
     `init_tokens` starts prompt tuning's virtual tokens from real token embeddings (the task's
     instruction), which trains far better than random vectors on small data.
     """
     spec = get_method(method)
-    return spec.wrap(base if spec.base == "quantized" else copy.deepcopy(base), options, init_tokens)
+    if spec.base == "quantized":
+        own = base
+    else:
+        own = copy.deepcopy(base) if spec.artifact == "model" else sharing_weights(base)
+    return spec.wrap(own, options, init_tokens)
 
 
 def wrap_full(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:

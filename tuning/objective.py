@@ -43,13 +43,17 @@ class ObjectiveAdapter(ABC):
         """Train the adapter, save it with its card into `folder`, and return the trained model."""
 
     @abstractmethod
-    def planned_epochs(self) -> float:
+    def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
         """Epochs of LoRA-sized work it is expected to train, every stage counted (for `--plan`)."""
+
+    def search_family(self) -> str | None:
+        """Its own training searches nothing (its SFT stage is the lora rung's, planned with its options)."""
+        return None
 
     def progress_as(self, rung: str) -> Callable[[int, int, float, float], None] | None:
         """The caller's training progress, with this rung's name on it (None when nobody listens)."""
         progress = self.context.training_progress
-        return (lambda *step: progress(rung, *step)) if progress else None
+        return (lambda *step: progress.training(rung, *step)) if progress else None
 
     def fingerprint(self) -> str:
         """The artifact plus the evaluation options."""

@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from tuning.batch_loss import TrainRow, completion_logprobs
-from tuning.loop import learning_rate_factor, metric_in_eval_mode, restore, snapshot
+from tuning.judging import metric_in_eval_mode
+from tuning.loop import learning_rate_factor, restore, snapshot
 from tuning.preference_loss import LossType, PreferenceLoss, preference_loss
 
 

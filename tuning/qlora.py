@@ -12,9 +12,7 @@ class QloraConfig(LoraOptions):
     """QLoRA options: LoRA's, over a base quantized to 4-bit nf4."""
 
 
-register_method(
-    TuningMethod("qlora", wrap_lora, learning_rate=2e-4, learning_rate_range=(1e-4, 3e-3), base="quantized")
-)
+register_method(TuningMethod("qlora", wrap_lora, learning_rate=1e-3, base="quantized", family="lora"))
 
 
 @rung("qlora", config=QloraConfig, sweep=("r",), step=3)

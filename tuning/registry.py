@@ -1,7 +1,7 @@
 """The tuning-method registry: how each method makes a base trainable, what it saves, its learning rates.
 
 A method registers beside its rung (tuning/lora.py registers `lora`), exactly as a plug-in would:
-`register_method(TuningMethod("lora", wrap_lora, learning_rate=2e-4, learning_rate_range=(1e-4, 3e-3)))`.
+`register_method(TuningMethod("lora", wrap_lora, learning_rate=1e-3, family="lora"))`.
 Nothing elsewhere branches on a method's name.
 """
 
@@ -23,8 +23,13 @@ class TuningMethod:
 
     name: str
     wrap: Wrap  # makes the base (a copy this method may change) trainable
-    learning_rate: float  # a fixed run's (`search: false`)
-    learning_rate_range: tuple[float, float]  # the search's, on a log scale
+    # The best-known learning rate for models of up to a few billion parameters: a fixed run's
+    # (`search: false`) and the centre of the search's range (both scaled down for larger models).
+    learning_rate: float
+    learning_rate_range: tuple[float, float] | None = None  # the search's, on a log scale; None: a decade around it
+    # Methods of one family share the best learning rate (qlora is lora over a 4-bit base), so a search
+    # starts from a finished search of the family on the same task (tuning/warm_start.py).
+    family: str | None = None
     base: Literal["copy", "quantized"] = "copy"  # quantized: its own 4-bit nf4 load of the base weights
     artifact: Literal["adapter", "model"] = "adapter"  # model: the whole model is saved and loaded (full)
     mergeable: bool = False  # `advisor train --merge` can fold the adapter into the base

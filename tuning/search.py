@@ -4,8 +4,14 @@ The study lives in an Optuna journal file beside the store, so it survives a SIG
 RUNNING by a killed process is taken up again under its own number and parameters (its training
 resumes from its last checkpoint), so a resumed search runs the same trials as an uninterrupted one.
 The sampler is re-seeded from (seed, trial number) before every new trial for the same reason.
-Trials report their validation score after every epoch; the pruner stops hopeless ones. The caller
-holds a file lock around the whole search, so a RUNNING trial seen here is always a dead one.
+
+Trials are judged a few times per epoch, and the pruner stops hopeless ones before a whole epoch
+is spent. It judges them on the validation loss (the gold answers' log-likelihood), not on the
+metric that finally selects: early on, a thresholded metric such as accuracy or macro-F1 often has
+not left the majority class in any trial, so it cannot tell a good learning rate from a bad one,
+while the loss already can. The first trial starts at the method's prior (or at the choice of a
+finished search of the same family on this task, which then needs fewer trials) and is never pruned.
+The caller holds a file lock around the whole search, so a RUNNING trial seen here is always a dead one.
 
 Optuna is imported here, lazily: a run with `search: false`, or one that finds its search finished,
 never loads it.
@@ -22,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.atomic import write_text_atomically
-from tuning.loop import EpochObserver, Pruned
-from tuning.spaces import Dimension, Range, SearchOptions, center, describe
+from tuning.judging import Evaluation, Judgement
+from tuning.loop import EvaluationObserver, Pruned
+from tuning.spaces import Dimension, Range, SearchOptions, describe
 
 RESULT = "result.json"
 JOURNAL = "journal.log"
@@ -32,12 +39,13 @@ EDGE_SHARE = 0.1  # a chosen value within the outer 10% of a range (log scale fo
 
 @dataclass(frozen=True)
 class TrialOutcome:
-    """What one finished trial reports back: its judgement per epoch and its cost."""
+    """What one finished trial reports back: its judgement per evaluation and its cost."""
 
     validation_metrics: list[float]
     validation_losses: list[float]
-    best_epoch: int
-    epochs_run: int
+    evaluation_epochs: list[float]
+    best_evaluation: int
+    epochs_run: float
     steps: int
     seconds: float
     artifact: str
@@ -52,12 +60,42 @@ class TrialRecord:
     state: str  # complete | pruned
     validation_metrics: list[float] = field(default_factory=list)
     validation_losses: list[float] = field(default_factory=list)
-    best_epoch: int = 0
-    epochs_run: int = 0
+    evaluation_epochs: list[float] = field(default_factory=list)
+    best_evaluation: int = 0
+    best_epoch: float = 0.0  # where the kept weights were judged, in epochs (the best evaluation's place)
+    epochs_run: float = 0.0
     steps: int = 0
     seconds: float = 0.0
-    score: float | None = None  # the best epoch's selection value (the metric, or minus the loss)
+    score: float | None = None  # the best evaluation's selection value (the metric, or minus the loss)
     artifact: str = ""
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """A finished search of the same family on the same task, whose choice this search starts from."""
+
+    method: str
+    params: dict[str, Any]
+    search: str  # that search's folder name
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What a search explores, how it judges, and where it starts."""
+
+    space: dict[str, Dimension]
+    options: SearchOptions
+    metric: str
+    max_epochs: int
+    evaluations_per_epoch: int
+    seed: int
+    first: dict[str, Any]  # the first trial's parameters: the method's prior, or the warm start's choice
+    warm_start: WarmStart | None = None
+
+    def trial_limit(self) -> int:
+        """How many trials the search runs: its budget, fewer for a small grid, half (one at least) if warm-started."""
+        limit = min(self.options.trials, _grid_size(self.space) or self.options.trials)
+        return max(1, limit // 2) if self.warm_start is not None else limit
 
 
 @dataclass
@@ -73,6 +111,8 @@ class SearchResult:
     budget: str | None
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    evaluations_per_epoch: int = 1
+    warm_start: dict[str, Any] | None = None  # {method, params, search} of the search it started from
 
     def chosen_trial(self) -> TrialRecord:
         """The trial whose weights the rung uses."""
@@ -89,7 +129,8 @@ class SearchResult:
         return SearchResult(**{**data, "trials": trials})
 
 
-RunTrial = Callable[[dict[str, Any], EpochObserver], TrialOutcome]
+RunTrial = Callable[[int, dict[str, Any], EvaluationObserver], TrialOutcome]
+"""Trains one trial: (its number, its parameters, the observer of its evaluations) -> its outcome."""
 
 
 def read_result(folder: Path) -> SearchResult | None:
@@ -100,15 +141,7 @@ def read_result(folder: Path) -> SearchResult | None:
     return SearchResult.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
-def run_search(
-    folder: Path,
-    space: dict[str, Dimension],
-    options: SearchOptions,
-    metric: str,
-    max_epochs: int,
-    seed: int,
-    run_trial: RunTrial,
-) -> SearchResult:
+def run_search(folder: Path, plan: SearchPlan, run_trial: RunTrial) -> SearchResult:
     """Run (or resume) the study in `folder` until its budget is spent; write and return the result."""
     import optuna
 
@@ -117,11 +150,12 @@ def run_search(
     from optuna.storages.journal import JournalFileBackend
 
     storage = optuna.storages.JournalStorage(JournalFileBackend(str(folder / JOURNAL)))
-    pruner = _pruner(options.pruner, max_epochs)
+    space, options = plan.space, plan.options
+    pruner = _pruner(options.pruner, plan.max_epochs * plan.evaluations_per_epoch)
     state = optuna.trial.TrialState
 
     def study(trial_number: int) -> Any:
-        sampler = _sampler(space, options.trials, seed, trial_number)
+        sampler = _sampler(space, options.trials, plan.seed, trial_number)
         return optuna.create_study(
             study_name="search",
             storage=storage,
@@ -135,13 +169,12 @@ def run_search(
     budget = options.budget_seconds()
     current = study(0)
     if _grid_size(space) is None and not current.get_trials(deepcopy=False):
-        # the first trial is never pruned: start it in the middle of the space rather than at random
-        current.enqueue_trial({name: center(dim) for name, dim in space.items()})
+        current.enqueue_trial(plan.first)  # the first trial is never pruned: start where the best is expected
     for stale in current.get_trials(deepcopy=False, states=(state.RUNNING,)):
         # Optuna has no public call to take up a RUNNING trial again; a Trial built on its id is what
-        # study.ask() itself returns, and it keeps the trial's number, parameters and reported epochs.
+        # study.ask() itself returns, and it keeps the trial's number, parameters and reported evaluations.
         _finish(current, optuna.trial.Trial(current, stale._trial_id), stale, space, run_trial)
-    limit = search_limit(space, options)
+    limit = plan.trial_limit()
     while True:
         done = current.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED))
         if len(done) >= limit or (budget is not None and _spent(done) >= budget):
@@ -149,7 +182,7 @@ def run_search(
         current = study(len(current.get_trials(deepcopy=False)))
         trial = current.ask()
         _finish(current, trial, None, space, run_trial)
-    result = _result(current, space, options, metric, max_epochs, time.perf_counter() - started)
+    result = _result(current, plan, time.perf_counter() - started)
     write_text_atomically(folder / RESULT, json.dumps(result.to_json(), indent=2))
     return result
 
@@ -161,20 +194,22 @@ def _finish(study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run
     params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
     reported = set(stale.intermediate_values) if stale is not None else set()
 
-    def observe(epoch: int, score: float) -> None:
-        if epoch in reported:  # replayed after a resume: already in the journal
+    def observe(evaluation: Evaluation) -> None:
+        number = evaluation.number
+        if number in reported:  # replayed after a resume: already in the journal
             return
-        trial.report(score, epoch)
-        reported.add(epoch)
+        trial.report(pruning_value(evaluation.judgement), number)
+        reported.add(number)
         if trial.should_prune():
-            raise Pruned(f"pruned after epoch {epoch}")
+            raise Pruned(f"pruned after evaluation {number} (epoch {evaluation.epoch:g})")
 
     try:
-        outcome = run_trial(params, observe)
+        outcome = run_trial(trial.number, params, observe)
     except Pruned as stop:
         if stop.report is not None:  # what the pruned trial cost and showed counts as much as a finished one's
             report = stop.report
-            for key in ("validation_metrics", "validation_losses", "epochs_run", "steps", "seconds"):
+            keys = ("validation_metrics", "validation_losses", "evaluation_epochs", "epochs_run", "steps", "seconds")
+            for key in keys:
                 trial.set_user_attr(key, getattr(report, key))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
@@ -183,8 +218,13 @@ def _finish(study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run
     study.tell(trial, _score(outcome))
 
 
+def pruning_value(judgement: Judgement) -> float:
+    """What the pruner compares trials on at an evaluation: minus the validation loss (higher is better)."""
+    return -judgement.loss
+
+
 def _score(outcome: TrialOutcome) -> float:
-    index = outcome.best_epoch - 1
+    index = outcome.best_evaluation - 1
     if outcome.validation_metrics:
         return outcome.validation_metrics[index]
     return -outcome.validation_losses[index]
@@ -196,11 +236,6 @@ def _suggest(trial: Any, name: str, dim: Dimension) -> Any:
             return trial.suggest_int(name, int(dim.low), int(dim.high))
         return trial.suggest_float(name, dim.low, dim.high, log=dim.log)
     return trial.suggest_categorical(name, list(dim))
-
-
-def search_limit(space: dict[str, Dimension], options: SearchOptions) -> int:
-    """How many trials the search runs: its budget, or fewer when a grid of choices is smaller."""
-    return min(options.trials, _grid_size(space) or options.trials)
 
 
 def _grid_size(space: dict[str, Dimension]) -> int | None:
@@ -236,11 +271,12 @@ def _sampler(space: dict[str, Dimension], trials: int, seed: int, trial_number: 
     return optuna.samplers.TPESampler(seed=seed * 100_003 + trial_number, n_startup_trials=max(2, trials // 2))
 
 
-def _pruner(kind: str, max_epochs: int) -> Any:
+def _pruner(kind: str, max_evaluations: int) -> Any:
+    """The pruner over evaluations (a few per epoch): the first rung judges a trial at its first evaluation."""
     import optuna
 
     if kind == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_evaluations, reduction_factor=3)
     if kind == "successive_halving":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     return optuna.pruners.NopPruner()
@@ -250,9 +286,7 @@ def _spent(trials: list[Any]) -> float:
     return sum(float(t.user_attrs.get("seconds", 0.0)) for t in trials)
 
 
-def _result(
-    study: Any, space: dict[str, Dimension], options: SearchOptions, metric: str, max_epochs: int, seconds: float
-) -> SearchResult:
+def _result(study: Any, plan: SearchPlan, seconds: float) -> SearchResult:
     import optuna
 
     records = []
@@ -261,16 +295,20 @@ def _result(
             continue
         attrs = t.user_attrs
         complete = t.state == optuna.trial.TrialState.COMPLETE
+        reported = [-v for _, v in sorted(t.intermediate_values.items())]  # minus the losses the pruner saw
+        places = list(attrs.get("evaluation_epochs", []))
+        best = int(attrs.get("best_evaluation", 0))
         records.append(
             TrialRecord(
                 number=t.number,
                 params=dict(t.params),
                 state="complete" if complete else "pruned",
-                validation_metrics=list(attrs.get("validation_metrics", []))
-                or ([v for _, v in sorted(t.intermediate_values.items())] if metric != "loss" else []),
-                validation_losses=list(attrs.get("validation_losses", [])),
-                best_epoch=int(attrs.get("best_epoch", 0)),
-                epochs_run=int(attrs.get("epochs_run", len(t.intermediate_values))),
+                validation_metrics=list(attrs.get("validation_metrics", [])),
+                validation_losses=list(attrs.get("validation_losses", reported)),
+                evaluation_epochs=places,
+                best_evaluation=best,
+                best_epoch=places[best - 1] if best else 0.0,
+                epochs_run=float(attrs.get("epochs_run", len(reported) / plan.evaluations_per_epoch)),
                 steps=int(attrs.get("steps", 0)),
                 seconds=float(attrs.get("seconds", 0.0)),
                 score=float(t.value) if complete else None,
@@ -280,50 +318,53 @@ def _result(
     complete = [r for r in records if r.state == "complete"]
     if not complete:
         raise RuntimeError("the search finished no trial")  # the first trial is never pruned
-    chosen = max(complete, key=lambda r: (r.score, -r.validation_losses[r.best_epoch - 1], -r.number))
+    chosen = max(complete, key=lambda r: (r.score, -r.validation_losses[r.best_evaluation - 1], -r.number))
     result = SearchResult(
-        metric=metric,
-        space=describe(space),
+        metric=plan.metric,
+        space=describe(plan.space),
         trials=records,
         chosen=chosen.number,
         chosen_params=dict(chosen.params),
-        max_epochs=max_epochs,
-        budget=options.budget,
+        max_epochs=plan.max_epochs,
+        budget=plan.options.budget,
         seconds=sum(r.seconds for r in records) if records else seconds,
+        evaluations_per_epoch=plan.evaluations_per_epoch,
+        warm_start=asdict(plan.warm_start) if plan.warm_start is not None else None,
     )
-    result.warnings = search_warnings(result, space)
+    result.warnings = search_warnings(result, plan.space)
     return result
 
 
-def expected_epochs(options: SearchOptions, max_epochs: int, trials: int | None = None) -> float:
+def expected_epochs(plan: SearchPlan) -> float:
     """Epochs a search is expected to train in all, for `--plan`: its pruner simulated on random trial values.
 
-    Successive halving promotes a trial past epochs 1, 3, 9, ... only when it is in the top third of
-    the trials that reached that epoch (the first ones always pass); early stopping is not counted,
-    so this errs high.
+    Successive halving promotes a trial past its evaluations 1, 3, 9, ... only when it is in the top
+    third of the trials that reached that evaluation (the first trial always passes); early stopping
+    is not counted, so this errs high.
     """
     import random
 
-    count = trials or options.trials
-    if options.pruner == "none":
-        return float(count * max_epochs)
+    count, per_epoch = plan.trial_limit(), plan.evaluations_per_epoch
+    evaluations = plan.max_epochs * per_epoch
+    if plan.options.pruner == "none":
+        return float(count * plan.max_epochs)
     rng = random.Random(0)
     total = 0
     runs = 200
     for _ in range(runs):
         seen: dict[int, list[float]] = {}
-        for _ in range(count):
-            value, epochs, rung, step = rng.random(), max_epochs, 0, 1
-            while step < max_epochs:
+        for index in range(count):
+            value, judged, rung, step = rng.random(), evaluations, 0, 1
+            while step < evaluations:
                 competing = sorted([*seen.setdefault(rung, []), value])
                 seen[rung].append(value)
                 keep = max(len(competing) // 3, 1)
-                if value < competing[-keep]:
-                    epochs = step
+                if index > 0 and value < competing[-keep]:
+                    judged = step
                     break
                 rung, step = rung + 1, step * 3
-            total += epochs
-    return total / runs
+            total += judged
+    return total / runs / per_epoch
 
 
 def search_warnings(result: SearchResult, space: dict[str, Dimension]) -> list[str]:
@@ -341,9 +382,10 @@ def search_warnings(result: SearchResult, space: dict[str, Dimension]) -> list[s
                     f"the chosen {name} ({value:.3g}) sits at the {side} edge of the searched range "
                     f"[{dim.low:g}, {dim.high:g}]"
                 )
-    if chosen.best_epoch == chosen.epochs_run == result.max_epochs and chosen.epochs_run > 1:
+    judged = len(chosen.validation_losses)
+    if chosen.best_evaluation == judged > 1 and chosen.epochs_run >= result.max_epochs:
         metrics = chosen.validation_metrics
         rising = result.metric != "loss" and len(metrics) > 1 and metrics[-1] > metrics[-2]
         what = f"validation {result.metric} still rising" if rising else "validation loss still falling"
-        warnings.append(f"may be under-trained: {what} at the last epoch ({result.max_epochs})")
+        warnings.append(f"may be under-trained: {what} at its last evaluation (epoch {chosen.epochs_run:g})")
     return warnings

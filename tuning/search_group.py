@@ -2,8 +2,8 @@
 
 Only rank 0 touches Optuna and the study's journal (one writer, one sampler: the search is the one
 a single process would run). Before each trial it sends the trial's parameters to the other ranks,
-and after each epoch its pruning decision, so all ranks train the same trial in lockstep and stop it
-together. The finished result goes to every rank last.
+and after each evaluation its pruning decision, so all ranks train the same trial in lockstep and stop
+it together. The finished result goes to every rank last.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from contextlib import suppress
 from typing import Any
 
 from harness.distributed import current_ranks, from_main
-from tuning.loop import EpochObserver, Pruned
+from tuning.judging import Evaluation
+from tuning.loop import EvaluationObserver, Pruned
 from tuning.search import RunTrial, SearchResult, TrialOutcome
 
 _GO, _PRUNE = "go", "prune"
@@ -29,33 +30,34 @@ def run_search_in_group(search: Callable[[RunTrial], SearchResult], run_trial: R
         result = search(_leading(run_trial))
         from_main(_NOTHING)  # no more trials
         return from_main(result)
-    while (params := from_main(_NOTHING)) is not None:
+    while (started := from_main(_NOTHING)) is not None:
+        number, params = started
         with suppress(Pruned):  # rank 0 records the pruned trial; this rank only stops training it
-            run_trial(params, _following)
+            run_trial(number, params, _following)
     chosen: SearchResult = from_main(_NOTHING)
     return chosen
 
 
 def _leading(run_trial: RunTrial) -> RunTrial:
-    """Rank 0's trials: each one's parameters, then each epoch's pruning decision, go to the other ranks."""
+    """Rank 0's trials: each one's parameters, then each evaluation's pruning decision, go to the other ranks."""
 
-    def run(params: dict[str, Any], observe: EpochObserver) -> TrialOutcome:
-        from_main(params)
+    def run(number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
+        from_main((number, params))
 
-        def observed(epoch: int, score: float) -> None:
+        def observed(evaluation: Evaluation) -> None:
             try:
-                observe(epoch, score)
+                observe(evaluation)
             except Pruned:
                 from_main(_PRUNE)
                 raise
             from_main(_GO)
 
-        return run_trial(params, observed)
+        return run_trial(number, params, observed)
 
     return run
 
 
-def _following(epoch: int, score: float) -> None:
+def _following(evaluation: Evaluation) -> None:
     """The other ranks' observer: stop where rank 0's pruner stopped."""
     if from_main(_NOTHING) == _PRUNE:
-        raise Pruned(f"pruned after epoch {epoch}")
+        raise Pruned(f"pruned after evaluation {evaluation.number}")

@@ -1,8 +1,9 @@
-"""What every tuned rung shares: options, the cached artifact, training, and answering with it.
+"""What every tuned rung shares: the cached artifact, its search, training, and answering with it.
 
 A tuned rung trains on the task's train split (validation carved from it when the task has none),
 saves the adapter or model with its card under a content hash of base model, data and options, and
 is evaluated with the same short prompt as zero_shot: needing no demonstrations is the point.
+The options live in tuning/options.py, the rows it trains on in tuning/rows.py.
 """
 
 from __future__ import annotations
@@ -13,85 +14,43 @@ from collections.abc import Sequence
 from dataclasses import asdict, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field, ValidationError, field_validator
 
 from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
 from harness.distributed import group_lock, writes_files
 from harness.errors import InputError
-from harness.inference.answering import answer, resolve_mode
+from harness.inference.answering import answer, best_labels, label_scores, resolve_mode
 from harness.inference.engine import Engine
-from harness.inference.prompts import PromptBuilder
+from harness.inference.models import model_parameters
 from harness.metrics.scoring import scorer_for
-from harness.metrics.task_metrics import metric_names, point_metric, primary_metric
-from harness.rungs import RequestShape, RungConfig, RungContext, TunedModel, answer_tokens
+from harness.metrics.task_metrics import point_metric
+from harness.rungs import RungContext, TunedModel
 from harness.types import Example, Output, Record
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
-from tuning.loop import EpochObserver, LoopSettings, Pruned, TrainRow, Validation, train
-from tuning.methods import count_parameters, quantized_base, trainable_model
+from tuning.judging import Evaluation, Judge, Judgement, evaluate_loss
+from tuning.loop import EvaluationObserver, LoopSettings, Pruned, TrainRow, Validation, train
+from tuning.methods import count_parameters, quantized_base, sharing_weights, trainable_model
+from tuning.options import EVALUATION_ONLY, LoraOptions, TuneConfig, VirtualTokenOptions, rung_space, selection_metric
 from tuning.registry import get_method
-from tuning.search import SearchResult, TrialOutcome, expected_epochs, read_result, run_search, search_limit
+from tuning.rows import shared_prefix, training_rows, tuned_prompts
+from tuning.search import (
+    SearchPlan,
+    SearchResult,
+    TrialOutcome,
+    WarmStart,
+    expected_epochs,
+    read_result,
+    run_search,
+)
 from tuning.search_group import run_search_in_group
-from tuning.spaces import Dimension, SearchOptions, default_space
+from tuning.spaces import Dimension, Range, center, prior_learning_rate
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
+from tuning.warm_start import find_choice, record_choice
 
-EVALUATION_ONLY = ("mode", "max_new_tokens", "search")
-
-
-class TuneConfig(RungConfig):
-    """Training options shared by every tuned rung."""
-
-    epochs: int = Field(default=5, ge=1, le=100)  # the most epochs; early stopping on validation picks the best
-    learning_rate: float | None = Field(default=None, gt=0, le=1)  # None: searched, or the method's default
-    batch_tokens: int = Field(default=2048, ge=64, le=1_000_000)
-    max_batch_size: int = Field(default=16, ge=1, le=1024)
-    patience: int = Field(default=2, ge=1, le=100)
-    max_length: int = Field(default=512, ge=16, le=32768)
-    checkpoint_every: int = Field(default=10, ge=1)
-    mode: Literal["auto", "score", "generate"] = "auto"
-    max_new_tokens: int = Field(default=16, ge=1, le=4096)
-    search: SearchOptions | Literal[False] = Field(default_factory=SearchOptions)
-
-    def request_shape(self, zero_tokens: float, demo_tokens: float, has_labels: bool) -> RequestShape:
-        """The zero_shot prompt (the tuned model needs no demonstrations); generated tokens when it generates."""
-        return RequestShape(zero_tokens, new_tokens=answer_tokens(self.mode, self.max_new_tokens, has_labels))
-
-    def training_max_length(self) -> int | None:
-        """Training rows longer than this are skipped (the audit counts them)."""
-        return self.max_length
-
-    @field_validator("search", mode="before")
-    @classmethod
-    def _search_switch(cls, value: Any) -> Any:
-        return {} if value is True or value is None else value
-
-
-class LoraOptions(TuneConfig):
-    """LoRA: rank r (sweepable: `r: [4, 16, 64]`), alpha (default 2r), dropout, target modules."""
-
-    r: int = Field(default=16, ge=1, le=1024)
-    alpha: int | None = Field(default=None, ge=1)
-    # No dropout by default: on CPU its random masks take a fifth of a LoRA step, and early stopping on
-    # validation already guards against over-fitting.
-    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
-    target_modules: list[str] | Literal["all-linear"] = "all-linear"
-
-
-class VirtualTokenOptions(TuneConfig):
-    """Prompt or prefix tuning: how many virtual tokens to learn."""
-
-    num_virtual_tokens: int = Field(default=20, ge=1, le=512)
-
-
-def tuned_prompts(task_prompts: PromptBuilder) -> PromptBuilder:
-    """The prompt every tuned rung trains and answers with: the task's, without the label list.
-
-    A tuned rung learns the labels: listing them in every prompt only costs tokens.
-    """
-    return PromptBuilder(task_prompts.tokenizer, replace(task_prompts.format, list_labels=False))
+__all__ = ["LoraOptions", "TuneConfig", "TunedPredictor", "VirtualTokenOptions"]  # what rung plug-ins import
 
 
 class TunedPredictor:
@@ -110,8 +69,9 @@ class TunedPredictor:
         if not context.train:
             raise InputError("rungs: a tuned rung needs a train split (data.train or data.path)")
         self.train_set, self.validation_set = context.train, context.validation
-        self.metric = _selection_metric(method, config, context.task_type, context.primary_metric)
-        self.space = _search_space(method, config)
+        self.metric = selection_metric(method, config, context.task_type, context.primary_metric)
+        self.parameters = model_parameters(context.model_path)  # the base's size sets the learning-rate prior
+        self.space = rung_space(method, config, self.parameters)
         if self.space and not self.validation_set:
             raise InputError(
                 f"rungs.{method}.search: needs a validation split (data.validation, or data.validation_size > 0); "
@@ -160,11 +120,54 @@ class TunedPredictor:
     def _concrete(self, params: dict[str, Any]) -> TuneConfig:
         return self.config.model_copy(update={**params, "search": False})
 
-    def planned_epochs(self) -> float:
-        """Epochs this rung is expected to train, over all trials of its search (for `--plan`)."""
+    def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
+        """Epochs this rung is expected to train, over all trials of its search (for `--plan`); a search of a
+        family the run has already searched is warm-started and runs half the trials."""
         if not self.space or self.config.search is False:
             return float(self.config.epochs)
-        return expected_epochs(self.config.search, self.config.epochs, search_limit(self.space, self.config.search))
+        plan = self.search_plan()
+        family = self.search_family()
+        if plan.warm_start is None and family in searched:
+            plan = replace(plan, warm_start=WarmStart(family, {}, ""))
+        return expected_epochs(plan)
+
+    def search_family(self) -> str | None:
+        """The method's family when this rung searches and may start from (or warm-start) its siblings."""
+        search = self.config.search
+        return self.spec.family if self.space and search is not False and search.warm_start else None
+
+    def search_plan(self) -> SearchPlan:
+        """What the search explores, and where it starts: the method's prior, or a finished sibling search's choice."""
+        search = self.config.search
+        assert search is not False  # a space exists only when the search is on
+        first = {name: self._first_value(name, dimension) for name, dimension in self.space.items()}
+        warm = None
+        if self.search_family():
+            warm = find_choice(self.context.cache_dir, self._family_key(), self._search_dir().name, self.space)
+        return SearchPlan(
+            space=self.space,
+            options=search,
+            metric=self.metric,
+            max_epochs=self.config.epochs,
+            evaluations_per_epoch=self.config.evaluations_per_epoch,
+            seed=self.context.seed,
+            first={**first, **(warm.params if warm else {})},
+            warm_start=warm,
+        )
+
+    def _first_value(self, name: str, dimension: Dimension) -> Any:
+        """The first trial's value: the learning-rate prior when the range holds it, else the middle of the range."""
+        prior = prior_learning_rate(self.method, self.parameters)
+        if name == "learning_rate" and isinstance(dimension, Range) and dimension.low <= prior <= dimension.high:
+            return prior
+        return center(dimension)
+
+    def _family_key(self) -> str:
+        """What makes searches of the method's family comparable: base, data, prompt, selection metric, seed."""
+        ctx = self.context
+        data = [(e.id, e.input, e.target) for e in (*self.train_set, *self.validation_set)]
+        fmt = asdict(self.prompts.format)
+        return content_hash(self.spec.family, ctx.model_fingerprint, data, fmt, self.metric, ctx.seed)
 
     def search_result(self) -> SearchResult | None:
         """The finished search (every trial, the choice, warnings); None for a fixed run or before it ran."""
@@ -198,9 +201,10 @@ class TunedPredictor:
         return self.spec.mergeable
 
     def epoch_work(self) -> tuple[int, int]:
-        """(tokens one epoch trains on, the shared prefix counted per row; validation examples per epoch)."""
-        prefix, rows, validation = self.encoded_rows()
-        return sum(len(prefix) + len(row.tokens) for row in rows), len(validation)
+        """(tokens one epoch trains on, the shared prefix counted per row; validation examples judged per epoch)."""
+        prefix, rows, _ = self.encoded_rows()
+        judged = len(self.validation_set) * self.config.evaluations_per_epoch
+        return sum(len(prefix) + len(row.tokens) for row in rows), judged
 
     def training_rate(self, rows: int) -> float:
         """Useful tokens per second of this method, from a step on `rows` train rows (after a warm-up step)."""
@@ -256,17 +260,17 @@ class TunedPredictor:
     # ---- search and training ------------------------------------------------------------------
 
     def _run_search(self) -> None:
-        search = self.config.search
-        assert search is not False  # a space exists only when the search is on
         folder = self._search_dir()
         folder.parent.mkdir(parents=True, exist_ok=True)
         with group_lock(folder):  # a second run on this store waits, then reads the result
             result = read_result(folder)
             if result is None:
-                epochs, seed = self.config.epochs, self.context.seed
-                study = partial(run_search, folder, self.space, search, self.metric, epochs, seed)
-                result = run_search_in_group(study, self._run_trial)
+                result = run_search_in_group(partial(run_search, folder, self.search_plan()), self._run_trial)
                 self._keep_only_chosen(result)
+                if self.spec.family:
+                    record_choice(
+                        self.context.cache_dir, self._family_key(), self.method, result.chosen_params, folder.name
+                    )
             self._search = result
 
     def _card_search(self) -> None:
@@ -276,21 +280,26 @@ class TunedPredictor:
         if result is not None and card is not None and card.search is None:
             write_card(self.artifact_dir, card.model_copy(update={"search": result.to_json()}))
 
-    def _run_trial(self, params: dict[str, Any], observe: EpochObserver) -> TrialOutcome:
+    def _run_trial(self, number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
         config = self._concrete(params)
         folder = self._artifact_dir(config)
         folder.parent.mkdir(parents=True, exist_ok=True)
+        if self.context.training_progress:
+            self.context.training_progress.trial(self.method, number, self.search_plan().trial_limit(), params)
         with group_lock(folder):
             if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
                 report = read_card(folder).training
-                for epoch in range(report.epochs_run):
-                    observe(epoch + 1, _epoch_score(report, epoch))
+                metrics: list[float | None] = [*report.validation_metrics] or [None] * len(report.validation_losses)
+                judged = zip(report.validation_losses, metrics, report.evaluation_epochs, strict=True)
+                for index, (loss, metric, epoch) in enumerate(judged, 1):
+                    observe(Evaluation(index, epoch, Judgement(loss, metric)))
             else:
                 _, report = self._train(config, folder, observe)
         return TrialOutcome(
             validation_metrics=list(report.validation_metrics),
             validation_losses=list(report.validation_losses),
-            best_epoch=report.best_epoch,
+            evaluation_epochs=list(report.evaluation_epochs),
+            best_evaluation=report.best_evaluation,
             epochs_run=report.epochs_run,
             steps=report.steps,
             seconds=report.seconds,
@@ -318,7 +327,7 @@ class TunedPredictor:
         options = config.model_dump()
         if isinstance(config, LoraOptions):
             options["alpha"] = config.alpha or 2 * config.r
-        options["learning_rate"] = config.learning_rate or self.spec.learning_rate
+        options["learning_rate"] = config.learning_rate or prior_learning_rate(self.method, self.parameters)
         return options
 
     def _init_tokens(self) -> list[int]:
@@ -347,7 +356,9 @@ class TunedPredictor:
         validation = training_rows(self.prompts, self.validation_set, self.config.max_length, prefix)
         return prefix, rows, validation
 
-    def _train(self, config: TuneConfig, folder: Path, observe: EpochObserver | None) -> tuple[Any, TrainingReport]:
+    def _train(
+        self, config: TuneConfig, folder: Path, observe: EvaluationObserver | None
+    ) -> tuple[Any, TrainingReport]:
         options = self._options(config)
         model = self.fresh_trainable_model(config)
         prefix, rows, validation_rows = self.encoded_rows()
@@ -358,13 +369,23 @@ class TunedPredictor:
             learning_rate=options["learning_rate"],
             batch_tokens=config.batch_tokens,
             max_batch_size=config.max_batch_size,
+            evaluations_per_epoch=config.evaluations_per_epoch,
             patience=config.patience,
+            extra_epochs=config.extension(),
             checkpoint_every=config.checkpoint_every,
             seed=self.context.seed,
         )
-        validation = Validation(validation_rows, self.validation_metric(), self.metric)
+        validation = Validation(validation_rows, self.validation_judge(), self.metric)
         partial = folder.with_name(folder.name + ".partial")
         progress = self.context.training_progress
+
+        def heard(evaluation: Evaluation) -> None:
+            if progress:
+                judged = evaluation.judgement
+                progress.evaluated(self.method, evaluation.epoch, judged.loss, judged.metric, self.metric)
+            if observe:
+                observe(evaluation)
+
         try:
             report = train(
                 model,
@@ -374,8 +395,8 @@ class TunedPredictor:
                 partial,
                 self.context.engine.pad_id,
                 prefix=prefix,
-                progress=(lambda *p: progress(self.method, *p)) if progress else None,
-                on_epoch=observe,
+                progress=(lambda *p: progress.training(self.method, *p)) if progress else None,
+                on_evaluation=heard,
             )
         except Pruned:
             _remove(partial)
@@ -403,7 +424,19 @@ class TunedPredictor:
 
     def validation_metric(self) -> Any:
         """The task's metric on the validation split, answered as the rung answers the test; None for loss."""
-        if self.metric == "loss" or not self.validation_set:
+        judge = self.validation_judge()
+        if judge is None or self.metric == "loss":
+            return None
+        return lambda model: judge(model).metric
+
+    def validation_judge(self) -> Judge | None:
+        """The model's validation loss and metric, the metric answered exactly as the rung answers the test.
+
+        A rung that answers by scoring its labels gets both from one pass: the gold label's score is the
+        loss. A generating rung's loss comes from the validation rows, its metric from what it writes.
+        None without a validation split (the loop then judges by the train loss).
+        """
+        if not self.validation_set:
             return None
         examples = self.validation_set
         encoded = [self.prompts.split(example) for example in examples]
@@ -412,12 +445,34 @@ class TunedPredictor:
         scorer = scorer_for(self.context.task_type, labels)
         task_type, metric = self.context.task_type, self.metric
 
-        def measure(model: Any) -> float:
-            outputs = answer(self.engine_for(model), self.prompts, encoded, labels, mode, self.config.max_new_tokens)
+        def measured(outputs: Sequence[Output]) -> float | None:
+            if metric == "loss":
+                return None
             records = [Record(e, o, scorer(e, o)) for e, o in zip(examples, outputs, strict=True)]
             return point_metric(task_type, metric, records, labels)
 
-        return measure
+        if mode == "score":
+            gold = [labels.index(example.target) for example in examples]
+            gold_tokens = sum(len(self.prompts.choice_tokens(example.target)) for example in examples)
+
+            def by_scoring(model: Any) -> Judgement:
+                scores = label_scores(self.engine_for(model), self.prompts, encoded, labels)
+                loss = -sum(row[g] for row, g in zip(scores, gold, strict=True)) / gold_tokens
+                return Judgement(loss, measured(best_labels(self.prompts, encoded, scores, labels)))
+
+            return by_scoring
+        prefix, _, rows = self.encoded_rows()
+        pad_id = self.context.engine.pad_id
+
+        def by_generating(model: Any) -> Judgement:
+            loss = evaluate_loss(model, rows, pad_id, prefix, batch_tokens=self.config.batch_tokens)
+            if metric == "loss":
+                return Judgement(loss)
+            engine = self.engine_for(model)
+            outputs = answer(engine, self.prompts, encoded, labels, mode, self.config.max_new_tokens)
+            return Judgement(loss, measured(outputs))
+
+        return by_generating
 
     def load_adapter(self, folder: Path, trainable: bool = False) -> Any:
         """A stored artifact of this method over a fresh copy of the base (trainable: to train it further)."""
@@ -430,83 +485,9 @@ class TunedPredictor:
             return model.to(self.context.engine.device).eval()
         from peft import PeftModel
 
-        base = self._base() if self.spec.base == "quantized" else _copy(self.context.engine.model)
+        base = self._base() if self.spec.base == "quantized" else sharing_weights(self.context.engine.model)
         adapter = PeftModel.from_pretrained(base, str(folder), use_safetensors=True, is_trainable=trainable)
         return adapter if trainable else adapter.eval()
-
-
-def _selection_metric(method: str, config: TuneConfig, task_type: str, primary: str) -> str:
-    """The validation metric that picks epochs and trials: the task's primary metric unless the task says otherwise."""
-    wanted = config.search.metric if config.search else "primary"
-    if wanted == "primary":
-        return primary or primary_metric(task_type)
-    known = metric_names(task_type)
-    if wanted != "loss" and wanted not in known:
-        choices = ", ".join(["primary", "loss", *known])
-        raise InputError(f"rungs.{method}.search.metric: '{wanted}' is not a {task_type} metric (one of: {choices})")
-    return wanted
-
-
-def _search_space(method: str, config: TuneConfig) -> dict[str, Dimension]:
-    """The method's default space without the options the task file fixed, plus the task's own space."""
-    if config.search is False:
-        return {}
-    fields = type(config).model_fields
-    fixed = config.model_fields_set - {"search"}
-    space: dict[str, Dimension] = {k: v for k, v in default_space(method).items() if k not in fixed}
-    for name, dimension in config.search.space.items():
-        if name not in fields or name in EVALUATION_ONLY:
-            options = ", ".join(sorted(set(fields) - set(EVALUATION_ONLY)))
-            raise InputError(f"rungs.{method}.search.space.{name}: not a training option (one of: {options})")
-        if name in fixed:
-            raise InputError(f"rungs.{method}.search.space.{name}: also set as a fixed option; keep one of the two")
-        space[name] = _validated_choices(method, config, name, dimension) if isinstance(dimension, list) else dimension
-    return space
-
-
-def _validated_choices(method: str, config: TuneConfig, name: str, choices: list[Any]) -> list[Any]:
-    """Each choice as the option itself would take it (YAML reads `1e-3` as text; the option reads a number)."""
-    checked = []
-    for index, choice in enumerate(choices):
-        try:
-            option = type(config).model_validate({**config.model_dump(), "search": False, name: choice})
-        except ValidationError as error:
-            problem = error.errors()[0]["msg"]
-            raise InputError(f"rungs.{method}.search.space.{name}[{index}]: {problem} (got {choice!r})") from None
-        checked.append(getattr(option, name))
-    return checked
-
-
-def _epoch_score(report: TrainingReport, epoch: int) -> float:
-    if report.validation_metrics:
-        return report.validation_metrics[epoch]
-    return -report.validation_losses[epoch]
-
-
-def shared_prefix(prompts: PromptBuilder, examples: Sequence[Example]) -> tuple[int, ...]:
-    """The prompt prefix every example shares (the system turn), or () when they differ."""
-    prefixes = {tuple(prompts.split(example)[0]) for example in examples}
-    return next(iter(prefixes)) if len(prefixes) == 1 else ()
-
-
-def training_rows(
-    prompts: PromptBuilder, examples: Sequence[Example], max_length: int, prefix: Sequence[int] = ()
-) -> list[TrainRow]:
-    """Prompt (after the shared prefix) + answer tokens; loss on the answer only."""
-    rows = []
-    for example in examples:
-        head, query = prompts.split(example)
-        answer_tokens = prompts.choice_tokens(example.target)
-        tokens = (*(() if prefix else head), *query, *answer_tokens)
-        if len(prefix) + len(tokens) <= max_length:
-            rows.append(TrainRow(tokens=tuple(tokens), completion=len(answer_tokens)))
-    return rows
-
-
-def _copy(model: Any) -> Any:
-    import copy
-
-    return copy.deepcopy(model)
 
 
 def _remove(folder: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from advisor.assessment import Assessment
@@ -28,36 +29,49 @@ def plan_table(plan: dict[str, Any]) -> Table:
         + (f"scoring {scoring:.0f} tok/s, " if scoring else "")
         + f"{rates['generation_s_per_token'] * 1000:.0f} ms per generated token"
         + "".join(f", {m} training {r:.0f} tok/s" for m, r in rates["training_tokens_per_s"].items())
-        + ". Nothing cached is assumed; a remote rung's time at its endpoint is not known before the run."
+        + ". Nothing cached is assumed; a remote rung's time at its endpoint is not known before the run. "
+        "evaluation: test answers, the latency sample and any choice among alternatives on validation; "
+        "training: every trial of a search; probes: forgetting, the base model's answers once."
     )
     table = Table(title="Plan: expected time and cost per rung", caption=caption)
-    for title in ("Rung", "tok in", "evaluation", "training", "total", "p50", "$/1k req", "train $"):
+    for title in ("Rung", "tok in", "evaluation", "training", "probes", "total", "p50", "$/1k req", "train $"):
         table.add_column(title, justify="left" if title == "Rung" else "right")
     for rung in plan["rungs"]:
+        evaluation = sum(rung.get(part) or 0.0 for part in ("choosing_s", "evaluation_s", "latency_s"))
         table.add_row(
-            rung["name"],
+            escape(rung["name"]),
             f"{rung['prompt_tokens']:.0f}",
-            duration(rung["evaluation_s"]),
+            duration(evaluation),
             duration(rung["training_s"]),
+            duration(rung.get("probes_s")),
             duration(rung["total_s"]) + (" + endpoint" if rung.get("endpoint") else ""),
             "-" if rung["p50_s"] is None else f"{rung['p50_s'] * 1000:.0f} ms",
             dollars_text(rung["per_1k"]),
             dollars_text(rung["training_cost"]),
         )
-    table.add_row("all rungs", "", "", "", duration(sum(r["total_s"] for r in plan["rungs"])), "", "", "")
+    table.add_row("all rungs", "", "", "", "", duration(plan_total(plan)), "", "", "")
     return table
 
 
+def plan_total(plan: dict[str, Any]) -> float:
+    """Seconds the whole plan is expected to take here."""
+    return float(sum(rung["total_s"] for rung in plan["rungs"]))
+
+
 def plan_check_table(assessment: Assessment) -> Table | None:
-    """A real run's measurements against the stored plan."""
+    """A real run's measurements against the stored plan, for the work the run computed."""
     if not assessment.plan_checks:
         return None
-    table = Table(title="Plan against measurement (the estimate's error)")
-    for title in ("Rung", "planned", "measured", "measured / planned", "planned $/1k", "measured $/1k"):
-        table.add_column(title, justify="left" if title == "Rung" else "right")
+    table = Table(
+        title="Plan against measurement (the estimate's error)",
+        caption="Only what this run computed is compared; answers read from the store took no time.",
+    )
+    for title in ("Rung", "computed", "planned", "measured", "measured / planned", "planned $/1k", "measured $/1k"):
+        table.add_column(title, justify="left" if title in ("Rung", "computed") else "right")
     for check in assessment.plan_checks:
         table.add_row(
-            check.rung,
+            escape(check.rung),
+            ", ".join(check.phases) or "-",
             duration(check.planned_s),
             duration(check.measured_s),
             "-" if check.time_ratio is None else f"{check.time_ratio:.2f}x",

@@ -116,7 +116,7 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     from advisor.serving.execution import Executor
     from advisor.serving.pool import ModelPool
     from advisor.serving.requests import Limits, Requests
-    from tuning.tuned import tuned_prompts
+    from tuning.rows import tuned_prompts
 
     context = run.context
     base = context.engine

@@ -46,7 +46,7 @@ from harness.inference.answering import resolve_mode
 from harness.inference.engine import Generation, TokenLogprob
 from harness.inference.prompts import PromptBuilder
 from harness.types import Example, Output
-from tuning.tuned import TuneConfig
+from tuning.options import TuneConfig
 
 _RUNG_COST = 64  # tokens a prompting rung's answer is assumed to add to its question, for the batch budget
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -52,9 +52,18 @@ class Store:
     computing anything?" (an executor asks it before sending work elsewhere).
     """
 
-    def __init__(self, path: Path, busy_timeout_s: float = 60.0, *, stored_only: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        busy_timeout_s: float = 60.0,
+        *,
+        stored_only: bool = False,
+        on_first_compute: Callable[[], None] | None = None,
+    ):
+        """`on_first_compute` runs once, just before the first thing that is not stored is computed."""
         self.path = path
         self.stored_only = stored_only
+        self._on_first_compute = on_first_compute
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
@@ -103,6 +112,9 @@ class Store:
         """Say that `what` is not stored and is about to be computed (refused when opened `stored_only`)."""
         if self.stored_only:
             raise NotStored(what)
+        if self._on_first_compute is not None:
+            first, self._on_first_compute = self._on_first_compute, None
+            first()
 
     def output_rows(self) -> list[OutputRow]:
         """Every stored output as it is kept (to carry a store's results to another one)."""

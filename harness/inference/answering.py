@@ -35,14 +35,14 @@ def whole_prompts(encoded: Sequence[Prompt]) -> list[Prompt]:
     return [((), [*prefix, *query]) for prefix, query in encoded]
 
 
-def answer_by_scoring(
+def label_scores(
     engine: Engine,
     prompts: PromptBuilder,
     encoded: Sequence[Prompt],
     labels: Sequence[str],
     adapters: Sequence[str] | None = None,
-) -> list[Output]:
-    """The label with the highest log-likelihood; completion tokens are that label's tokens."""
+) -> list[list[float]]:
+    """Each label's log-likelihood (the sum over its answer tokens) after each prompt, in label order."""
     choices = tuple(prompts.choice_tokens(label) for label in labels)
     scores: list[list[float]] = [[] for _ in encoded]
     runs = whole_prompts(encoded) if adapters is not None else encoded
@@ -51,6 +51,13 @@ def answer_by_scoring(
         names = [adapters[i] for i in members] if adapters is not None else None
         for index, row in zip(members, engine.score(requests, prefix=prefix, adapters=names), strict=True):
             scores[index] = row
+    return scores
+
+
+def best_labels(
+    prompts: PromptBuilder, encoded: Sequence[Prompt], scores: Sequence[Sequence[float]], labels: Sequence[str]
+) -> list[Output]:
+    """The label with the highest score per prompt; completion tokens are that label's tokens."""
     outputs = []
     for (head, query), row in zip(encoded, scores, strict=True):
         best = max(range(len(labels)), key=row.__getitem__)
@@ -58,12 +65,23 @@ def answer_by_scoring(
             Output(
                 text=labels[best],
                 prompt_tokens=len(head) + len(query),
-                completion_tokens=len(choices[best]),
+                completion_tokens=len(prompts.choice_tokens(labels[best])),
                 latency_s=0.0,
                 detail={"logprobs": {label: round(value, 4) for label, value in zip(labels, row, strict=True)}},
             )
         )
     return outputs
+
+
+def answer_by_scoring(
+    engine: Engine,
+    prompts: PromptBuilder,
+    encoded: Sequence[Prompt],
+    labels: Sequence[str],
+    adapters: Sequence[str] | None = None,
+) -> list[Output]:
+    """The label with the highest log-likelihood; completion tokens are that label's tokens."""
+    return best_labels(prompts, encoded, label_scores(engine, prompts, encoded, labels, adapters), labels)
 
 
 def answer_by_generating(

@@ -80,6 +80,19 @@ def resolve_model(name: str, *, allow_pickle: bool = False) -> ModelSource:
     )
 
 
+def model_parameters(path: str) -> int | None:
+    """The parameter count a local model folder's config.json implies; None when unknown (a hub id, another shape)."""
+    config = Path(path) / "config.json" if path else None
+    if config is None or not config.is_file():
+        return None
+    from harness.estimates.tuning_memory import shape_from_config
+
+    try:
+        return shape_from_config(json.loads(config.read_text(encoding="utf-8")), str(config)).params
+    except (InputError, ValueError):
+        return None
+
+
 def _local_source(folder: Path, allow_pickle: bool = False) -> ModelSource:
     if not folder.is_dir() or not (folder / "config.json").is_file():
         raise InputError(f"model '{folder}': expected a folder with config.json and safetensors weights")

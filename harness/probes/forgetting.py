@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.data.hashing import content_hash, file_sha256
 from harness.data.store import Store
@@ -54,8 +55,20 @@ def probe_correct(
     return [int(stored[key].text) == item.answer for key, item in zip(keys, items, strict=True)]
 
 
+def probe_tokens(tokenizer: Any, items: Sequence[ProbeItem]) -> int:
+    """Tokens a model runs to answer these items (each question once, each option's tokens after it)."""
+    total = 0
+    for item in items:
+        request = _request_tokens(tokenizer, item)
+        total += len(request.context) + sum(len(choice) - 1 for choice in request.choices)
+    return total
+
+
 def _request(engine: Engine, item: ProbeItem) -> ChoiceRequest:
-    tokenizer = engine.tokenizer
+    return _request_tokens(engine.tokenizer, item)
+
+
+def _request_tokens(tokenizer: Any, item: ProbeItem) -> ChoiceRequest:
     context = tokenizer(f"Question: {item.question}\nAnswer:", add_special_tokens=False)["input_ids"]
     choices = tuple(tuple(tokenizer(f" {choice}", add_special_tokens=False)["input_ids"]) for choice in item.choices)
     return ChoiceRequest(tuple(context), choices)
