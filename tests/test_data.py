@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.data.loading import DataSpec, FieldMap, load_examples, load_splits, split_examples
+from harness.data.loading import DataSpec, FieldMap, load_examples, load_splits, read_rows, split_examples
 from harness.errors import InputError
 from tests.conftest import write_jsonl
 
@@ -46,6 +46,19 @@ def test_instruction_records(tmp_path: Path) -> None:
     assert second.input == "Say hi"
 
 
+def test_json_lines_rows_share_the_file_fields_and_keep_values_as_written(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(
+        '{"id": 7, "text": "line\u2028separator", "label": "x"}\r\n\n{"text": "b", "label": ["y"], "extra": 1.5}\n',
+        encoding="utf-8",
+    )
+    assert read_rows(path) == [
+        {"id": 7, "text": "line\u2028separator", "label": "x", "extra": None},
+        {"id": None, "text": "b", "label": ["y"], "extra": 1.5},
+    ]
+    assert [list(row) for row in read_rows(path)] == [["id", "text", "label", "extra"]] * 2
+
+
 def test_csv_tsv_and_json_array(tmp_path: Path) -> None:
     (tmp_path / "d.csv").write_text('text,label\n"a, with comma",x\nb,y\n', encoding="utf-8")
     (tmp_path / "d.tsv").write_text("label\ttext\nx\ta\n", encoding="utf-8")
@@ -63,6 +76,8 @@ def test_csv_tsv_and_json_array(tmp_path: Path) -> None:
         ("latin.jsonl", '{"text": "caf\u00e9", "label": "x"}\n'.encode("latin-1"), "line 1: not UTF-8"),
         ("broken.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b", "label"\n', "line 2: not valid JSON"),
         ("list.jsonl", b"[1, 2]\n", "line 1: expected a JSON object"),
+        ("twice.jsonl", b'{"text": "a", "label": "x"}\n{"text": "b", "text": "c"}\n', "line 2: key 'text' appears"),
+        ("twice.json", b'[{"text": "a", "label": "x", "label": "y"}]', "key 'label' appears twice"),
         (
             "noinput.jsonl",
             b'{"text": "a", "label": "x"}\n{"body": "b", "label": "y"}\n',

@@ -1,9 +1,10 @@
 """Loading the user's data into Examples and splits, with one clear line for every bad input.
 
-Files are JSONL, JSON (an array of records), CSV or TSV, read with `datasets`. Three record shapes
-are understood: chat records in the OpenAI fine-tuning format (`messages`), instruction records
-(`instruction`, optional `input`, `output`), and plain records whose input and target fields are
-named in the task (or guessed from common names).
+Files are JSONL, JSON (an array of records), CSV or TSV: JSON is read with the standard library
+(a key twice in one object is an error) so the common path never imports `datasets`; CSV and TSV
+with `datasets`. Three record shapes are understood: chat records in the OpenAI fine-tuning format
+(`messages`), instruction records (`instruction`, optional `input`, `output`), and plain records
+whose input and target fields are named in the task (or guessed from common names).
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ def load_inputs(path: Path, fields: FieldMap) -> list[Example]:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The file's records as dicts, read with `datasets` after checking the bytes are sound."""
+    """The file's records as dicts, every record with every field of the file (absent ones as None)."""
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unsupported file type '{path.suffix}'; expected .jsonl, .json, .csv or .tsv")
@@ -138,9 +139,9 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     raw = path.read_bytes()
     _check_text(path, raw)
     if path.suffix.lower() == ".json":
-        _check_json_array(path, raw)
-    elif fmt == "json":
-        _check_json_lines(path, raw)
+        return _same_fields(_json_array(path, raw))
+    if fmt == "json":
+        return _same_fields(_json_lines(path, raw))
     return _load_with_datasets(path, fmt)
 
 
@@ -154,29 +155,64 @@ def _check_text(path: Path, raw: bytes) -> None:
         raise InputError(f"{path} line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
 
 
-def _check_json_lines(path: Path, raw: bytes) -> None:
-    for number, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose keys are all different: a repeated key would silently lose a value."""
+    record: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in record:
+            raise _RepeatedKey(key)
+        record[key] = value
+    return record
+
+
+def _json_lines(path: Path, raw: bytes) -> list[dict[str, Any]]:
+    records = []
+    # only "\n" ends a line: str.splitlines would also split at U+2028 and others, which JSON text may hold
+    for number, line in enumerate(raw.decode("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json.loads(line, object_pairs_hook=_unique_keys)
+        except _RepeatedKey as error:
+            raise InputError(f"{path} line {number}: key {error.key!r} appears twice in one object") from None
         except json.JSONDecodeError as error:
             raise InputError(
                 f"{path} line {number}: not valid JSON ({error.msg}); expected one JSON object per line"
             ) from None
         if not isinstance(value, dict):
             raise InputError(f"{path} line {number}: expected a JSON object, found {type(value).__name__}")
+        records.append(value)
+    return records
 
 
-def _check_json_array(path: Path, raw: bytes) -> None:
+def _json_array(path: Path, raw: bytes) -> list[dict[str, Any]]:
     try:
-        value = json.loads(raw.decode("utf-8"))
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _RepeatedKey as error:
+        raise InputError(f"{path}: key {error.key!r} appears twice in one object") from None
     except json.JSONDecodeError as error:
         raise InputError(f"{path} line {error.lineno}: not valid JSON ({error.msg})") from None
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise InputError(f"{path}: expected a JSON array of objects (one per record)")
     if not value:
         raise InputError(f"{path}: the array is empty; expected at least one record")
+    return value
+
+
+def _same_fields(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every record with every field of the file, in first-seen order, absent ones as None.
+
+    The rows of a table, as `datasets` reads a CSV file (and read JSON before): a field that another
+    row has reads as missing (None), not as unknown, so the messages say "missing or empty".
+    """
+    fields = dict.fromkeys(key for record in records for key in record)
+    return [{name: record.get(name) for name in fields} for record in records]
 
 
 def _load_with_datasets(path: Path, fmt: str) -> list[dict[str, Any]]:
