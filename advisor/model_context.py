@@ -1,4 +1,4 @@
-"""A model's part of a rung context: its engine (loaded on first use), its prompts and its fingerprint.
+"""A model's part of a rung context: its engine and tokenizer (loaded on first use), prompts and fingerprint.
 
 The task's own model gives every rung its context; a prompting rung may name another model (`model:`
 on the rung, or a distillation teacher given as a model folder), which gets the same parts the same way.
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from advisor.task import LoadedTask
@@ -17,6 +19,7 @@ from harness.errors import InputError
 from harness.inference.engine import Engine
 from harness.inference.models import ModelSource, load_model, load_tokenizer, resolve_model
 from harness.inference.prompts import PromptBuilder, PromptFormat
+from harness.inference.tokenizer import DeferredTokenizer, saved_chat_template
 from harness.rungs import RungContext
 
 
@@ -44,22 +47,28 @@ class ModelParts:
 def model_parts(
     source: ModelSource, task: LoadedTask, labels: tuple[str, ...], placement: Placement, on_load: Callable[[], None]
 ) -> ModelParts:
-    """The model's tokenizer and prompts now; its weights when a rung first asks (`on_load` says so)."""
-    tokenizer = load_tokenizer(source)
+    """The model's prompts now; its tokenizer when something is first tokenized, its weights when a rung
+    first asks (`on_load` says so): a run whose every answer is stored loads neither."""
+    tokenizer = DeferredTokenizer(partial(load_tokenizer, source))
 
     def load() -> Any:
         on_load()
         return load_model(source, placement.device, placement.dtype)
 
     engine = Engine.deferred(load, tokenizer, placement.device, max_batch_tokens=task.spec.evaluation.batch_tokens)
-    prompts = PromptBuilder(tokenizer, prompt_format(task, labels, tokenizer, source.name))
+    prompts = PromptBuilder(tokenizer, prompt_format(task, labels, has_chat_template(source, tokenizer), source.name))
     return ModelParts(source, engine, prompts, content_hash(source.fingerprint, placement.device, placement.precision))
 
 
-def prompt_format(task: LoadedTask, labels: tuple[str, ...], tokenizer: Any, model: str) -> PromptFormat:
-    """The task's prompt for this model's tokenizer (chat when it has a template, unless the task says)."""
+def has_chat_template(source: ModelSource, tokenizer: Any) -> bool:
+    """Whether the model's tokenizer has a chat template: from a local folder's files where they tell, else asked."""
+    saved = saved_chat_template(Path(source.path)) if Path(source.path).is_dir() else None
+    return bool(tokenizer.chat_template) if saved is None else saved
+
+
+def prompt_format(task: LoadedTask, labels: tuple[str, ...], has_template: bool, model: str) -> PromptFormat:
+    """The task's prompt for this model (chat when its tokenizer has a template, unless the task says)."""
     prompt = task.spec.prompt
-    has_template = bool(tokenizer.chat_template)
     if prompt.chat == "on" and not has_template:
         raise InputError(f"{task.path}: prompt.chat is 'on' but model '{model}' has no chat template")
     chat = has_template if prompt.chat == "auto" else prompt.chat == "on"

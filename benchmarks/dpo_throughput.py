@@ -102,7 +102,8 @@ def preference_data(count: int) -> PreferenceData:
     _, labels = load_task_data(task)
     source = resolve_model(task.model_name())
     tokenizer = load_tokenizer(source)
-    prompts = tuned_prompts(PromptBuilder(tokenizer, prompt_format(task, labels, tokenizer, task.spec.model)))
+    fmt = prompt_format(task, labels, bool(tokenizer.chat_template), task.spec.model)
+    prompts = tuned_prompts(PromptBuilder(tokenizer, fmt))
     pairs = load_preferences(task.data_files()["preferences"])[:count]
     if len(pairs) < count:
         raise SystemExit(f"only {len(pairs)} pairs in the preference file; asked for {count}")

@@ -65,7 +65,7 @@ def example_task(count: int) -> ExampleTask:
     splits, labels = load_task_data(task)
     source = resolve_model(task.model_name())
     tokenizer = AutoTokenizer.from_pretrained(source.path)
-    prompts = PromptBuilder(tokenizer, prompt_format(task, labels, tokenizer, task.spec.model))
+    prompts = PromptBuilder(tokenizer, prompt_format(task, labels, bool(tokenizer.chat_template), task.spec.model))
     rows, answers = [], []
     for example in splits.train[:count]:
         answer = prompts.choice_tokens(example.target)

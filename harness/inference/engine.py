@@ -82,7 +82,7 @@ class Engine:
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.device: Any = next(model.parameters()).device if model is not None else torch.device("cpu")
-        self.pad_id = _pad_id(tokenizer)
+        self._pad_id: int | None = None
         self._soft_prefix = soft_prefix
         self._end_ids: set[int] | None = None
         self._prefixes: PrefixCache | None = None
@@ -109,6 +109,13 @@ class Engine:
     def loaded(self) -> bool:
         """Whether the model is in memory."""
         return self._model is not None
+
+    @property
+    def pad_id(self) -> int:
+        """The token id that pads a batch's rows (asked of the tokenizer on first use, so it may stay unloaded)."""
+        if self._pad_id is None:
+            self._pad_id = _pad_id(self.tokenizer)
+        return self._pad_id
 
     @property
     def end_ids(self) -> set[int]:
