@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,21 @@ from click.testing import CliRunner
 
 from advisor.cli import main
 from tests.conftest import write_jsonl
+
+ROOT = Path(__file__).resolve().parents[1]
+# a fresh interpreter, so sys.modules says what the run itself imported
+WARM_RUN = """
+import json, sys
+from advisor.cli import main
+main(["assess", sys.argv[1], "--out", sys.argv[2]], standalone_mode=False)
+with open(sys.argv[3], "w") as modules:
+    json.dump(sorted(sys.modules), modules)
+"""
+# what loading a model or a tokenizer, reading data through `datasets`, or preparing a tuned or retrieval
+# rung imports; a warm run needs none of them (torch itself is still imported: every rung registers at
+# start, and the tuned rungs' modules import it at the top)
+HEAVY = ("transformers", "tokenizers", "datasets", "pyarrow", "pandas", "peft", "optuna", "faiss",
+         "sentence_transformers")  # fmt: skip
 
 
 def invoke(*args: str) -> object:
@@ -41,6 +59,22 @@ def test_a_second_run_reuses_every_output_without_loading_the_model(ticket_task:
     first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
     assert all(r["computed"] == 0 for r in second["rungs"])
     assert [r["records"] for r in first["rungs"]] == [r["records"] for r in second["rungs"]]
+
+
+def test_a_warm_run_loads_no_model_no_tokenizer_and_no_heavy_library(ticket_task: Path, tmp_path: Path) -> None:
+    assert invoke("assess", str(ticket_task), "--out", str(tmp_path / "cold.json")).exit_code == 0
+    warm, modules = tmp_path / "warm.json", tmp_path / "modules.json"
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_RUN, str(ticket_task), str(warm), str(modules)],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(r["computed"] == 0 for r in json.loads(warm.read_text())["rungs"])
+    imported = set(json.loads(modules.read_text()))
+    assert [name for name in HEAVY if name in imported] == []
 
 
 def test_rungs_and_limit_select_part_of_the_work(ticket_task: Path, tmp_path: Path) -> None:
