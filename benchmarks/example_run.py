@@ -3,8 +3,10 @@
 Copies examples/support_tickets to a temporary folder (so no store exists), runs `advisor assess` on
 it as a subprocess, and samples the resident memory of that process and all its children every 0.2 s
 with psutil (moving work into a subprocess does not hide it). Then runs it again: the warm run finds
-every output, search and artifact stored. The cold run reuses the converted embedded model unless
-`--cold-model` also starts from an empty model cache.
+every output, search and artifact stored; it should compute nothing and load no model or tokenizer,
+so the benchmark also records what it computed, and where its import time goes (a third run under
+PYTHONPROFILEIMPORTTIME). The cold run reuses the converted embedded model unless `--cold-model`
+also starts from an empty model cache.
 
     python benchmarks/example_run.py [--cold-model] [--keep DIR]
 """
@@ -28,6 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import ROOT, write_result
 
 ADVISOR = Path(sys.executable).parent / "advisor"
+# the heavy packages: a warm run should import none but numpy (and, for now, torch)
+WATCHED_IMPORTS = ("torch", "transformers", "tokenizers", "datasets", "pandas", "pyarrow", "peft", "optuna",
+                   "faiss", "sentence_transformers", "numpy")  # fmt: skip
 
 
 def tree_rss(process: Any) -> int:
@@ -69,6 +74,27 @@ def measured_run(task: Path, env: dict[str, str], out: Path) -> dict[str, Any]:
     return {"seconds": seconds, "peak_tree_rss_mb": peak / 2**20, "output_tail": output[-4000:]}
 
 
+def import_seconds(task: Path, env: dict[str, str], out: Path) -> dict[str, float]:
+    """A run's import time: in all, and each watched package's cumulative seconds where it was first imported."""
+    done = subprocess.run(
+        [str(ADVISOR), "assess", str(task), "-o", str(out)],
+        env={**env, "PYTHONPROFILEIMPORTTIME": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    seconds: dict[str, float] = {"all": 0.0}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        if not name.startswith("  "):  # a top-level import: its time holds every nested one
+            seconds["all"] += int(cumulative) / 1e6
+        if name.strip() in WATCHED_IMPORTS and name.strip() not in seconds:
+            seconds[name.strip()] = int(cumulative) / 1e6
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cold-model", action="store_true", help="start from an empty model cache too")
@@ -83,7 +109,12 @@ def main() -> None:
         cold = measured_run(work / "task.yaml", env, work / "cold.json")
         print(f"cold: {cold['seconds']:.0f} s, peak tree RSS {cold['peak_tree_rss_mb']:.0f} MB", flush=True)
         warm = measured_run(work / "task.yaml", env, work / "warm.json")
+        warm_rungs = json.loads((work / "warm.json").read_text(encoding="utf-8"))["rungs"]
+        warm["computed"] = sum(rung["computed"] for rung in warm_rungs)
+        warm["import_seconds"] = import_seconds(work / "task.yaml", env, work / "imports.json")
         print(f"warm: {warm['seconds']:.1f} s, peak tree RSS {warm['peak_tree_rss_mb']:.0f} MB", flush=True)
+        imports = ", ".join(f"{name} {value:.1f} s" for name, value in warm["import_seconds"].items())
+        print(f"  computed {warm['computed']} answers; imports: {imports}", flush=True)
         assessment = json.loads((work / "cold.json").read_text(encoding="utf-8"))
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
