@@ -124,6 +124,18 @@ def test_batches_respect_the_token_budget_and_cover_every_request() -> None:
     assert lengths[batches[0][0]] == 90  # longest first: an out-of-memory shows at once
 
 
+def test_a_batch_that_runs_efficiently_ends_before_padding_much_shorter_rows() -> None:
+    lengths = [100, 96, 90, 40, 38, 35, 30, 10]
+    loose = token_budget_batches(lengths, max_tokens=10_000, max_size=32)
+    assert len(loose) == 1  # the budget alone: every row padded to 100
+    tight = token_budget_batches(lengths, max_tokens=10_000, max_size=32, slack=0.25, fill=120)
+    assert sorted(i for b in tight for i in b) == list(range(len(lengths)))
+    assert [[lengths[i] for i in b] for b in tight] == [[100, 96, 90], [40, 38, 35, 30], [10]]
+    assert sum(max(lengths[i] for i in b) * len(b) for b in tight) == 300 + 160 + 10  # against 800
+    small = token_budget_batches(lengths, max_tokens=10_000, max_size=32, slack=0.25, fill=10_000)
+    assert len(small) == 1  # below the fill a batch keeps growing: tiny batches would run slowly
+
+
 def test_a_cached_prefix_gives_the_same_scores_as_the_full_prompt(placed_model: Any, tiny_tokenizer: Any) -> None:
     prefix = tuple(
         tiny_tokenizer("Route each ticket. Example: I was charged twice -> billing.", add_special_tokens=False)[

@@ -136,3 +136,10 @@ def test_epochs_written_in_the_task_are_kept_unless_extra_epochs_is_too() -> Non
     assert LoraOptions().extension() == 3
     assert LoraOptions(epochs=2).extension() == 0
     assert LoraOptions(epochs=2, extra_epochs=4).extension() == 4
+
+
+def test_the_rate_warms_up_then_decays_as_the_inverse_square_root_of_the_step() -> None:
+    from tuning.loop import rate_at
+
+    assert [rate_at(step, 4) for step in (1, 2, 4)] == [0.25, 0.5, 1.0]
+    assert rate_at(16, 4) == pytest.approx(0.5) and rate_at(64, 4) == pytest.approx(0.25)

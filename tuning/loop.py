@@ -6,13 +6,17 @@ test). The best evaluation by that metric (loss breaks ties) is kept, training s
 `patience` epochs of evaluations bring no improvement, and an observer hears each evaluation (a
 search prunes hopeless trials through it, before a whole epoch is spent).
 
-The learning rate warms up linearly over the first `warmup_epochs`, then stays constant. A constant
-rate makes a run's curve independent of how long it may run: a run still improving at its last
-planned epoch continues (up to `extra_epochs` more, while each epoch ends on its best evaluation)
-exactly as a longer run would have, and a trial that a search stops early followed the same curve
-as one it keeps. A checkpoint (trainable weights, optimizer state, progress) is written atomically
-every few steps and after every evaluation, so a run killed at any moment resumes from the last one
-and ends with the same weights.
+The learning rate warms up linearly over the first `warmup_epochs`, then decays as the inverse square
+root of the step (`rate_at`). Unlike a decay to zero at a planned last step, that schedule does not
+depend on how long the run may go: a run still improving at its last planned epoch continues (up to
+`extra_epochs` more, while each epoch ends on its best evaluation) exactly as a longer run would
+have, and a trial that a search stops early followed the same curve as one it keeps. On the shipped
+example it reached the accuracy of a linear decay over four epochs with smoother validation curves
+than a constant rate (batches of 8 rows: more, smaller steps, as LoRA prefers on small data).
+
+A checkpoint (trainable weights, optimizer state, progress) is written atomically every few steps
+and after every evaluation, so a run killed at any moment resumes from the last one and ends with
+the same weights.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ __all__ = [
     "Validation",
     "evaluation_steps",
     "learning_rate_factor",
+    "rate_at",
     "restore",
     "snapshot",
     "train",
@@ -59,7 +64,7 @@ class LoopSettings:
     warmup_epochs: float = 0.5
     max_grad_norm: float = 1.0
     batch_tokens: int = 2048
-    max_batch_size: int = 16
+    max_batch_size: int = 8
     # Activations cost about 1.8 MB per token for a 135M model: a step over more tokens than this runs
     # as micro-batches whose gradients add up to the whole batch's, so memory stays bounded.
     micro_batch_tokens: int = 512
@@ -134,7 +139,7 @@ def train(
             if step <= report.steps:  # done before the resume point
                 continue
             for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
-                group["lr"] = settings.learning_rate * min(1.0, step / warmup)
+                group["lr"] = settings.learning_rate * rate_at(step, warmup)
             _step(model, trainable, optimizer, [train_rows[i] for i in batch], pad_id, prefix, settings, report)
             report.steps = step
             report.seconds = time.perf_counter() - started
@@ -167,6 +172,11 @@ def train(
     report.seconds = time.perf_counter() - started
     report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return report
+
+
+def rate_at(step: int, warmup: int) -> float:
+    """The learning rate's factor at a step (from 1): linear warm-up, then the inverse square root of the step."""
+    return min(step, warmup) / warmup * math.sqrt(warmup / max(step, warmup))
 
 
 def evaluation_steps(steps_per_epoch: int, evaluations: int) -> dict[int, float]:

@@ -26,7 +26,7 @@ class TuneConfig(RungConfig):
     extra_epochs: int = Field(default=3, ge=0, le=100)
     learning_rate: float | None = Field(default=None, gt=0, le=1)  # None: searched, or the method's prior
     batch_tokens: int = Field(default=2048, ge=64, le=1_000_000)
-    max_batch_size: int = Field(default=16, ge=1, le=1024)
+    max_batch_size: int = Field(default=8, ge=1, le=1024)  # rows a step: LoRA prefers small batches on small data
     evaluations_per_epoch: int = Field(default=2, ge=1, le=20)  # validation judgements per epoch
     patience: float = Field(default=1.0, gt=0, le=100)  # epochs of judgements without improvement before stopping
     max_length: int = Field(default=512, ge=16, le=32768)
