@@ -70,7 +70,8 @@ class FewShotPredictor:
         return None
 
     def prepare(self) -> None:
-        """Embed the demonstration pool (similar selection) before any request is timed."""
+        """Load the model and embed the demonstration pool (similar selection) before any request is timed."""
+        self.answerer.prepare()
         if self.config.selection == "similar" and self.context.train:
             self.selector.choose(self.context.train[:1])
 

@@ -125,7 +125,8 @@ class RagPredictor:
         return None
 
     def prepare(self) -> None:
-        """Load the embedder and build or load the index before any request is timed."""
+        """Load the model, the embedder and the index before any request is timed."""
+        self.answerer.prepare()
         self.index()
 
     def fit_budget(self, passages: Sequence[Passage]) -> list[str]:

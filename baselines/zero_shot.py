@@ -45,7 +45,8 @@ class ZeroShotPredictor:
         )
 
     def prepare(self) -> None:
-        """Nothing to prepare: the base model is already loaded."""
+        """Load the model before any request is timed."""
+        self.answerer.prepare()
 
     def tuned(self) -> TunedModel | None:
         """No weights change."""

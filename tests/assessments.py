@@ -31,8 +31,16 @@ def assert_same_measurements(
     assert details.keys() == expected_details.keys()  # a tuned rung's fingerprint too: the same search choice
     for key, detail in details.items():
         assert _numbers(detail) == pytest.approx(_numbers(expected_details[key]), abs=1.01e-4)
-    chosen, expected_choice = assessment["recommendation"], expected["recommendation"]  # its $ come from timings
-    assert (chosen["rung"], chosen["rejected"].keys()) == (expected_choice["rung"], expected_choice["rejected"].keys())
+    chosen, expected_choice = assessment["recommendation"], expected["recommendation"]
+    assert {chosen["rung"], *chosen["rejected"]} == {expected_choice["rung"], *expected_choice["rejected"]}
+    if chosen["rung"] != expected_choice["rung"]:
+        # Two rungs on one step of the ladder that neither clearly beats: the cheaper ships, and $ per request
+        # come from timings, which differ between executors (a rank's share of two cores, its first request).
+        steps = {rung["name"]: rung["step"] for rung in assessment["rungs"]}
+        assert steps[chosen["rung"]] == steps[expected_choice["rung"]]
+        for choice in (chosen, expected_choice):
+            measures = {claim["measure"] for claims in choice["claims"].values() for claim in claims}
+            assert "cost" in measures, choice["reasons"]
 
 
 def _measured(assessment: dict[str, Any]) -> list[dict[str, Any]]:

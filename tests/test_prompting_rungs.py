@@ -11,14 +11,16 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli import main
+from baselines.few_shot import FewShotConfig, FewShotPredictor
 from baselines.rag import RagConfig, RagPredictor
+from baselines.zero_shot import ZeroShotConfig, ZeroShotPredictor
 from harness.inference.engine import Engine
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.metrics.scoring import normalize_answer, qa_scorer, token_f1
 from harness.retrieval.demonstrations import DemoSelector
 from harness.retrieval.embedding import Embedder
 from harness.retrieval.vector_index import Passage
-from harness.rungs import RungContext
+from harness.rungs import Predictor, RungContext
 from harness.types import Example, Output
 from tests.conftest import TICKETS, write_jsonl
 
@@ -128,6 +130,40 @@ def test_a_passage_longer_than_the_budget_is_cut_to_it(tiny_model: Any, tiny_tok
     kept = rag.fit_budget([long, short])
     assert len(kept) == 1 and len(tiny_tokenizer(kept[0], add_special_tokens=False)["input_ids"]) <= 21
     assert rag.fit_budget([short, long]) == ["short passage"]  # the next one does not fit and is left out
+
+
+@pytest.mark.parametrize("kind", ["zero_shot", "few_shot", "rag"])
+def test_a_deferred_model_is_loaded_in_prepare_so_no_timed_answer_pays_for_loading(
+    kind: str, tiny_model: Any, tiny_tokenizer: Any, embedder: Embedder
+) -> None:
+    loads: list[int] = []
+
+    def load() -> Any:
+        loads.append(1)
+        return tiny_model
+
+    labels = ("access", "billing", "technical")
+    context = RungContext(
+        Engine.deferred(load, tiny_tokenizer, "cpu"),
+        PromptBuilder(tiny_tokenizer, PromptFormat(instruction="Route the ticket.", labels=labels)),
+        "classification",
+        labels,
+        tuple(POOL),
+        (),
+        "m",
+        0,
+        embedder=lambda: embedder,
+    )
+    predictors: dict[str, Predictor] = {
+        "zero_shot": ZeroShotPredictor(ZeroShotConfig(), context),
+        "few_shot": FewShotPredictor(FewShotConfig(k=1), context),
+        "rag": RagPredictor(RagConfig(corpus=None, top_k=1), context),
+    }
+    predictor = predictors[kind]
+    predictor.prepare()
+    assert loads == [1]
+    predictor.predict([Example("q", "cannot sign in", "access")])
+    assert loads == [1]
 
 
 def test_squad_exact_match_and_f1_by_hand() -> None:

@@ -43,6 +43,10 @@ class Answerer(Protocol):
         """A hash of the model that answers (the local model's, or the endpoint's and its scoring mode)."""
         ...
 
+    def prepare(self) -> None:
+        """Get ready to answer (load the local model) before any request is timed."""
+        ...
+
     def scoring(self, mode: Mode) -> str:
         """How answers in `mode` are read: a key of SCORING_MODES."""
         ...
@@ -65,6 +69,10 @@ class LocalAnswerer:
     def fingerprint(self) -> str:
         """The local model's fingerprint, as every stored local result is keyed."""
         return self.model_fingerprint
+
+    def prepare(self) -> None:
+        """Load the model (an engine defers it until something must be computed) and warm it up."""
+        self.engine.warm_up()
 
     def scoring(self, mode: Mode) -> str:
         """Exact label likelihoods when scoring, the greedy answer read when generating."""

@@ -91,6 +91,7 @@ class Engine:
         self._soft_prefix = soft_prefix
         self._end_ids: set[int] | None = None
         self._prefixes: PrefixCache | None = None
+        self._warm = False
 
     @classmethod
     def deferred(
@@ -109,6 +110,19 @@ class Engine:
             assert self._loader is not None, "an engine needs a model or a loader"
             self._model = self._loader()
         return self._model
+
+    def warm_up(self) -> None:
+        """Load the model and tokenizer and run one small request, so that no timed request pays for it.
+
+        A process's first forward pass also sets up thread pools and allocator arenas: measured as part
+        of the first rung's answers, it made that rung look slower, and costlier, than the same rung
+        measured second.
+        """
+        if self._warm:
+            return
+        ids = tuple(self.tokenizer("warm up the model", add_special_tokens=False)["input_ids"]) or (self.pad_id,)
+        self.score([ChoiceRequest(ids, (ids[:1], ids[:2]))] * 2)  # two rows, multi-token choices: the full path
+        self._warm = True
 
     @property
     def loaded(self) -> bool:

@@ -77,6 +77,9 @@ class RemoteAnswerer:
         """The endpoint and the way its answers are read."""
         return content_hash(self.endpoint.fingerprint(), self.label_mode())
 
+    def prepare(self) -> None:
+        """Nothing: each request is timed on its own, the endpoint's own warm-up included as a user sees it."""
+
     def scoring(self, mode: Mode) -> str:
         """The label mode when scoring; generation otherwise."""
         return self.label_mode() if mode == "score" else "generate"
