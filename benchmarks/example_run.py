@@ -71,7 +71,7 @@ def measured_run(task: Path, env: dict[str, str], out: Path) -> dict[str, Any]:
     if child.returncode != 0:
         print(output[-3000:])
         raise SystemExit(f"advisor assess failed with exit code {child.returncode}")
-    return {"seconds": seconds, "peak_tree_rss_mb": peak / 2**20, "output_tail": output[-4000:]}
+    return {"seconds": seconds, "peak_tree_rss_mb": peak / 2**20, "output_tail": output[-4000:], "output": output}
 
 
 def import_seconds(task: Path, env: dict[str, str], out: Path) -> dict[str, float]:
@@ -116,6 +116,8 @@ def main() -> None:
         imports = ", ".join(f"{name} {value:.1f} s" for name, value in warm["import_seconds"].items())
         print(f"  computed {warm['computed']} answers; imports: {imports}", flush=True)
         assessment = json.loads((work / "cold.json").read_text(encoding="utf-8"))
+        plans = list((work / ".advisor" / "plans").glob("*.plan.json"))  # made by the cold run before it computed
+        plan = json.loads(plans[0].read_text(encoding="utf-8")) if plans else None
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
     rungs = {}
@@ -130,10 +132,16 @@ def main() -> None:
             "seconds": rung.get("seconds"),
             "training_seconds": training.get("seconds"),
             "chosen_seconds": training.get("chosen_seconds"),
+            "phases": rung.get("phases"),
             "chosen": search.get("chosen_params"),
             "trials": len(search.get("trials", [])),
             "pruned": sum(t["state"] == "pruned" for t in search.get("trials", [])),
+            "warm_start": search.get("warm_start"),
+            "best_epoch": training.get("best_epoch"),
+            "epochs_run": training.get("epochs_run"),
+            "forgetting": (rung.get("forgetting") or {}).get("delta"),
         }
+        phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in (rung.get("phases") or {}).items())
         print(f"  {rung['name']:20} {metric['value']:.3f} [{metric['ci_low']:.3f}, {metric['ci_high']:.3f}]", end="")
         if search:
             ratio = training["seconds"] / training["chosen_seconds"]
@@ -142,13 +150,28 @@ def main() -> None:
             )
         else:
             print()
+        print(f"  {'':20} {phases}")
     recommendation = assessment.get("recommendation") or {}
     print(f"recommendation: {recommendation.get('summary')}")
+    planned = None
+    if plan is not None:
+        from advisor.report.plan import plan_total
+
+        planned = {
+            "total_s": plan_total(plan),
+            "calibration_s": plan["calibration_s"],
+            "error": plan_total(plan) / cold["seconds"] - 1,
+            "rungs": {r["name"]: r["total_s"] for r in plan["rungs"]},
+        }
+        print(f"plan: {planned['total_s']:.0f} s against {cold['seconds']:.0f} s measured ({planned['error']:+.0%})")
+    log = write_result("example_run_cold_log", {"output": cold["output"]})
     result = {
         "benchmark": "example_run",
         "cold_model_cache": args.cold_model,
-        "cold": {k: v for k, v in cold.items() if k != "output_tail"},
-        "warm": {k: v for k, v in warm.items() if k != "output_tail"},
+        "cold": {k: v for k, v in cold.items() if k not in ("output_tail", "output")},
+        "warm": {k: v for k, v in warm.items() if k not in ("output_tail", "output")},
+        "cold_log": str(log),
+        "plan": planned,
         "rungs": rungs,
         "recommendation": recommendation,
         "environment": assessment.get("environment"),
