@@ -48,6 +48,7 @@ from harness.data.loading import Splits
 from harness.data.store import NotStored, Store
 from harness.distributed import writes_files
 from harness.environment import describe_hardware
+from harness.memory import release_memory
 from harness.metrics.scoring import scorer_for
 from harness.pricing.prices import load_prices
 from harness.probes.forgetting import probe_set
@@ -86,15 +87,12 @@ def measure_rungs(
     with bound_rungs(run, store) as rungs:
         # the probes compare weights, not shares of work: rank 0 runs them while the others go on
         probes = _probe_run(run, rungs.store, hooks) if writes_files() else None
-        return [
-            _with_endpoint(
-                p,
-                rungs.endpoints,
-                _run_rung(p, rungs.context_for(p), run.test, rungs.store, run.task, hooks, probes),
-                rungs.context,
-            )
-            for p in run.planned
-        ]
+        results = []
+        for p in run.planned:
+            result = _run_rung(p, rungs.context_for(p), run.test, rungs.store, run.task, hooks, probes)
+            results.append(_with_endpoint(p, rungs.endpoints, result, rungs.context))
+            release_memory()  # a tuned rung's model and the freed activations of its answers
+        return results
 
 
 @contextmanager

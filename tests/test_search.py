@@ -176,12 +176,16 @@ def _plan(options: SearchOptions, max_epochs: int = 5, per_epoch: int = 1) -> An
 
 
 def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
-    from tuning.search import expected_epochs
+    from tuning.search import expected_epochs, stopping_epochs
 
     assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none"))) == 30
+    # early stopping ends a run a patience after its best judgement, expected at 60% of its epochs
+    assert stopping_epochs(5, 1.0) == 4.0 and stopping_epochs(2, 1.0) == 2.0
+    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none")), complete_epochs=4.0) == 24
     halving = expected_epochs(_plan(SearchOptions(trials=6)))
     assert 5 + 5 < halving < 30  # the first trial runs to the end; successive halving stops most others early
     assert expected_epochs(_plan(SearchOptions(trials=12))) > halving
+    assert expected_epochs(_plan(SearchOptions(trials=6)), complete_epochs=4.0) < halving
     # judged twice per epoch, a hopeless trial is stopped after half an epoch instead of a whole one
     assert expected_epochs(_plan(SearchOptions(trials=6), per_epoch=2)) < halving
 

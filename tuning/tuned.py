@@ -44,6 +44,7 @@ from tuning.search import (
     expected_epochs,
     read_result,
     run_search,
+    stopping_epochs,
 )
 from tuning.search_group import run_search_in_group
 from tuning.spaces import Dimension, Range, center, prior_learning_rate
@@ -123,13 +124,14 @@ class TunedPredictor:
     def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
         """Epochs this rung is expected to train, over all trials of its search (for `--plan`); a search of a
         family the run has already searched is warm-started and runs half the trials."""
+        stopping = stopping_epochs(self.config.epochs, self.config.patience)
         if not self.space or self.config.search is False:
-            return float(self.config.epochs)
+            return stopping
         plan = self.search_plan()
         family = self.search_family()
         if plan.warm_start is None and family in searched:
             plan = replace(plan, warm_start=WarmStart(family, {}, ""))
-        return expected_epochs(plan)
+        return expected_epochs(plan, stopping)
 
     def search_family(self) -> str | None:
         """The method's family when this rung searches and may start from (or warm-start) its siblings."""
