@@ -40,7 +40,9 @@ def main(model_dir: str, folder: str) -> None:
         cache_dir=Path(folder),
         model_name="tiny",
     )
-    search = SearchOptions(trials=3, space={"learning_rate": Range(low=1e-3, high=5e-2)}, pruner="none")
+    search = SearchOptions(
+        trials=3, space={"learning_rate": Range(low=1e-3, high=5e-2)}, pruner="none", relative_budget=10
+    )
     config = LoraOptions(r=2, epochs=3, batch_tokens=64, max_batch_size=4, checkpoint_every=1, search=search)
     predictor = TunedPredictor("lora", config, context)
     predictor.prepare()

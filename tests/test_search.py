@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from tuning.spaces import Range, SearchOptions
 from tuning.tuned import LoraOptions, TunedPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
-SEARCH = "{trials: 3, space: {learning_rate: {low: 0.001, high: 0.05}}}"
+SEARCH = "{trials: 3, relative_budget: 10, space: {learning_rate: {low: 0.001, high: 0.05}}}"
 
 
 def with_validation(ctx: RungContext) -> RungContext:
@@ -84,7 +85,13 @@ def test_a_search_records_every_trial_caches_its_choice_and_a_rerun_trains_nothi
 ) -> None:
     ctx = with_validation(context(tiny_model, tiny_tokenizer, tmp_path))
     space = {"learning_rate": Range(low=1e-3, high=5e-2)}
-    config = LoraOptions(r=2, epochs=2, batch_tokens=256, max_batch_size=4, search=SearchOptions(trials=3, space=space))
+    config = LoraOptions(
+        r=2,
+        epochs=2,
+        batch_tokens=256,
+        max_batch_size=4,
+        search=SearchOptions(trials=3, space=space, relative_budget=10),
+    )
     first = TunedPredictor("lora", config, ctx)
     examples = [ctx.train[0].__class__("q", "charged twice again", "billing")]
     outputs = first.predict(examples)
@@ -178,16 +185,19 @@ def _plan(options: SearchOptions, max_epochs: int = 5, per_epoch: int = 1) -> An
 def test_the_plan_prices_a_search_by_its_trials_and_pruner() -> None:
     from tuning.search import expected_epochs, stopping_epochs
 
-    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none"))) == 30
+    unbounded = {"relative_budget": 100.0}
+    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none", **unbounded))) == 30
     # early stopping ends a run a patience after its best judgement, expected at 60% of its epochs
     assert stopping_epochs(5, 1.0) == 4.0 and stopping_epochs(2, 1.0) == 2.0
-    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none")), complete_epochs=4.0) == 24
-    halving = expected_epochs(_plan(SearchOptions(trials=6)))
+    assert expected_epochs(_plan(SearchOptions(trials=6, pruner="none", **unbounded)), complete_epochs=4.0) == 24
+    halving = expected_epochs(_plan(SearchOptions(trials=6, **unbounded)))
     assert 5 + 5 < halving < 30  # the first trial runs to the end; successive halving stops most others early
-    assert expected_epochs(_plan(SearchOptions(trials=12))) > halving
-    assert expected_epochs(_plan(SearchOptions(trials=6)), complete_epochs=4.0) < halving
+    assert expected_epochs(_plan(SearchOptions(trials=12, **unbounded))) > halving
+    assert expected_epochs(_plan(SearchOptions(trials=6, **unbounded)), complete_epochs=4.0) < halving
     # judged twice per epoch, a hopeless trial is stopped after half an epoch instead of a whole one
-    assert expected_epochs(_plan(SearchOptions(trials=6), per_epoch=2)) < halving
+    assert expected_epochs(_plan(SearchOptions(trials=6, **unbounded), per_epoch=2)) < halving
+    # by default the whole search trains at most twice its first trial
+    assert expected_epochs(_plan(SearchOptions(trials=6)), complete_epochs=4.0) <= 8.0
 
 
 def test_choices_of_a_searched_option_are_read_as_the_option_reads_them() -> None:
@@ -203,11 +213,13 @@ def test_choices_of_a_searched_option_are_read_as_the_option_reads_them() -> Non
 
 def test_a_grid_covered_by_ask_and_tell_ends_without_an_error(tmp_path: Path) -> None:
     from tuning.judging import Evaluation, Judgement
+    from tuning.loop import EnoughTraining
     from tuning.search import SearchPlan, TrialOutcome, run_search
     from tuning.spaces import SearchOptions
 
     def trial(number: int, params: dict[str, Any], observe: Any) -> TrialOutcome:
-        observe(Evaluation(1, 1.0, Judgement(1.0, params["learning_rate"])))
+        with contextlib.suppress(EnoughTraining):  # the second trial spends the rest of the search's budget
+            observe(Evaluation(1, 1.0, Judgement(1.0, params["learning_rate"])))
         return TrialOutcome([params["learning_rate"]], [1.0], [1.0], 1, 1.0, 1, 0.0, "")
 
     grid = {"learning_rate": [1e-3, 3e-3]}
@@ -233,10 +245,15 @@ def test_the_pruner_judges_early_on_the_loss_so_a_good_rate_stuck_on_the_majorit
     ran: list[int] = []
 
     def trial(number: int, params: dict[str, Any], observe: Any) -> TrialOutcome:
+        from tuning.loop import EnoughTraining
+
         metrics, losses = curves[len(ran)]
         ran.append(number)
         for index, (metric, loss) in enumerate(zip(metrics, losses, strict=True), 1):
-            observe(Evaluation(index, index / 2, Judgement(loss, metric)))
+            try:
+                observe(Evaluation(index, index / 2, Judgement(loss, metric)))
+            except EnoughTraining:  # the search's budget ends it at its last evaluation here
+                assert index == 4
         best = max(range(4), key=lambda i: metrics[i]) + 1
         return TrialOutcome(metrics, losses, [0.5, 1.0, 1.5, 2.0], best, 2.0, 8, 1.0, f"a{len(ran)}")
 
@@ -247,11 +264,49 @@ def test_the_pruner_judges_early_on_the_loss_so_a_good_rate_stuck_on_the_majorit
     assert result.chosen == 1 and result.chosen_trial().best_epoch == 2.0
 
 
+def test_the_whole_search_trains_at_most_twice_its_first_trial_and_a_trial_it_ends_may_be_chosen(
+    tmp_path: Path,
+) -> None:
+    """The first trial runs 2 epochs; the second keeps improving and would run 4, but the search's default
+    relative budget (2x the first trial's epochs) ends it after 2, like early stopping: complete, with its
+    best judgement's weights, and chosen. Nothing is left for a third trial."""
+    from tuning.judging import Evaluation, Judgement
+    from tuning.loop import EnoughTraining
+    from tuning.search import SearchPlan, TrialOutcome, run_search
+
+    curves = [[0.5, 0.6, 0.65, 0.66, 0.60], [0.55, 0.7, 0.8, 0.85, 0.87, 0.88, 0.89, 0.9]]
+    epochs_run: list[float] = []
+
+    def trial(number: int, params: dict[str, Any], observe: Any) -> TrialOutcome:
+        metrics, judged = curves[number], []
+        for index, metric in enumerate(metrics, 1):
+            judged.append(metric)
+            try:
+                observe(Evaluation(index, index / 2, Judgement(1.0 - metric, metric)))
+            except EnoughTraining:
+                break
+            if number == 0 and index == 4:  # early stopping of the first trial
+                break
+        epochs_run.append(len(judged) / 2)
+        best = max(range(len(judged)), key=lambda i: judged[i]) + 1
+        losses = [1.0 - m for m in judged]
+        epochs = [i / 2 for i in range(1, len(judged) + 1)]
+        return TrialOutcome(judged, losses, epochs, best, len(judged) / 2, 8, 1.0, f"a{number}")
+
+    space = {"learning_rate": Range(low=1e-4, high=1e-2)}
+    plan = SearchPlan(space, SearchOptions(trials=4), "accuracy", 5, 2, 0, first={"learning_rate": 1e-3})
+    result = run_search(tmp_path, plan, trial)
+    assert epochs_run == [2.0, 2.0] and sum(t.epochs_run for t in result.trials) == 4.0
+    assert [t.state for t in result.trials] == ["complete", "complete"]
+    assert result.chosen == 1 and result.chosen_trial().best_epoch == 2.0
+
+
 def test_a_second_search_of_the_family_starts_from_the_first_ones_choice(
     tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
 ) -> None:
     """lora r=4 after lora r=2 on the same task (qlora after lora in the example): the first trial is the
-    first search's choice and half the trials confirm it; without warm starts, the whole search runs."""
+    first search's choice, run alone (a quarter of the trials, one at least); without warm starts, the whole
+    search runs."""
     ctx = with_validation(context(tiny_model, tiny_tokenizer, tmp_path))
     base = {"epochs": 1, "batch_tokens": 256, "max_batch_size": 4}
     first = TunedPredictor("lora", LoraOptions(r=2, **base, search=SearchOptions(trials=2)), ctx)

@@ -40,6 +40,7 @@ from tuning.checkpoint import load_checkpoint, save_checkpoint
 from tuning.judging import Evaluation, Judgement, Validation, evaluate_loss, judge_in_eval_mode, rank
 
 __all__ = [
+    "EnoughTraining",
     "EvaluationObserver",
     "LoopSettings",
     "Pruned",
@@ -88,6 +89,11 @@ class Pruned(Exception):
     report: TrainingReport | None = None
 
 
+class EnoughTraining(Exception):
+    """Raised by an evaluation observer to end a run at this judgement as early stopping would: the best
+    judgement's weights are kept and the run is complete (a search whose budget is spent)."""
+
+
 Progress = Callable[[int, int, float, float], None]  # step, total steps, loss, useful tokens/s
 
 
@@ -124,8 +130,11 @@ def train(
         stale = state["stale"]
         best = state.get("best")
         if on_evaluation:  # the observer hears the evaluations judged before the kill again
-            for index, (loss, metric) in enumerate(_judgements(report)):
-                on_evaluation(Evaluation(index + 1, report.evaluation_epochs[index], Judgement(loss, metric)))
+            try:
+                for index, (loss, metric) in enumerate(_judgements(report)):
+                    on_evaluation(Evaluation(index + 1, report.evaluation_epochs[index], Judgement(loss, metric)))
+            except EnoughTraining:
+                stale = _patience(settings)
     started = time.perf_counter() - report.seconds
     model.train()
     step = 0
@@ -162,6 +171,8 @@ def train(
                     except Pruned as stop:
                         stop.report = report
                         raise
+                    except EnoughTraining:
+                        stale = _patience(settings)
                 if stale >= _patience(settings):
                     break
             elif step % settings.checkpoint_every == 0:

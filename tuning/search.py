@@ -30,7 +30,7 @@ from typing import Any
 from harness.data.atomic import write_text_atomically
 from harness.memory import release_memory
 from tuning.judging import Evaluation, Judgement
-from tuning.loop import EvaluationObserver, Pruned
+from tuning.loop import EnoughTraining, EvaluationObserver, Pruned
 from tuning.spaces import Dimension, Range, SearchOptions, describe
 
 RESULT = "result.json"
@@ -94,9 +94,10 @@ class SearchPlan:
     warm_start: WarmStart | None = None
 
     def trial_limit(self) -> int:
-        """How many trials the search runs: its budget, fewer for a small grid, half (one at least) if warm-started."""
+        """How many trials the search runs: its budget, fewer for a small grid, a quarter (one at least, the
+        sibling's choice: one by default) if warm-started."""
         limit = min(self.options.trials, _grid_size(self.space) or self.options.trials)
-        return max(1, limit // 2) if self.warm_start is not None else limit
+        return max(1, limit // 4) if self.warm_start is not None else limit
 
 
 @dataclass
@@ -171,25 +172,41 @@ def run_search(folder: Path, plan: SearchPlan, run_trial: RunTrial) -> SearchRes
     current = study(0)
     if _grid_size(space) is None and not current.get_trials(deepcopy=False):
         current.enqueue_trial(plan.first)  # the first trial is never pruned: start where the best is expected
+
+    def allowance() -> float | None:
+        """Epochs the next trial may train within the relative budget (None while the first trial is unfinished)."""
+        done = current.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED))
+        first = next((t for t in done if t.number == 0), None)
+        if first is None:
+            return None
+        spent = sum(float(t.user_attrs.get("epochs_run", 0.0)) for t in done)
+        return options.relative_budget * float(first.user_attrs.get("epochs_run", 0.0)) - spent
+
     for stale in current.get_trials(deepcopy=False, states=(state.RUNNING,)):
         # Optuna has no public call to take up a RUNNING trial again; a Trial built on its id is what
         # study.ask() itself returns, and it keeps the trial's number, parameters and reported evaluations.
-        _finish(current, optuna.trial.Trial(current, stale._trial_id), stale, space, run_trial)
+        _finish(current, optuna.trial.Trial(current, stale._trial_id), stale, space, run_trial, allowance())
     limit = plan.trial_limit()
     while True:
         done = current.get_trials(deepcopy=False, states=(state.COMPLETE, state.PRUNED))
+        left = allowance()
         if len(done) >= limit or (budget is not None and _spent(done) >= budget):
+            break
+        if left is not None and left < 1 / plan.evaluations_per_epoch:  # not even one judgement's worth
             break
         current = study(len(current.get_trials(deepcopy=False)))
         trial = current.ask()
-        _finish(current, trial, None, space, run_trial)
+        _finish(current, trial, None, space, run_trial, left)
     result = _result(current, plan, time.perf_counter() - started)
     write_text_atomically(folder / RESULT, json.dumps(result.to_json(), indent=2))
     return result
 
 
-def _finish(study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run_trial: RunTrial) -> None:
-    """Run one trial (a new one, or a stale one taken up again) and tell the study how it ended."""
+def _finish(
+    study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run_trial: RunTrial, allowance: float | None
+) -> None:
+    """Run one trial (a new one, or a stale one taken up again) and tell the study how it ended; a trial that
+    reaches its `allowance` of epochs (what the search's relative budget leaves it) is stopped there."""
     import optuna
 
     params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
@@ -197,12 +214,13 @@ def _finish(study: Any, trial: Any, stale: Any, space: dict[str, Dimension], run
 
     def observe(evaluation: Evaluation) -> None:
         number = evaluation.number
-        if number in reported:  # replayed after a resume: already in the journal
-            return
-        trial.report(pruning_value(evaluation.judgement), number)
-        reported.add(number)
-        if trial.should_prune():
-            raise Pruned(f"pruned after evaluation {number} (epoch {evaluation.epoch:g})")
+        if number not in reported:  # else replayed after a resume: already in the journal
+            trial.report(pruning_value(evaluation.judgement), number)
+            reported.add(number)
+            if trial.should_prune():
+                raise Pruned(f"pruned after evaluation {number} (epoch {evaluation.epoch:g})")
+        if allowance is not None and evaluation.epoch >= allowance - 1e-9:
+            raise EnoughTraining  # ends like early stopping: the trial keeps its best judgement and may be chosen
 
     try:
         outcome = run_trial(trial.number, params, observe)
@@ -343,19 +361,22 @@ def expected_epochs(plan: SearchPlan, complete_epochs: float | None = None) -> f
 
     Successive halving promotes a trial past its evaluations 1, 3, 9, ... only when it is in the top
     third of the trials that reached that evaluation (the first trial always passes). A trial that is
-    never pruned trains `complete_epochs` (early stopping's expected end, `stopping_epochs`), else them all.
+    never pruned trains `complete_epochs` (early stopping's expected end, `stopping_epochs`), else them all;
+    the whole search trains at most its relative budget times the first trial's epochs.
     """
     import random
 
     count, per_epoch = plan.trial_limit(), plan.evaluations_per_epoch
     evaluations = round(min(complete_epochs or plan.max_epochs, plan.max_epochs) * per_epoch)
+    cap = plan.options.relative_budget * evaluations
     if plan.options.pruner == "none":
-        return count * evaluations / per_epoch
+        return min(count * evaluations, cap) / per_epoch
     rng = random.Random(0)
-    total = 0
+    total = 0.0
     runs = 200
     for _ in range(runs):
         seen: dict[int, list[float]] = {}
+        spent = 0
         for index in range(count):
             value, judged, rung, step = rng.random(), evaluations, 0, 1
             while step < evaluations:
@@ -366,7 +387,8 @@ def expected_epochs(plan: SearchPlan, complete_epochs: float | None = None) -> f
                     judged = step
                     break
                 rung, step = rung + 1, step * 3
-            total += judged
+            spent += judged
+        total += min(spent, cap)
     return total / runs / per_epoch
 
 

@@ -87,7 +87,9 @@ class SearchOptions(BaseModel):
     space: dict[str, Range | Choices] = Field(default_factory=dict)
     budget: str | None = Field(default=None, pattern=r"^\d+(\.\d+)?\s*[smh]$")  # opt-in wall clock: 90s, 10m, 2h
     pruner: str = Field(default="successive_halving", pattern=r"^(successive_halving|hyperband|none)$")
-    # start from a finished search of the same family on this task (qlora from lora), with half the trials
+    # the whole search trains at most this many times the epochs of its first trial (which runs to its end)
+    relative_budget: float = Field(default=2.0, ge=1.0, le=100.0)
+    # start from a finished search of the same family on this task (qlora from lora), with a quarter of the trials
     warm_start: bool = True
 
     def budget_seconds(self) -> float | None:
