@@ -74,12 +74,10 @@ def search_line(rung: RungResult) -> str | None:
     params = _params_text(search.chosen_params)
     budget = f"; wall-clock budget {search.budget} (machine-dependent)" if search.budget else ""
     warm = search.warm_start
-    started = (
-        f"; started from {warm['method']}'s choice ({_params_text(warm['params'])}), so {len(search.trials)} "
-        f"trial{'s' if len(search.trials) != 1 else ''} confirmed it"
-        if warm
-        else ""
-    )
+    started = ""
+    if warm:
+        alone = "trained it alone" if len(search.trials) == 1 else f"ran {len(search.trials)} trials from it"
+        started = f"; started from {warm['method']}'s choice ({_params_text(warm['params'])}) and {alone}"
     return (
         f"{rung.name}: {len(search.trials)} trials ({pruned} pruned) over {space}, up to {search.max_epochs} epochs, "
         f"chosen on validation {search.metric} ({training.validation_examples} examples): trial {chosen.number} "

@@ -5,7 +5,9 @@ default search, forgetting probes on. First `advisor assess --plan` (timed apart
 subprocess, its process tree's memory sampled; the plan's total and per-rung estimates against the
 measured wall time and each rung's measured seconds.
 
-    python benchmarks/clinc_ladder.py [--intents 77] [--train-rows 1500] [--test-per-intent 3]
+    python benchmarks/clinc_ladder.py [--intents 77] [--train-rows 1500] [--test-per-intent 3] [--plan-only]
+
+`--plan-only` stops after the plan (a minute), for a first look at what the run would cost.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ def main() -> None:
     parser.add_argument("--intents", type=int, default=77)
     parser.add_argument("--train-rows", type=int, default=1500)
     parser.add_argument("--test-per-intent", type=int, default=3)
+    parser.add_argument("--plan-only", action="store_true", help="only `advisor assess --plan`, not the run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         task = ladder_task(Path(folder), args.intents, args.train_rows, args.test_per_intent)
@@ -55,6 +58,16 @@ def main() -> None:
         subprocess.run([str(ADVISOR), "assess", str(task), "--plan"], check=True, capture_output=True)
         plan_seconds = time.perf_counter() - started
         plan = json.loads(next((Path(folder) / ".advisor" / "plans").glob("*.plan.json")).read_text())
+        if args.plan_only:
+            planned = {r["name"]: r["total_s"] for r in plan["rungs"]}
+            for name, seconds in planned.items():
+                print(f"  {name:18} {seconds:.0f} s planned")
+            total = sum(planned.values())
+            print(f"{args.intents} intents: --plan says {total / 60:.1f} min, calibrated in {plan_seconds:.0f} s")
+            result = {"benchmark": "clinc_ladder_plan", "intents": args.intents, "plan_seconds": plan_seconds,
+                      "planned_total_s": total, "rungs": plan["rungs"]}  # fmt: skip
+            print(f"wrote {write_result('clinc_ladder_plan', result)}")
+            return
         run = measured_run(task, dict(os.environ), Path(folder) / "run.json")
         assessment = json.loads((Path(folder) / "run.json").read_text(encoding="utf-8"))
     planned_total = sum(r["total_s"] for r in plan["rungs"])

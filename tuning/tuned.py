@@ -123,7 +123,7 @@ class TunedPredictor:
 
     def planned_epochs(self, searched: frozenset[str] = frozenset()) -> float:
         """Epochs this rung is expected to train, over all trials of its search (for `--plan`); a search of a
-        family the run has already searched is warm-started and runs half the trials."""
+        family the run has already searched is warm-started and runs a quarter of the trials."""
         stopping = stopping_epochs(self.config.epochs, self.config.patience)
         if not self.space or self.config.search is False:
             return stopping

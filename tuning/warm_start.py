@@ -1,8 +1,9 @@
 """Warm starts: a search starts from the choice of a finished search of the same family on the same task.
 
 qlora is lora over a 4-bit base and r=4 is r=16 with a smaller adapter: their best learning rates
-are close. Once one of them has searched, the next starts at its choice and confirms it with half
-the trials instead of exploring the whole range again; the result says so.
+are close. Once one of them has searched, the next starts at its choice and trains it with a quarter
+of the trials (that choice alone, by default) instead of exploring the whole range again; the result
+says so.
 
 A finished search records its choice under a key of what makes two searches comparable: the
 method's family, the base model, the data, the prompt, the selection metric and the seed.
