@@ -264,8 +264,9 @@ def _run_rung(
     probes: Callable[[], ProbeRun] | None,
 ) -> RungResult:
     started = time.perf_counter()
+    hooked = store.first_compute_s
     config, selection, predictor = build_rung(planned, context, store, hooks)
-    choosing = time.perf_counter() - started
+    choosing = time.perf_counter() - started - (store.first_compute_s - hooked)
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
         predictor,
@@ -283,7 +284,7 @@ def _run_rung(
             context.embedder(), [r.output.text for r in run.records], [r.example.target for r in run.records]
         )
     extra = extra_metrics(task.spec.evaluation.metrics, run.records, task.folder, task.spec.measurement)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started - (store.first_compute_s - hooked)  # the plan's calibration aside
     tuned = predictor.tuned()
     card = tuned.card() if tuned is not None else None
     training = training_summary(card, str(tuned.artifact_dir), tuned.trained_now) if tuned and card else None

@@ -64,6 +64,7 @@ class Store:
         self.path = path
         self.stored_only = stored_only
         self._on_first_compute = on_first_compute
+        self.first_compute_s = 0.0  # time `on_first_compute` took (a plan's calibration): no rung's own time
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
@@ -114,7 +115,9 @@ class Store:
             raise NotStored(what)
         if self._on_first_compute is not None:
             first, self._on_first_compute = self._on_first_compute, None
+            started = time.perf_counter()
             first()
+            self.first_compute_s = time.perf_counter() - started
 
     def output_rows(self) -> list[OutputRow]:
         """Every stored output as it is kept (to carry a store's results to another one)."""
