@@ -2,8 +2,9 @@
 
 Only rank 0 touches Optuna and the study's journal (one writer, one sampler: the search is the one
 a single process would run). Before each trial it sends the trial's parameters to the other ranks,
-and after each evaluation its pruning decision, so all ranks train the same trial in lockstep and stop
-it together. The finished result goes to every rank last.
+and after each evaluation its decision (go on, prune, or end here because the search's budget is spent),
+so all ranks train the same trial in lockstep and stop it together. The finished result goes to every
+rank last.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from typing import Any
 
 from harness.distributed import current_ranks, from_main
 from tuning.judging import Evaluation
-from tuning.loop import EvaluationObserver, Pruned
+from tuning.loop import EnoughTraining, EvaluationObserver, Pruned
 from tuning.search import RunTrial, SearchResult, TrialOutcome
 
-_GO, _PRUNE = "go", "prune"
+_GO, _PRUNE, _ENOUGH = "go", "prune", "enough"
 _NOTHING: Any = None  # what a following rank offers to a broadcast from rank 0
 
 
@@ -50,6 +51,9 @@ def _leading(run_trial: RunTrial) -> RunTrial:
             except Pruned:
                 from_main(_PRUNE)
                 raise
+            except EnoughTraining:
+                from_main(_ENOUGH)
+                raise
             from_main(_GO)
 
         return run_trial(number, params, observed)
@@ -58,6 +62,9 @@ def _leading(run_trial: RunTrial) -> RunTrial:
 
 
 def _following(evaluation: Evaluation) -> None:
-    """The other ranks' observer: stop where rank 0's pruner stopped."""
-    if from_main(_NOTHING) == _PRUNE:
+    """The other ranks' observer: stop where rank 0's pruner, or its budget, stopped."""
+    decision = from_main(_NOTHING)
+    if decision == _PRUNE:
         raise Pruned(f"pruned after evaluation {evaluation.number}")
+    if decision == _ENOUGH:
+        raise EnoughTraining

@@ -68,13 +68,26 @@ class Store:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._use_wal(busy_timeout_s)
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:
             raise RunError(
                 f"{path}: the result store cannot be opened ({error}); move it aside to start afresh"
             ) from None
+
+    def _use_wal(self, busy_timeout_s: float) -> None:
+        """Switch to write-ahead logging. SQLite answers "database is locked" at once, without waiting out the
+        busy timeout, when another process (a launch's other rank) is switching the same new file: retry."""
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def get_outputs(self, keys: Sequence[str]) -> dict[str, Output]:
         """The stored outputs among these keys."""
