@@ -3,67 +3,16 @@
 from __future__ import annotations
 
 import functools
-import logging
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
 
+from advisor.cli_gate import gate, gate_and_exit
+from advisor.cli_serve import serve
+from advisor.cli_support import err_console, quiet_libraries, reports_errors
+from advisor.cli_tools import audit, check, estimate, init, report, train
 from harness.distributed import current_ranks
-from harness.errors import LadderError
-from harness.library_warnings import silence_unfixable_warnings
-from harness.metrics.measurement import Measurement
-
-F = TypeVar("F", bound=Callable[..., Any])
-err_console = Console(stderr=True)
-
-
-def _quiet_libraries() -> None:
-    """Library progress bars and advice would bury our own output."""
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. transformers' GGUF conversion bar, which ignores its own switch
-    # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    silence_unfixable_warnings()  # library-internal warnings we cannot fix, each listed with why
-
-
-# every character str.splitlines() breaks a line at, besides "\n" (which becomes a space)
-_BREAKING = "\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-_LINE_BREAKS: dict[int, str | int | None] = {
-    ord(c): f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}" for c in _BREAKING
-}
-
-
-def one_line(text: str) -> str:
-    """The message on one line: newlines become spaces, other line-breaking characters their escapes."""
-    return " ".join(text.translate(_LINE_BREAKS).split("\n"))
-
-
-def reports_errors(command: F) -> F:
-    """Turn a LadderError into one line on stderr and its exit code; bugs keep their traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except LadderError as error:
-            message = escape(one_line(str(error)))
-            if not current_ranks().is_main:  # every rank of a launch meets the same error; one says it
-                sys.exit(error.exit_code)
-            err_console.print(f"[bold red]error:[/bold red] {message}", markup=True, highlight=False, soft_wrap=True)
-            sys.exit(error.exit_code)
-        except KeyboardInterrupt:
-            err_console.print("interrupted: finished results are kept in the store; run again to resume")
-            sys.exit(130)
-
-    return wrapper  # type: ignore[return-value]
 
 
 @click.group(name="advisor", context_settings={"help_option_names": ["-h", "--help"]})
@@ -74,7 +23,7 @@ def main() -> None:
     Rungs, cheapest first: zero_shot, few_shot, rag, lora/qlora, full. Start with `advisor init`,
     then `advisor assess task.yaml`.
     """
-    _quiet_libraries()
+    quiet_libraries()
 
 
 @main.command()
@@ -249,42 +198,7 @@ def assess(
         made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
         console.print(made.describe(suggest), highlight=False)
     if before is not None:
-        _gate_and_exit(assessment, before, task.spec.gates, None, None)
-
-
-@main.command()
-@click.argument("current", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), required=True, help="The earlier run.")
-@click.option("--task", "task_file", type=click.Path(path_type=Path, dir_okay=False), help="Read limits from `gates:`.")
-@click.option("--max-drop", type=float, help="Largest allowed absolute drop in a quality metric (0-1 scale).")
-@click.option("--max-relative-drop", type=float, help="Largest allowed relative drop in a quality metric (0.05 = 5%).")
-@click.option("--max-latency-rise", type=float, help="Largest allowed relative rise in p95 latency (0.5 = 50%).")
-@click.option("--max-cost-rise", type=float, help="Largest allowed relative rise in $ per 1k requests.")
-@click.option("--max-forgetting", type=float, help="Largest allowed drop in probe accuracy against the base model.")
-@click.option("--confidence", type=float, help="Confidence of the significance test (default 0.95).")
-@click.option("--rung", "rungs", multiple=True, help="Gate only these rungs (repeatable).")
-@click.option("--metric", "metrics", multiple=True, help="Gate only these quality metrics (repeatable).")
-@click.option("--strict", is_flag=True, default=None, help="Fail on any drop past a limit, significant or not.")
-@click.option("--junit", type=click.Path(path_type=Path, dir_okay=False), help="Write JUnit XML (one case per check).")
-@click.option("--markdown", type=click.Path(path_type=Path, dir_okay=False), help="Write a pull-request comment.")
-@reports_errors
-def gate(
-    current: Path, baseline: Path, task_file: Path | None, junit: Path | None, markdown: Path | None, **flags: Any
-) -> None:
-    """Fail when CURRENT (an Assessment JSON) is worse than --baseline: exit 0 pass, 1 regression, 2 bad input.
-
-    A quality drop past a limit fails only when it is significant (paired on the shared test examples),
-    unless --strict. p95 latency and $ per 1k requests fail on a relative rise past their limits.
-    """
-    from advisor.assessment import read_assessment
-    from advisor.task import GatesSection, load_task
-
-    settings = load_task(task_file).spec.gates if task_file else GatesSection()
-    renames = {"max_latency_rise": "max_p95_latency_rise"}
-    updates = {renames.get(k, k): (list(v) if isinstance(v, tuple) else v) for k, v in flags.items()}
-    updates = {k: v for k, v in updates.items() if v is not None and v != []}
-    settings = _validated_gates(settings, updates)
-    _gate_and_exit(read_assessment(current), read_assessment(baseline), settings, junit, markdown)
+        gate_and_exit(assessment, before, task.spec.gates, None, None)
 
 
 def _ray_target(executor: str, address: str | None, cpus_per_task: int, shard_size: int) -> Any:
@@ -335,318 +249,13 @@ def _plan(task_file: Path, options: Any, hooks: Any) -> None:
     console.print(f"Plan written to {path}; the next `advisor assess` compares it with what it measures.")
 
 
-def _validated_gates(settings: Any, updates: dict[str, Any]) -> Any:
-    from pydantic import ValidationError
-
-    from advisor.task import GatesSection, describe_validation_error
-    from harness.errors import InputError
-
-    try:
-        return GatesSection.model_validate({**settings.model_dump(), **updates})
-    except ValidationError as error:
-        raise InputError(f"gate options: {describe_validation_error(error)}") from None
-
-
-def _gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | None, markdown: Path | None) -> None:
-    from advisor.gate import gate_passed, run_gate
-    from advisor.report.gate import gate_markdown, gate_table, junit_xml
-    from advisor.report.terminal import output_console
-    from harness.data.atomic import write_text_atomically
-
-    checks = run_gate(current, baseline, settings, Measurement(seed=current.task.seed))
-    output_console().print(gate_table(checks))
-    if junit is not None:
-        write_text_atomically(junit, junit_xml(checks))
-    if markdown is not None:
-        write_text_atomically(markdown, gate_markdown(checks))
-    if not gate_passed(checks):
-        sys.exit(1)
-
-
-@main.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
-@reports_errors
-def check(task_file: Path) -> None:
-    """Validate TASK_FILE, its data and its rungs without loading a model: exit 0 when valid, 2 when not."""
-    from advisor.check import check_task
-
-    click.echo(check_task(task_file).summary(task_file))
-
-
-@main.command()
-@click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["html", "md", "json"]),
-    default="html",
-    show_default=True,
-    help="Report format.",
-)
-@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Write here (default: stdout).")
-@reports_errors
-def report(run_file: Path, fmt: str, out: Path | None) -> None:
-    """Render an Assessment JSON (from `advisor assess`) as HTML, Markdown or validated JSON."""
-    from advisor.assessment import read_assessment
-    from advisor.report.html import render_html
-    from advisor.report.markdown import render_markdown
-    from harness.data.atomic import write_text_atomically
-
-    assessment = read_assessment(run_file)
-    if fmt == "html":
-        text = render_html(assessment)
-    elif fmt == "md":
-        text = render_markdown(assessment)
-    else:
-        text = assessment.model_dump_json(indent=2) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        write_text_atomically(out, text)
-        click.echo(f"{fmt} report written to {out}", err=True)
-
-
-@main.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option(
-    "--rung", "rung_name", required=True, help="The tuned rung of the task to train (lora, qlora, ia3, full, ...)."
-)
-@click.option(
-    "-o", "--out", type=click.Path(path_type=Path, file_okay=False), help="Export the adapter (or merged model) here."
-)
-@click.option(
-    "--merge", is_flag=True, help="LoRA only: export the base model with the adapter merged in, ready to serve."
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@reports_errors
-def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device: str) -> None:
-    """Train one tuned rung of TASK_FILE on its train split, without evaluating it.
-
-    The adapter is cached like every result: an unchanged task trains nothing the second time.
-    A run that is killed resumes from its last checkpoint.
-    """
-    from advisor.report.progress import progress_hooks, stop
-    from advisor.run import QuietHooks
-    from advisor.train import train_rung
-
-    main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
-    hooks = progress_hooks(err_console) if main_rank else QuietHooks()
-    try:
-        result = train_rung(task_file, rung_name, out, merge, hooks)
-    finally:
-        stop(hooks)
-    if not main_rank:
-        return
-    card = result["card"]
-    state = "trained" if result["trained_now"] else "already trained (cached)"
-    if card is not None:
-        training = card.training
-        click.echo(
-            f"{rung_name}: {state} in {training.seconds:.0f} s, {card.trainable_parameters:,} trainable "
-            f"parameters ({100 * card.trainable_share:.2f}%), validation loss "
-            f"{', '.join(f'{x:.3f}' for x in training.validation_losses)}"
-        )
-    click.echo(f"artifact: {result['artifact']}")
-    if result["exported"]:
-        click.echo(f"exported to {result['exported']}" + (" (merged model)" if merge else ""))
-
-
-@main.command()
-@click.argument("folder", type=click.Path(path_type=Path, file_okay=False), default=".")
-@click.option("--force", is_flag=True, help="Overwrite task.yaml and data.jsonl if they exist.")
-@reports_errors
-def init(folder: Path, force: bool) -> None:
-    """Write a starter task.yaml and data.jsonl into FOLDER that `advisor assess` runs as is."""
-    from advisor.starter import write_starter
-
-    written = write_starter(folder, force=force)
-    for path in written:
-        click.echo(f"wrote {path}")
-    click.echo(f"next: advisor assess {written[0]}")
-
-
-@main.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout instead of a table.")
-@click.option(
-    "--near-threshold",
-    type=click.FloatRange(0, 1, min_open=True),
-    default=0.95,
-    show_default=True,
-    help="Cosine similarity (all-MiniLM-L6-v2) at or above which two inputs count as near-duplicates.",
-)
-@click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the audit JSON here.")
-@reports_errors
-def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | None) -> None:
-    """Audit the data of TASK_FILE before anyone trains: duplicates, leakage, label conflicts, balance, lengths.
-
-    Exits 0 when the audit ran, whatever it found; 2 when the task or its data cannot be read.
-    """
-    import json
-
-    from advisor.audit import AuditOptions, run_audit, to_json
-    from advisor.report.audit import print_audit
-    from advisor.report.terminal import output_console
-    from harness.data.atomic import write_text_atomically
-
-    report = run_audit(task_file, AuditOptions(near_threshold=near_threshold))
-    data = json.dumps(to_json(report), indent=2, ensure_ascii=False)
-    if out is not None:
-        write_text_atomically(out, data + "\n")
-    if as_json:
-        click.echo(data)
-    else:
-        print_audit(report, output_console())
-        if out is not None:
-            click.echo(f"Audit written to {out}")
-
-
-@main.command()
-@click.option("--params", help="Model size: 7B, 70B, 135M or 1.5e9.")
-@click.option("--model", help="A local model folder or config.json, or a Hugging Face id already in the local cache.")
-@click.option("--seq-len", type=click.IntRange(1), default=512, show_default=True, help="Tokens per training sequence.")
-@click.option("--batch-size", type=click.IntRange(1), default=1, show_default=True, help="Sequences per step.")
-@click.option(
-    "--tokens", type=click.IntRange(1), default=10_000_000, show_default=True, help="Training tokens, all epochs."
-)
-@click.option("--lora-r", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank.")
-@click.option("--gpus", multiple=True, help="Price-table GPUs to consider (repeat or comma-separate; default: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON on stdout instead of tables.")
-@reports_errors
-def estimate(
-    params: str | None,
-    model: str | None,
-    seq_len: int,
-    batch_size: int,
-    tokens: int,
-    lora_r: int,
-    gpus: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Memory, hours and dollars to fine-tune with full, LoRA and QLoRA on each GPU, and each rung's serving cost.
-
-    Give a size (--params 7B) or a model whose config.json is on this machine (--model); nothing is downloaded.
-    """
-    from advisor.estimate import estimate_cli
-
-    estimate_cli(params, model, seq_len, batch_size, tokens, lora_r, gpus, as_json)
-
-
-@main.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (beyond loopback: a key).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
-@click.option(
-    "--adapter",
-    "adapters",
-    multiple=True,
-    metavar="NAME=PATH",
-    help="Also serve this peft LoRA adapter folder as model NAME (repeatable).",
-)
-@click.option("--list", "list_only", is_flag=True, help="Print what would be served, under which names, then stop.")
-@click.option(
-    "--max-adapters",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Adapters kept in memory at once; the least recently used one is dropped and reloaded when asked for.",
-)
-@click.option(
-    "--api-key-env",
-    metavar="NAME",
-    help="Require the API key held in this environment variable (Authorization: Bearer <key>).",
-)
-@click.option(
-    "--max-tokens-limit",
-    type=click.IntRange(min=1),
-    default=1024,
-    show_default=True,
-    help="The most tokens one request may generate.",
-)
-@click.option(
-    "--max-concurrency",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Requests in flight at once; more are answered 429.",
-)
-@click.option(
-    "--no-batching",
-    is_flag=True,
-    help="Answer one request at a time, switching adapters per request (the naive way; a benchmark baseline).",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(["builtin", "vllm"]),
-    default="builtin",
-    show_default=True,
-    help="vllm: start vLLM's own OpenAI server with --enable-lora over the same adapters (needs vLLM and a GPU).",
-)
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@reports_errors
-def serve(
-    task_file: Path,
-    host: str,
-    port: int,
-    adapters: tuple[str, ...],
-    list_only: bool,
-    max_adapters: int,
-    api_key_env: str | None,
-    max_tokens_limit: int,
-    max_concurrency: int,
-    no_batching: bool,
-    engine: str,
-    device: str,
-) -> None:
-    """Serve the base model of TASK_FILE and every trained tuned rung behind one OpenAI-compatible endpoint.
-
-    A request's `model` names what answers: `base`, a tuned rung (`lora`: in the rung's own prompt, the
-    assessment's answer; `lora:raw`: the messages as sent), a prompting rung, or an --adapter NAME.
-    Needs the serve extra: pip install 'ladder-advisor[serve]'.
-    """
-    from advisor.serving.launch import (
-        ServeOptions,
-        api_key,
-        prepare,
-        require_serve_extra,
-        serve_until_stopped,
-        serve_with_vllm,
-        vllm_of,
-    )
-    from advisor.serving.vllm_launch import describe
-
-    options = ServeOptions(
-        host=host,
-        port=port,
-        adapters=adapters,
-        max_adapters=max_adapters,
-        api_key_env=api_key_env,
-        max_tokens_limit=max_tokens_limit,
-        max_concurrency=max_concurrency,
-        no_batching=no_batching,
-        engine=engine,
-        device=device,
-    )
-    from advisor.report.progress import progress_hooks
-
-    hooks = progress_hooks(err_console)
-    if list_only:
-        run, catalog = prepare(task_file, options, hooks)
-        lines = catalog.describe() if engine == "builtin" else describe(vllm_of(run, catalog, options, None))
-        for line in lines:
-            click.echo(line)
-        return
-    if engine == "vllm":
-        serve_with_vllm(task_file, options, hooks)
-        return
-    api_key(options)  # a refused address fails before anything loads
-    require_serve_extra()
-    serve_until_stopped(task_file, options, hooks)
-
-
 def _slug(name: str) -> str:
     kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
     return kept.strip("-") or "task"
+
+
+for command in (gate, check, report, train, init, audit, estimate, serve):
+    main.add_command(command)
 
 
 if __name__ == "__main__":  # `python -m advisor.cli`, as `torchrun -m advisor.cli` starts each rank
