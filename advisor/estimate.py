@@ -21,26 +21,22 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.errors import InputError
+from harness.estimates.model_shapes import KNOWN_SHAPES, ModelShape, parse_params, shape_for_params, shape_from_config
 from harness.estimates.tuning_memory import (
     DEFAULT_MFU,
     HEADROOM,
-    KNOWN_SHAPES,
     MAX_SERVING_BATCH,
     METHODS,
     QLORA_SLOWDOWN,
     GpuSpec,
     LoraTargets,
     MemoryBreakdown,
-    ModelShape,
     Precision,
     TrainingOption,
     fitting_gpus,
     gpu_specs,
     memory_estimate,
-    parse_params,
     serving_cost_per_1k,
-    shape_for_params,
-    shape_from_config,
 )
 from harness.estimates.tuning_memory import estimate_costs as training_options
 from harness.inference.models import EMBEDDED_MODEL

@@ -18,13 +18,12 @@ from advisor.estimate import (
     to_json,
 )
 from harness.errors import InputError
+from harness.estimates.model_shapes import KNOWN_SHAPES, ModelShape, parse_params, shape_for_params, shape_from_config
 from harness.estimates.tuning_memory import (
     GB,
-    KNOWN_SHAPES,
     NF4_BYTES,
     QLORA_SLOWDOWN,
     GpuSpec,
-    ModelShape,
     activation_bytes,
     adapter_params,
     estimate_costs,
@@ -32,10 +31,7 @@ from harness.estimates.tuning_memory import (
     gpu_specs,
     gpus_needed,
     memory_estimate,
-    parse_params,
     serving_cost_per_1k,
-    shape_for_params,
-    shape_from_config,
     training_flops,
     training_time,
 )

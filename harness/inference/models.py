@@ -85,7 +85,7 @@ def model_parameters(path: str) -> int | None:
     config = Path(path) / "config.json" if path else None
     if config is None or not config.is_file():
         return None
-    from harness.estimates.tuning_memory import shape_from_config
+    from harness.estimates.model_shapes import shape_from_config
 
     try:
         return shape_from_config(json.loads(config.read_text(encoding="utf-8")), str(config)).params
