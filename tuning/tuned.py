@@ -8,8 +8,6 @@ The options live in tuning/options.py, the rows it trains on in tuning/rows.py.
 
 from __future__ import annotations
 
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from functools import partial
@@ -22,15 +20,13 @@ from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
 from harness.distributed import group_lock, writes_files
 from harness.errors import InputError
-from harness.inference.answering import answer, best_labels, label_scores, resolve_mode
+from harness.inference.answering import answer, resolve_mode
 from harness.inference.engine import Engine
 from harness.inference.models import model_parameters
-from harness.metrics.scoring import scorer_for
-from harness.metrics.task_metrics import point_metric
 from harness.rungs import RungContext, TunedModel
-from harness.types import Example, Output, Record
+from harness.types import Example, Output
 from tuning.artifacts import is_complete, read_card, save_artifact, write_card
-from tuning.judging import Evaluation, Judge, Judgement, evaluate_loss
+from tuning.judging import Evaluation, Judge, Judgement
 from tuning.loop import EvaluationObserver, LoopSettings, Pruned, TrainRow, Validation, train
 from tuning.methods import count_parameters, quantized_base, sharing_weights, trainable_model
 from tuning.options import EVALUATION_ONLY, LoraOptions, TuneConfig, VirtualTokenOptions, rung_space, selection_metric
@@ -48,6 +44,8 @@ from tuning.search import (
 )
 from tuning.search_group import run_search_in_group
 from tuning.spaces import Dimension, Range, center, prior_learning_rate
+from tuning.training_rate import training_rate
+from tuning.validation_judge import validation_judge
 from tuning.virtual_tokens import soft_prefix, virtual_token_type
 from tuning.warm_start import find_choice, record_choice
 
@@ -209,22 +207,8 @@ class TunedPredictor:
         return sum(len(prefix) + len(row.tokens) for row in rows), judged
 
     def training_rate(self, rows: int) -> float:
-        """Useful tokens per second of this method, from a step on `rows` train rows (after the same step untimed).
-
-        The warm-up is the whole step, not a smaller one: the first training step of a process sets up
-        thread pools and allocator arenas for its shapes, and a step on two rows left the first method
-        calibrated at half its real rate (the example's lora: 114 tokens/s planned, 213 measured).
-        """
-        model = self.fresh_trainable_model()
-        prefix, encoded, _ = self.encoded_rows()
-        sample = encoded[:rows]
-        settings = LoopSettings(epochs=1, batch_tokens=10**6, max_batch_size=len(sample), checkpoint_every=10**6)
-        pad = self.context.engine.pad_id
-        with tempfile.TemporaryDirectory() as folder:
-            train(model, sample, Validation(), settings, Path(folder) / "warm", pad, prefix=prefix)
-            started = time.perf_counter()
-            report = train(model, sample, Validation(), settings, Path(folder) / "timed", pad, prefix=prefix)
-        return report.useful_tokens / max(time.perf_counter() - started, 1e-9)
+        """Useful tokens per second of this method on this machine (for `--plan`)."""
+        return training_rate(self, rows)
 
     def engine(self) -> Engine:
         """An engine over the tuned model, searching or training it first when nothing is stored."""
@@ -437,49 +421,8 @@ class TunedPredictor:
         return lambda model: judge(model).metric
 
     def validation_judge(self) -> Judge | None:
-        """The model's validation loss and metric, the metric answered exactly as the rung answers the test.
-
-        A rung that answers by scoring its labels gets both from one pass: the gold label's score is the
-        loss. A generating rung's loss comes from the validation rows, its metric from what it writes.
-        None without a validation split (the loop then judges by the train loss).
-        """
-        if not self.validation_set:
-            return None
-        examples = self.validation_set
-        encoded = [self.prompts.split(example) for example in examples]
-        labels = self.context.labels
-        mode = resolve_mode(self.config.mode, labels, self.method)
-        scorer = scorer_for(self.context.task_type, labels)
-        task_type, metric = self.context.task_type, self.metric
-
-        def measured(outputs: Sequence[Output]) -> float | None:
-            if metric == "loss":
-                return None
-            records = [Record(e, o, scorer(e, o)) for e, o in zip(examples, outputs, strict=True)]
-            return point_metric(task_type, metric, records, labels)
-
-        if mode == "score":
-            gold = [labels.index(example.target) for example in examples]
-            gold_tokens = sum(len(self.prompts.choice_tokens(example.target)) for example in examples)
-
-            def by_scoring(model: Any) -> Judgement:
-                scores = label_scores(self.engine_for(model), self.prompts, encoded, labels)
-                loss = -sum(row[g] for row, g in zip(scores, gold, strict=True)) / gold_tokens
-                return Judgement(loss, measured(best_labels(self.prompts, encoded, scores, labels)))
-
-            return by_scoring
-        prefix, _, rows = self.encoded_rows()
-        pad_id = self.context.engine.pad_id
-
-        def by_generating(model: Any) -> Judgement:
-            loss = evaluate_loss(model, rows, pad_id, prefix, batch_tokens=self.config.batch_tokens)
-            if metric == "loss":
-                return Judgement(loss)
-            engine = self.engine_for(model)
-            outputs = answer(engine, self.prompts, encoded, labels, mode, self.config.max_new_tokens)
-            return Judgement(loss, measured(outputs))
-
-        return by_generating
+        """The model's validation loss and metric, the metric answered exactly as the rung answers the test."""
+        return validation_judge(self)
 
     def load_adapter(self, folder: Path, trainable: bool = False) -> Any:
         """A stored artifact of this method over a fresh copy of the base (trainable: to train it further)."""
