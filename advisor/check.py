@@ -8,6 +8,7 @@ from pathlib import Path
 from advisor.rung_plan import plan_rungs
 from advisor.task import load_task
 from advisor.task_data import load_task_data
+from harness.label_scoring import LabelScoring, check_calibrate
 
 
 @dataclass(frozen=True)
@@ -32,5 +33,8 @@ def check_task(path: Path) -> CheckReport:
     task = load_task(path)
     planned = plan_rungs(task.spec.rungs, str(task.path), None, task.spec.endpoints)
     splits, labels = load_task_data(task)
+    for p in planned:  # what the rung's factory would refuse, said before any model loads
+        if isinstance(p.config, LabelScoring):
+            check_calibrate(p.config, labels, p.name)
     rows = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
     return CheckReport(task.spec.name, task.spec.type, labels, rows, tuple(p.name for p in planned))

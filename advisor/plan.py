@@ -33,7 +33,7 @@ from harness.pricing.prices import (
 )
 from harness.remote.endpoint import Endpoint
 from harness.rungs import PromptSizes, RequestShape, RungContext
-from harness.selection import Searchable, alternatives
+from harness.selection import Searchable, alternatives, choice_space
 from harness.types import Example
 
 CALIBRATION_EXAMPLES = 12
@@ -72,11 +72,17 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         if shape.embeds:  # the train split (the retrieval corpus) and every question are embedded once
             evaluation += (len(context.train) + len(run.test)) * embed_s
         choosing = 0.0
-        if isinstance(planned.config, Searchable) and planned.config.search is not None:
+        space = choice_space(planned.config, context)
+        if isinstance(planned.config, Searchable) and space:
             where = f"{run.task.path}: rungs.{planned.name}"  # every alternative answers the validation split
+            # calibrated and uncalibrated alternatives ask the same prompts, once (content-free prompts aside)
+            asked = {
+                repr(sorted((k, v) for k, v in params.items() if k != "calibrate")): option
+                for params, option in alternatives(planned.type, planned.config, where, space)
+            }
             choosing = sum(
                 len(context.validation) * model.per_example(option.request_shape(model.sizes, bool(context.labels)))
-                for _, option in alternatives(planned.type, planned.config, where)
+                for option in asked.values()
             )
         latency = model.latency(shape)
         train_seconds = probes = None

@@ -17,6 +17,7 @@ from advisor.assessment import (
     TokenSummary,
     TrainingSummary,
 )
+from advisor.calibration_notes import calibration_summary
 from harness.cards import AdapterCard
 from harness.metrics.bootstrap import Estimate, mean_estimate, percentile, retrieval_ranks
 from harness.metrics.measurement import Measurement
@@ -103,6 +104,7 @@ def summarize_rung(
         reused=run.reused,
         step=details.step,
         selection=details.selection,
+        calibration=calibration_summary(config, details.selection, records),
         seconds=details.seconds,
         phases=details.phases,
         tuned=details.tuned,

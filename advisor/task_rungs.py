@@ -20,7 +20,7 @@ from harness.errors import InputError
 from harness.metrics.scoring import scorer_for
 from harness.rungs import Predictor, RungConfig, RungContext, get_rung
 from harness.runner import run_predictor
-from harness.selection import Searchable, choose_on_validation
+from harness.selection import chosen_config
 from harness.types import Example, Output
 
 
@@ -84,7 +84,5 @@ class TaskRungs:
         return PlannedRung(name, zero_shot, zero_shot.parse({}, f"{self.source}: teacher '{name}'"), model=name)
 
     def _chosen(self, planned: PlannedRung, context: RungContext) -> RungConfig:
-        config = planned.config
-        if isinstance(config, Searchable) and config.search is not None:
-            config, _ = choose_on_validation(planned.type, config, context, self.store, f"rungs.{planned.name}")
+        config, _ = chosen_config(planned.type, planned.config, context, self.store, f"rungs.{planned.name}")
         return config

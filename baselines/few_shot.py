@@ -12,13 +12,21 @@ from harness.data.hashing import content_hash
 from harness.errors import InputError
 from harness.inference.answerer import PromptParts
 from harness.inference.answering import resolve_mode
+from harness.label_scoring import LabelScoring, calibrated, check_calibrate
 from harness.retrieval.demonstrations import DemoSelector
 from harness.rungs import Predictor, PromptSizes, RequestShape, RungContext, TunedModel, answer_tokens, rung
-from harness.selection import Searchable
 from harness.types import Example, Output
 
+# Where a content-free input is shown, by selection. Fixed and random demonstrations do not depend on
+# the input, so the content-free input goes into the prompt's own demonstrations (fixed: one context
+# for the rung, random: one per example). Similar ones are chosen by the input: for a content-free
+# input that choice is meaningless, and calibrating in each example's own neighbours would divide out
+# the evidence they bring (their labels), so it is shown with the demonstrations of an empty
+# retrieval, none: one context for the rung (benchmarks/calibration.py measures both).
+CALIBRATION_CONTEXT = {"fixed": "its demonstrations", "random": "its demonstrations", "similar": "no demonstrations"}
 
-class FewShotConfig(Searchable):
+
+class FewShotConfig(LabelScoring):
     """k demonstrations chosen `fixed` (same for all, seeded), `random` (per example) or `similar`.
 
     `search: {space: {k: [4, 8, 16], selection: [fixed, similar]}}` chooses among them on validation.
@@ -27,7 +35,6 @@ class FewShotConfig(Searchable):
     k: int = Field(default=4, ge=1, le=256)
     selection: Literal["fixed", "random", "similar"] = "fixed"
     balanced: bool = False
-    mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
 
     def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
@@ -46,7 +53,7 @@ class FewShotPredictor:
     def __init__(self, config: FewShotConfig, context: RungContext):
         self.config = config
         self.context = context
-        self.answerer = context.answerer()
+        self.answerer = calibrated(context.answerer(), config, context, "few_shot", self.calibration_context)
         self.selector = DemoSelector(
             context.train, config.k, config.selection, config.balanced, context.seed, context.embedder
         )
@@ -57,13 +64,19 @@ class FewShotPredictor:
         pool = [(e.id, e.input, e.target) for e in ctx.train]
         return content_hash(
             "few_shot",
-            self.config.model_dump(),
+            self.config.answer_options(CALIBRATION_CONTEXT[self.config.selection]),
             self.answerer.fingerprint(),
             asdict(ctx.prompts.format),
             ctx.labels,
             ctx.seed,
             pool,
         )
+
+    def calibration_context(self, parts: PromptParts) -> PromptParts:
+        """The prompt a content-free input is shown in (see CALIBRATION_CONTEXT)."""
+        if self.config.selection == "similar":
+            return PromptParts(parts.example)
+        return PromptParts(parts.example, parts.demos, demos_shared=parts.demos_shared)
 
     def tuned(self) -> TunedModel | None:
         """No weights change."""
@@ -89,5 +102,5 @@ def build_few_shot(config: FewShotConfig, context: RungContext) -> Predictor:
     """Build the few_shot predictor."""
     if not context.train:
         raise InputError("rungs.few_shot: needs a train split to draw demonstrations from (data.train or data.path)")
-    resolve_mode(config.mode, context.labels, "few_shot")  # bad input fails before any work
+    check_calibrate(config, context.labels, "few_shot")  # bad input fails before any work
     return FewShotPredictor(config, context)

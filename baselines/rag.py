@@ -13,15 +13,19 @@ from harness.data.hashing import content_hash
 from harness.errors import InputError
 from harness.inference.answerer import PromptParts
 from harness.inference.answering import resolve_mode
+from harness.label_scoring import LabelScoring, calibrated, check_calibrate
 from harness.retrieval.corpus import corpus_hash, load_corpus, passages_from_examples
 from harness.retrieval.demonstrations import example_text
 from harness.retrieval.vector_index import Passage, StoredIndex, cached_index
 from harness.rungs import Predictor, PromptSizes, RequestShape, RungContext, TunedModel, answer_tokens, rung
-from harness.selection import Searchable
 from harness.types import Example, Output
 
+# A content-free input is shown with the context of an empty retrieval, none: retrieving for "N/A"
+# is meaningless, and calibrating in each question's own passages would divide out what they say.
+CALIBRATION_CONTEXT = "no passages"
 
-class RagConfig(Searchable):
+
+class RagConfig(LabelScoring):
     """Retrieve `top_k` passages and put as many as fit in `max_context_tokens` before the question.
 
     `search: {space: {top_k: [2, 4, 8]}}` chooses among them on validation.
@@ -33,7 +37,6 @@ class RagConfig(Searchable):
     chunk_overlap: int = Field(default=20, ge=0)
     index: Literal["flat", "ivf", "hnsw"] = "flat"
     max_context_tokens: int = Field(default=768, ge=16, le=1_000_000)
-    mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=32, ge=1, le=4096)
 
     @model_validator(mode="after")
@@ -58,7 +61,7 @@ class RagPredictor:
     def __init__(self, config: RagConfig, context: RungContext):
         self.config = config
         self.context = context
-        self.answerer = context.answerer()
+        self.answerer = calibrated(context.answerer(), config, context, "rag", lambda p: PromptParts(p.example))
         self.corpus_path: Path | None = context.resolve(config.corpus) if config.corpus else None
         if self.corpus_path is not None and not self.corpus_path.exists():
             raise InputError(f"rungs.rag.corpus: {self.corpus_path} not found")
@@ -85,7 +88,7 @@ class RagPredictor:
         ctx = self.context
         return content_hash(
             "rag",
-            self.config.model_dump(),
+            self.config.answer_options(CALIBRATION_CONTEXT),
             self.answerer.fingerprint(),
             asdict(ctx.prompts.format),
             ctx.labels,
@@ -162,5 +165,5 @@ def build_rag(config: RagConfig, context: RungContext) -> Predictor:
     """Build the rag predictor."""
     if config.corpus is None and not context.train:
         raise InputError("rungs.rag: name a corpus, or give a train split to retrieve labelled examples from")
-    resolve_mode(config.mode, context.labels, "rag")  # bad input fails before any work
+    check_calibrate(config, context.labels, "rag")  # bad input fails before any work
     return RagPredictor(config, context)

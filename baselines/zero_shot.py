@@ -4,24 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Literal
 
 from pydantic import Field
 
 from harness.data.hashing import content_hash
 from harness.inference.answerer import PromptParts
 from harness.inference.answering import resolve_mode
-from harness.rungs import Predictor, PromptSizes, RequestShape, RungConfig, RungContext, TunedModel, answer_tokens, rung
+from harness.label_scoring import LabelScoring, calibrated, check_calibrate
+from harness.rungs import Predictor, PromptSizes, RequestShape, RungContext, TunedModel, answer_tokens, rung
 from harness.types import Example, Output
 
+CALIBRATION_CONTEXT = "the instruction alone"
 
-class ZeroShotConfig(RungConfig):
+
+class ZeroShotConfig(LabelScoring):
     """`score` picks the likeliest label; `generate` lets the model write and reads a label from it.
 
-    `auto` scores when the task has labels (classification) and generates otherwise.
+    `auto` scores when the task has labels (classification) and generates otherwise. `calibrate`
+    divides out the prompt's own label prior, measured on content-free inputs.
     """
 
-    mode: Literal["auto", "score", "generate"] = "auto"
     max_new_tokens: int = Field(default=16, ge=1, le=4096)
 
     def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
@@ -35,14 +37,15 @@ class ZeroShotPredictor:
     def __init__(self, config: ZeroShotConfig, context: RungContext):
         self.config = config
         self.context = context
-        self.answerer = context.answerer()
+        self.answerer = calibrated(context.answerer(), config, context, "zero_shot", lambda p: PromptParts(p.example))
 
     def fingerprint(self) -> str:
         """Model, prompt format, labels and options: everything that decides the outputs."""
         ctx = self.context
-        return content_hash(
-            "zero_shot", self.config.model_dump(), self.answerer.fingerprint(), asdict(ctx.prompts.format), ctx.labels
-        )
+        options = self.config.answer_options(CALIBRATION_CONTEXT)
+        if options["search"] is None:  # as before zero_shot could search, so stored answers keep their key
+            del options["search"]
+        return content_hash("zero_shot", options, self.answerer.fingerprint(), asdict(ctx.prompts.format), ctx.labels)
 
     def prepare(self) -> None:
         """Load the model before any request is timed."""
@@ -62,5 +65,5 @@ class ZeroShotPredictor:
 @rung("zero_shot", config=ZeroShotConfig, step=0, remote=True)
 def build_zero_shot(config: ZeroShotConfig, context: RungContext) -> Predictor:
     """Build the zero_shot predictor."""
-    resolve_mode(config.mode, context.labels, "zero_shot")  # bad input fails before any work
+    check_calibrate(config, context.labels, "zero_shot")  # bad input fails before any work
     return ZeroShotPredictor(config, context)

@@ -4,19 +4,21 @@
 validation split (outputs are stored like any other, so a re-run computes nothing), picks the best
 on the task's primary metric (the first listed wins a tie), and the test split is then answered once,
 by the chosen configuration. A bare list (`k: [2, 8]`) keeps its own meaning: one rung per value.
+An option whose `auto` is decided on validation (`calibrate: auto`) joins the space by itself.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from harness.data.store import Store
 from harness.errors import InputError
+from harness.inference.memo import AnswerMemo
 from harness.metrics.scoring import scorer_for
 from harness.metrics.task_metrics import metric_names, point_metric, primary_metric
 from harness.rungs import RungConfig, RungContext, RungType
@@ -36,6 +38,10 @@ class Searchable(RungConfig):
     """Options of a rung whose alternatives can be chosen on validation (`search:`)."""
 
     search: ChoiceSearch | None = None
+
+    def implicit_space(self, context: RungContext) -> dict[str, list[Any]]:
+        """Options left to be chosen on validation without a `search:` (an `auto` that applies here)."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -58,40 +64,64 @@ class Selection:
     validation_examples: int
 
 
+def choice_space(config: RungConfig, context: RungContext) -> dict[str, list[Any]]:
+    """What the rung chooses among on validation: its `search.space`, then the options it leaves to `auto`."""
+    if not isinstance(config, Searchable):
+        return {}
+    space = dict(config.search.space) if config.search is not None else {}
+    if context.validation:  # without a validation split an `auto` has nothing to be chosen on
+        space.update({k: v for k, v in config.implicit_space(context).items() if k not in space})
+    return space
+
+
+def chosen_config(
+    rung_type: RungType, config: RungConfig, context: RungContext, store: Store, where: str
+) -> tuple[RungConfig, Selection | None]:
+    """The configuration that answers the test split: as written, or its choice on validation when it has one."""
+    if not isinstance(config, Searchable) or not choice_space(config, context):
+        return config, None
+    return choose_on_validation(rung_type, config, context, store, where)
+
+
 def choose_on_validation(
     rung_type: RungType, config: Searchable, context: RungContext, store: Store, where: str
 ) -> tuple[RungConfig, Selection]:
     """Every combination of the space answered on validation; the best one's config and the record of all."""
-    search = config.search
-    assert search is not None
+    space = choice_space(config, context)
+    assert space
     if not context.validation:
         raise InputError(f"{where}.search: needs a validation split (data.validation, or data.validation_size > 0)")
-    metric = _metric(search.metric, context.task_type, context.primary_metric, where)
+    wanted = config.search.metric if config.search is not None else "primary"
+    metric = _metric(wanted, context.task_type, context.primary_metric, where)
     scorer = scorer_for(context.task_type, context.labels)
+    shared = replace(context, memo=AnswerMemo())  # alternatives that ask the same prompts ask them once
     choices: list[Choice] = []
     configs: list[RungConfig] = []
-    for params, candidate in alternatives(rung_type, config, where):
+    for params, candidate in alternatives(rung_type, config, where, space):
         started = time.perf_counter()
-        run = run_predictor(rung_type.build(candidate, context), context.validation, store, scorer, latency_sample=0)
+        run = run_predictor(rung_type.build(candidate, shared), context.validation, store, scorer, latency_sample=0)
         value = point_metric(context.task_type, metric, run.records, context.labels)
         choices.append(Choice(params, value, time.perf_counter() - started))
         configs.append(candidate)
     best = max(range(len(choices)), key=lambda i: (choices[i].value, -i))
-    return configs[best], Selection(metric, dict(search.space), choices, best, len(context.validation))
+    return configs[best], Selection(metric, space, choices, best, len(context.validation))
 
 
-def alternatives(rung_type: RungType, config: Searchable, where: str) -> list[tuple[dict[str, Any], RungConfig]]:
-    """Every combination of the search space: (its values, the rung's options with them)."""
-    search = config.search
-    assert search is not None
+def alternatives(
+    rung_type: RungType, config: Searchable, where: str, space: dict[str, list[Any]] | None = None
+) -> list[tuple[dict[str, Any], RungConfig]]:
+    """Every combination of the space (`search.space` when none is given): its values, the rung's options with them."""
+    if space is None:
+        assert config.search is not None
+        space = config.search.space
     fixed = config.model_dump(exclude={"search"})
-    for name, values in search.space.items():
+    for name, values in space.items():
         if name not in fixed:
             raise InputError(f"{where}.search.space.{name}: not an option of this rung (one of: {', '.join(fixed)})")
         if not values:
             raise InputError(f"{where}.search.space.{name}: expected a non-empty list of values")
-    names = list(search.space)
-    combinations = itertools.product(*(search.space[n] for n in names))
+    names = list(space)
+    combinations = itertools.product(*(space[n] for n in names))
     return [
         (params, rung_type.parse({**fixed, **params}, where))
         for params in (dict(zip(names, combination, strict=True)) for combination in combinations)

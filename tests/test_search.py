@@ -168,7 +168,7 @@ def test_a_prompting_rung_chooses_its_alternative_on_validation_only(tiny_model_
         rung = json.loads(out.read_text())["rungs"][0]
         selection = rung["selection"]
         values = [t["validation_metrics"][0] for t in selection["trials"]]
-        assert len(values) == 4 and selection["validation_examples"] == 9
+        assert len(values) == 8 and selection["validation_examples"] == 9  # each also with calibrate off and on
         assert values[selection["chosen"]] == max(values)
         assert all(rung["config"][k] == v for k, v in selection["chosen_params"].items())
         choices.append((values, selection["chosen"]))

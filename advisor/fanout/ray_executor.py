@@ -22,7 +22,8 @@ from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store
 from advisor.rung_plan import PlannedRung
 from harness.data.store import Store
 from harness.errors import InputError, RunError
-from harness.selection import Searchable
+from harness.rungs import RungContext
+from harness.selection import choice_space
 
 RETRIES = 3  # a task whose worker process dies (killed, out of memory) runs again this many times
 
@@ -44,11 +45,9 @@ class FanOut:
     parallel: int
 
 
-def shardable(planned: PlannedRung) -> bool:
+def shardable(planned: PlannedRung, context: RungContext) -> bool:
     """A prompting rung with nothing to choose or train first: its test examples split freely."""
-    config = planned.config
-    searching = isinstance(config, Searchable) and config.search is not None
-    return planned.type.step < 3 and not searching
+    return planned.type.step < 3 and not choice_space(planned.config, context)
 
 
 def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, target: RayTarget) -> FanOut:
@@ -87,7 +86,7 @@ def _send(
         known = ray.put((store.output_rows(), store.response_rows()))
     refs = []
     for planned in needing:
-        if shardable(planned) and len(run.test) > target.shard_size:
+        if shardable(planned, run.context) and len(run.test) > target.shard_size:
             count = math.ceil(len(run.test) / target.shard_size)
             shards = [tuple(range(len(run.test)))[i::count] for i in range(count)]
             pieces = [Piece(planned.name, target.cpus_per_task, shard) for shard in shards]

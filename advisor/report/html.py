@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 
 from advisor.assessment import Assessment, RungResult
+from advisor.calibration_notes import calibration_line
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.disagreements import disagreements
@@ -72,6 +73,10 @@ def render_html(assessment: Assessment) -> str:
     searched = _searches(assessment)
     if searched:
         sections += ["<h2>How the tuned rungs were chosen</h2>", searched]
+    calibrated = [line for line in map(calibration_line, assessment.rungs) if line]
+    if calibrated:
+        items = "".join(f"<li>{escape(line)}</li>" for line in calibrated)
+        sections += ["<h2>Contextual calibration</h2>", f"<ul>{items}</ul>"]
     audit = audit_lines(assessment)
     if audit:
         sections += ["<h2>Data audit</h2>", "<ul>" + "".join(f"<li>{escape(line)}</li>" for line in audit) + "</ul>"]

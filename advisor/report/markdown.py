@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from advisor.assessment import Assessment
+from advisor.calibration_notes import calibration_line
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
@@ -72,6 +73,9 @@ def render_markdown(assessment: Assessment) -> str:
         lines += [f"- **{cell(name)}**: {cell(why)}" for name, why in advice.rejected.items()]
         lines += ["", "</details>", ""]
     lines += _searches(assessment)
+    calibrated = [line for line in map(calibration_line, assessment.rungs) if line]
+    if calibrated:
+        lines += ["**Contextual calibration**", ""] + [f"- {cell(line)}" for line in calibrated] + [""]
     if assessment.distillation:
         lines += ["**Distillation**", ""] + [f"- {cell(distillation_line(d))}" for d in assessment.distillation] + [""]
     if advice is not None and advice.warnings:

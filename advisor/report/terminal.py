@@ -8,6 +8,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from advisor.assessment import Assessment
+from advisor.calibration_notes import calibration_line
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
@@ -88,6 +89,9 @@ def print_results(assessment: Assessment, console: Console) -> None:
         line = search_line(rung)
         if line:
             console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
+        calibration = calibration_line(rung)
+        if calibration:
+            console.print(f"[dim]{escape(calibration)}[/dim]", highlight=False)
     for summary in assessment.distillation:
         console.print(f"[cyan]{escape(distillation_line(summary))}[/cyan]", highlight=False)
     for line in audit_lines(assessment):

@@ -17,12 +17,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from advisor.run import AssessOptions, PreparedRun, ProgressHooks, prepare_run
+from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
 from advisor.serving.catalog import Catalog, build_catalog, parse_adapter_option
+from harness.data.store import Store
 from harness.errors import InputError, RunError
 from harness.inference.engine import Engine
 from harness.inference.models import load_model
-from harness.rungs import Predictor
+from harness.rungs import Predictor, RungConfig
+from harness.selection import chosen_config
 
 _GRACE_S = 30  # how long requests in flight may take to finish after SIGTERM
 
@@ -121,6 +123,7 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     context = run.context
     base = context.engine
     placement = run.placement
+    configs = chosen_prompting(run, catalog)  # on the bare base, before any adapter is put into it
 
     def fresh_base() -> Any:  # own-model rungs copy the base; the shared one has LoRA layers injected
         return load_model(run.source, placement.device, placement.dtype)
@@ -134,7 +137,7 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     def prompting(name: str) -> Predictor:
         if name not in built:
             planned = next(p for p in catalog.prompting if p.name == name)
-            built[name] = planned.type.build(planned.config, prompting_context)
+            built[name] = planned.type.build(configs[name], prompting_context)
             built[name].prepare()
         return built[name]
 
@@ -154,6 +157,17 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
         return {"shared_passes": executor.counter.as_dict(), "weight_bytes": pool.weight_bytes}
 
     return create_app(requests, batcher, settings, details)
+
+
+def chosen_prompting(run: PreparedRun, catalog: Catalog) -> dict[str, RungConfig]:
+    """Each served prompting rung's configuration as the assessment chose it on validation (`search:`,
+    `calibrate: auto`): read back from the result store, computed there only if it was never assessed."""
+    if not catalog.prompting:
+        return {}
+    with Store(default_store_path(run.task)) as store:
+        return {
+            p.name: chosen_config(p.type, p.config, run.context, store, f"rungs.{p.name}")[0] for p in catalog.prompting
+        }
 
 
 def require_serve_extra() -> None:
