@@ -6,7 +6,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from advisor.assessment import (
     Environment,
     Recommendation,
     RungResult,
+    SeedRun,
     TaskSummary,
 )
 from advisor.audit import AuditOptions, run_audit, to_json
@@ -39,6 +40,7 @@ from advisor.run import (
     prepare_run,
 )
 from advisor.rung_plan import PlannedRung
+from advisor.seeds import with_seed_runs
 from advisor.summarize import RungDetails, selection_summary, summarize_rung, training_summary
 from advisor.task import LoadedTask
 from advisor.task_rungs import TaskRungs
@@ -55,7 +57,7 @@ from harness.probes.forgetting import probe_set
 from harness.retrieval.embedding import embedding_similarities
 from harness.rungs import Predictor, RungConfig, RungContext
 from harness.runner import run_predictor
-from harness.selection import Searchable, Selection, choose_on_validation
+from harness.selection import Selection, choice_space, chosen_config
 from harness.task_types import get_task_type
 from harness.types import Example
 
@@ -92,7 +94,14 @@ def measure_rungs(
             result = _run_rung(p, rungs.context_for(p), run.test, rungs.store, run.task, hooks, probes)
             results.append(_with_endpoint(p, rungs.endpoints, result, rungs.context))
             release_memory()  # a tuned rung's model and the freed activations of its answers
-        return results
+        spec = run.task.spec
+        return with_seed_runs(
+            results,
+            spec.decision,
+            spec.seed,
+            recommend=lambda measured: provisional_recommendation(run, options, measured),
+            retrain=lambda result, seed: retrained_from_seed(run, rungs, result, seed, hooks),
+        )
 
 
 @contextmanager
@@ -119,7 +128,6 @@ def summarize_assessment(
     `ray_parallel`: Ray computed them, this many tasks at once (None: this process, or its launch).
     """
     task, spec = run.task, run.task.spec
-    kind = get_task_type(spec.type)
     hooks.stage("auditing the data")
     audit = cached_audit(run, options.store_path or default_store_path(task))
     environment = Environment(**describe_hardware(run.placement))
@@ -130,24 +138,7 @@ def summarize_assessment(
     distilled = distillation_summaries(results, spec.type, run.context.labels, spec.measurement)
     parts: dict[str, Any] = dict(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        task=TaskSummary(
-            name=spec.name,
-            type=spec.type,
-            file=str(task.path),
-            model=run.source.name,
-            model_fingerprint=run.source.fingerprint,
-            labels=list(run.context.labels),
-            prompt=asdict(run.prompt_format),
-            seed=spec.seed,
-            n_train=len(run.splits.train),
-            n_validation=len(run.splits.validation),
-            n_test=len(run.test),
-            limit=options.limit,
-            data_hashes=run.splits.file_hashes,
-            primary_metric=run.primary.metric,
-            primary_metric_reason=run.primary.reason,
-            majority_label=majority_label(run.splits, run.context.labels) if kind.labelled else None,
-        ),
+        task=task_summary(run, options),
         environment=environment,
         rungs=results,
         comparisons=comparisons,
@@ -165,6 +156,89 @@ def summarize_assessment(
         spec.measurement,
     )
     return Assessment(**parts, recommendation=_naming_teachers(recommendation, distilled))
+
+
+def task_summary(run: PreparedRun, options: AssessOptions) -> TaskSummary:
+    """What was assessed: the task, its data and model, the metric that ranks the rungs."""
+    spec = run.task.spec
+    return TaskSummary(
+        name=spec.name,
+        type=spec.type,
+        file=str(run.task.path),
+        model=run.source.name,
+        model_fingerprint=run.source.fingerprint,
+        labels=list(run.context.labels),
+        prompt=asdict(run.prompt_format),
+        seed=spec.seed,
+        n_train=len(run.splits.train),
+        n_validation=len(run.splits.validation),
+        n_test=len(run.test),
+        limit=options.limit,
+        data_hashes=run.splits.file_hashes,
+        primary_metric=run.primary.metric,
+        primary_metric_reason=run.primary.reason,
+        majority_label=majority_label(run.splits, run.context.labels) if get_task_type(spec.type).labelled else None,
+    )
+
+
+def provisional_recommendation(run: PreparedRun, options: AssessOptions, results: list[RungResult]) -> Recommendation:
+    """What the recommendation would say on these results, before any extra training seed (no audit)."""
+    spec = run.task.spec
+    environment = Environment(**describe_hardware(run.placement))
+    priced = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
+    assessment = Assessment(
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        task=task_summary(run, options),
+        environment=environment,
+        rungs=priced,
+    )
+    facts = data_facts(run.splits, run.context.labels)
+    return decide(assessment, spec.constraints, spec.facts, spec.decision, facts, spec.measurement)
+
+
+def retrained_from_seed(
+    run: PreparedRun, rungs: TaskRungs, result: RungResult, seed: int, hooks: ProgressHooks
+) -> SeedRun | None:
+    """A tuned rung's chosen configuration trained from another seed, answering the test split (stored)."""
+    planned = next(p for p in run.planned if p.name == result.name)
+    context = rungs.context_for(planned)
+    config, _, predictor = build_rung(planned, context, rungs.store, hooks)
+    tuned = predictor.tuned()
+    again = tuned.reseeded(seed) if tuned is not None else None
+    if again is None:
+        return None
+    name = f"{result.name} (seed {seed})"
+    hooks.stage(f"{result.name}: a close call; its chosen configuration trained again from seed {seed}")
+    hooks.rung_started(name, len(run.test))
+    answered = run_predictor(
+        again,
+        run.test,
+        rungs.store,
+        scorer_for(context.task_type, context.labels),
+        latency_sample=0,
+        seed=seed,
+        progress=hooks.advance,
+    )
+    hooks.rung_finished(name)
+    spec = run.task.spec
+    summary = summarize_rung(
+        name,
+        planned.type.kind,
+        config.model_dump(),
+        spec.type,
+        answered,
+        labels=context.labels,
+        measurement=replace(spec.measurement, resamples=1),
+        ranked_on=context.primary_metric,
+    )
+    retrained = again.tuned()
+    return SeedRun(
+        seed=seed,
+        metrics={key: value.value for key, value in summary.metrics.items()},
+        predictions=[r.prediction for r in summary.records],
+        scores=[r.scores for r in summary.records],
+        training_seconds=answered.phases.get("prepare") if retrained is not None and retrained.trained_now else None,
+    )
 
 
 def _naming_teachers(recommendation: Recommendation, distilled: Sequence[DistillationSummary]) -> Recommendation:
@@ -247,10 +321,9 @@ def build_rung(
     planned: PlannedRung, context: RungContext, store: Store, hooks: ProgressHooks
 ) -> tuple[RungConfig, Selection | None, Predictor]:
     """The rung's predictor, built from its configuration, or from its choice on validation when it searches."""
-    config, selection = planned.config, None
-    if isinstance(config, Searchable) and config.search is not None:
+    if choice_space(planned.config, context):
         hooks.stage(f"{planned.name}: choosing among its alternatives on the validation split")
-        config, selection = choose_on_validation(planned.type, config, context, store, f"rungs.{planned.name}")
+    config, selection = chosen_config(planned.type, planned.config, context, store, f"rungs.{planned.name}")
     return config, selection, planned.type.build(config, context)
 
 

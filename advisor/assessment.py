@@ -188,6 +188,28 @@ class EndpointSummary(_Model):
     fine_tuning_tokens: int | None = None  # the train split's tokens, counted with the task's tokenizer
 
 
+class CalibrationSummary(_Model):
+    """A prompting rung's contextual calibration: on or off, how that was decided, and the prior divided out."""
+
+    setting: str  # "on" or "off": how the test split was answered
+    decided: str  # "chosen on validation", "set in the task file", or why `auto` had nothing to choose
+    metric: str = ""  # the validation metric, when chosen
+    validation: dict[str, float] = {}  # that metric with calibration "off" and "on", when chosen
+    prior: dict[str, float] = {}  # p_cf per label (the mean over calibration contexts when there are several)
+    contexts: int = 0  # distinct calibration contexts among the test answers (1: one prior for the whole rung)
+    content_free_tokens: float = 0.0  # content-free prompt tokens per request, paid on every request
+
+
+class SeedRun(_Model):
+    """A tuned rung's chosen configuration trained again from another seed, answering the same test examples."""
+
+    seed: int
+    metrics: dict[str, float]  # its own value of each metric on the test split
+    predictions: list[str | None]  # per test example, in the order of the rung's records
+    scores: list[dict[str, float]]  # per test example: the numeric score parts, as RecordSummary.scores
+    training_seconds: float | None = None  # None when it was read back from the store
+
+
 class RungResult(_Model):
     """Everything measured for one rung."""
 
@@ -205,6 +227,7 @@ class RungResult(_Model):
     reused: int
     training: TrainingSummary | None = None
     selection: SearchSummary | None = None  # a prompting rung's choice among its alternatives, on validation
+    calibration: CalibrationSummary | None = None  # a prompting rung that can score labels: its calibration
     cost: CostSummary | None = None
     forgetting: ForgettingSummary | None = None
     seconds: float | None = None  # wall time of this rung in this run: training, evaluation, latency sample, probes
@@ -215,6 +238,8 @@ class RungResult(_Model):
     scoring: str = ""  # how its answers were read (harness.inference.answerer.SCORING_MODES)
     endpoint: EndpointSummary | None = None  # set when an endpoint answered its prompts
     model: str | None = None  # set when a local model other than the task's answered its prompts
+    # a tuned rung in a close call, retrained from other seeds (decision.seeds): the decision uses the mean
+    seed_runs: list[SeedRun] = []
     records: list[RecordSummary]
 
 
@@ -306,7 +331,7 @@ class CloseCall(_Model):
 class Recommendation(_Model):
     """The rung to ship and why (advisor/decide.py; the policy is in docs/decision.md)."""
 
-    rung: str | None  # None: no rung meets the task's constraints
+    rung: str | None  # None: no rung meets the task's constraints, or none beats the floor
     summary: str
     reasons: list[str]
     rejected: dict[str, str]  # every other rung: why it was not chosen
@@ -321,6 +346,11 @@ class Recommendation(_Model):
     claims: dict[str, list[Claim]] = {}  # per reason (the chosen rung's name, or a rejected rung's): what it says
     close_calls: list[CloseCall] = []
     undecided: list[str] = []  # rungs ahead of the chosen one by more than the tolerance, but not clearly
+    margin: float = 0.03  # the smallest difference worth seeing (decision.margin)
+    underpowered: list[str] = []  # contenders whose comparison with the chosen rung could not see the margin
+    mde: dict[str, float] = {}  # per other eligible rung: the smallest difference from the chosen one it could see
+    examples_for_margin: int | None = None  # roughly, for every contender's MDE to come down to the margin
+    floor: str | None = None  # the baseline every pick must beat (the majority-class answer), when there is one
 
 
 class PairedComparison(_Model):

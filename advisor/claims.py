@@ -144,9 +144,29 @@ def _numbers(claim: Claim, horizon_months: float) -> str:
 
 
 def metric_value(rung: RungResult, metric: str) -> float:
-    """The rung's value on the metric (minus infinity when it has none)."""
+    """The rung's value on the metric, the mean over its training seeds when it has several (minus infinity when
+    it has none)."""
+    values = seed_values(rung, metric)
+    return sum(values) / len(values) if values else float("-inf")
+
+
+def seed_values(rung: RungResult, metric: str) -> list[float]:
+    """The metric of each training seed: the rung's own run first, then its retrained seeds (decision.seeds)."""
     estimate = rung.metrics.get(metric)
-    return estimate.value if estimate is not None and estimate.value == estimate.value else float("-inf")
+    if estimate is None or estimate.value != estimate.value:
+        return []
+    return [estimate.value, *(run.metrics[metric] for run in rung.seed_runs if metric in run.metrics)]
+
+
+def seed_spread(rung: RungResult, metric: str) -> str:
+    """The seeds' values, mean and spread ("3 training seeds: 0.774, 0.750, 0.790 (mean 0.771, sd 0.020)"), or ""."""
+    values = seed_values(rung, metric)
+    if len(values) < 2:
+        return ""
+    mean = sum(values) / len(values)
+    sd = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+    listed = ", ".join(f"{v:.3f}" for v in values)
+    return f"{len(values)} training seeds: {listed} (mean {mean:.3f}, sd {sd:.3f})"
 
 
 def per_1k(rung: RungResult) -> float | None:

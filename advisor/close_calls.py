@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from advisor.assessment import CloseCall, RungResult
 from advisor.claims import cost_claim, latency_claim, one_off, say
-from advisor.compare import Gap
+from harness.metrics.simultaneous import PairInterval
 
 
-def close_call(rung: RungResult, chosen: RungResult, gap: Gap, metric: str) -> CloseCall | None:
+def close_call(rung: RungResult, chosen: RungResult, gap: PairInterval, metric: str) -> CloseCall | None:
     """The close call of `rung` against the chosen rung, if it runs cheaper or faster (gap: rung - chosen)."""
     cheaper = cost_claim(rung, chosen)
     faster = latency_claim(rung, chosen)
@@ -28,7 +28,7 @@ def close_call(rung: RungResult, chosen: RungResult, gap: Gap, metric: str) -> C
     if saving is not None and saving > 0:
         repaid = max(extra, 0.0) / saving
     forgetting = rung.forgetting.delta if rung.forgetting is not None and rung.forgetting.weights_changed else None
-    paired = gap.paired
+    paired = gap
     return CloseCall(
         rung=rung.name,
         chosen=chosen.name,

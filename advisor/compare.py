@@ -5,15 +5,26 @@ Built from the Assessment's own records, so `report` and `gate` can recompute it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
+import numpy as np
+
 from advisor.assessment import PairedComparison, RungResult
+from advisor.claims import seed_values
 from harness.inference.answerer import SCORING_MODES
 from harness.metrics.comparison import PairedDifference, mcnemar
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
-from harness.metrics.task_metrics import BINARY_METRICS, Columns, build_columns, paired_metric
+from harness.metrics.simultaneous import PairInterval, Simultaneous, simultaneous
+from harness.metrics.task_metrics import (
+    BINARY_METRICS,
+    Columns,
+    MeanOf,
+    build_columns,
+    definitions,
+    paired_metric,
+)
 
 
 def rung_columns(result: RungResult, labels: Sequence[str]) -> Columns:
@@ -70,6 +81,82 @@ def compare_pair(
     if metric in BINARY_METRICS:
         exact = mcnemar([r.correct for r in a.records], [r.correct for r in b.records]).p_value
     return Gap(paired, exact)
+
+
+@dataclass(frozen=True)
+class Together:
+    """Rungs compared all at once, with intervals that hold together whichever rung is best (MCB)."""
+
+    names: tuple[str, ...]
+    family: Simultaneous
+
+    def gap(self, a: RungResult, b: RungResult) -> PairInterval:
+        """metric(a) - metric(b), with the interval that decides whether either clearly beats the other."""
+        return self.family.pair(self.names.index(a.name), self.names.index(b.name))
+
+
+def compare_together(
+    rungs: Sequence[RungResult],
+    task_type: str,
+    labels: Sequence[str],
+    metric: str,
+    measurement: Measurement = DEFAULT_MEASUREMENT,
+    *,
+    upward: bool = False,
+) -> Together:
+    """Multiple comparisons with the best over `rungs`, paired by test example (harness/metrics/simultaneous.py);
+    `upward`: the rungs come in the ladder's order and each is compared only with those after it."""
+    definition = next((d for d in definitions(task_type) if d.name == metric), None)
+    if definition is None:
+        raise ValueError(f"no metric '{metric}' for task type '{task_type}'")
+    statistic = definition.statistic
+    columns = [seed_columns(rung, labels) for rung in rungs]
+    per_example = None
+    if isinstance(statistic, MeanOf):  # a mean of per-example values: each resample gets its own error
+        per_example = [np.mean([c[statistic.column] for c in seeds], axis=0) for seeds in columns]
+    family = simultaneous(
+        [_seed_mean(statistic, seeds) for seeds in columns],
+        [[(r.prediction, r.output, r.scores.get("value")) for r in rung.records] for rung in rungs],
+        len(rungs[0].records) if rungs else 0,
+        measurement,
+        extra_variance=[_seed_variance(rung, metric) for rung in rungs],
+        per_example=per_example,
+        upward=upward,
+    )
+    return Together(tuple(rung.name for rung in rungs), family)
+
+
+def seed_columns(result: RungResult, labels: Sequence[str]) -> list[Columns]:
+    """The rung's columns, then those of each seed it was retrained from (the same examples, in order)."""
+    targets = [r.target for r in result.records]
+    return [
+        rung_columns(result, labels),
+        *(build_columns(targets, run.predictions, run.scores, labels) for run in result.seed_runs),
+    ]
+
+
+def _seed_variance(result: RungResult, metric: str) -> float:
+    """The variance of the seeds' mean that comes from the seeds: their sample variance over their count."""
+    values = seed_values(result, metric)
+    if len(values) < 2:
+        return 0.0
+    return float(np.var(values, ddof=1)) / len(values)
+
+
+def _seed_mean(
+    statistic: Callable[[Columns, np.ndarray], np.ndarray], columns: list[Columns]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The statistic averaged over a rung's training seeds, as a function of the resampled indices."""
+    return lambda idx: np.mean([statistic(c, idx) for c in columns], axis=0)
+
+
+def describe_gap(gap: PairInterval, metric: str) -> str:
+    """accuracy +0.097 [-0.012, +0.206], MDE 0.142 at n=124: the interval that decided, and what it could see."""
+    if gap.differing == 0:
+        return f"{metric} {gap.difference:+.3f}, the same answers on all {gap.n} examples"
+    text = f"{metric} {gap.difference:+.3f} [{gap.ci_low:+.3f}, {gap.ci_high:+.3f}]"
+    seen = f"MDE {gap.mde:.3f}" if gap.mde == gap.mde else f"only {gap.differing} examples differ"
+    return f"{text}, {seen} at n={gap.n}"
 
 
 def same_examples(a: RungResult, b: RungResult) -> bool:

@@ -29,17 +29,19 @@ from advisor.claims import (
     metric_value,
     quality_claim,
     say,
+    seed_spread,
     total_cost_claim,
 )
 from advisor.close_calls import close_call
-from advisor.compare import Gap, compare_pair
+from advisor.compare import compare_together, describe_gap
+from advisor.floor import below_floor_reason, floor_checks, nothing_ships_summary
 from advisor.majority import majority_baseline
-from advisor.settle import examples_to_settle
+from advisor.settle import examples_for_margin, examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from advisor.tie_break import pick, preferred_value
 from advisor.training_notes import training_warnings
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
-from harness.metrics.task_metrics import BINARY_METRICS
+from harness.metrics.simultaneous import PairInterval
 from harness.rungs import LADDER_STEPS
 
 
@@ -63,6 +65,7 @@ def decide(
 ) -> Recommendation:
     """Apply the policy to an assessment's rungs."""
     rungs = assessment.rungs
+    task = assessment.task
     rejected: dict[str, str] = {}
     claims: dict[str, list[Claim]] = {}
     eligible = []
@@ -73,6 +76,13 @@ def decide(
         else:
             eligible.append(rung)
     warnings = _data_warnings(rungs, facts, data)
+    settings = dict(
+        confidence=measurement.confidence,
+        tolerance=measurement.tolerance,
+        margin=policy.margin,
+        prefer=policy.prefer,
+        horizon_months=policy.horizon_months,
+    )
     if not eligible:
         return Recommendation(
             rung=None,
@@ -80,83 +90,110 @@ def decide(
             reasons=[f"{name}: {why}" for name, why in rejected.items()],
             rejected=rejected,
             warnings=warnings,
-            confidence=measurement.confidence,
-            tolerance=measurement.tolerance,
-            prefer=policy.prefer,
-            horizon_months=policy.horizon_months,
+            **settings,  # type: ignore[arg-type]
         )
     metric = eligible[0].primary_metric
+    baseline = majority_baseline(assessment, measurement)
+    floor = floor_checks(eligible, baseline, task.type, task.labels, metric, measurement) if baseline else {}
+    if baseline is not None:
+        for rung in [r for r in eligible if floor[r.name].below]:
+            rejected[rung.name] = below_floor_reason(floor[rung.name], baseline, metric)
+            claims[rung.name] = [quality_claim(rung, baseline, metric)]
+        eligible = [r for r in eligible if not floor[r.name].below]
+        if not eligible:
+            return Recommendation(
+                rung=None,
+                summary=nothing_ships_summary(baseline, metric, task.model),
+                reasons=[f"{r.name}: {rejected[r.name]}" for r in rungs],
+                rejected=rejected,
+                warnings=warnings,
+                floor=baseline.name,
+                claims={r.name: claims[r.name] for r in rungs if r.name in claims},
+                **settings,  # type: ignore[arg-type]
+            )
     best = max(eligible, key=lambda r: metric_value(r, metric))
     order = sorted(eligible, key=lambda r: (r.step, _per_1k(r), rungs.index(r)))
-    gaps: dict[tuple[str, str], Gap] = {}
+    # the ladder's pick asks of each rung only "is a rung above it clearly better?"; the other tie-breaks
+    # need every rung compared with every other
+    upward = policy.prefer == "ladder"
+    together = compare_together(order, task.type, task.labels, metric, measurement, upward=upward)
+    gap = together.gap
 
-    def gap(a: RungResult, b: RungResult) -> Gap:
-        if (a.name, b.name) not in gaps:
-            task = assessment.task
-            gaps[a.name, b.name] = compare_pair(a, b, task.type, task.labels, metric, measurement)
-        return gaps[a.name, b.name]
+    def beater(rung: RungResult) -> RungResult | None:
+        """The rung that clearly beats this one by more than the tolerance (the best first), if any."""
+        rivals = order[order.index(rung) + 1 :] if upward else order
+        ahead = [
+            other
+            for other in [best, *sorted(rivals, key=lambda r: -metric_value(r, metric))]
+            if other is not rung
+            and other in rivals
+            and gap(other, rung).clearly_positive()
+            and metric_value(other, metric) - metric_value(rung, metric) > measurement.tolerance
+        ]
+        return ahead[0] if ahead else None
 
-    def clearly_worse(a: RungResult, b: RungResult) -> bool:
-        behind = metric_value(b, metric) - metric_value(a, metric)
-        return gap(a, b).clearly_negative(measurement.confidence) and behind > measurement.tolerance
-
-    beaten = _clearly_beaten_by_best([r for r in order if r is not best], best, metric, measurement, gap)
+    beaten = {rung.name: by for rung in order if (by := beater(rung)) is not None}
     contenders = [r for r in order if r.name not in beaten]
     chosen = pick(contenders, policy)
     for rung in order:
-        if rung not in contenders:
-            claims[rung.name] = [quality_claim(rung, best, metric)]
-            held = f", below the Holm threshold for {len(order) - 1} comparisons" if len(order) > 2 else ""
-            rejected[rung.name] = f"clearly worse than {best.name}: {gap(rung, best).describe(metric)}{held}"
+        if rung.name in beaten:
+            by = beaten[rung.name]
+            claims[rung.name] = [quality_claim(rung, by, metric)]
+            family = f", simultaneous over {len(order)} rungs" if len(order) > 2 else ""
+            rejected[rung.name] = f"clearly worse than {by.name}: {describe_gap(gap(rung, by), metric)}{family}"
     claims[chosen.name], reason = _why_chosen(chosen, best, contenders, order, metric, policy, measurement, gap)
     thin_examples: int | None = None
     undecided: list[str] = []
+    underpowered: list[str] = []
     for rung in contenders:
         if rung is chosen:
             continue
         said, why = _why_not(rung, chosen, metric, policy, measurement, gap(rung, chosen))
         claims[rung.name], rejected[rung.name] = said, why
+        if cannot_see(gap(rung, chosen), policy.margin):
+            underpowered.append(rung.name)
         ahead = metric_value(rung, metric) - metric_value(chosen, metric)
-        if ahead > measurement.tolerance and not gap(rung, chosen).clearly_positive(measurement.confidence):
+        if ahead > measurement.tolerance:
             undecided.append(rung.name)
-            needed = _more_examples(gap(rung, chosen), rung, chosen, metric, measurement.confidence)
+            needed = examples_to_settle(gap(rung, chosen))
             thin_examples = needed if thin_examples is None else min(thin_examples, needed or thin_examples)
     close_calls = [
         call
         for rung in order
-        if rung is not chosen and not clearly_worse(rung, chosen)
+        if rung is not chosen and rung in contenders
         for call in [close_call(rung, chosen, gap(rung, chosen), metric)]
         if call is not None
     ]
-    baseline = majority_baseline(assessment, measurement)
     for rung in eligible if baseline is not None else []:
         assert baseline is not None
-        if gap(rung, baseline).clearly_positive(measurement.confidence):
+        if floor[rung.name].clearly_above():
             continue
         note = (
-            f"does not clearly beat the majority-class baseline ({baseline.name}: {metric} "
-            f"{metric_value(baseline, metric):.3f}; {gap(rung, baseline).describe(metric)})"
+            f"does not clearly beat always answering '{baseline.config['label']}', which scores {metric} "
+            f"{metric_value(baseline, metric):.3f} ({describe_gap(floor[rung.name].gap, metric)})"
         )
         if rung is chosen:
             warnings.append(f"{rung.name} {note}")
         else:
             rejected[rung.name] += f"; it {note}"
     warnings += _fact_warnings(chosen, eligible, facts, metric, data)
+    for rung in rungs:  # a close call's tuned rung, retrained from other seeds: its values and their spread
+        spread = seed_spread(rung, metric)
+        if spread and rung is chosen:
+            reason += f"; {spread}, decided on their mean"
+        elif spread and rung.name in rejected:
+            rejected[rung.name] += f"; {spread}, decided on their mean"
     for rung in rungs:  # how a tuned rung was trained can explain why it lost, or qualify why it won
         notes = training_warnings(rung)
         if notes and rung.name in rejected:
             rejected[rung.name] += f"; note: {rung.name}: " + "; ".join(notes)
         elif notes and rung is chosen:
             warnings += [f"{rung.name}: {note}" for note in notes]
-    evidence_thin = thin_examples is not None
+    evidence_thin = thin_examples is not None or bool(underpowered)
+    visible = [examples_for_margin(gap(chosen, r), policy.margin) for r in contenders if r.name in underpowered]
+    for_margin = max((n for n in visible if n is not None), default=None)
     if evidence_thin:
-        warnings.append(
-            "The evidence is thin: some rungs are ahead by more than the tolerance but their intervals still "
-            f"include no difference. Roughly {thin_examples} more test examples would settle the closest one "
-            f"(at {measurement.confidence:.0%} confidence, with 80% power if the observed difference is real)."
-            if thin_examples
-            else "The evidence is thin: rungs differ by more than the tolerance without a clear difference."
-        )
+        warnings.append(_thin_evidence(thin_examples, for_margin, policy.margin, measurement, contenders[0]))
     constraint_rejected = {r.name for r in rungs if r not in eligible}
     summary, summary_claims = _summary(
         chosen, best, rungs, constraint_rejected, contenders, metric, policy, measurement, gap
@@ -171,47 +208,41 @@ def decide(
         warnings=warnings,
         evidence_thin=evidence_thin,
         more_examples_needed=thin_examples,
-        confidence=measurement.confidence,
-        tolerance=measurement.tolerance,
-        prefer=policy.prefer,
-        horizon_months=policy.horizon_months,
+        examples_for_margin=for_margin,
+        floor=baseline.name if baseline is not None else None,
         claims={r.name: claims[r.name] for r in rungs if r.name in claims},
         close_calls=close_calls,
         undecided=undecided,
+        underpowered=underpowered,
+        mde={r.name: gap(r, chosen).mde for r in order if r is not chosen},
+        **settings,  # type: ignore[arg-type]
     )
 
 
-def _clearly_beaten_by_best(
-    others: Sequence[RungResult],
-    best: RungResult,
-    metric: str,
-    measurement: Measurement,
-    gap: Callable[[RungResult, RungResult], Gap],
-) -> set[str]:
-    """The rungs clearly worse than the best, with Holm's step-down over the comparisons against it.
+def cannot_see(gap: PairInterval, margin: float) -> bool:
+    """Too few examples to tell: the interval includes zero and a difference of `margin` would likely be missed."""
+    unclear = not gap.clearly_positive() and not gap.clearly_negative()
+    return unclear and not gap.mde <= margin  # an unknown MDE (NaN) cannot vouch for the test either
 
-    The best is chosen by the data, so comparing every other rung with it is several tests at once: at
-    5 % each, seven truly equal rungs would see "a clearly better rung" far more than 5 % of the time
-    (benchmarks/decision_sim.py measured 11-13 % at n >= 300). Holm's procedure keeps that family-wise
-    rate at the confidence level: the k-th smallest p-value must fall below alpha / (m - k + 1). A rung
-    is also clearly worse only when its paired interval lies below zero and it trails by more than the
-    tolerance.
-    """
-    alpha = 1 - measurement.confidence
 
-    def p_value(rung: RungResult) -> float:
-        difference = gap(rung, best)  # McNemar's exact p for a 0/1 metric, the paired bootstrap's otherwise
-        return difference.mcnemar_p if difference.mcnemar_p is not None else difference.paired.p_value
-
-    beaten: set[str] = set()
-    ranked = sorted(others, key=p_value)
-    for index, rung in enumerate(ranked):
-        behind = metric_value(best, metric) - metric_value(rung, metric)
-        below = gap(rung, best).paired.ci_high < 0
-        if not (p_value(rung) < alpha / (len(ranked) - index) and below and behind > measurement.tolerance):
-            break
-        beaten.add(rung.name)
-    return beaten
+def _thin_evidence(
+    settle: int | None, for_margin: int | None, margin: float, measurement: Measurement, lowest: RungResult
+) -> str:
+    parts = ["The evidence is thin:"]
+    if settle is not None:
+        parts.append(
+            "some rungs are ahead by more than the tolerance but their intervals still include no difference; "
+            f"roughly {settle} more test examples would settle the closest one (at {measurement.confidence:.0%} "
+            "confidence, with 80% power if the observed difference is real)."
+        )
+    if for_margin is not None:
+        parts.append(
+            f"a difference of {margin:.3f} (decision.margin) between the contenders could not be seen with this "
+            f"test set; about {for_margin} more test examples would make it visible."
+        )
+    if len(parts) == 1:
+        parts.append("rungs differ by more than the tolerance without a clear difference.")
+    return " ".join(parts)
 
 
 def _per_1k(rung: RungResult) -> float:
@@ -255,7 +286,7 @@ def _why_chosen(
     metric: str,
     policy: DecisionSection,
     measurement: Measurement,
-    gap: Callable[[RungResult, RungResult], Gap],
+    gap: Callable[[RungResult, RungResult], PairInterval],
 ) -> tuple[list[Claim], str]:
     estimate = chosen.metrics[metric]
     price = f" at ${_per_1k(chosen):.4f} per 1k requests" if _per_1k(chosen) != math.inf else ""
@@ -265,10 +296,16 @@ def _why_chosen(
         parts.append(f"the best rung on {metric}")
     else:
         said.append(quality_claim(chosen, best, metric))
-        parts.append(
-            f"not clearly worse than the best, {best.name} ({gap(chosen, best).describe(metric)}, "
-            f"tolerance {measurement.tolerance:.3f} at {measurement.confidence:.0%} confidence)"
-        )
+        against = f"{best.name} ({describe_gap(gap(chosen, best), metric)}, tolerance {measurement.tolerance:.3f})"
+        if gap(chosen, best).clearly_negative():  # a real gap, but within the tolerance
+            parts.append(f"behind the best, {against}, by no more than the tolerance")
+        elif cannot_see(gap(chosen, best), policy.margin):
+            parts.append(
+                f"underpowered against the best, {against}: a difference under {gap(chosen, best).mde:.3f} could "
+                f"not be seen with {gap(chosen, best).n} examples"
+            )
+        else:
+            parts.append(f"not clearly worse than the best, {against}")
     if policy.prefer == "ladder":
         below = [r for r in order if r.step < chosen.step]
         if chosen is best and below:
@@ -307,7 +344,7 @@ def _why_not(
     metric: str,
     policy: DecisionSection,
     measurement: Measurement,
-    difference: Gap,
+    difference: PairInterval,
 ) -> tuple[list[Claim], str]:
     """Why a rung that is not clearly worse than the best was not shipped, against the chosen rung."""
     said: list[Claim] = []
@@ -337,13 +374,13 @@ def _why_not(
     quality = quality_claim(rung, chosen, metric)
     said.append(quality)
     ahead = quality.value - quality.other_value
-    described = difference.describe(metric)
+    described = describe_gap(difference, metric)
     then = f", {ships}" if ships else ""
-    if ahead > measurement.tolerance and not difference.clearly_positive(measurement.confidence):
+    unseen = f"a difference under {difference.mde:.3f} could not be seen with {difference.n} examples"
+    if ahead > measurement.tolerance and cannot_see(difference, policy.margin):
+        parts.append(f"{say(quality)}, underpowered: {unseen} ({described}){then}")
+    elif ahead > measurement.tolerance and not difference.clearly_positive():
         parts.append(f"{say(quality)} but not clearly ({described}){then}")
-    elif ahead > measurement.tolerance:  # clearly ahead of the chosen rung, which is still not clearly behind the best
-        behind_best = f"{chosen.name} is not clearly worse than the best rung"
-        parts.append(f"{say(quality)} ({described}), but {behind_best}{then}")
     elif ahead > 0:
         parts.append(f"{say(quality)}, within the {measurement.tolerance:.3f} tolerance ({described}){then}")
     else:
@@ -366,7 +403,7 @@ def _summary(
     metric: str,
     policy: DecisionSection,
     measurement: Measurement,
-    gap: Callable[[RungResult, RungResult], Gap],
+    gap: Callable[[RungResult, RungResult], PairInterval],
 ) -> tuple[str, list[Claim]]:
     tuned = [r for r in rungs if r.tuned]
     head = "Fine-tune: " if chosen.tuned else "Ship the prompt: " if tuned else "Ship "
@@ -384,11 +421,17 @@ def _summary(
         return f"{head}{chosen.name} clearly beats every rung lower on the ladder on {metric}.", [
             claim for r in below for claim in (ladder_claim(r, chosen), quality_claim(r, chosen, metric))
         ]
-    if (
-        not chosen.tuned
-        and tuned
-        and not any(gap(t, chosen).clearly_positive(measurement.confidence) for t in tuned if t in contenders)
-    ):
+    if not chosen.tuned and tuned and not any(gap(t, chosen).clearly_positive() for t in tuned if t in contenders):
+        rivals = [t for t in tuned if t in contenders]
+        unseen = [gap(t, chosen).mde for t in rivals if cannot_see(gap(t, chosen), policy.margin)]
+        if unseen:
+            smallest = min(unseen)
+            size = f"{smallest:.3f}" if smallest == smallest else "any size"
+            return (
+                f"{head}{chosen.name}. No tuned rung clearly beats it on {metric}, but the test set is too small "
+                f"to tell: a difference under {size} could not be seen.",
+                [],
+            )
         return f"{head}{chosen.name}. No tuned rung clearly beats it on {metric}.", []
     return (
         f"{head}{chosen.name}, the rung lowest on the ladder that is not clearly worse than the best "
@@ -431,12 +474,3 @@ def _fact_warnings(
     if facts.data_must_stay_in_house and chosen.cost is not None and chosen.cost.hosting == "api":
         warnings.append("The data must stay in-house: serve this rung self-hosted, not through an API.")
     return warnings
-
-
-def _more_examples(difference: Gap, rung: RungResult, chosen: RungResult, metric: str, confidence: float) -> int | None:
-    """Test examples to add to settle the comparison, from its paired data (advisor/settle.py)."""
-    if metric in BINARY_METRICS:
-        return examples_to_settle(
-            difference.paired, confidence, [r.correct for r in rung.records], [r.correct for r in chosen.records]
-        )
-    return examples_to_settle(difference.paired, confidence)

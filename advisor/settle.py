@@ -1,46 +1,35 @@
-"""How many more labelled test examples would settle a close call, from the paired data that decides it.
+"""How many more labelled test examples would settle a close call, from the comparison that decides it.
 
-For a 0/1 metric the comparison is decided by the examples on which the two rungs disagree
-(McNemar's discordant pairs): each example contributes d_i = correct_a - correct_b in {-1, 0, +1},
-and the paired test's standard error at n examples is sd(d) / sqrt(n). The n that makes the
-observed mean difference significant at the confidence level with 80 % power (if the observed
-difference is the true one) is ((z_conf + z_power) x sd(d) / |mean d|)^2. For a metric that is not a
-mean of 0/1 values (macro-F1, token F1), the paired interval's own width stands in for sd(d):
-n' = n x ((z_conf + z_power) / z_conf x half-width / |difference|)^2.
+A pair's interval is d x se wide on each side (d the simultaneous critical value of the rung behind,
+harness/metrics/simultaneous.py), and se shrinks as 1 / sqrt(n) while the rate at which the two rungs
+disagree holds. So:
+
+- to settle the observed difference (declare it with 80 % power if it is the true one), the test set
+  needs n' = n x ((d + z_0.8) x se / |difference|)^2 examples;
+- to see any difference of `decision.margin` (the MDE down to the margin), n'' = n x (MDE / margin)^2.
+
+For a 0/1 metric, se comes from the examples on which the rungs disagree (McNemar's discordant pairs):
+two rungs 0.03 apart that disagree on 10 examples need far fewer than two that disagree on 70. Both are
+planning figures: they assume the observed difference and disagreement rate hold.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from statistics import NormalDist
 
-from harness.metrics.comparison import PairedDifference
-
-POWER = 0.8
+from harness.metrics.simultaneous import PairInterval
 
 
-def examples_to_settle(
-    paired: PairedDifference,
-    confidence: float,
-    correct_a: Sequence[bool] | None = None,
-    correct_b: Sequence[bool] | None = None,
-) -> int | None:
-    """More test examples (beyond the n already answered) to settle the comparison; None if it cannot tell."""
-    if paired.n == 0 or paired.difference == 0 or paired.difference != paired.difference:
+def examples_to_settle(gap: PairInterval) -> int | None:
+    """More test examples (beyond the n answered) to settle the observed difference; None if it cannot tell."""
+    if gap.n == 0 or gap.difference == 0 or gap.mde != gap.mde or gap.standard_error == 0:
         return None
-    z_conf = NormalDist().inv_cdf(0.5 + confidence / 2)
-    z_power = NormalDist().inv_cdf(POWER)
-    if correct_a is not None and correct_b is not None:
-        diffs = [int(a) - int(b) for a, b in zip(correct_a, correct_b, strict=True)]
-        mean = sum(diffs) / len(diffs)
-        variance = sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1)
-        if mean == 0 or variance == 0:
-            return None
-        needed = math.ceil(((z_conf + z_power) * math.sqrt(variance) / abs(mean)) ** 2)
-    else:
-        half = (paired.ci_high - paired.ci_low) / 2
-        if half <= 0:
-            return None
-        needed = math.ceil(paired.n * ((z_conf + z_power) / z_conf * half / abs(paired.difference)) ** 2)
-    return max(needed - paired.n, 1)
+    needed = math.ceil(gap.n * (gap.mde / abs(gap.difference)) ** 2)
+    return max(needed - gap.n, 1)
+
+
+def examples_for_margin(gap: PairInterval, margin: float) -> int | None:
+    """More test examples for the MDE to come down to `margin`; None if it is there or cannot be told."""
+    if gap.n == 0 or margin <= 0 or gap.mde != gap.mde or gap.mde <= margin:
+        return None
+    return max(math.ceil(gap.n * (gap.mde / margin) ** 2) - gap.n, 1)

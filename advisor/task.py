@@ -124,10 +124,27 @@ class DecisionSection(_Strict):
 
     confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
     tolerance: float = Field(default=0.01, ge=0.0, le=1.0)
+    # the smallest quality difference worth seeing: a comparison whose minimum detectable difference is
+    # larger says "underpowered" rather than "not clearly beaten"
+    margin: float = Field(default=0.03, gt=0.0, le=1.0)
+    # training seeds of a tuned rung in a close call (its chosen configuration retrained from seeds+1, ...);
+    # "off": one seed, the test interval alone
+    seeds: int | Literal["off"] = 3
+    seed_rungs: int = Field(default=1, ge=1, le=10)  # at most this many tuned rungs are retrained so
+
     # among the rungs not clearly worse than the best: the lowest on the ladder, the lowest total cost
     # (one-off + monthly x horizon_months), or the lowest p95 latency
     prefer: Literal["ladder", "cost", "latency"] = "ladder"
     horizon_months: float = Field(default=12.0, gt=0, le=120)
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        if value is False or value == "off":  # YAML reads a bare off as false
+            return "off"
+        if isinstance(value, bool) or (isinstance(value, int) and not 2 <= value <= 10):
+            raise ValueError("decision.seeds: 2 to 10 training seeds, or off")
+        return value
 
 
 class GatesSection(_Strict):

@@ -4,17 +4,20 @@ Each ladder has seven rungs (zero_shot, few_shot, few_shot_similar, rag, lora, q
 the same n test examples. Answers are correlated the way real rungs' are: an example's latent
 difficulty u ~ U(0, 1) decides every rung's answer with probability `shared` (correct when u < the
 rung's true accuracy), and an independent draw decides it otherwise, so each rung's true accuracy is
-exactly its set value and paired comparisons see realistic disagreement. The real policy
-(`advisor.decide.decide`, real paired bootstrap and McNemar) picks a rung; the simulation counts:
+exactly its set value and paired comparisons see realistic disagreement. Three procedures pick a rung
+on each ladder: `mcb`, the real policy (`advisor.decide.decide`: multiple comparisons with the best,
+harness/metrics/simultaneous.py), and the two it replaced, `holm` and `max_t`
+(benchmarks/decision_procedures.py), each followed by the ladder's pick. The simulation counts:
 
 - step-up rate: all rungs truly equal, how often something above the lowest rung ships;
 - power: one rung truly `--gap` better (the adapter), how often it ships;
 - wrong ship: how often the shipped rung is truly worse than a rung lower on the ladder by more
   than the tolerance; miss: how often a rung truly better than the shipped one by more than the
   tolerance exists;
-- coverage: how often the paired 95 % interval of (rung - zero_shot) contains the true difference.
+- coverage: how often the intervals the recommendation prints beside its verdicts (mcb) contain the
+  true difference, each on its own and all of a ladder's at once.
 
-    python benchmarks/decision_sim.py [--ladders 200] [--sizes 100,300,1000] [--gap 0.10]
+    python benchmarks/decision_sim.py [--ladders 200] [--sizes 100,300,1000] [--gap 0.10] [--name decision_sim]
 """
 
 from __future__ import annotations
@@ -131,41 +134,91 @@ def simulated_ladder(truth: list[float], n: int, shared: float, rng: np.random.G
     )
 
 
+PROCEDURES = ("mcb", "holm", "max_t")  # mcb: advisor.decide as shipped; the others: benchmarks/decision_procedures.py
+
+
+def ship_index(beaten: set[int], count: int) -> int:
+    """The ladder policy: the first rung (ladder order) not clearly worse."""
+    return next(i for i in range(count) if i not in beaten)
+
+
+def shown_intervals(ladder: Any, chosen: int, measurement: Measurement) -> list[tuple[int, int, float, float]]:
+    """The pairs the recommendation prints with a verdict, and their simultaneous intervals (a - b)."""
+    from advisor.claims import metric_value
+    from advisor.compare import compare_together
+
+    rungs = ladder.rungs
+    together = compare_together(rungs, "classification", ["a", "b"], "accuracy", measurement)
+    values = [metric_value(r, "accuracy") for r in rungs]
+    best = int(np.argmax(values))
+    shown = []
+    for i, rung in enumerate(rungs):
+        if i == chosen:
+            other = best
+        else:
+            beaters = [
+                j
+                for j in [best, *np.argsort(values)[::-1]]
+                if j != i and together.gap(rungs[j], rung).clearly_positive()
+            ]
+            other = int(beaters[0]) if beaters else chosen
+        if other != i:
+            gap = together.gap(rung, rungs[other])
+            shown.append((i, other, gap.ci_low, gap.ci_high))
+    return shown
+
+
 def run_scenario(truth: list[float], n: int, ladders: int, shared: float, seed: int) -> dict[str, Any]:
-    """The policy on `ladders` simulated ladders: what it shipped, how often wrongly, interval coverage."""
-    from advisor.compare import compare_pair
+    """Each procedure on `ladders` simulated ladders: what it shipped, how often wrongly, interval coverage."""
     from advisor.decide import DataFacts, decide
     from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+    from benchmarks.decision_procedures import holm_beaten, max_t_beaten
 
     policy = DecisionSection()
     rng = np.random.default_rng(seed)
     names = [name for name, _, _ in RUNGS]
-    shipped: dict[str, int] = dict.fromkeys(names, 0)
-    step_up = wrong = missed = covered = intervals = 0
+    rows: dict[str, dict[str, Any]] = {
+        p: {"shipped": dict.fromkeys(names, 0), "step_up": 0, "wrong": 0, "missed": 0} for p in PROCEDURES
+    }
+    covered = intervals = all_covered = 0
     for index in range(ladders):
         ladder = simulated_ladder(truth, n, shared, rng)
+        measurement = Measurement(seed=index)
         facts = DataFacts(n_train=1000, smallest_class=500)
-        advice = decide(ladder, ConstraintsSection(), FactsSection(), policy, facts, Measurement(seed=index))
+        advice = decide(ladder, ConstraintsSection(), FactsSection(), policy, facts, measurement)
         assert advice.rung is not None
-        chosen = names.index(advice.rung)
-        shipped[advice.rung] += 1
-        step_up += RUNGS[chosen][1] > 0
-        wrong += any(truth[j] - truth[chosen] > policy.tolerance for j in range(chosen))
-        missed += any(truth[j] - truth[chosen] > policy.tolerance for j in range(len(RUNGS)))
-        base = ladder.rungs[0]
-        for j, other in enumerate(ladder.rungs[1:], start=1):
-            gap = compare_pair(other, base, "classification", ["a", "b"], "accuracy", Measurement(seed=index))
-            covered += gap.paired.ci_low <= truth[j] - truth[0] <= gap.paired.ci_high
-            intervals += 1
+        correct = [np.array([r.correct for r in rung.records]) for rung in ladder.rungs]
+        picks = {
+            "mcb": names.index(advice.rung),
+            "holm": ship_index(holm_beaten(correct, measurement), len(RUNGS)),
+            "max_t": ship_index(max_t_beaten(correct, measurement), len(RUNGS)),
+        }
+        for procedure, chosen in picks.items():
+            row = rows[procedure]
+            row["shipped"][names[chosen]] += 1
+            row["step_up"] += RUNGS[chosen][1] > 0
+            row["wrong"] += any(truth[j] - truth[chosen] > policy.tolerance for j in range(chosen))
+            row["missed"] += any(truth[j] - truth[chosen] > policy.tolerance for j in range(len(RUNGS)))
+        shown = shown_intervals(ladder, picks["mcb"], measurement)
+        hits = [low <= truth[i] - truth[j] <= high for i, j, low, high in shown]
+        covered += sum(hits)
+        intervals += len(hits)
+        all_covered += all(hits)
     return {
         "truth": truth,
         "n": n,
         "ladders": ladders,
-        "shipped": shipped,
-        "step_up_rate": step_up / ladders,
-        "wrong_ship_rate": wrong / ladders,
-        "miss_rate": missed / ladders,
-        "interval_coverage": covered / intervals,
+        "procedures": {
+            p: {
+                "shipped": row["shipped"],
+                "step_up_rate": row["step_up"] / ladders,
+                "wrong_ship_rate": row["wrong"] / ladders,
+                "miss_rate": row["missed"] / ladders,
+            }
+            for p, row in rows.items()
+        },
+        "shown_interval_coverage": covered / max(intervals, 1),
+        "shown_intervals_all_covered": all_covered / ladders,
     }
 
 
@@ -175,42 +228,50 @@ def main() -> None:
     parser.add_argument("--sizes", default="100,300,1000")
     parser.add_argument("--gap", type=float, default=0.10)
     parser.add_argument("--shared", type=float, default=0.6, help="share of answers decided by common difficulty")
+    parser.add_argument("--name", default="decision_sim", help="the result file's name under benchmarks/results/")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     started = time.perf_counter()
     scenarios = []
-    for n in sizes:
-        equal = run_scenario([TRUE_BASE] * len(RUNGS), n, args.ladders, args.shared, seed=n)
-        equal["scenario"] = "all equal"
-        scenarios.append(equal)
-        print(
-            f"all equal, n={n:5}: a step up shipped in {equal['step_up_rate']:.1%} of {args.ladders} ladders "
-            f"(target <= 5%); interval coverage {equal['interval_coverage']:.1%}",
-            flush=True,
-        )
     better = [TRUE_BASE] * len(RUNGS)
-    better[RUNGS.index(next(r for r in RUNGS if r[0] == "lora"))] = TRUE_BASE + args.gap
-    for n in sizes:
-        result = run_scenario(better, n, args.ladders, args.shared, seed=10_000 + n)
-        result["scenario"] = f"lora truly {args.gap:+.2f}"
-        scenarios.append(result)
-        print(
-            f"lora {args.gap:+.2f}, n={n:5}: lora shipped in {result['shipped']['lora'] / args.ladders:.1%} "
-            f"(target >= 80% at n=300); a truly worse rung shipped over a cheaper one in "
-            f"{result['wrong_ship_rate']:.1%}; a truly better rung missed in {result['miss_rate']:.1%}; "
-            f"interval coverage {result['interval_coverage']:.1%}",
-            flush=True,
-        )
-    coverage = np.mean([s["interval_coverage"] for s in scenarios])
-    print(f"interval coverage over every scenario: {coverage:.1%} (target 95% +/- 3)")
+    better[[name for name, _, _ in RUNGS].index("lora")] = TRUE_BASE + args.gap
+    for truth, label, seed in (
+        ([TRUE_BASE] * len(RUNGS), "all equal", 0),
+        (better, f"lora truly {args.gap:+.2f}", 10_000),
+    ):
+        for n in sizes:
+            result = run_scenario(truth, n, args.ladders, args.shared, seed=seed + n)
+            result["scenario"] = label
+            scenarios.append(result)
+            for procedure, row in result["procedures"].items():
+                if label == "all equal":
+                    said = f"a step up shipped in {row['step_up_rate']:6.1%} (target <= 5%)"
+                else:
+                    lora = row["shipped"]["lora"] / args.ladders
+                    said = (
+                        f"lora shipped in {lora:6.1%} (target >= 80% at n=300); wrong ship {row['wrong_ship_rate']:.1%}"
+                    )
+                print(f"{label:>16}, n={n:5}, {procedure:6}: {said}", flush=True)
+            print(
+                f"{'':>16}  shown intervals (mcb) cover the truth {result['shown_interval_coverage']:.1%} each, "
+                f"all at once in {result['shown_intervals_all_covered']:.1%} of ladders",
+                flush=True,
+            )
+    coverage = float(np.mean([s["shown_interval_coverage"] for s in scenarios]))
+    together = float(np.mean([s["shown_intervals_all_covered"] for s in scenarios]))
+    print(
+        f"shown intervals (mcb): each covers its true difference {coverage:.1%} of the time (target 95% +/- 3); "
+        f"all of a ladder's at once {together:.1%}"
+    )
     path = write_result(
-        "decision_sim",
+        args.name,
         {
             "benchmark": "decision_sim",
             "ladders": args.ladders,
             "shared": args.shared,
             "scenarios": scenarios,
-            "interval_coverage": float(coverage),
+            "shown_interval_coverage": coverage,
+            "shown_intervals_all_covered": together,
             "seconds": time.perf_counter() - started,
         },
     )

@@ -19,6 +19,7 @@ from harness.cards import AdapterCard
 from harness.errors import InputError, did_you_mean
 from harness.inference.answerer import Answerer, LocalAnswerer
 from harness.inference.engine import Engine
+from harness.inference.memo import AnswerMemo, MemoAnswerer
 from harness.inference.prompts import PromptBuilder
 from harness.progress import TrainingProgress
 from harness.types import Example, Output
@@ -145,6 +146,11 @@ class TunedModel(Protocol):
         """Useful training tokens per second on this machine, timed on `rows` train rows (for `--plan`)."""
         ...
 
+    def reseeded(self, seed: int) -> Predictor | None:
+        """The same chosen configuration, trained again by the same procedure from another seed (after `prepare`),
+        to measure how much the weights' randomness moves its answers; None when it cannot be retrained so."""
+        ...
+
 
 class OtherRungs(Protocol):
     """The task's other rungs, by name, as a rung that learns from one (a distillation student) sees them."""
@@ -181,10 +187,12 @@ class RungContext:
     remote: Answerer | None = None  # an endpoint that answers this rung's prompts instead of the local engine
     data_files: Mapping[str, Path] = field(default_factory=dict)  # the task's other data (preferences, unlabelled)
     other_rungs: OtherRungs | None = None  # the task's rungs by name (a teacher), when the caller offers them
+    memo: AnswerMemo | None = None  # answers shared by alternatives chosen among on validation (same prompts)
 
     def answerer(self) -> Answerer:
         """Where a prompting rung's prompts are answered: the endpoint it names, else the local engine."""
-        return self.remote or LocalAnswerer(self.engine, self.prompts, self.model_fingerprint)
+        answerer = self.remote or LocalAnswerer(self.engine, self.prompts, self.model_fingerprint)
+        return MemoAnswerer(answerer, self.memo) if self.memo is not None else answerer
 
     def resolve(self, path: str) -> Path:
         """A path from the task file, relative to the task's folder."""

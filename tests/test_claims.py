@@ -17,6 +17,7 @@ from advisor.assessment import Assessment, Claim, CostSummary, Recommendation, R
 from advisor.claims import NOISE
 from advisor.close_calls import describe_close_call
 from advisor.decide import DataFacts, decide
+from advisor.majority import majority_baseline
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
 from harness.metrics.measurement import Measurement
 from tests.test_decide import assessment, rung
@@ -84,13 +85,47 @@ def check_words(text: str, claims: list[Claim]) -> None:
     assert loose - negated <= covered, f"a comparative word without a claim: {text}"
 
 
+INTERVAL = re.compile(r"\[([-+]?\d\.\d+), ([-+]?\d\.\d+)\]")
+
+
+def check_intervals(text: str) -> None:
+    """A clause that says "not clearly" (or "underpowered") never stands beside an interval excluding zero;
+    one that says "clearly worse" stands beside an interval below zero."""
+    for clause in text.split("; "):
+        intervals = [(float(low), float(high)) for low, high in INTERVAL.findall(clause)]
+        if "not clearly" in clause or "underpowered" in clause:
+            assert all(low <= 0 <= high for low, high in intervals), clause
+        elif re.search(r"(?<!not )\bclearly worse than\b", clause):
+            assert intervals and all(high < 0 for _, high in intervals[:1]), clause
+
+
+def check_floor(advice: Recommendation, built: Assessment) -> None:
+    """No rung at or below the majority-class answer ships; when none is above it, nothing ships."""
+    if built.task.majority_label is None:
+        return
+    share = np.mean([r.target == built.task.majority_label for r in built.rungs[0].records])
+    above = [r for r in built.rungs if r.metrics["accuracy"].value > share]
+    if advice.rung is None:
+        assert not above and advice.summary.startswith("Nothing ships: no rung beats always answering 'a'")
+        return
+    assert advice.rung in {r.name for r in above}
+    for result in built.rungs:
+        if result not in above:
+            assert "always answering 'a'" in advice.rejected[result.name], advice.rejected[result.name]
+
+
 def check(advice: Recommendation, built: Assessment) -> None:
-    rungs = {r.name: r for r in built.rungs}
+    baseline = majority_baseline(built)
+    rungs = {r.name: r for r in [*built.rungs, *([baseline] if baseline else [])]}
     horizon = advice.horizon_months
     for said in advice.claims.values():
         for claim in said:
             check_claim(claim, rungs, horizon)
-    assert advice.rung is not None
+    for text in [advice.summary, *advice.reasons, *advice.rejected.values(), *advice.warnings]:
+        check_intervals(text)
+    check_floor(advice, built)
+    if advice.rung is None:
+        return
     chosen_claims = advice.claims.get(advice.rung, [])
     check_words(advice.summary, chosen_claims)
     check_words(advice.reasons[0], chosen_claims)
@@ -103,7 +138,9 @@ def check(advice: Recommendation, built: Assessment) -> None:
 
 
 def generated(seed: int, count: int, n: int) -> Assessment:
+    """Rungs answering the same targets (a share of them 'a', the majority label), some below always-'a'."""
     rng = np.random.default_rng(seed)
+    targets = np.where(rng.random(n) < rng.uniform(0.5, 0.8), "a", "b")
     base = rng.random(n) < rng.uniform(0.3, 0.9)
     results = []
     steps = sorted(rng.integers(0, 5, size=count))
@@ -116,8 +153,13 @@ def generated(seed: int, count: int, n: int) -> Assessment:
         assert made.cost is not None
         training = float(rng.choice([0.0, 0.02, 5.0])) if step >= 3 else None
         update = {"training": training, "monthly": per_1k * 100}
+        for record, target in zip(made.records, targets, strict=True):
+            record.target = str(target)
+            record.prediction = record.output = record.target if record.correct else ("b" if target == "a" else "a")
         results.append(made.model_copy(update={"cost": CostSummary(**{**made.cost.model_dump(), **update})}))
-    return assessment(*results)
+    built = assessment(*results)
+    built.task.majority_label = "a"
+    return built
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)

@@ -32,11 +32,19 @@ def test_the_inputs_the_rivals_disagree_on_are_written_and_a_rerun_answers_nothi
     ticket_task: Path, tmp_path: Path
 ) -> None:
     task = with_unlabelled(ticket_task)
+    # the tiny random model answers 'access' to every ticket: with 'billing' the commonest train label and
+    # 'access' the commonest test one, its zero_shot beats the majority-class floor and can be recommended
+    with (task.parent / "train.jsonl").open("a", encoding="utf-8") as train:
+        train.write(
+            json.dumps({"id": "extra-train", "text": "Please refund my last payment", "label": "billing"}) + "\n"
+        )
+    with (task.parent / "test.jsonl").open("a", encoding="utf-8") as test:
+        test.write(json.dumps({"id": "extra-test", "text": "I forgot my username", "label": "access"}) + "\n")
     options = AssessOptions()
     run = prepare_run(task, options, QuietHooks())
     assessment = assess_prepared(run, options, QuietHooks())
     advice = assessment.recommendation
-    assert advice is not None and advice.rung is not None
+    assert advice is not None and advice.rung is not None, advice
     other = next(r.name for r in assessment.rungs if r.name != advice.rung)
     advice.undecided = [other]  # as if `other` led by more than the tolerance without a clear difference
     assert close_rivals(assessment) == [r.name for r in assessment.rungs]

@@ -7,6 +7,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -115,7 +116,8 @@ def test_assess_writes_html_and_markdown_beside_the_json(ticket_task: Path, tmp_
     assert result.exit_code == 0, result.output
     assert "Recommendation" in result.stdout
     page = (tmp_path / "r.assessment.html").read_text()
-    assert "<table>" in page and "Side by side" in page and "Ship" in page
+    summary = json.loads(out.read_text())["recommendation"]["summary"]
+    assert "<table>" in page and "Side by side" in page and escape(summary) in page
     assert (tmp_path / "r.assessment.md").read_text().startswith("## Ladder: tickets")
 
 

@@ -17,7 +17,7 @@ from harness.cards import AdapterCard
 from harness.data.hashing import content_hash
 from harness.distributed import group_lock
 from harness.inference.engine import Engine
-from harness.rungs import RungContext, TunedModel
+from harness.rungs import Predictor, RungContext, TunedModel
 from harness.types import Example, Output
 from tuning.artifacts import is_complete, read_card, write_card
 from tuning.tuned import TunedPredictor
@@ -76,6 +76,11 @@ class ObjectiveAdapter(ABC):
     def tuned(self) -> TunedModel | None:
         """This predictor is its own trained model."""
         return self
+
+    def reseeded(self, seed: int) -> Predictor | None:
+        """Not retrained from other seeds: its stages (SFT, then preferences or a teacher's labels) would all
+        have to be, at several times a lora rung's cost."""
+        return None
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """Answer with the adapter and the zero_shot prompt, as the lora rung answers."""

@@ -210,6 +210,11 @@ class TunedPredictor:
         """Useful tokens per second of this method on this machine (for `--plan`)."""
         return training_rate(self, rows)
 
+    def reseeded(self, seed: int) -> TunedPredictor:
+        """The chosen configuration (no search), trained from `seed`: adapter initialisation, batch order and
+        dropout change; data, options and early stopping on validation stay. Stored under its own key."""
+        return TunedPredictor(self.method, self._resolved_config(), replace(self.context, seed=seed))
+
     def engine(self) -> Engine:
         """An engine over the tuned model, searching or training it first when nothing is stored."""
         if self._engine is None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import statistics
+
 from advisor.assessment import Assessment, MetricValue, RungResult
+from advisor.claims import seed_values
 from advisor.majority import majority_baseline
 from harness.metrics.measurement import Measurement
 
@@ -45,7 +48,7 @@ def table_cells(assessment: Assessment) -> tuple[list[str], list[list[str]]]:
         rows.append(
             [
                 rung.name,
-                *(metric_text(rung.metrics[n]) if n in rung.metrics else "-" for n in names),
+                *(metric_text(rung.metrics[n]) + seeds_text(rung, n) if n in rung.metrics else "-" for n in names),
                 seconds_text(rung.latency.p50_s),
                 seconds_text(rung.latency.p95_s),
                 rate_text(rung),
@@ -75,6 +78,14 @@ def ranking_line(assessment: Assessment) -> str:
 def metric_text(value: MetricValue) -> str:
     """0.812 [0.741, 0.873]."""
     return f"{value.value:.3f} [{value.ci_low:.3f}, {value.ci_high:.3f}]"
+
+
+def seeds_text(rung: RungResult, metric: str) -> str:
+    """A retrained rung's seed mean and spread beside its test CI (" · 3 seeds 0.771 ± 0.020"), or ""."""
+    values = seed_values(rung, metric)
+    if len(values) < 2:
+        return ""
+    return f" · {len(values)} seeds {statistics.fmean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def seconds_text(value: float | None) -> str:

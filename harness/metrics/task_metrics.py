@@ -34,9 +34,19 @@ class MetricDefinition:
     needs: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class MeanOf:
+    """The mean of one per-example column per resample (a metric whose per-example values are known)."""
+
+    column: str
+
+    def __call__(self, columns: Columns, idx: np.ndarray) -> np.ndarray:
+        return columns[self.column][idx].mean(axis=1)
+
+
 def mean_of(column: str) -> Statistic:
     """The mean of one column per resample."""
-    return lambda columns, idx: columns[column][idx].mean(axis=1)
+    return MeanOf(column)
 
 
 def ratio_of(numerator: Sequence[tuple[str, float]], denominator: Sequence[tuple[str, float]]) -> Statistic:
