@@ -21,6 +21,7 @@ from harness.data.hashing import content_hash
 from harness.errors import InputError
 from harness.inference.answerer import SCORING_MODES, Answerer, PromptParts
 from harness.inference.answering import Mode
+from harness.inference.wrapped import WrappedAnswerer
 from harness.types import Example, Output
 
 CONTENT_FREE = ("N/A", "[MASK]")
@@ -71,7 +72,7 @@ def context_key(parts: PromptParts) -> str:
     return content_hash(demos, list(parts.passages), parts.demos_shared)
 
 
-class CalibratedAnswerer:
+class CalibratedAnswerer(WrappedAnswerer):
     """Answers through another answerer, each label score divided by its calibration context's p_cf.
 
     `context_of` says which prompt the content-free inputs go into for a given prompt. A context that
@@ -88,7 +89,7 @@ class CalibratedAnswerer:
         where: str,
         inputs: Sequence[str] = CONTENT_FREE,
     ):
-        self.inner = inner
+        super().__init__(inner)
         self.context_of = context_of
         self.label_tokens = label_tokens
         self.where = where
@@ -96,18 +97,6 @@ class CalibratedAnswerer:
         self._priors: dict[str, Prior] = {}
         self.content_free_prompts = 0  # content-free prompts this answerer asked for (what calibrating cost)
         self.content_free_tokens = 0  # and their prompt tokens
-
-    def fingerprint(self) -> str:
-        """The inner answerer's (the rung's own fingerprint says that it calibrates)."""
-        return self.inner.fingerprint()
-
-    def prepare(self) -> None:
-        """Whatever the inner answerer prepares."""
-        self.inner.prepare()
-
-    def scoring(self, mode: Mode) -> str:
-        """The inner answerer's scoring mode."""
-        return self.inner.scoring(mode)
 
     def answer(
         self, parts: Sequence[PromptParts], labels: Sequence[str], mode: Mode, max_new_tokens: int

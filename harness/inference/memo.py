@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from harness.data.hashing import content_hash
 from harness.inference.answerer import Answerer, PromptParts
 from harness.inference.answering import Mode
+from harness.inference.wrapped import WrappedAnswerer
 from harness.types import Output
 
 
@@ -30,24 +31,12 @@ def prompt_key(parts: PromptParts, labels: Sequence[str], mode: Mode, max_new_to
     return content_hash(e.id, e.input, demos, list(parts.passages), parts.demos_shared, list(labels), mode, budget)
 
 
-class MemoAnswerer:
+class MemoAnswerer(WrappedAnswerer):
     """Answers through another answerer, asking it only for prompts the memo has not seen."""
 
     def __init__(self, inner: Answerer, memo: AnswerMemo):
-        self.inner = inner
+        super().__init__(inner)
         self.memo = memo
-
-    def fingerprint(self) -> str:
-        """The inner answerer's."""
-        return self.inner.fingerprint()
-
-    def prepare(self) -> None:
-        """Whatever the inner answerer prepares."""
-        self.inner.prepare()
-
-    def scoring(self, mode: Mode) -> str:
-        """The inner answerer's scoring mode."""
-        return self.inner.scoring(mode)
 
     def answer(
         self, parts: Sequence[PromptParts], labels: Sequence[str], mode: Mode, max_new_tokens: int
