@@ -143,7 +143,7 @@ class DecisionSection(_Strict):
         if value is False or value == "off":  # YAML reads a bare off as false
             return "off"
         if isinstance(value, bool) or (isinstance(value, int) and not 2 <= value <= 10):
-            raise ValueError("decision.seeds: 2 to 10 training seeds, or off")
+            raise ValueError("2 to 10 training seeds, or off")
         return value
 
 

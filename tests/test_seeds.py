@@ -88,7 +88,7 @@ def test_seeds_are_trained_as_asked_and_not_at_all_when_off() -> None:
 def test_the_task_file_says_how_many_seeds() -> None:
     assert DecisionSection.model_validate({"seeds": False}).seeds == "off"  # YAML's bare off
     assert DecisionSection.model_validate({"seeds": 5}).seeds == 5
-    with pytest.raises(ValidationError, match="2 to 10 training seeds"):
+    with pytest.raises(ValidationError, match="2 to 10 training seeds, or off"):
         DecisionSection.model_validate({"seeds": 1})
 
 
