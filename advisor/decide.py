@@ -121,16 +121,17 @@ def decide(
 
     def beater(rung: RungResult) -> RungResult | None:
         """The rung that clearly beats this one by more than the tolerance (the best first), if any."""
-        rivals = order[order.index(rung) + 1 :] if upward else order
-        ahead = [
-            other
-            for other in [best, *sorted(rivals, key=lambda r: -metric_value(r, metric))]
-            if other is not rung
-            and other in rivals
-            and gap(other, rung).clearly_positive()
-            and metric_value(other, metric) - metric_value(rung, metric) > measurement.tolerance
-        ]
-        return ahead[0] if ahead else None
+        rivals = order[order.index(rung) + 1 :] if upward else [r for r in order if r is not rung]
+        ranked = sorted(rivals, key=lambda r: (-metric_value(r, metric), r is not best))
+        return next(
+            (
+                other
+                for other in ranked
+                if gap(other, rung).clearly_positive()
+                and metric_value(other, metric) - metric_value(rung, metric) > measurement.tolerance
+            ),
+            None,
+        )
 
     beaten = {rung.name: by for rung in order if (by := beater(rung)) is not None}
     contenders = [r for r in order if r.name not in beaten]
