@@ -1,5 +1,7 @@
 """The report as one self-contained HTML page: no scripts, no external assets, every data text escaped.
 
+The per-example table filters with CSS alone (advisor/report/examples_table.py), so the page needs no script.
+
 A Content-Security-Policy that allows no script and no network backs the escaping up: even a
 payload that slipped through could neither run nor load anything.
 """
@@ -12,7 +14,8 @@ from advisor.assessment import Assessment, RungResult
 from advisor.calibration_notes import calibration_line
 from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
-from advisor.report.disagreements import disagreements
+from advisor.report.examples_table import STYLE as EXAMPLES_STYLE
+from advisor.report.examples_table import examples_section
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
@@ -34,6 +37,7 @@ th:first-child, td:first-child { text-align: left; } th { background: #f4f6f8; }
 .chosen td { background: #eef7ee; font-weight: 600; }
 .cases td { text-align: left; max-width: 28rem; white-space: pre-wrap; word-break: break-word; }
 .ok { color: #2e7d32; } .bad { color: #c62828; } figure { margin: 1rem 0; }
+figure svg { max-width: 100%; height: auto; }
 """
 
 
@@ -92,13 +96,14 @@ def render_html(assessment: Assessment) -> str:
         sections += [
             f"<figure><figcaption>{escape(r.name)}</figcaption>{confusion_svg(r, task.labels)}</figure>" for r in shown
         ]
-    sections += ["<h2>Where the rungs disagree</h2>", _cases(assessment)]
+    sections += ["<h2>Every test example, rung by rung</h2>", examples_section(assessment)]
     body = "\n".join(sections)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Ladder: {escape(task.name)}</title><style>{STYLE}</style></head>\n<body>\n{body}\n</body></html>\n"
+        f"<title>Ladder: {escape(task.name)}</title><style>{STYLE}{EXAMPLES_STYLE}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
     )
 
 
@@ -163,24 +168,3 @@ def _confusion_rungs(assessment: Assessment) -> list[RungResult]:
     wanted = [n for n in ((advice.rung, advice.best) if advice else ()) if n]
     picked = [r for r in assessment.rungs if r.name in wanted] or assessment.rungs[:1]
     return picked
-
-
-def _cases(assessment: Assessment) -> str:
-    found = disagreements(assessment)
-    if not found:
-        return '<p class="muted">Every rung gave the same verdict on every test example.</p>'
-    names = [r.name for r in assessment.rungs]
-    head = "<th>id</th><th>input</th><th>expected</th>" + "".join(f"<th>{escape(n)}</th>" for n in names)
-    rows = []
-    for case in found:
-        answers = {name: (output, ok) for name, output, ok in case.answers}
-        cells = "".join(_answer_cell(*answers[n]) if n in answers else "<td></td>" for n in names)
-        rows.append(
-            f"<tr><td>{escape(case.id)}</td><td>{escape(case.input)}</td><td>{escape(case.target)}</td>{cells}</tr>"
-        )
-    return f'<table class="cases"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
-
-
-def _answer_cell(output: str, correct: bool) -> str:
-    mark, style = ("✓", "ok") if correct else ("✗", "bad")
-    return f'<td class="{style}">{mark} {escape(output)}</td>'
