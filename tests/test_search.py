@@ -6,10 +6,8 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from advisor.cli import main
 from harness.errors import InputError
 from harness.rungs import RungContext
 from tests.conftest import TICKETS, write_jsonl
+from tests.pausing import kill_at
 from tests.test_tuning import LABELS, context
 from tuning.search import SearchResult, read_result
 from tuning.spaces import Range, SearchOptions
@@ -131,18 +130,11 @@ def test_a_killed_search_resumes_and_chooses_what_an_uninterrupted_one_does(
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = [sys.executable, str(ROOT / "tests" / "search_worker.py"), str(tiny_model_dir)]
     killed = tmp_path / "killed"
-    process = subprocess.Popen([*worker, str(killed)], env=env)
     journal = killed / "searches"
-    deadline = time.time() + 180
-    # kill while the second trial trains: the first is told, the second has a checkpoint
-    while time.time() < deadline and process.poll() is None:
-        adapters = killed / "adapters"
-        if list(adapters.glob("*/card.json")) and list(adapters.glob("*.partial/latest")):
-            break
-        time.sleep(0.02)
-    assert process.poll() is None, "the search finished before it could be killed"
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    # kill while the second trial trains: the first is told, the second writes its first checkpoint (each
+    # trial's first is step 1's; checkpoint_every is 1)
+    kill_at([*worker, str(killed)], env, "checkpoint written */step-1-*:2")
+    assert list((killed / "adapters").glob("*/card.json")) and list((killed / "adapters").glob("*.partial"))
     assert read_result(next(journal.iterdir())) is None
     subprocess.run([*worker, str(killed)], env=env, check=True)
     subprocess.run([*worker, str(tmp_path / "clean")], env=env, check=True)

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.types import Example
 from tests.conftest import TICKETS
+from tests.pausing import kill_at
 from tuning.artifacts import read_card
 from tuning.batch_loss import batch_loss
 from tuning.judging import evaluate_loss
@@ -191,14 +190,10 @@ def test_a_killed_training_run_resumes_and_ends_like_an_uninterrupted_one(tiny_m
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = [sys.executable, str(ROOT / "tests" / "tuning_worker.py"), str(tiny_model_dir)]
     killed_ckpt = tmp_path / "killed"
-    process = subprocess.Popen([*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")], env=env)
-    deadline = time.time() + 120
-    while time.time() < deadline and not any(killed_ckpt.glob("step-1[0-9]-*")):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert (killed_ckpt / "latest").is_file(), "the run was killed before its first checkpoint"
+    # killed with step 10's checkpoint in place and `latest` still naming step 9's
+    kill_at([*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")], env, "checkpoint written */step-10-*")
     resumed_step = int((killed_ckpt / "latest").read_text().split("-")[1])
+    assert resumed_step == 9
     subprocess.run([*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")], env=env, check=True)
     subprocess.run([*worker, str(tmp_path / "clean"), str(tmp_path / "clean.safetensors")], env=env, check=True)
     resumed, clean = load_file(str(tmp_path / "killed.safetensors")), load_file(str(tmp_path / "clean.safetensors"))

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from harness.data.atomic import staged_folder, write_text_atomically
 from harness.distributed import writes_files
+from harness.pause_points import pause_point
 
 Named = list[tuple[str, torch.Tensor]]
 
@@ -34,6 +35,7 @@ def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
             save_file({n: t.contiguous() for n, t in best.items()}, str(staging / "best.safetensors"))
         progress = {k: v for k, v in state.items() if k != "best"}
         (staging / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
+    pause_point(f"checkpoint written {folder / name}")  # in place, `latest` still names the one before
     write_text_atomically(folder / "latest", name)
     for old in folder.iterdir():
         if old.is_dir() and old.name != name and not old.name.startswith("."):

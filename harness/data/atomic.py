@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.pause_points import pause_point
+
 _MARK = "~ladder"  # every temporary name holds `~ladder<pid>~`
 
 
@@ -25,6 +27,7 @@ def staged_folder(target: Path) -> Iterator[Path]:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_MARK}{os.getpid()}~", dir=target.parent))
     try:
         yield staging
+        pause_point(f"writing {target}")
         if target.exists():
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -41,6 +44,7 @@ def write_text_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        pause_point(f"writing {path}")
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

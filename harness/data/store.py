@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.distributed import writes_files
 from harness.errors import RunError
+from harness.pause_points import pause_point
 from harness.types import Output
 
 _SCHEMA = """
@@ -107,6 +108,7 @@ class Store:
         rows = [(key, predictor, example, mode, json.dumps(asdict(output)), now) for key, example, output in items]
         with self._transaction():
             self._db.executemany("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?, ?, ?)", rows)
+        pause_point(f"outputs stored ({mode})")
 
     def get_response(self, key: str) -> dict[str, Any] | None:
         """A stored answer of a remote endpoint (or its probe), or None."""

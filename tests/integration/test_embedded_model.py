@@ -97,11 +97,10 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
 def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tmp_path: Path) -> None:
     """SIGKILL the GGUF → safetensors conversion at two points; the next run converts from scratch."""
     import os
-    import signal
     import sys
-    import time
 
     from harness.data.atomic import is_temporary
+    from tests.pausing import kill_at
 
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LADDER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
@@ -111,16 +110,9 @@ def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tm
         "from harness.inference.models import resolve_model; print(resolve_model('smollm2-135m-instruct').path)",
     ]
     models = tmp_path / "cache" / "models"
-    for saving in (False, True):  # first while reading and dequantising, then while the safetensors are written
-        process = subprocess.Popen(convert, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        deadline = time.time() + (120 if saving else 6)
-        while time.time() < deadline and process.poll() is None:
-            if saving and models.is_dir() and any(is_temporary(p.name) for p in models.iterdir()):
-                break  # the staging folder exists: the save is under way
-            time.sleep(0.05)
-        assert process.poll() is None, "the conversion finished before it could be killed"
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    # first with the weights dequantised in memory, then with the safetensors written but not yet renamed
+    for point in ("dequantised */smollm2-135m-instruct", "writing */smollm2-135m-instruct"):
+        kill_at(convert, env, point)
         assert not (models / "smollm2-135m-instruct").exists()  # never a half-written model in place
     done = subprocess.run(convert, env=env, capture_output=True, text=True, timeout=600, check=True)
     converted = Path(done.stdout.strip().splitlines()[-1])
