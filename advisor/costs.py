@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from advisor.assessment import CostSummary, EndpointSummary, RungResult
+from advisor.assessment import CostSummary, EndpointSummary, RungResult, TokenSummary
 from advisor.task import CostSection
 from harness.pricing.prices import (
     ApiPrice,
@@ -63,17 +63,30 @@ def _rates(costs: CostSection, prices: PriceTable, device: str) -> _Rates:
     return _Rates(api_name, api_price, tuned_api, serve_name, serve, train_key, train, hosted_name, hosted)
 
 
+def serving_per_1k(
+    costs: CostSection, prices: PriceTable, device: str, requests_per_s: float | None, tokens: TokenSummary, tuned: bool
+) -> float | None:
+    """$ per 1k requests under the task's hosting: how a measured rung is priced, and how `--plan` prices its
+    estimate (one formula, so the plan's error is the error of its rate and tokens alone)."""
+    return _serving(_rates(costs, prices, device), costs, requests_per_s, tokens, tuned)[0]
+
+
+def _serving(
+    rates: _Rates, costs: CostSection, requests_per_s: float | None, tokens: TokenSummary, tuned: bool
+) -> tuple[float | None, float | None, float]:
+    """(per 1k under the task's hosting, self-hosted per 1k, API per 1k)."""
+    self_hosted = self_hosted_cost_per_1k(requests_per_s, rates.serve.per_hour) if requests_per_s else None
+    api = api_cost_per_1k(tokens.prompt_mean, tokens.completion_mean, rates.tuned_api if tuned else rates.api)
+    return (api if costs.hosting == "api" else self_hosted), self_hosted, api
+
+
 def _cost(result: RungResult, costs: CostSection, rates: _Rates, prices: PriceTable) -> CostSummary:
     """What a rung costs to serve (per 1k requests, per month) and, if it trained, to train."""
     if result.endpoint is not None:
         return _endpoint_cost(result, result.endpoint, costs, prices)
     hosted = rates.hosted
     tuned = result.training is not None
-    throughput = result.latency.batched_examples_per_s
-    self_hosted = self_hosted_cost_per_1k(throughput, rates.serve.per_hour) if throughput else None
-    prompt, completion = result.tokens.prompt_mean, result.tokens.completion_mean
-    api = api_cost_per_1k(prompt, completion, rates.tuned_api if tuned else rates.api)
-    per_1k = api if costs.hosting == "api" else self_hosted
+    per_1k, self_hosted, api = _serving(rates, costs, result.latency.batched_examples_per_s, result.tokens, tuned)
     return CostSummary(
         hosting=costs.hosting,
         per_1k=per_1k,

@@ -12,15 +12,19 @@ measurement side by side in its Assessment, for the work that run computed, so t
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
 from typing import Any
 
+from advisor.assessment import TokenSummary
+from advisor.costs import serving_per_1k
 from advisor.endpoints import training_tokens
 from advisor.plan_store import PLAN_VERSION, plan_key
 from advisor.run import PreparedRun
+from harness.inference.prompts import PromptBuilder
 from harness.metrics.calibration import time_generation, time_scoring, time_single
 from harness.pricing.prices import (
     ApiPrice,
@@ -28,7 +32,6 @@ from harness.pricing.prices import (
     hardware_for_device,
     hosted_training_cost,
     load_prices,
-    self_hosted_cost_per_1k,
     training_cost,
 )
 from harness.remote.endpoint import Endpoint
@@ -46,7 +49,6 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     context = run.context
     prices = load_prices(run.task.spec.pricing)
     costs = run.task.spec.costs
-    _, hardware = prices.gpu_price(costs.serving_hardware)
     trained_on = costs.training_hardware or hardware_for_device(context.device, prices)
     _, train_hardware = prices.gpu_price(trained_on, training=True)
     rates: dict[str | None, ModelRates] = {None: _model_rates(context, run.test)}
@@ -101,7 +103,9 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
             probe_s = _probe_seconds(run, rates[None]) if probe_s is None else probe_s
             probes = probe_s * (1 if base_probed else 2)  # the base model answers the probes once
             base_probed = True
-        rate = 1.0 / per_example if per_example > 0 else None
+        request_s = model.request_seconds(shape, embed_s)
+        tokens = TokenSummary(prompt_mean=shape.prompt_tokens, completion_mean=_answer_tokens(context, shape))
+        rate = 1.0 / request_s if request_s > 0 else None
         parts = {
             "choosing_s": choosing,
             "training_s": train_seconds,
@@ -116,7 +120,7 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
                 **parts,
                 "total_s": sum(v for v in parts.values() if v is not None),
                 "p50_s": latency,
-                "per_1k": self_hosted_cost_per_1k(rate, hardware.per_hour) if rate else None,
+                "per_1k": serving_per_1k(costs, prices, context.device, rate, tokens, tuned is not None),
                 "training_cost": training_cost(train_seconds, train_hardware.per_hour) if train_seconds else None,
             }
         )
@@ -144,14 +148,12 @@ def _remote_estimate(
     plan counts the embedding done here and says the rest is the endpoint's.
     """
     context = run.context
-    labels = context.labels
-    answer = shape.new_tokens or (fmean(len(context.prompts.choice_tokens(label)) for label in labels) if labels else 0)
     per_1k = None
     if endpoint.price is not None:
         price = ApiPrice(
             input_per_million=endpoint.price.input_per_million, output_per_million=endpoint.price.output_per_million
         )
-        per_1k = api_cost_per_1k(shape.prompt_tokens, answer, price)
+        per_1k = api_cost_per_1k(shape.prompt_tokens, _answer_tokens(context, shape), price)
     local = (len(context.train) + len(run.test)) * embed_s if shape.embeds else 0.0
     tuning = None
     if endpoint.hosted_fine_tuning:
@@ -175,6 +177,12 @@ def _remote_estimate(
     }
 
 
+def _answer_tokens(context: RungContext, shape: RequestShape) -> float:
+    """Completion tokens of one answer: those it generates, or a label's (what a scored answer reports)."""
+    labels = context.labels
+    return shape.new_tokens or (fmean(len(context.prompts.choice_tokens(label)) for label in labels) if labels else 0)
+
+
 @dataclass(frozen=True)
 class ModelRates:
     """One model's rates on this machine, on the task's own prompts."""
@@ -191,6 +199,11 @@ class ModelRates:
         seconds = compute / self.scoring if self.scoring and not shape.new_tokens else compute * self.single
         return seconds + shape.new_tokens * self.generation
 
+    def request_seconds(self, shape: RequestShape, embed_s: float) -> float:
+        """Seconds one request takes in a batch as a run times it (what its $ per 1k come from): with its
+        question embedded when the rung embeds (the index itself is built once, before any request)."""
+        return self.per_example(shape) + (embed_s if shape.embeds else 0.0)
+
     def latency(self, shape: RequestShape) -> float:
         """Seconds one request of this shape takes alone (batch size 1 decodes slower than batched rows)."""
         return shape.prompt_tokens * self.single + shape.new_tokens * self.generation * 2
@@ -203,20 +216,11 @@ class ModelRates:
 
 def _model_rates(context: RungContext, test: Sequence[Example]) -> ModelRates:
     """Time the context's model on the first test examples."""
-    from tuning.rows import tuned_prompts
-
     engine, prompts, labels = context.engine, context.prompts, context.labels
     encoded = [prompts.split(example) for example in test[:CALIBRATION_EXAMPLES]]
-    zero_tokens = fmean(len(a) + len(b) for a, b in encoded)
-    tuned = tuned_prompts(prompts)
-    tuned_tokens = fmean(len(tuned.encode(example)) for example in test[:CALIBRATION_EXAMPLES])
-    fixed = len(prompts.encode(Example(id="", input="", target="")))  # instruction and template, once per prompt
-    demo_tokens = max(
-        _row_tokens(context) - fixed, 1.0
-    )  # a demonstration adds its text and answer, not the instruction
     answers = fmean(len(prompts.choice_tokens(label)) for label in labels) if labels else 0.0
     return ModelRates(
-        sizes=PromptSizes(zero=zero_tokens, tuned=tuned_tokens, demo=demo_tokens),
+        sizes=prompt_sizes(prompts, context.train, test),
         answer_tokens=answers * max(len(labels), 1),
         scoring=time_scoring(engine, prompts, encoded, labels) if labels else None,
         generation=time_generation(engine, prompts, encoded[:8]),
@@ -235,12 +239,20 @@ def _probe_seconds(run: PreparedRun, rates: ModelRates) -> float:
     return probe_tokens(run.context.engine.tokenizer, items) / rates.scoring
 
 
-def _row_tokens(context: RungContext) -> float:
-    """Mean tokens of a zero_shot prompt and its answer: also a demonstration's rough size."""
-    prompts = context.prompts
-    examples = context.train[:32]
-    sizes = [len(prompts.encode(e)) + len(prompts.choice_tokens(e.target)) for e in examples]
-    return fmean(sizes) if sizes else 0.0
+def prompt_sizes(prompts: PromptBuilder, train: Sequence[Example], test: Sequence[Example]) -> PromptSizes:
+    """The task's prompt sizes, tokenized as the rungs tokenize them, on its first test examples."""
+    from tuning.rows import tuned_prompts
+
+    questions = test[:CALIBRATION_EXAMPLES]
+    tuned = tuned_prompts(prompts)
+    zero = [len(prompts.encode(example)) for example in questions]
+    # a demonstration adds its question and answer with the chat template's turns around them (not the
+    # instruction, which a prompt holds once): measured by adding one, not guessed from a prompt's size
+    demos = itertools.cycle(train[:CALIBRATION_EXAMPLES] or [Example(id="", input="", target="")])
+    added = [len(prompts.encode(example, [next(demos)])) - size for example, size in zip(questions, zero, strict=True)]
+    return PromptSizes(
+        zero=fmean(zero), tuned=fmean(len(tuned.encode(example)) for example in questions), demo=max(fmean(added), 1.0)
+    )
 
 
 def _embedding_seconds(run: PreparedRun) -> float:

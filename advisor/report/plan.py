@@ -8,6 +8,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from advisor.assessment import Assessment
+from advisor.plan_store import computed_phases
 from advisor.report.formatting import dollars_text
 
 
@@ -59,7 +60,8 @@ def plan_total(plan: dict[str, Any]) -> float:
 
 
 def plan_check_table(assessment: Assessment) -> Table | None:
-    """A real run's measurements against the stored plan, for the work the run computed."""
+    """A real run's measurements against the stored plan, for the work the run computed; a rung it read from
+    the store is listed as such, with no ratio (reading took no time worth comparing)."""
     if not assessment.plan_checks:
         return None
     table = Table(
@@ -68,14 +70,28 @@ def plan_check_table(assessment: Assessment) -> Table | None:
     )
     for title in ("Rung", "computed", "planned", "measured", "measured / planned", "planned $/1k", "measured $/1k"):
         table.add_column(title, justify="left" if title in ("Rung", "computed") else "right")
-    for check in assessment.plan_checks:
+    checks = {check.rung: check for check in assessment.plan_checks}
+    for rung in assessment.rungs:
+        check = checks.get(rung.name)
+        if check is None:
+            if rung.endpoint is None:  # an endpoint's time was never planned: no row
+                where = "not in the plan" if computed_phases(rung) else "from the store"
+                table.add_row(escape(rung.name), where, "-", "-", "-", "-", "-")
+            continue
         table.add_row(
             escape(check.rung),
             ", ".join(check.phases) or "-",
             duration(check.planned_s),
             duration(check.measured_s),
-            "-" if check.time_ratio is None else f"{check.time_ratio:.2f}x",
+            ratio_text(check.time_ratio),
             dollars_text(check.planned_per_1k),
             dollars_text(check.measured_per_1k),
         )
     return table
+
+
+def ratio_text(ratio: float | None) -> str:
+    """1.35x, 0.42x; two significant digits below 0.1 (0.0031x), so a real ratio never reads 0.00x."""
+    if ratio is None:
+        return "-"
+    return f"{ratio:.2f}x" if ratio >= 0.1 else f"{ratio:.2g}x"
