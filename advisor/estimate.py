@@ -104,6 +104,13 @@ class EstimateReport:
     serving: list[ServingRow]
     prices_as_of: str
     assumptions: list[str]
+    ladder_runs: dict[str, str]  # per method: whether Ladder can train it today, on the GPUs listed
+
+
+# Ladder trains in one process, or data-parallel (DDP) under torchrun / accelerate, which keeps a whole copy
+# of the model on every GPU; FSDP and DeepSpeed ZeRO-3 launches are refused (harness/distributed.py)
+ONE_GPU = "runs on one GPU"
+SHARDED = "needs sharding (FSDP/ZeRO-3): not supported by Ladder yet"
 
 
 def make_request(**fields: Any) -> EstimateRequest:
@@ -140,6 +147,7 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         )
         for method in METHODS
     }
+    training = training_options(shape, memory, gpus, request.tokens)
     return EstimateReport(
         model=label,
         shape=shape,
@@ -152,11 +160,25 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         gpus=gpus,
         memory=memory,
         fits_on=fitting_gpus(memory, gpus),
-        training=training_options(shape, memory, gpus, request.tokens),
+        training=training,
         serving=_serving(request, shape, gpus, prices),
         prices_as_of=prices.as_of.isoformat(),
         assumptions=_assumptions(request, prices),
+        ladder_runs={method: ladder_runs(method, training) for method in memory},
     )
+
+
+def ladder_runs(method: str, options: Sequence[TrainingOption]) -> str:
+    """Whether Ladder can train this method today: on one GPU (which), or only sharded, which it does not run."""
+    mine = [o for o in options if o.method == method]
+    single = [o.gpu for o in mine if o.fits_one]
+    if single:
+        return f"{method}: {ONE_GPU} ({', '.join(single)}); DDP over more GPUs (torchrun) adds speed, not memory"
+    sharded = [o for o in mine if o.gpus is not None]
+    if not sharded:
+        return f"{method}: does not fit the GPUs listed, even sharded"
+    least = min(sharded, key=lambda o: (o.gpus or 0, o.gpu))
+    return f"{method}: {SHARDED} (at least {least.gpus}× {least.gpu}); DDP keeps a whole copy of the model on every GPU"
 
 
 def _checkpointing(request: EstimateRequest, method: str) -> bool:
@@ -256,8 +278,10 @@ def _assumptions(request: EstimateRequest, prices: PriceTable) -> list[str]:
         f"gradient checkpointing {steps}; {request.precision} weights. full: weights, gradients and AdamW moments "
         "(8 bytes/param in pure bf16, LLaMA-Factory's rule of thumb); lora: frozen 16-bit weights, fp32 adapters "
         "and AdamW; qlora: nf4 with double quantisation (4.127 bits/param), bf16 adapters, paged 32-bit AdamW.",
-        f"Fits: at most {HEADROOM:.0%} of a GPU's memory; N× means ZeRO-3/FSDP sharding of weights, gradients "
-        "and optimizer state over N GPUs of one node, assumed to scale perfectly.",
+        f"Fits: at most {HEADROOM:.0%} of a GPU's memory. Ladder trains in one process or with DDP (torchrun / "
+        "accelerate), a whole copy of the model on every GPU: what fits one GPU runs, more GPUs only add speed. "
+        "N× is the GPU count FSDP/ZeRO-3 sharding of weights, gradients and optimizer state over one node would "
+        "need (assumed to scale perfectly): not supported by Ladder yet.",
         f"Time: 6N FLOPs per token for full, 4N for lora/qlora (+2N with checkpointing) at MFU "
         f"{DEFAULT_MFU['full']:.0%}/{DEFAULT_MFU['lora']:.0%} of datasheet bf16 peak; qlora {QLORA_SLOWDOWN}x slower "
         "(dequantisation). Dollars: GPU-hours x on-demand price.",
@@ -281,8 +305,10 @@ def render_estimate(report: EstimateReport) -> list[RenderableType]:
         f"vocabulary {shape.vocab}. LoRA r={report.lora_r} on {report.lora_targets}.",
         style="bold",
     )
-    tables: list[RenderableType] = [header, _memory_table(report), _training_table(report), _serving_table(report)]
-    return tables + [Text(line, style="dim") for line in report.assumptions]
+    runs = [Text("What Ladder can train today:", style="bold")]
+    runs += [Text(f"  {line}", style="green" if ONE_GPU in line else "yellow") for line in report.ladder_runs.values()]
+    tables: list[RenderableType] = [header, _memory_table(report), _training_table(report), *runs]
+    return tables + [_serving_table(report)] + [Text(line, style="dim") for line in report.assumptions]
 
 
 def _memory_table(report: EstimateReport) -> Table:
@@ -303,7 +329,8 @@ def _memory_table(report: EstimateReport) -> Table:
 def _training_table(report: EstimateReport) -> Table:
     table = Table(
         title=f"Training {report.tokens:,} tokens: GPUs needed, wall-clock hours, dollars ($ per 1M tokens)",
-        caption="N×: sharded over N GPUs (ZeRO-3); -: no estimate (no datasheet peak for this GPU)",
+        caption="1×: runs on one GPU; N× (sharded): needs FSDP/ZeRO-3 over N GPUs, not supported by Ladder yet; "
+        "-: no estimate (no datasheet peak for this GPU)",
     )
     table.add_column("GPU")
     table.add_column("memory", justify="right")
@@ -324,7 +351,7 @@ def _training_table(report: EstimateReport) -> Table:
 def _option_cell(option: TrainingOption) -> str:
     if option.gpus is None:
         return "does not fit"
-    count = "1×" if option.fits_one else f"{option.gpus}×"
+    count = "1×" if option.fits_one else f"{option.gpus}× (sharded)"
     if option.hours is None or option.cost_usd is None or option.usd_per_million_tokens is None:
         return f"{count} -"
     return f"{count} {option.hours:.3g} h ${option.cost_usd:,.2f} (${option.usd_per_million_tokens:.3g})"

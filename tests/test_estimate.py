@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -361,3 +362,32 @@ def test_bad_requests_are_one_line_input_errors(fields: dict[str, Any], expected
 def test_model_shape_is_a_plain_value() -> None:
     shape = ModelShape(1000, 1, 8, 16, 2, 1, 10)
     assert shape.dim_per_head == 4 and shape.linear_shapes()["k_proj"] == (8, 4)
+
+
+def _estimate_output(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from advisor.cli import main
+
+    result = CliRunner().invoke(main, ["estimate", *args], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_estimate_says_what_ladder_can_train_and_what_needs_sharding_it_does_not_run() -> None:
+    """Ladder trains in one process or with DDP; FSDP/ZeRO-3 launches are refused, so a count of GPUs that only
+    sharding reaches is marked as such, never offered as a plan."""
+    big = _estimate_output("--params", "70B")
+    lines = {line.split(":")[0].strip(): line for line in big.splitlines() if line.strip().startswith(METHODS)}
+    assert "needs sharding (FSDP/ZeRO-3): not supported by Ladder yet" in lines["full"]
+    assert "needs sharding" in lines["lora"] and "runs on one GPU" in lines["qlora"]
+    assert "26× (sharded)" in big and "26× 0" not in big  # A100-40GB for the full fine-tune
+    for part in re.split(r"[.;]\s", " ".join(big.split())):  # no footnote offers sharding as if Ladder ran it
+        assert "ZeRO-3" not in part or "not supported by Ladder yet" in part, part
+    small = _estimate_output("--params", "135M")
+    assert all("runs on one GPU" in line for line in small.splitlines() if line.strip().startswith(METHODS))
+    assert "× (sharded) " not in small  # no cell (the caption still explains the marker)
+    assert run_estimate(make_request(params="70B")).ladder_runs["full"].startswith("full: needs sharding")
+
+
+METHODS = ("full:", "lora:", "qlora:")
