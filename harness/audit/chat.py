@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.audit.findings import AuditSettings, Finding
 from harness.data.loading import CHAT_ROLES
+from harness.data.reading import bounded_lines
 
 MESSAGES = {
     "chat_malformed": "are not a JSON object with a 'messages' list of {role, content} strings",
@@ -28,12 +29,12 @@ def audit_chat_records(path: Path, settings: AuditSettings | None = None) -> lis
     settings = settings or AuditSettings()
     hits: dict[str, list[str]] = {code: [] for code in MESSAGES}
     roles: Counter[str] = Counter()
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            for code in record_problems(line, roles):
-                hits[code].append(f"{path.name}:{number}")
+    for number, raw in bounded_lines(path):  # a line over the row limit is refused, as the loader refuses it
+        line = raw.decode("utf-8", errors="replace")
+        if not line.strip():
+            continue
+        for code in record_problems(line, roles):
+            hits[code].append(f"{path.name}:{number}")
     findings = []
     for code, refs in hits.items():
         if refs:
@@ -57,7 +58,7 @@ def record_problems(line: str, unknown_roles: Counter[str]) -> list[str]:
     """The problem codes of one JSONL line; unknown role names are counted into `unknown_roles`."""
     try:
         record = json.loads(line)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # nested deeper than the parser goes is malformed too
         return ["chat_malformed"]
     turns = record.get("messages") if isinstance(record, dict) else None
     if not isinstance(turns, list) or not turns or not all(_is_turn(turn) for turn in turns):

@@ -1,10 +1,10 @@
 """Loading the user's data into Examples and splits, with one clear line for every bad input.
 
-Files are JSONL, JSON (an array of records), CSV or TSV: JSON is read with the standard library
-(a key twice in one object is an error) so the common path never imports `datasets`; CSV and TSV
-with `datasets`. Three record shapes are understood: chat records in the OpenAI fine-tuning format
-(`messages`), instruction records (`instruction`, optional `input`, `output`), and plain records
-whose input and target fields are named in the task (or guessed from common names).
+Files are JSONL, JSON (an array of records), CSV or TSV, read strictly with the standard library:
+a key twice in one object, a row wider than the header or one over MAX_ROW_BYTES is an error.
+Three record shapes are understood: chat records in the OpenAI fine-tuning format (`messages`),
+instruction records (`instruction`, optional `input`, `output`), and plain records whose input and
+target fields are named in the task (or guessed from common names).
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.hashing import file_sha256
+from harness.data.json_array import NotAnArray, json_array_records
+from harness.data.reading import BOM, json_line_records
+from harness.data.tables import table_rows
 from harness.errors import InputError
 from harness.types import Example, Message
 
@@ -128,7 +131,11 @@ def load_inputs(path: Path, fields: FieldMap) -> list[Example]:
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The file's records as dicts, every record with every field of the file (absent ones as None)."""
+    """The file's records as dicts, every record with every field of the file (absent ones as None).
+
+    Read strictly and a bounded row at a time (harness/data/reading.py): a malformed or oversized
+    row is one InputError naming the file and the line.
+    """
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"{path}: unsupported file type '{path.suffix}'; expected .jsonl, .json, .csv or .tsv")
@@ -136,97 +143,46 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: expected a file, found a folder")
-    raw = path.read_bytes()
-    _check_text(path, raw)
-    if path.suffix.lower() == ".json":
-        return _same_fields(_json_array(path, raw))
-    if fmt == "json":
-        return _same_fields(_json_lines(path, raw))
-    return _load_with_datasets(path, fmt)
-
-
-def _check_text(path: Path, raw: bytes) -> None:
-    if not raw.strip():
+    if _is_blank(path):
         raise InputError(f"{path}: the file is empty; expected at least one record")
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"{path} line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
-
-
-class _RepeatedKey(ValueError):
-    def __init__(self, key: str):
-        super().__init__(key)
-        self.key = key
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object whose keys are all different: a repeated key would silently lose a value."""
-    record: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in record:
-            raise _RepeatedKey(key)
-        record[key] = value
-    return record
-
-
-def _json_lines(path: Path, raw: bytes) -> list[dict[str, Any]]:
-    records = []
-    # only "\n" ends a line: str.splitlines would also split at U+2028 and others, which JSON text may hold
-    for number, line in enumerate(raw.decode("utf-8").split("\n"), start=1):
-        if not line.strip():
-            continue
+    if fmt == "csv":
+        return table_rows(path, "\t" if path.suffix.lower() == ".tsv" else ",")
+    if path.suffix.lower() == ".json":
         try:
-            value = json.loads(line, object_pairs_hook=_unique_keys)
-        except _RepeatedKey as error:
-            raise InputError(f"{path} line {number}: key {error.key!r} appears twice in one object") from None
-        except json.JSONDecodeError as error:
-            raise InputError(
-                f"{path} line {number}: not valid JSON ({error.msg}); expected one JSON object per line"
-            ) from None
+            records = json_array_records(path)
+        except NotAnArray:
+            raise InputError(f"{path}: expected a JSON array of objects (one per record)") from None
+        if not records:
+            raise InputError(f"{path}: the array is empty; expected at least one record")
+    else:
+        records = json_line_records(path)
+    for line, value in records:
         if not isinstance(value, dict):
-            raise InputError(f"{path} line {number}: expected a JSON object, found {type(value).__name__}")
-        records.append(value)
-    return records
+            raise InputError(f"{path} line {line}: expected a JSON object, found {type(value).__name__}")
+    return _same_fields([value for _, value in records])
 
 
-def _json_array(path: Path, raw: bytes) -> list[dict[str, Any]]:
-    try:
-        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
-    except _RepeatedKey as error:
-        raise InputError(f"{path}: key {error.key!r} appears twice in one object") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path} line {error.lineno}: not valid JSON ({error.msg})") from None
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        raise InputError(f"{path}: expected a JSON array of objects (one per record)")
-    if not value:
-        raise InputError(f"{path}: the array is empty; expected at least one record")
-    return value
+def _is_blank(path: Path) -> bool:
+    """Nothing but white space (and a BOM), read a chunk at a time."""
+    with path.open("rb") as handle:
+        first = True
+        while chunk := handle.read(1 << 16):
+            if first and chunk.startswith(BOM):
+                chunk = chunk[len(BOM) :]
+            first = False
+            if chunk.strip():
+                return False
+    return True
 
 
 def _same_fields(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every record with every field of the file, in first-seen order, absent ones as None.
 
-    The rows of a table, as `datasets` reads a CSV file (and read JSON before): a field that another
-    row has reads as missing (None), not as unknown, so the messages say "missing or empty".
+    The rows of a table: a field that another row has reads as missing (None), not as unknown, so
+    the messages say "missing or empty".
     """
     fields = dict.fromkeys(key for record in records for key in record)
     return [{name: record.get(name) for name in fields} for record in records]
-
-
-def _load_with_datasets(path: Path, fmt: str) -> list[dict[str, Any]]:
-    import datasets
-
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
-    options: dict[str, Any] = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-    try:
-        loaded = datasets.load_dataset(fmt, data_files=str(path), split="train", keep_in_memory=True, **options)
-    except Exception as error:  # datasets and pyarrow raise many types for malformed files
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise InputError(f"{path}: could not be read as {fmt.upper()}: {first}") from None
-    return [dict(row) for row in loaded]
 
 
 def _require_rows(rows: Sequence[Any], source: str) -> None:

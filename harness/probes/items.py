@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.data.json_array import NotAnArray, json_array_records
+from harness.data.reading import json_line_records
 from harness.errors import InputError
 
 SHIPPED_PROBES = Path(__file__).parent / "general_skills.jsonl"
@@ -148,56 +150,18 @@ def areas(items: Sequence[ProbeItem]) -> dict[str, int]:
 
 
 def _read_records(path: Path) -> list[tuple[int, Any]]:
-    """(line number, JSON value) for every record of a JSONL file or a JSON array."""
+    """(line number, JSON value) for every record of a JSONL file or a JSON array, read as data files are."""
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: expected a file, found a folder")
-    raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"{path} line {line}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
-    records = _array_records(path, text) if text.lstrip().startswith("[") else _line_records(path, text)
+        records = json_array_records(path)
+    except NotAnArray:
+        records = json_line_records(path)
     for line, value in records:
         if not isinstance(value, dict):
             raise InputError(f"{path} line {line}: expected a JSON object, found {type(value).__name__}")
-    return records
-
-
-def _line_records(path: Path, text: str) -> list[tuple[int, Any]]:
-    records = []
-    # split("\n"), not splitlines(): JSON strings may hold U+2028 and the like, which are not line ends here.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append((number, json.loads(line)))
-        except json.JSONDecodeError as error:
-            raise InputError(
-                f"{path} line {number}: not valid JSON ({error.msg}); expected one JSON object per line"
-            ) from None
-    return records
-
-
-def _array_records(path: Path, text: str) -> list[tuple[int, Any]]:
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path} line {error.lineno}: not valid JSON ({error.msg})") from None
-    if not isinstance(values, list):
-        raise InputError(f"{path}: expected a JSON array of objects or one JSON object per line")
-    # Walk the valid text again to learn the line on which each element starts, for error messages.
-    decoder, index, line, counted = json.JSONDecoder(), text.index("[") + 1, 1, 0
-    records = []
-    for _ in values:
-        while text[index] in " \t\r\n,":
-            index += 1
-        line += text.count("\n", counted, index)
-        counted = index
-        value, index = decoder.raw_decode(text, index)
-        records.append((line, value))
     return records
 
 

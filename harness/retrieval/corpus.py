@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from harness.data.hashing import content_hash, file_sha256
+from harness.data.reading import json_line_records
 from harness.errors import InputError
 from harness.retrieval.vector_index import Passage
 
@@ -52,13 +52,7 @@ def _documents(path: Path) -> list[tuple[str, str]]:
     if path.suffix.lower() != ".jsonl":
         raise InputError(f"{path}: expected a folder of .txt/.md files or a .jsonl of passages")
     documents: list[tuple[str, str]] = []
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path} line {number}: not valid JSON ({error.msg})") from None
+    for number, row in json_line_records(path):  # read as data files are: strictly, a bounded row at a time
         text = row.get("text", row.get("context")) if isinstance(row, dict) else None
         if not isinstance(text, str):
             raise InputError(f"{path} line {number}: expected an object with a 'text' (or 'context') string")
