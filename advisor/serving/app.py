@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -23,6 +22,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ValidationError
 
 from advisor.serving.batcher import Batcher
+from advisor.serving.bodies import parse_body
 from advisor.serving.errors import APIError, ClientGone, from_validation, install_handlers
 from advisor.serving.requests import Requests
 from advisor.serving.schemas import ChatRequest, CompletionRequest, ModelCard, ModelList, dump
@@ -99,13 +99,7 @@ def create_app(
             raise APIError(401, "missing or wrong API key (send Authorization: Bearer <key>)", code="invalid_api_key")
 
     async def parse(request: Request, model: type[M]) -> M:
-        body = await _read_body(request, settings.max_body_bytes)
-        try:
-            data = json.loads(body)
-        except ValueError as error:
-            raise APIError(400, f"body: not valid JSON ({error})", code="invalid_json") from None
-        if not isinstance(data, dict):
-            raise APIError(400, "body: expected a JSON object", code="invalid_json")
+        data = parse_body(await _read_body(request, settings.max_body_bytes))
         try:
             return model.model_validate(data)
         except ValidationError as error:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from advisor.serving.batcher import Batcher, Job
-from advisor.serving.catalog import Catalog, Route
+from advisor.serving.catalog import BASE, RAW, Catalog, Route
 from advisor.serving.errors import APIError
 from advisor.serving.execution import (
     SHARED,
@@ -195,11 +195,8 @@ class Requests:
         if body.stream:
             raise APIError(400, "stream: only chat completions stream on this server", param="stream")
         if not route.raw and (body.logprobs is not None or body.echo):
-            raise APIError(
-                400,
-                f"logprobs, echo: need the model's text as sent; use '{route.model}:raw' or 'base'",
-                param="logprobs",
-            )
+            use = " or ".join(f"'{name}'" for name in self._raw_names(route))
+            raise APIError(400, f"logprobs, echo: need the model's text as sent; use {use}", param="logprobs")
         prompts = body.prompts()
         # everything checked before any work starts; then every prompt's work at once, so they share batches
         if route.raw:
@@ -215,6 +212,11 @@ class Requests:
         answers: list[tuple[CompletionChoice, tuple[int, int]]] = await watch(asyncio.gather(*work))
         usage = Usage.of(sum(used[0] for _, used in answers), sum(used[1] for _, used in answers))
         return CompletionResponse(id=request_id, model=body.model, choices=[c for c, _ in answers], usage=usage)
+
+    def _raw_names(self, route: Route) -> list[str]:
+        """The served names that send text as it is to a rung route's weights: its adapter's raw name, the base."""
+        wanted = [route.adapter.name + RAW] if route.adapter is not None else []  # a prompting rung runs on the base
+        return [name for name in (*wanted, BASE) if name in self.catalog.model_ids()]
 
     def _prompt_spans(self, prompt: str) -> list[tuple[str, int]]:
         """Each prompt token's text and its offset in the prompt, from the tokenizer's own offsets."""
