@@ -1,14 +1,12 @@
-"""`advisor check`: validate a task file, its data and its rungs without loading any model."""
+"""`advisor check`: the pre-flight alone (task file, data, rungs, models, endpoints, metrics), no model loaded."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from advisor.rung_plan import plan_rungs
-from advisor.task import load_task
-from advisor.task_data import load_task_data
-from harness.label_scoring import LabelScoring, check_calibrate
+from advisor.preflight import preflight
+from advisor.tracking.track import chosen_backends
 
 
 @dataclass(frozen=True)
@@ -28,13 +26,10 @@ class CheckReport:
         return f"{path}: ok ({self.type}{labels}; {rows}; rungs: {', '.join(self.rungs)})"
 
 
-def check_task(path: Path) -> CheckReport:
-    """Everything `assess` validates before it loads a model; bad input raises InputError (one line)."""
-    task = load_task(path)
-    planned = plan_rungs(task.spec.rungs, str(task.path), None, task.spec.endpoints)
-    splits, labels = load_task_data(task)
-    for p in planned:  # what the rung's factory would refuse, said before any model loads
-        if isinstance(p.config, LabelScoring):
-            check_calibrate(p.config, labels, p.name)
+def check_task(path: Path, *, allow_pickle: bool = False) -> CheckReport:
+    """Everything `assess` refuses in its input, found without loading a model; bad input raises InputError."""
+    checked = preflight(path, allow_pickle=allow_pickle)
+    task, planned, splits, labels = checked.task, checked.planned, checked.splits, checked.labels
+    chosen_backends(task, None)  # `tracking.to` (assess takes --track instead when it is given)
     rows = {"train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)}
     return CheckReport(task.spec.name, task.spec.type, labels, rows, tuple(p.name for p in planned))

@@ -3,7 +3,8 @@
 Each is an `evaluate` module computed on (predictions, references). Its interval is a percentile
 bootstrap that recomputes the module on each resample, so it uses fewer resamples than the
 vectorised built-in metrics (the module may be arbitrary Python; it runs only because the user
-named its file).
+named its file). Each is tried on the task's own targets before the run, so a module that cannot
+load or compute fails at `advisor check`, not after the model has answered.
 """
 
 from __future__ import annotations
@@ -17,9 +18,22 @@ from harness.errors import InputError
 from harness.metrics.bootstrap import Estimate, bootstrap_indices
 from harness.metrics.loading import load_metric
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
-from harness.types import Record
+from harness.types import Example, Record
 
 MODULE_RESAMPLES = 200
+CHECK_ROWS = 4  # targets a metric is tried on before the run (as both prediction and reference)
+
+
+def check_extra_metrics(names: Sequence[str], examples: Sequence[Example], task_dir: Path) -> None:
+    """Each named metric loads and computes on a few of the task's own targets, before any model answers."""
+    targets = [e.target for e in examples[:CHECK_ROWS]]
+    for name in names:
+        try:
+            module = load_metric(name, task_dir=task_dir)
+        except InputError as error:
+            raise InputError(f"evaluation.metrics: {error}") from None
+        if targets:
+            _compute(module, targets, targets, _label(name))
 
 
 def extra_metrics(
@@ -33,7 +47,7 @@ def extra_metrics(
     references = [r.example.target for r in records]
     for name in names:
         module = load_metric(name, task_dir=task_dir)
-        label = Path(name).stem if name.endswith(".py") else name
+        label = _label(name)
         observed = _compute(module, predictions, references, label)
         draws: dict[str, list[float]] = {key: [] for key in observed}
         for rows in bootstrap_indices(len(records), min(MODULE_RESAMPLES, measurement.resamples), measurement.seed):
@@ -45,6 +59,10 @@ def extra_metrics(
             shown = label if len(observed) == 1 else f"{label}.{key}"
             results[shown] = Estimate(value, float(low), float(high))
     return results
+
+
+def _label(name: str) -> str:
+    return Path(name).stem if name.endswith(".py") else name
 
 
 def _prediction(record: Record) -> str:

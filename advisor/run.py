@@ -1,7 +1,7 @@
 """A prepared run: the task validated, its data loaded, the model loaded, and the context every rung builds from.
 
-`assess`, `--plan`, `train` and label suggestions all start here, so bad input fails the same way
-everywhere, and always before the model loads.
+`assess`, `--plan`, `train` and label suggestions all start here, with the pre-flight `advisor check` runs,
+so bad input fails the same way everywhere, and always before the model loads.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 from advisor.endpoints import resolve_endpoints
 from advisor.model_context import OtherModels, model_parts
-from advisor.rung_plan import PlannedRung, plan_rungs
-from advisor.task import LoadedTask, load_task
-from advisor.task_data import load_task_data
+from advisor.preflight import preflight
+from advisor.rung_plan import PlannedRung
+from advisor.task import LoadedTask
 from harness.data.loading import Splits
 from harness.distributed import join_process_group
 from harness.environment import Placement, choose_placement
@@ -40,6 +40,7 @@ class AssessOptions:
     store_path: Path | None = None
     device: str = "auto"
     allow_pickle: bool = False  # accept a model folder whose weights are only pickle files
+    rungs_option: str = "--rungs"  # the command-line option that chose `rungs`, for its error message
 
 
 class ProgressHooks(TrainingProgress, Protocol):
@@ -118,14 +119,16 @@ def primary_metric_choice(task_type: str, chosen: str | None, splits: Splits, la
     return choose_primary_metric(task_type, chosen, counts)
 
 
-def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks) -> PreparedRun:
-    """Load and validate everything; the model itself loads on first use, so a run whose every answer is
-    stored never loads it. Bad input fails before any work."""
-    task = load_task(task_path)
+def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks, *, sends: bool = True) -> PreparedRun:
+    """Validate everything (the pre-flight `advisor check` runs), then the model's parts; the model itself loads
+    on first use, so a run whose every answer is stored never loads it. Bad input fails before any work.
+
+    `sends`: the run sends requests to the task's endpoints (a plan does not, so it needs no key).
+    """
+    checked = preflight(task_path, options.rungs, options.rungs_option, allow_pickle=options.allow_pickle, sends=sends)
+    task, planned, splits, labels = checked.task, checked.planned, checked.splits, checked.labels
     spec = task.spec
-    planned = plan_rungs(spec.rungs, str(task.path), options.rungs, spec.endpoints)
     endpoints = resolve_endpoints(spec, planned)
-    splits, labels = load_task_data(task)
     test = splits.test[: options.limit] if options.limit else splits.test
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     placement = choose_placement(options.device)

@@ -42,8 +42,10 @@ def plan_rungs(
     source: str,
     only: Sequence[str] | None = None,
     endpoints: Collection[str] = (),
+    only_option: str = "--rungs",
 ) -> list[PlannedRung]:
-    """Parse `rungs:` entries (a name, or a mapping with `rung:` and options), then keep `only`.
+    """Parse `rungs:` entries (a name, or a mapping with `rung:` and options), then keep `only` (the
+    command-line option `only_option` named them).
 
     `endpoint:`, `scoring:` and `model:` say where a prompting rung runs, not what it does: they are
     taken off the rung's options (its stored results stay keyed as before) and checked against
@@ -75,7 +77,7 @@ def plan_rungs(
     if only:
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise InputError(f"--rungs: {', '.join(unknown)} not in the task (it has: {', '.join(names)})")
+            raise InputError(f"{only_option}: {', '.join(unknown)} not in the task (it has: {', '.join(names)})")
         planned = [p for p in planned if p.name in only]
     return planned
 

@@ -5,21 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from harness.data.labels import label_text
 from harness.data.loading import DataSpec, FieldMap
 from harness.errors import InputError
 from harness.inference.models import EMBEDDED_MODEL
 from harness.inference.prompts import INPUT_SLOT
+from harness.metrics.loading import check_metric_name
 from harness.metrics.measurement import Measurement
 from harness.metrics.task_metrics import metric_names
 from harness.pricing.prices import PriceTable, load_prices
+from harness.safe_yaml import load_yaml
+from harness.schema import NumbersNotBooleans
+from harness.schema import describe_validation_error as describe_error
 from harness.task_types import get_task_type, task_type_names
 
+# torch, numpy and random all take it, and retrained seeds (seed + 1, ...) must stay in numpy's 32-bit range
+MAX_SEED = 2**31 - 1
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class _Strict(NumbersNotBooleans, BaseModel):  # BaseModel named too, so linters know a pydantic model
+    # an infinite count or price would only surface as a broken Assessment at the end of the run
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class FieldsSpec(_Strict):
@@ -78,7 +86,17 @@ class EvaluationSection(_Strict):
     latency_sample: int = Field(default=16, ge=0, le=10_000)
     bootstrap_resamples: int = Field(default=2000, ge=100, le=100_000)
     batch_tokens: int = Field(default=4096, ge=64, le=1_000_000)
-    metrics: list[str] = []  # extra evaluate metrics: a shipped name, a path to your own .py, or a hub name
+    metrics: list[str] = []  # extra evaluate metrics: a shipped name or a path to your own .py (never the hub's)
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, value: list[str]) -> list[str]:
+        for name in value:
+            try:
+                check_metric_name(name)
+            except InputError as error:
+                raise ValueError(str(error)) from None
+        return value
 
 
 class CostSection(_Strict):
@@ -129,7 +147,7 @@ class DecisionSection(_Strict):
     margin: float = Field(default=0.03, gt=0.0, le=1.0)
     # training seeds of a tuned rung in a close call (its chosen configuration retrained from seeds+1, ...);
     # "off": one seed, the test interval alone
-    seeds: int | Literal["off"] = 3
+    seeds: int | Literal["off"] = Field(default=3, description="2 to 10 training seeds, or off")
     seed_rungs: int = Field(default=1, ge=1, le=10)  # at most this many tuned rungs are retrained so
 
     # among the rungs not clearly worse than the best: the lowest on the ladder, the lowest total cost
@@ -181,7 +199,10 @@ class EndpointSection(_Strict):
     base_url: str = Field(pattern=r"^https?://[^\s/]+")
     model: str = Field(min_length=1)
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")  # the key's variable
-    price: str | TokenPriceSpec | None = None  # an api_models entry of the price table, or the figures
+    price: str | TokenPriceSpec | None = Field(  # an api_models entry of the price table, or the figures
+        default=None,
+        description="an api_models name of the price table, or {input_per_million, output_per_million}",
+    )
     tokenizer: Literal["own", "task"] = "own"  # task: it serves the task's model (exact likelihoods via echo)
     max_concurrency: int = Field(default=4, ge=1, le=256)
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
@@ -214,11 +235,17 @@ class TaskSpec(_Strict):
     instruction: str | None = None
     prompt: PromptSection = PromptSection()
     data: DataSection
-    labels: list[str] | dict[str, str] | None = None
+    labels: list[str] | dict[str, str] | None = Field(
+        default=None, description="a list of label names, or a mapping of data value to label name"
+    )
     # the metric that ranks the rungs; by default the type's (accuracy, f1, field_f1, rouge_l), and
     # macro_f1 for a classification task whose labels are imbalanced in train + validation
     primary_metric: str | None = None
-    rungs: list[RungEntry] = Field(default_factory=_default_rungs, min_length=1)
+    rungs: list[RungEntry] = Field(
+        default_factory=_default_rungs,
+        min_length=1,
+        description="a rung name, or a mapping with 'rung: <name>' and its options",
+    )
     endpoints: dict[str, EndpointSection] = {}
     seed: int = 0
     evaluation: EvaluationSection = EvaluationSection()
@@ -256,6 +283,23 @@ class TaskSpec(_Strict):
             confidence=self.decision.confidence,
             tolerance=self.decision.tolerance,
         )
+
+    @field_validator("seed")
+    @classmethod
+    def _seed_in_range(cls, value: int) -> int:
+        if not 0 <= value <= MAX_SEED:
+            raise ValueError(f"expected a seed from 0 to {MAX_SEED} (2**31 - 1)")
+        return value
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels_as_data_reads_them(cls, value: Any) -> Any:
+        # YAML reads `{0: negative}` with an integer key; the data's 0 is read as the label "0"
+        if isinstance(value, dict):
+            return {label_text(raw): label_text(name) for raw, name in value.items()}
+        if isinstance(value, list):
+            return [label_text(name) for name in value]
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -329,19 +373,7 @@ def load_task(path: Path) -> LoadedTask:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
         raise InputError(f"{path}: not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        # the line where the broken construct began helps more than where the parser gave up
-        mark = error.context_mark or error.problem_mark
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = error.problem or str(error).splitlines()[0]
-        problem = f"{error.context}: {problem}" if error.context else problem
-        raise InputError(f"{path}{where}: not valid YAML ({problem})") from None
-    except yaml.YAMLError as error:
-        raise InputError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    except RecursionError:
-        raise InputError(f"{path}: the YAML is nested too deeply") from None
+    raw = load_yaml(text, str(path))
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a mapping of task fields (name, data, ...), found {type(raw).__name__}")
     try:
@@ -357,23 +389,9 @@ def load_task(path: Path) -> LoadedTask:
     return LoadedTask(spec, path)
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """The first problem as 'field.path: what was expected (got …)'."""
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"] if not str(part).startswith(("function-", "union[")))
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    got = first.get("input")
-    shown = "" if first["type"] in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {_short(got)})"
-    return f"{location or 'task'}: {message}{shown}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def describe_validation_error(error: ValidationError, model: type[BaseModel] = TaskSpec) -> str:
+    """The first problem as 'field.path: what was expected (got …)', with no pydantic union branch named."""
+    return describe_error(error, model)
 
 
 def check_cost_names(costs: CostSection, prices: PriceTable) -> None:

@@ -18,7 +18,7 @@ from harness.errors import InputError
 
 def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, hooks: ProgressHooks) -> dict[str, Any]:
     """Train (or reuse) the named tuned rung; copy the adapter, or save the merged model, to `out`."""
-    run = prepare_run(task_path, AssessOptions(rungs=(rung_name,)), hooks)
+    run = prepare_run(task_path, AssessOptions(rungs=(rung_name,), rungs_option="--rung"), hooks)
     planned = run.planned[0]
     store = Store(default_store_path(run.task))
     try:

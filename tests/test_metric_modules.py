@@ -135,12 +135,12 @@ def test_missing_user_metric_file_is_one_line_naming_it(tmp_path: Path) -> None:
     assert str(tmp_path / "nowhere" / "mine.py") in message
 
 
-def test_unknown_name_offline_is_one_line_listing_shipped_metrics(no_network: None) -> None:
+def test_unknown_name_is_one_line_listing_shipped_metrics_and_never_asks_the_hub(no_network: None) -> None:
     with pytest.raises(InputError) as caught:
         load_metric("acuracy")
     message = str(caught.value)
     assert "\n" not in message
-    assert "not found locally" in message and "hub" in message
+    assert "not a shipped metric" in message and "hub metrics are not loaded" in message
     assert "did you mean 'accuracy'?" in message
     assert all(name in message for name in SHIPPED_METRICS)
 

@@ -14,15 +14,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from harness.schema import NumbersNotBooleans
 from tuning.registry import get_method
 
 
-class Range(BaseModel):
+class Range(NumbersNotBooleans):
     """A numeric range to search: `{low: 1e-4, high: 3e-3, log: true}`; integers when both ends are."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     low: float
     high: float
@@ -77,7 +78,7 @@ def default_space(method: str, parameters: int | None = None) -> dict[str, Dimen
     return {"learning_rate": Range(low=float(f"{low:.3g}"), high=float(f"{high:.3g}"), log=True)}
 
 
-class SearchOptions(BaseModel):
+class SearchOptions(NumbersNotBooleans):
     """`search:` of a tuned rung: how many trials, which validation metric selects, what to explore."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)

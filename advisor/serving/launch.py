@@ -107,7 +107,8 @@ def prepare(task_file: Path, options: ServeOptions, hooks: ProgressHooks) -> tup
     """The task and its catalog: bad input fails here, before any model loads."""
     for text in options.adapters:
         parse_adapter_option(text)
-    run = prepare_run(task_file, AssessOptions(device=options.device), hooks)
+    # a rung at an endpoint is not served here: no key is needed
+    run = prepare_run(task_file, AssessOptions(device=options.device), hooks, sends=False)
     return run, catalog_of(run, options.adapters)
 
 

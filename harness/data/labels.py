@@ -5,11 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from harness.errors import InputError
 from harness.types import Example
 
 _EDGE_PUNCTUATION = " \t\n\r\"'`.,;:!?()[]{}*_-"
+
+
+def label_text(value: Any) -> Any:
+    """A number as a data file's label reads it (0 -> "0", 1.0 -> "1"); anything else (text, true) unchanged."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
 
 
 def infer_labels(examples: Sequence[Example]) -> tuple[str, ...]:

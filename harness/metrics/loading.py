@@ -1,7 +1,8 @@
-"""Loading a metric as an `evaluate` module: ours from the package, a user's from a path, or the hub's.
+"""Loading a metric as an `evaluate` module: ours from the package, or a user's from the path they name.
 
-`evaluate.load("accuracy")` fetches from the Hugging Face hub, so it fails offline; our metrics are
-scripts in harness/metrics/modules loaded by file path, which never touches the network.
+`evaluate.load("bleu")` would fetch a script from the Hugging Face hub and run it: code nobody named,
+so any other name is refused. Our metrics are scripts in harness/metrics/modules loaded by file path,
+which never touches the network.
 """
 
 from __future__ import annotations
@@ -24,16 +25,29 @@ SHIPPED_METRICS: dict[str, Path] = {
 """Ladder's own metrics by name, each an `evaluate` metric script."""
 
 
+def check_metric_name(name: str) -> None:
+    """A shipped metric's name or a path to a `.py` module; any other name is one line (nothing is fetched)."""
+    if name in SHIPPED_METRICS or name.endswith(".py"):
+        return
+    close = difflib.get_close_matches(name, SHIPPED_METRICS, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    shadow = Path(name) / f"{Path(name).name}.py"
+    named = f"to use {shadow}, name the file; " if shadow.is_file() else ""
+    raise InputError(
+        f"metric {name!r} is not a shipped metric; {hint}{named}expected one of {', '.join(SHIPPED_METRICS)}, "
+        "or a path to your own .py module (hub metrics are not loaded: their scripts would run as code)"
+    )
+
+
 def load_metric(name_or_path: str, *, task_dir: Path | None = None) -> evaluate.EvaluationModule:
-    """A fresh `evaluate` module: a shipped name, a `.py` file (relative to `task_dir`), or a hub metric.
+    """A fresh `evaluate` module: a shipped name or a `.py` file (relative to `task_dir`); never the hub's.
 
     Modules compute in memory (keep_in_memory), so no Arrow files or locks are left in the HF cache.
     """
+    check_metric_name(name_or_path)
     if name_or_path in SHIPPED_METRICS:
         return _load_script(SHIPPED_METRICS[name_or_path])
-    if name_or_path.endswith(".py"):
-        return _load_user_script(name_or_path, task_dir)
-    return _load_from_hub(name_or_path)
+    return _load_user_script(name_or_path, task_dir)
 
 
 def _load_script(path: Path) -> evaluate.EvaluationModule:
@@ -55,26 +69,9 @@ def _load_user_script(name: str, task_dir: Path | None) -> evaluate.EvaluationMo
     except ImportError as error:
         # evaluate's message names the missing packages and the pip command
         raise InputError(f"metric: {path}: {_one_line(error)}") from None
-
-
-def _load_from_hub(name: str) -> evaluate.EvaluationModule:
-    """A metric named on the Hugging Face hub ("bleu", "user/metric"); offline this fails fast."""
-    import evaluate
-
-    # evaluate.load would first run ./<name>/<name>.py from the working directory: code the user never named
-    shadow = Path(name) / f"{Path(name).name}.py"
-    if shadow.is_file():
-        raise InputError(f"metric {name!r} is read as a hub metric, but {shadow} exists; name the file to use it")
-    try:
-        return evaluate.load(name, keep_in_memory=True)
-    except Exception as error:  # evaluate raises FileNotFoundError, ConnectionError, ValueError... for one cause
-        close = difflib.get_close_matches(name, SHIPPED_METRICS, n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise InputError(
-            f"metric {name!r} was not found locally and could not be fetched from the Hugging Face hub "
-            f"({type(error).__name__}); {hint}shipped metrics: {', '.join(SHIPPED_METRICS)}, "
-            "or a path to your own .py module"
-        ) from error
+    except Exception as error:  # the user's own module failing to load is a problem of their input
+        message = _one_line(error) or type(error).__name__
+        raise InputError(f"metric: {path}: the module does not load ({type(error).__name__}: {message})") from None
 
 
 def _one_line(error: BaseException) -> str:

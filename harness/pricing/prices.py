@@ -16,16 +16,17 @@ from importlib import resources
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from harness.errors import InputError
+from harness.schema import NumbersNotBooleans, short_repr
 
 PRICES_RESOURCE = ("harness.pricing", "price_data/prices.yaml")
 
 Usd = Annotated[float, Field(ge=0, strict=True, allow_inf_nan=False)]
 
 
-class _Strict(BaseModel):
+class _Strict(NumbersNotBooleans):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -116,7 +117,7 @@ def load_prices(overrides: dict[str, Any] | None = None) -> PriceTable:
     if overrides is not None:
         if not isinstance(overrides, dict):
             raise InputError(
-                f"pricing: expected a mapping of sections (gpus, api_models, ...) (got {_short(overrides)})"
+                f"pricing: expected a mapping of sections (gpus, api_models, ...) (got {short_repr(overrides)})"
             )
         raw = _deep_merge(raw, overrides)
     try:
@@ -177,13 +178,8 @@ def _describe(error: ValidationError) -> str:
         # a cross-reference problem from the model validator already names its field path
         return f"pricing.{message}"
     got = first.get("input")
-    shown = "" if kind in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {_short(got)})"
+    shown = "" if kind in ("missing", "extra_forbidden") or isinstance(got, dict) else f" (got {short_repr(got)})"
     return f"pricing.{location}: {message}{shown}"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _unknown(name: str, known: dict[str, Any], what: str) -> str:
