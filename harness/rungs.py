@@ -13,15 +13,17 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict, ValidationError
 
 from harness.cards import AdapterCard
 from harness.errors import InputError, did_you_mean
 from harness.inference.answerer import Answerer, LocalAnswerer
 from harness.inference.engine import Engine
 from harness.inference.memo import AnswerMemo, MemoAnswerer
+from harness.inference.observed import ObservedAnswerer, PromptObserver
 from harness.inference.prompts import PromptBuilder
 from harness.progress import TrainingProgress
+from harness.schema import NumbersNotBooleans, describe_validation_error
 from harness.types import Example, Output
 
 
@@ -44,8 +46,8 @@ class PromptSizes:
     demo: float  # what one demonstration adds (its question and answer)
 
 
-class RungConfig(BaseModel):
-    """Base of every rung's options: unknown options are errors, not silently ignored."""
+class RungConfig(NumbersNotBooleans):
+    """Base of every rung's options: unknown options are errors, not silently ignored (nor `true` as a number)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -188,10 +190,13 @@ class RungContext:
     data_files: Mapping[str, Path] = field(default_factory=dict)  # the task's other data (preferences, unlabelled)
     other_rungs: OtherRungs | None = None  # the task's rungs by name (a teacher), when the caller offers them
     memo: AnswerMemo | None = None  # answers shared by alternatives chosen among on validation (same prompts)
+    observer: PromptObserver | None = None  # told every prompt sent to the model (`advisor prompt` shows them)
 
     def answerer(self) -> Answerer:
         """Where a prompting rung's prompts are answered: the endpoint it names, else the local engine."""
-        answerer = self.remote or LocalAnswerer(self.engine, self.prompts, self.model_fingerprint)
+        answerer: Answerer = self.remote or LocalAnswerer(self.engine, self.prompts, self.model_fingerprint)
+        if self.observer is not None:
+            answerer = ObservedAnswerer(answerer, self.observer)
         return MemoAnswerer(answerer, self.memo) if self.memo is not None else answerer
 
     def resolve(self, path: str) -> Path:
@@ -219,9 +224,7 @@ class RungType:
         try:
             return self.config_model(**options)
         except ValidationError as error:
-            first = error.errors()[0]
-            field = ".".join(str(part) for part in first["loc"]) or "options"
-            raise InputError(f"{where}.{field}: {first['msg']}") from None
+            raise InputError(f"{where}.{describe_validation_error(error, self.config_model, 'options')}") from None
 
 
 _REGISTRY: dict[str, RungType] = {}
