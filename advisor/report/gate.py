@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from xml.etree import ElementTree
 
 from rich.table import Table
+from rich.text import Text
 
 from advisor.gate import Check
 from advisor.report.markdown import cell
@@ -22,9 +23,15 @@ def gate_table(checks: Sequence[Check]) -> Table:
     for title in ("Rung", "Check", "Baseline", "Current", "Limit", "Result", "Detail"):
         table.add_column(title, justify="right" if title in ("Baseline", "Current") else "left")
     for check in checks:
-        verdict = "[green]pass[/green]" if check.passed else "[bold red]FAIL[/bold red]"
-        table.add_row(
-            check.rung, check.check, _number(check.baseline), _number(check.current), check.limit, verdict, check.detail
+        verdict = Text("pass", style="green") if check.passed else Text("FAIL", style="bold red")
+        table.add_row(  # Text, not markup: rung names and details quote the user's task
+            Text(check.rung),
+            Text(check.check),
+            _number(check.baseline),
+            _number(check.current),
+            Text(check.limit),
+            verdict,
+            Text(check.detail),
         )
     return table
 

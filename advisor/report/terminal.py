@@ -1,11 +1,17 @@
-"""The results table and the recommendation in the terminal (rich)."""
+"""The results table and the recommendation in the terminal (rich).
+
+Every string is printed as rich Text, never as markup: rung names, labels and reasons quote the user's data,
+and a `[/red]` in a label must print as itself.
+"""
 
 from __future__ import annotations
 
-from rich.console import Console
-from rich.markup import escape
+import os
+
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 from advisor.assessment import Assessment
 from advisor.calibration_notes import calibration_line
@@ -13,37 +19,38 @@ from advisor.close_calls import close_call_lines
 from advisor.distillation import distillation_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
+from advisor.report.table_fit import Grid, fitted_tables
 from advisor.training_notes import search_line
 
+# a pipe or a file has no width of its own: wide enough for the table on one line, and text wraps there
+PIPE_WIDTH = 200
 
-def results_table(assessment: Assessment) -> Table:
-    """One row per rung: quality ± 95% CI, latency, throughput, tokens, dollars and forgetting."""
+
+def results_tables(assessment: Assessment, width: int) -> list[RenderableType]:
+    """One row per rung: quality ± 95% CI, latency, throughput, tokens, dollars and forgetting, in as many
+    tables as `width` needs (each repeating the rung column)."""
     task = assessment.task
-    table = Table(
-        title=f"{task.name}: {task.n_test} test examples, model {task.model}",
-        caption="p50/p95: latency at batch size 1; ex/s: batched throughput; tok: mean tokens per request; "
-        f"forgetting: probe accuracy against the base model. Measured on {measured_on(assessment)}",
-    )
     headers, rows = table_cells(assessment)
-    for index, title in enumerate(headers):
-        table.add_column(title, style="bold" if index == 0 else None, justify="left" if index == 0 else "right")
-    no_label = any(r.no_label_outputs for r in assessment.rungs)
-    if no_label:
-        table.add_column("no label", justify="right")
-    for index, cells in enumerate(rows):
-        counts = [str(assessment.rungs[index].no_label_outputs) if index < len(assessment.rungs) else "-"]
-        table.add_row(*cells, *(counts if no_label else []), style="dim" if index >= len(assessment.rungs) else None)
-    return table
+    counted = len(assessment.rungs)
+    if any(r.no_label_outputs for r in assessment.rungs):
+        headers = [*headers, "no label"]
+        rows = [
+            [*cells, str(assessment.rungs[i].no_label_outputs) if i < counted else "-"] for i, cells in enumerate(rows)
+        ]
+    grid = Grid(headers, rows, frozenset(range(counted, len(rows))))
+    caption = (
+        "p50/p95: latency at batch size 1; ex/s: batched throughput; tok: mean tokens per request; "
+        f"forgetting: probe accuracy against the base model. Measured on {measured_on(assessment)}"
+    )
+    title = f"{task.name}: {task.n_test} test examples, model {task.model}"
+    return fitted_tables(grid, width, title, caption, [i > 0 for i in range(len(headers))])
 
 
-def placement_table(assessment: Assessment) -> Table:
+def placement_tables(assessment: Assessment, width: int) -> list[RenderableType]:
     """Local and remote rungs side by side: where each runs, how it was scored, and its $ there."""
-    table = Table(title="Where each rung runs, and what it costs there")
-    for index, title in enumerate(COST_HEADERS):
-        table.add_column(title, justify="right" if 3 <= index <= 5 else "left")
-    for cells in cost_cells(assessment):
-        table.add_row(*(escape(c) for c in cells))
-    return table
+    grid = Grid(list(COST_HEADERS), cost_cells(assessment))
+    right = [3 <= i <= 5 for i in range(len(COST_HEADERS))]
+    return fitted_tables(grid, width, "Where each rung runs, and what it costs there", "", right)
 
 
 def recommendation_panel(assessment: Assessment) -> Panel | None:
@@ -51,58 +58,74 @@ def recommendation_panel(assessment: Assessment) -> Panel | None:
     advice = assessment.recommendation
     if advice is None:
         return None
-    lines = [f"[bold]{advice.summary}[/bold]", ""]
+    parts: list[RenderableType] = [Text(advice.summary, style="bold")]
     ranking = ranking_line(assessment)
     if ranking:
-        lines += [f"[dim]{ranking}[/dim]", ""]
-    lines += [f"• {reason}" for reason in advice.reasons]
-    calls = close_call_lines(advice.close_calls, advice.prefer)
-    if calls:
-        lines += ["", "[bold blue]Close call[/bold blue]"] + [f"• {c}" for c in calls]
-    if advice.rejected:
-        lines += ["", "[bold]Why not the others[/bold]"]
-        lines += [f"• {name}: {why}" for name, why in advice.rejected.items()]
-    if advice.warnings:
-        lines += ["", "[bold yellow]Caveats[/bold yellow]"]
-        lines += [f"• {warning}" for warning in advice.warnings]
+        parts += [Text(""), Text(ranking, style="dim")]
+    parts += [Text(""), _bullets(advice.reasons)]
+    sections = [
+        ("Close call", "bold blue", close_call_lines(advice.close_calls, advice.prefer)),
+        ("Why not the others", "bold", [f"{name}: {why}" for name, why in advice.rejected.items()]),
+        ("Caveats", "bold yellow", advice.warnings),
+    ]
+    for heading, style, lines in sections:
+        if lines:
+            parts += [Text(""), Text(heading, style=style), _bullets(lines)]
     style = "green" if advice.rung else "red"
-    return Panel("\n".join(lines), title="Recommendation", border_style=style, expand=False)
+    return Panel(Group(*parts), title="Recommendation", border_style=style, expand=False)
+
+
+def _bullets(lines: list[str]) -> Table:
+    """One bullet per line, continuation lines indented under the text."""
+    grid = Table.grid(padding=(0, 1, 0, 0))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for line in lines:
+        grid.add_row("•", Text(line))
+    return grid
+
+
+def _line(console: Console, text: str, style: str | None = None) -> None:
+    console.print(Text(text, style=style or ""), highlight=False)
 
 
 def print_results(assessment: Assessment, console: Console) -> None:
     """Print the table, the cost assumptions, the store reuse, then the recommendation."""
-    console.print(results_table(assessment))
+    for table in results_tables(assessment, console.width):
+        console.print(table)
     note = cost_note(assessment)
     if runs_anywhere_else(assessment):
-        console.print(placement_table(assessment))
+        for table in placement_tables(assessment, console.width):
+            console.print(table)
     elif note:
-        console.print(f"[dim]{note}[/dim]", highlight=False)
+        _line(console, note, "dim")
     scoring = scoring_line(assessment)
     if scoring:
-        console.print(f"[yellow]{escape(scoring)}[/yellow]", highlight=False)
+        _line(console, scoring, "yellow")
     for rung in assessment.rungs:
         if rung.reused:
-            console.print(
-                f"[dim]{rung.name}: {rung.reused} of {rung.reused + rung.computed} outputs reused from the store[/dim]"
+            _line(
+                console,
+                f"{rung.name}: {rung.reused} of {rung.reused + rung.computed} outputs reused from the store",
+                "dim",
             )
     for rung in assessment.rungs:
-        line = search_line(rung)
-        if line:
-            console.print(f"[dim]{escape(line)}[/dim]", highlight=False)
-        calibration = calibration_line(rung)
-        if calibration:
-            console.print(f"[dim]{escape(calibration)}[/dim]", highlight=False)
+        for line in (search_line(rung), calibration_line(rung)):
+            if line:
+                _line(console, line, "dim")
     for summary in assessment.distillation:
-        console.print(f"[cyan]{escape(distillation_line(summary))}[/cyan]", highlight=False)
+        _line(console, distillation_line(summary), "cyan")
     for line in audit_lines(assessment):
-        style = "red" if line.startswith("error") else "yellow" if line.startswith("warning") else "dim"
-        console.print(f"[{style}]{escape(line)}[/{style}]", highlight=False)
+        _line(console, line, "red" if line.startswith("error") else "yellow" if line.startswith("warning") else "dim")
     panel = recommendation_panel(assessment)
     if panel is not None:
-        console.print(panel, markup=True, highlight=False)
+        console.print(panel)
 
 
 def output_console() -> Console:
-    """Standard output; wide when it is a file or pipe, so the table never folds (rich assumes 80)."""
+    """Standard output. A pipe or a file gets COLUMNS, else PIPE_WIDTH columns (rich would assume 80); text
+    wraps at that width rather than running past it or being cropped."""
     probe = Console()
-    return probe if probe.is_terminal else Console(width=200, soft_wrap=True)
+    if probe.is_terminal:
+        return probe
+    return Console(width=None if os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH)
