@@ -17,6 +17,7 @@ from pathlib import Path
 from advisor.assessment import Assessment
 from advisor.run import PreparedRun
 from harness.data.atomic import write_text_atomically
+from harness.data.file_names import file_slug
 from harness.data.loading import FieldMap, load_inputs
 from harness.data.store import Store
 from harness.errors import InputError
@@ -89,7 +90,7 @@ def suggest_labels(run: PreparedRun, assessment: Assessment, store_path: Path, c
         )
         for _, i in chosen
     ]
-    path = store_path.parent / f"{spec.name}.label-suggestions.jsonl"
+    path = store_path.parent / f"{file_slug(spec.name)}.label-suggestions.jsonl"
     write_text_atomically(path, "".join(line + "\n" for line in lines))
     return LabelSuggestions(path, rivals, len(lines), sum(d > 1 for d, _ in spread), len(inputs))
 

@@ -20,9 +20,11 @@ data:
   test_size: 0.25
   fields: {input: text, target: label}
 labels: [praise, complaint, question]
-rungs:
-  - zero_shot                     # pick the likeliest label
-  - {rung: zero_shot, name: zero_shot_generate, mode: generate}   # let the model write the label
+rungs:                            # the ladder, cheapest first
+  - zero_shot                     # the instruction and the message: pick the likeliest label
+  - {rung: few_shot, k: 6, balanced: true}   # six labelled messages in the prompt, two per label
+  - {rung: rag, top_k: 4}         # the four labelled messages most like this one, retrieved for it
+  # - {rung: lora, r: 8}          # a trained adapter: minutes on a CPU, and 36 rows teach it little
 seed: 0
 """
 

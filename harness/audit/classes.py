@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from harness.audit.findings import AuditSettings, Finding, listed
 from harness.audit.keyed import KeyedSplit
+from harness.wording import agree
 
 
 def class_findings(splits: Sequence[KeyedSplit], labels: Sequence[str], settings: AuditSettings) -> list[Finding]:
@@ -39,7 +40,7 @@ def class_findings(splits: Sequence[KeyedSplit], labels: Sequence[str], settings
                 severity="warning",
                 count=len(small),
                 message=f"train: the largest class has {ratio:.1f}× the examples of the smallest; "
-                f"{len(small)} classes have under 1/{settings.max_imbalance:g} of the largest",
+                f"{agree(len(small), 'classes have')} under 1/{settings.max_imbalance:g} of the largest",
                 detail={"imbalance_ratio": round(ratio, 3), "small_classes": small},
             )
         )
@@ -51,7 +52,7 @@ def class_findings(splits: Sequence[KeyedSplit], labels: Sequence[str], settings
                 code="few_examples_per_class",
                 severity="warning",
                 count=len(few),
-                message=f"train: {len(few)} classes have fewer than {settings.min_per_class} examples, "
+                message=f"train: {agree(len(few), 'classes have')} fewer than {settings.min_per_class} examples, "
                 f"too few to tune on: {shown}",
                 row_ids=listed([r.ref for r in train.rows if r.example.target in few], settings),
                 detail={"classes": few, "min_per_class": settings.min_per_class},
@@ -66,7 +67,8 @@ def class_findings(splits: Sequence[KeyedSplit], labels: Sequence[str], settings
                     code="label_missing_from_train",
                     severity="warning",
                     count=len(unseen),
-                    message=f"test: {len(unseen)} rows have labels no train row shows ({', '.join(missing[:5])}"
+                    message=f"test: {agree(len(unseen), 'rows have')} labels no train row shows "
+                    f"({', '.join(missing[:5])}"
                     f"{', …' if len(missing) > 5 else ''}); tuned rungs cannot learn them",
                     row_ids=listed([r.ref for r in unseen], settings),
                     detail={"labels": missing},

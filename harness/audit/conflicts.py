@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from harness.audit.findings import AuditSettings, Finding, Row, listed, shorten
 from harness.audit.keyed import KeyedSplit
+from harness.wording import agree
 
 
 def conflicting_labels(splits: Sequence[KeyedSplit], settings: AuditSettings) -> list[Finding]:
@@ -36,7 +37,7 @@ def conflicting_labels(splits: Sequence[KeyedSplit], settings: AuditSettings) ->
             code="conflicting_labels",
             severity="warning",
             count=len(rows),
-            message=f"{len(rows)} rows in {len(conflicts)} groups share an input but not a label "
+            message=f"{agree(len(rows), 'rows')} in {agree(len(conflicts), 'groups')} share an input but not a label "
             f"({within} groups within a split, {len(conflicts) - within} across splits){cap}",
             row_ids=listed([r.ref for r in rows], settings),
             detail={

@@ -10,6 +10,7 @@ from harness.audit.findings import AuditSettings, Finding, Row, listed, shorten
 from harness.audit.keyed import KeyedSplit, KeyVectors
 from harness.audit.near import components, similar_pairs
 from harness.audit.text import full_text, normalise
+from harness.wording import agree
 
 
 def exact_duplicates(split: KeyedSplit, settings: AuditSettings) -> list[Finding]:
@@ -33,7 +34,8 @@ def exact_duplicates(split: KeyedSplit, settings: AuditSettings) -> list[Finding
             code="exact_duplicates",
             severity="warning",
             count=len(repeats),
-            message=f"{split.name}: {len(repeats)} rows repeat an earlier row exactly (same input and target); {why}",
+            message=f"{split.name}: {agree(len(repeats), 'rows repeat')} an earlier row exactly "
+            f"(same input and target); {why}",
             row_ids=listed([r.ref for r in repeats], settings),
             detail={"split": split.name, "groups": examples},
         )
@@ -66,8 +68,8 @@ def near_duplicates(split: KeyedSplit, vectors: KeyVectors, settings: AuditSetti
             code="near_duplicates",
             severity="info",
             count=len(redundant),
-            message=f"{split.name}: {len(redundant)} rows are near-duplicates of an earlier row "
-            f"(cosine ≥ {settings.near_threshold:g}; {len(groups)} groups)",
+            message=f"{split.name}: {agree(len(redundant), 'rows are')} near-duplicates of an earlier row "
+            f"(cosine ≥ {settings.near_threshold:g}; {agree(len(groups), 'groups')})",
             row_ids=listed([r.ref for r in redundant], settings),
             detail={
                 "split": split.name,

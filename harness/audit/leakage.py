@@ -6,6 +6,7 @@ from harness.audit.findings import AuditSettings, Finding, Row, Severity, listed
 from harness.audit.keyed import KeyedSplit, KeyVectors
 from harness.audit.near import is_near, nearest
 from harness.audit.text import full_text
+from harness.wording import agree, agreeing
 
 
 def _severity(source: str, exact: bool) -> Severity:
@@ -29,7 +30,8 @@ def exact_leakage(source: KeyedSplit, test: KeyedSplit, settings: AuditSettings)
             code="leakage",
             severity=_severity(source.name, exact=True),
             count=len(rows),
-            message=f"test: {len(rows)} rows ({percent(share)}) also appear in {source.name}; "
+            message=f"test: {agree(len(rows), 'rows')} ({percent(share)}) also "
+            f"{agreeing(len(rows), 'appear')} in {source.name}; "
             "results on them are inflated",
             row_ids=listed([r.ref for r in rows], settings),
             detail={"source": source.name, "share": round(share, 6), "examples": examples},
@@ -64,7 +66,8 @@ def near_leakage(source: KeyedSplit, test: KeyedSplit, vectors: KeyVectors, sett
             code="near_leakage",
             severity=_severity(source.name, exact=False),
             count=len(rows),
-            message=f"test: {len(rows)} rows ({percent(share)}) are near-duplicates of {source.name} rows "
+            message=f"test: {agree(len(rows), 'rows')} ({percent(share)}) "
+            f"{agreeing(len(rows), 'are')} near-duplicates of {source.name} rows "
             f"(cosine ≥ {settings.near_threshold:g}); results on them may be inflated",
             row_ids=listed([r.ref for r in rows], settings),
             detail={

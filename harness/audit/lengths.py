@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from harness.audit.findings import AuditSettings, Finding, Row, Severity, listed
 from harness.audit.keyed import KeyedSplit
 from harness.audit.text import full_text, is_blank_input
+from harness.wording import agree, agreeing
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
@@ -26,7 +27,7 @@ def empty_fields(splits: Sequence[KeyedSplit], settings: AuditSettings) -> list[
                     code=code,
                     severity="error",
                     count=len(blank),
-                    message=f"{len(blank)} rows have empty or whitespace-only {what} ({_by_split(blank)})",
+                    message=f"{agree(len(blank), 'rows have')} empty or whitespace-only {what} ({_by_split(blank)})",
                     row_ids=listed([r.ref for r in blank], settings),
                     detail={"by_split": dict(Counter(r.split for r in blank))},
                 )
@@ -64,7 +65,8 @@ def length_findings(splits: Sequence[KeyedSplit], count_tokens: TokenCounter, se
                 code=code,
                 severity=severity,
                 count=len(over),
-                message=f"{len(over)} rows ({_by_split([r for r, _ in over])}) are longer than {what} of {limit} "
+                message=f"{agree(len(over), 'rows')} ({_by_split([r for r, _ in over])}) "
+                f"{agreeing(len(over), 'are')} longer than {what} of {limit} "
                 f"tokens (longest {longest}); {effect}",
                 row_ids=listed([r.ref for r, _ in over], settings),
                 detail={"limit": limit, "longest": longest, "by_split": dict(Counter(r.split for r, _ in over))},
