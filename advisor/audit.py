@@ -14,10 +14,12 @@ from advisor.task import LoadedTask, load_task
 from advisor.task_data import load_task_data
 from harness.audit import AuditSettings, Finding, TextEmbedder, TokenCounter, audit_examples, sort_findings
 from harness.audit.chat import audit_chat_records
+from harness.data.reading import bounded_lines
 from harness.errors import InputError
 from harness.inference.models import resolve_model
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
+from harness.wording import agree
 
 SCHEMA_VERSION = 1
 
@@ -53,6 +55,15 @@ class AuditReport:
     def clean(self) -> bool:
         """No errors and no warnings (info findings, such as the class balance summary, are facts)."""
         return not any(f.severity in ("error", "warning") for f in self.findings)
+
+
+def audit_failures(report: AuditReport, fail_on: str | None) -> str:
+    """What makes `advisor audit --fail-on` fail ("2 errors, 1 warning"), or "" when nothing does."""
+    if fail_on is None:
+        return ""
+    levels = ("error",) if fail_on == "error" else ("error", "warning")
+    counts = report.counts()
+    return ", ".join(agree(counts[level], f"{level}s") for level in levels if counts[level])
 
 
 def run_audit(
@@ -129,14 +140,14 @@ def _is_chat_file(task: LoadedTask, path: Path) -> bool:
     """A JSONL file whose first record has `messages`, in a task that does not name its input field."""
     if task.spec.data.fields.input is not None or path.suffix.lower() != ".jsonl" or not path.is_file():
         return False
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.strip():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    return False
-                return isinstance(record, dict) and "messages" in record
+    for _, raw in bounded_lines(path):  # a first line over the row limit is refused here, not read whole
+        line = raw.decode("utf-8", errors="replace")
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, RecursionError):
+                return False
+            return isinstance(record, dict) and "messages" in record
     return False
 
 

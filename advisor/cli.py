@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 from pathlib import Path
 from typing import Any
 
 import click
+from rich.text import Text
 
 from advisor.cli_gate import gate, gate_and_exit
+from advisor.cli_prompt import prompt
 from advisor.cli_serve import serve
-from advisor.cli_support import err_console, quiet_libraries, reports_errors
+from advisor.cli_support import (
+    err_console,
+    existing_folder,
+    quiet_libraries,
+    reports_errors,
+    rung_list,
+    task_argument,
+)
 from advisor.cli_tools import audit, check, estimate, init, report, train
+from harness.data.file_names import file_slug
 from harness.distributed import current_ranks
 
 
@@ -27,12 +38,23 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@task_argument
 @click.option(
     "-o",
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Where to write the Assessment JSON. Default: .advisor/<task name>.assessment.json beside the task file.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the Assessment JSON on stdout instead of the tables (progress and notes go to stderr).",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Compute everything again into a new store (.advisor/fresh-<time>/); the usual store is not read or changed.",
 )
 @click.option(
     "--limit", type=click.IntRange(min=1), help="Use only the first N test examples (a quick look, wider intervals)."
@@ -112,6 +134,8 @@ def main() -> None:
 def assess(
     task_file: Path,
     out: Path | None,
+    as_json: bool,
+    fresh: bool,
     limit: int | None,
     rung_names: str | None,
     store: Path | None,
@@ -137,7 +161,11 @@ def assess(
     from advisor.report.terminal import output_console, print_results
     from advisor.run import AssessOptions, QuietHooks, default_store_path, prepare_run
 
-    only = tuple(n.strip() for n in rung_names.split(",") if n.strip()) if rung_names else None
+    only = rung_list("--rungs", rung_names)
+    if out is not None:
+        existing_folder("-o", out)
+    if fresh:
+        store = fresh_store(task_file, store)
     options = AssessOptions(rungs=only, limit=limit, store_path=store, device=device, allow_pickle=allow_pickle)
     before = read_assessment(baseline) if baseline is not None else None  # a bad baseline fails before any work
     from advisor.report.progress import BarHooks, LineHooks, progress_hooks, stop
@@ -175,18 +203,24 @@ def assess(
         assessment = summarize_assessment(run, options, hooks, measured, fanned)
     finally:
         stop(hooks)
-    console = output_console()
-    print_results(assessment, console)
-    target = out or task_file.parent / ".advisor" / f"{_slug(assessment.task.name)}.assessment.json"
-    write_assessment(assessment, target)
+    target = out or task_file.parent / ".advisor" / f"{file_slug(assessment.task.name)}.assessment.json"
+    write_assessment(assessment, target)  # before anything is drawn: nothing computed is lost to a drawing error
     reports = write_reports(assessment, target)
-    console.print(f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}")
+    console = err_console if as_json else output_console()
+    if as_json:
+        click.echo(assessment.model_dump_json(indent=2))
+    else:
+        print_results(assessment, console)
+    written = f"Assessment written to {target}; reports: {', '.join(str(p) for p in reports)}"
+    console.print(Text(written), soft_wrap=True)
+    if fresh:
+        console.print(Text(f"--fresh: everything was computed again into {options.store_path}"), soft_wrap=True)
     if backends:
         from advisor.tracking.track import track_assessment
 
         folder = (options.store_path or default_store_path(run.task)).parent
         for line in track_assessment(assessment, run.task, backends, [target, *reports], folder):
-            (err_console if line.startswith("warning:") else console).print(line, highlight=False, soft_wrap=True)
+            (err_console if line.startswith("warning:") else console).print(Text(line), soft_wrap=True)
     from advisor.report.plan import plan_check_table
 
     checked = plan_check_table(assessment)
@@ -196,7 +230,7 @@ def assess(
         from advisor.label_suggestions import suggest_labels
 
         made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
-        console.print(made.describe(suggest), highlight=False)
+        console.print(Text(made.describe(suggest)), soft_wrap=True)
     if before is not None:
         gate_and_exit(assessment, before, task.spec.gates, None, None)
 
@@ -239,22 +273,24 @@ def _plan(task_file: Path, options: Any, hooks: Any) -> None:
     from advisor.report.terminal import output_console
     from advisor.run import default_store_path, prepare_run
 
-    run = prepare_run(task_file, options, hooks)
+    run = prepare_run(task_file, options, hooks, sends=False)  # a plan sends nothing: no key needed
     hooks.stage("calibrating this machine")
     plan = make_plan(run)
     path = plan_path(options.store_path or default_store_path(run.task), run.task.spec.name)
     save_plan(plan, path)
     console = output_console()
     console.print(plan_table(plan))
-    console.print(f"Plan written to {path}; the next `advisor assess` compares it with what it measures.")
+    console.print(Text(f"Plan written to {path}; the next `advisor assess` compares it with what it measures."))
 
 
-def _slug(name: str) -> str:
-    kept = "".join(c if c.isalnum() or c in "-_" else "-" for c in name.strip().lower())
-    return kept.strip("-") or "task"
+def fresh_store(task_file: Path, store: Path | None) -> Path:
+    """A new, empty store beside the usual one, named by the time: `--fresh` computes everything into it."""
+    usual = store or task_file.parent / ".advisor" / "store.sqlite"
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S-%f")
+    return usual.parent / f"fresh-{stamp}" / "store.sqlite"
 
 
-for command in (gate, check, report, train, init, audit, estimate, serve):
+for command in (gate, check, report, train, init, audit, estimate, serve, prompt):
     main.add_command(command)
 
 

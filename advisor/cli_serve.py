@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from advisor.cli_support import err_console, reports_errors
+from advisor.cli_support import err_console, reports_errors, task_argument
 
 
 @click.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@task_argument
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (beyond loopback: a key).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free one).")
 @click.option(

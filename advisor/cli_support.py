@@ -7,13 +7,15 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
 from harness.distributed import current_ranks
-from harness.errors import LadderError
+from harness.errors import InputError, LadderError
 from harness.library_warnings import silence_unfixable_warnings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,6 +26,9 @@ def quiet_libraries() -> None:
     """Library progress bars and advice would bury our own output."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Ladder never downloads (a hub model must already be in the local cache): a stray hub call fails at
+    # once instead of retrying for a minute
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TQDM_DISABLE", "1")  # e.g. transformers' GGUF conversion bar, which ignores its own switch
     # bitsandbytes warns at import that an optional hub-fetched CPU kernel is absent; we never fetch it
@@ -61,3 +66,39 @@ def reports_errors(command: F) -> F:
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]
+
+
+def task_in_folder(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """A task file, or a folder holding task.yaml (what `advisor init` writes): `advisor assess my-task`."""
+    if value is None or not value.is_dir():
+        return value
+    candidate = value / "task.yaml"
+    if not candidate.is_file():
+        raise click.BadParameter(f"{value} is a folder with no task.yaml in it; name the task file", ctx, param)
+    return candidate
+
+
+def task_argument(command: F) -> F:
+    """The TASK_FILE argument every task command takes: a file, or the folder `advisor init` made."""
+    return click.argument("task_file", type=click.Path(path_type=Path), callback=task_in_folder)(command)
+
+
+def existing_folder(option: str, path: Path) -> Path:
+    """An output file the user named: its folder must exist (we do not create folders the user did not ask for)."""
+    folder = path.parent
+    if path.is_dir():
+        raise InputError(f"{option}: {path} is a folder; name a file")
+    if not folder.is_dir():
+        raise InputError(f"{option}: the folder {folder} does not exist; create it first or name another file")
+    return path
+
+
+def rung_list(option: str, text: str | None) -> tuple[str, ...] | None:
+    """Comma-separated rung names, or None when the option was not given. An empty list is an error, not
+    "every rung": a CI variable that came out empty must not train every tuned rung."""
+    if text is None:
+        return None
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if not names:
+        raise InputError(f"{option}: expected comma-separated rung names from the task, got {text!r}")
+    return names

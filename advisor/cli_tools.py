@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
-from advisor.cli_support import err_console, reports_errors
+from advisor.cli_support import err_console, existing_folder, reports_errors, task_argument
 from harness.distributed import current_ranks
 
 
 @click.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@task_argument
+@click.option(
+    "--allow-pickle",
+    is_flag=True,
+    help="Accept a model folder whose weights are only pickle files (.bin/.pt), as `assess --allow-pickle` does.",
+)
 @reports_errors
-def check(task_file: Path) -> None:
-    """Validate TASK_FILE, its data and its rungs without loading a model: exit 0 when valid, 2 when not."""
+def check(task_file: Path, allow_pickle: bool) -> None:
+    """Validate TASK_FILE as `assess` would (data, rungs, models, endpoints, metrics) without loading a model.
+
+    Exit 0 when valid, 2 when not.
+    """
     from advisor.check import check_task
 
-    click.echo(check_task(task_file).summary(task_file))
+    click.echo(check_task(task_file, allow_pickle=allow_pickle).summary(task_file))
 
 
 @click.command()
@@ -39,6 +48,8 @@ def report(run_file: Path, fmt: str, out: Path | None) -> None:
     from advisor.report.markdown import render_markdown
     from harness.data.atomic import write_text_atomically
 
+    if out is not None:
+        existing_folder("-o", out)  # before the work: a typo must not create folders anywhere
     assessment = read_assessment(run_file)
     if fmt == "html":
         text = render_html(assessment)
@@ -54,7 +65,7 @@ def report(run_file: Path, fmt: str, out: Path | None) -> None:
 
 
 @click.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@task_argument
 @click.option(
     "--rung", "rung_name", required=True, help="The tuned rung of the task to train (lora, qlora, ia3, full, ...)."
 )
@@ -104,16 +115,18 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
 @reports_errors
 def init(folder: Path, force: bool) -> None:
     """Write a starter task.yaml and data.jsonl into FOLDER that `advisor assess` runs as is."""
+    import shlex
+
     from advisor.starter import write_starter
 
     written = write_starter(folder, force=force)
     for path in written:
         click.echo(f"wrote {path}")
-    click.echo(f"next: advisor assess {written[0]}")
+    click.echo(f"next: advisor assess {shlex.quote(str(written[0]))}")
 
 
 @click.command()
-@click.argument("task_file", type=click.Path(path_type=Path, dir_okay=False))
+@task_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON on stdout instead of a table.")
 @click.option(
     "--near-threshold",
@@ -123,19 +136,27 @@ def init(folder: Path, force: bool) -> None:
     help="Cosine similarity (all-MiniLM-L6-v2) at or above which two inputs count as near-duplicates.",
 )
 @click.option("-o", "--out", type=click.Path(path_type=Path, dir_okay=False), help="Also write the audit JSON here.")
+@click.option(
+    "--fail-on",
+    type=click.Choice(["error", "warning"]),
+    help="For CI: exit 1 when the audit finds an error (or, with 'warning', a warning or an error).",
+)
 @reports_errors
-def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | None) -> None:
+def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | None, fail_on: str | None) -> None:
     """Audit the data of TASK_FILE before anyone trains: duplicates, leakage, label conflicts, balance, lengths.
 
-    Exits 0 when the audit ran, whatever it found; 2 when the task or its data cannot be read.
+    Exits 0 when the audit ran, whatever it found (unless --fail-on says otherwise); 2 when the task or its data
+    cannot be read.
     """
     import json
 
-    from advisor.audit import AuditOptions, run_audit, to_json
+    from advisor.audit import AuditOptions, audit_failures, run_audit, to_json
     from advisor.report.audit import print_audit
     from advisor.report.terminal import output_console
     from harness.data.atomic import write_text_atomically
 
+    if out is not None:
+        existing_folder("-o", out)
     report = run_audit(task_file, AuditOptions(near_threshold=near_threshold))
     data = json.dumps(to_json(report), indent=2, ensure_ascii=False)
     if out is not None:
@@ -146,6 +167,10 @@ def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | Non
         print_audit(report, output_console())
         if out is not None:
             click.echo(f"Audit written to {out}")
+    failing = audit_failures(report, fail_on)
+    if failing:
+        click.echo(f"audit: {failing} (--fail-on {fail_on})", err=True)
+        sys.exit(1)
 
 
 @click.command()
