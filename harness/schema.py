@@ -65,6 +65,13 @@ def _number_only(annotation: Any) -> bool:
 
 def describe_validation_error(error: ValidationError, model: type[BaseModel] | None, root: str = "task") -> str:
     """The first problem as 'field.path: what was expected (got …)', with no union branch named."""
+    location, message, detail = validation_problem(error, model)
+    return _line(location, message, detail, root)
+
+
+def validation_problem(error: ValidationError, model: type[BaseModel] | None) -> tuple[str, str, ErrorDetails]:
+    """The first problem: its location along `model` with no union branch named, what was wrong, and pydantic's
+    detail of it."""
     errors = error.errors()
     first = errors[0]
     path, union_at, expected = _walk(model, first["loc"])
@@ -76,7 +83,7 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] | N
             first = deepest
             path, _, _ = _walk(model, first["loc"])
         else:
-            return _line(".".join(path), f"expected {expected}", first, root)
+            return ".".join(path), f"expected {expected}", first
     kind = first["type"]
     message = first["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
@@ -85,7 +92,7 @@ def describe_validation_error(error: ValidationError, model: type[BaseModel] | N
         message = "required field is missing"
     elif kind == "string_type" and isinstance(first.get("input"), bool):
         message = "expected text; YAML reads a bare yes, no, on, off, true or false as a boolean, so quote it"
-    return _line(".".join(path), message, first, root)
+    return ".".join(path), message, first
 
 
 def _line(location: str, message: str, detail: ErrorDetails, root: str) -> str:

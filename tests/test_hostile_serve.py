@@ -158,3 +158,22 @@ def test_the_echo_hint_for_a_tuned_rung_names_its_raw_route(tiny_tokenizer: Any,
     (refused,) = post_all(tiny_tokenizer, [("/v1/completions", echo)], catalog)
     assert_openai_error(refused, 400, "use 'lora:raw' or 'base'")
     assert {"lora:raw", "base"} <= set(catalog.model_ids())
+
+
+@pytest.mark.parametrize(
+    ("content", "field"),
+    [(5, "messages.0.content"), ([{"type": "text"}], "messages.0.content.0.text"), ({"a": 1}, "messages.0.content")],
+)
+def test_a_bad_field_is_named_without_the_types_of_a_union(tiny_tokenizer: Any, content: Any, field: str) -> None:
+    body = json.dumps({"model": "base", "messages": [{"role": "user", "content": content}]}).encode()
+    (reply,) = post_all(tiny_tokenizer, [("/v1/chat/completions", body)])
+    assert_openai_error(reply, 400, f"{field}: ")
+    assert reply[1]["error"]["param"] == field
+    message = reply[1]["error"]["message"]
+    assert not any(branch in message for branch in ("str", "list[", "TextPart", "function-")), message
+
+
+def test_an_unknown_model_of_any_length_is_a_short_404(tiny_tokenizer: Any) -> None:
+    (reply,) = post_all(tiny_tokenizer, [("/v1/chat/completions", chat_body("hi", model="x" * 100_000))])
+    assert_openai_error(reply, 404, "is not served here")
+    assert len(reply[1]["error"]["message"]) < 200

@@ -116,7 +116,8 @@ def test_a_missing_corpus_is_bad_input(tmp_path: Path, tiny_model_dir: Path) -> 
         encoding="utf-8",
     )
     result = CliRunner().invoke(main, ["assess", str(folder / "task.yaml")])
-    assert result.exit_code == 2 and "rungs.rag.corpus:" in result.stderr and "nowhere: corpus not found" in result.stderr
+    assert result.exit_code == 2 and "rungs.rag.corpus:" in result.stderr
+    assert "nowhere: corpus not found" in result.stderr
 
 
 def test_a_passage_longer_than_the_budget_is_cut_to_it(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:

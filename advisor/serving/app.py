@@ -103,7 +103,7 @@ def create_app(
         try:
             return model.model_validate(data)
         except ValidationError as error:
-            raise from_validation(error) from None
+            raise from_validation(error, model) from None
 
     def watcher(request: Request) -> Any:
         async def watch(work: Awaitable[Any]) -> Any:

@@ -23,6 +23,7 @@ from typing import Literal
 
 from advisor.rung_plan import PlannedRung
 from harness.errors import InputError, did_you_mean
+from harness.schema import short_repr
 from tuning.registry import get_method
 
 BASE = "base"
@@ -88,10 +89,10 @@ class Catalog:
         for rung in self.prompting:
             if rung.name == model:
                 return Route(model, None, rung)
-        hint = did_you_mean(model, self.model_ids())
+        hint = did_you_mean(model[:200], self.model_ids())  # a name longer than any served one is never close
         if model in self.untrained:
             hint = f": rung '{model}' is not trained yet (advisor train {self.task_file} --rung {model})"
-        raise InputError(f"model '{model}' is not served here{hint}")
+        raise InputError(f"model {short_repr(model)} is not served here{hint}")
 
     def describe(self) -> list[str]:
         """One line per served name, for `advisor serve --list`."""

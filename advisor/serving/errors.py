@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.errors import LadderError
+from harness.schema import validation_problem
 
 _TYPES = {
     400: "invalid_request_error",
@@ -49,14 +50,12 @@ def error_body(status: int, message: str, param: str | None = None, code: str | 
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
-def from_validation(error: ValidationError) -> APIError:
-    """The first problem of a request body, as a 400 naming the field."""
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
+def from_validation(error: ValidationError, model: type[BaseModel]) -> APIError:
+    """The first problem of a request body, as a 400 naming the field (never a branch of a union type)."""
+    field, message, detail = validation_problem(error, model)
+    if detail["type"] == "extra_forbidden":
         message = "unknown field (not an OpenAI option this server understands)"
-    elif first["type"] == "missing":
+    elif detail["type"] == "missing":
         message = "required"
     return APIError(400, f"{field or 'body'}: {message}", param=field or None, code="invalid_value")
 
