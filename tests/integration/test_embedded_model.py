@@ -66,7 +66,8 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
     train.write_text("".join(train.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
     task = folder / "task.yaml"
     body = task.read_text(encoding="utf-8").replace("r: 16}", "r: 4, epochs: 2, search: {trials: 2}}")
-    task.write_text(body + "forgetting: {max_items: 40}\n", encoding="utf-8")
+    # at --limit 4 every tuned rung is a close call; retraining it from more seeds is tested in test_seeds.py
+    task.write_text(body + "forgetting: {max_items: 40}\ndecision: {seeds: off}\n", encoding="utf-8")
     args = ["assess", str(folder / "task.yaml"), "--limit", "4", "-o", str(tmp_path / "r.json")]
     # a real process, as a user runs it: a library's warning is printed wherever it comes from
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
@@ -95,7 +96,9 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
 
 
 def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tmp_path: Path) -> None:
-    """SIGKILL the GGUF → safetensors conversion at two points; the next run converts from scratch."""
+    """SIGKILL the GGUF → safetensors conversion with its files written but not yet renamed into place (the
+    latest point a kill can leave anything behind; before it nothing is on disk); the next run converts from
+    scratch."""
     import os
     import sys
 
@@ -110,10 +113,8 @@ def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tm
         "from harness.inference.models import resolve_model; print(resolve_model('smollm2-135m-instruct').path)",
     ]
     models = tmp_path / "cache" / "models"
-    # first with the weights dequantised in memory, then with the safetensors written but not yet renamed
-    for point in ("dequantised */smollm2-135m-instruct", "writing */smollm2-135m-instruct"):
-        kill_at(convert, env, point)
-        assert not (models / "smollm2-135m-instruct").exists()  # never a half-written model in place
+    kill_at(convert, env, "writing */smollm2-135m-instruct")
+    assert not (models / "smollm2-135m-instruct").exists()  # never a half-written model in place
     done = subprocess.run(convert, env=env, capture_output=True, text=True, timeout=600, check=True)
     converted = Path(done.stdout.strip().splitlines()[-1])
     assert (converted / "model.safetensors").is_file() and (converted / "config.json").is_file()
