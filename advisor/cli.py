@@ -232,7 +232,7 @@ def assess(
         made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
         console.print(Text(made.describe(suggest)), soft_wrap=True)
     if before is not None:
-        gate_and_exit(assessment, before, task.spec.gates, None, None)
+        gate_and_exit(assessment, before, task.spec.gates, None, None, console)  # stderr under --json
 
 
 def _ray_target(executor: str, address: str | None, cpus_per_task: int, shard_size: int) -> Any:

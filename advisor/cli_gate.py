@@ -56,17 +56,21 @@ def _validated_gates(settings: Any, updates: dict[str, Any]) -> Any:
     try:
         return GatesSection.model_validate({**settings.model_dump(), **updates})
     except ValidationError as error:
-        raise InputError(f"gate options: {describe_validation_error(error)}") from None
+        raise InputError(f"gate options: {describe_validation_error(error, GatesSection)}") from None
 
 
-def gate_and_exit(current: Any, baseline: Any, settings: Any, junit: Path | None, markdown: Path | None) -> None:
+def gate_and_exit(
+    current: Any, baseline: Any, settings: Any, junit: Path | None, markdown: Path | None, console: Any = None
+) -> None:
+    """Gate `current` against `baseline`, print the checks (on `console`, else standard output), exit 1 on a
+    regression."""
     from advisor.gate import gate_passed, run_gate
     from advisor.report.gate import gate_markdown, gate_table, junit_xml
     from advisor.report.terminal import output_console
     from harness.data.atomic import write_text_atomically
 
     checks = run_gate(current, baseline, settings, Measurement(seed=current.task.seed))
-    output_console().print(gate_table(checks))
+    (console or output_console()).print(gate_table(checks))
     if junit is not None:
         write_text_atomically(junit, junit_xml(checks))
     if markdown is not None:

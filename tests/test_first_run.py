@@ -108,10 +108,13 @@ def test_the_assessment_is_saved_before_anything_is_drawn(
     assert json.loads(out.read_text())["task"]["name"] == "tickets"
 
 
-def test_json_prints_the_assessment_alone_on_stdout(markup_task: Path) -> None:
-    result = invoke("assess", str(markup_task), "--json")
+def test_json_prints_the_assessment_alone_on_stdout(markup_task: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    shutil.copy(markup_task.parent / ".advisor" / "tickets.assessment.json", baseline)
+    result = invoke("assess", str(markup_task), "--json", "--baseline", str(baseline))
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["rungs"][0]["name"] == "zero_shot"
+    assert json.loads(result.stdout)["rungs"][0]["name"] == "zero_shot"  # the gate's table went to stderr
+    assert "Gate:" in result.stderr
 
 
 def test_fresh_computes_everything_again_and_leaves_the_store_alone(markup_task: Path) -> None:
