@@ -11,6 +11,7 @@ from statistics import fmean
 from typing import Any
 
 from advisor.assessment import CalibrationSummary, RungResult, SearchSummary
+from harness.inference.content_free import EXACT_SCORING
 from harness.types import Record
 
 _SHOWN_LABELS = 4  # the prior's largest entries named in the sentence; the Assessment has them all
@@ -61,8 +62,9 @@ def _validation(selection: SearchSummary | None) -> tuple[str, dict[str, float]]
 
 
 def _why_not_chosen(records: Sequence[Record]) -> str:
-    exact = ("likelihood", "echo")
-    if any("logprobs" in r.output.detail and r.output.detail.get("scoring", "likelihood") in exact for r in records):
+    if any(
+        "logprobs" in r.output.detail and r.output.detail.get("scoring", "likelihood") in EXACT_SCORING for r in records
+    ):
         return "auto: no validation split to choose on"
     return "auto: does not apply (the rung does not score labels by their exact likelihood)"
 

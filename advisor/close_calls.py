@@ -28,14 +28,13 @@ def close_call(rung: RungResult, chosen: RungResult, gap: PairInterval, metric: 
     if saving is not None and saving > 0:
         repaid = max(extra, 0.0) / saving
     forgetting = rung.forgetting.delta if rung.forgetting is not None and rung.forgetting.weights_changed else None
-    paired = gap
     return CloseCall(
         rung=rung.name,
         chosen=chosen.name,
         metric=metric,
-        difference=paired.difference,
-        ci_low=paired.ci_low,
-        ci_high=paired.ci_high,
+        difference=gap.difference,
+        ci_low=gap.ci_low,
+        ci_high=gap.ci_high,
         requests_per_month=rung.cost.requests_per_month if rung.cost else 0.0,
         monthly=monthly,
         chosen_monthly=chosen_monthly,

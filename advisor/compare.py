@@ -48,17 +48,6 @@ class Gap:
         exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
         return self.paired.ci_high < 0 and exact_ok
 
-    def clearly_positive(self, confidence: float) -> bool:
-        """The interval lies above zero, and for 0/1 metrics McNemar agrees."""
-        exact_ok = self.mcnemar_p is None or self.mcnemar_p < 1 - confidence
-        return self.paired.ci_low > 0 and exact_ok
-
-    def describe(self, metric: str) -> str:
-        """accuracy -0.258 [-0.371, -0.145], McNemar p=6.3e-05."""
-        p = self.paired
-        text = f"{metric} {p.difference:+.3f} [{p.ci_low:+.3f}, {p.ci_high:+.3f}]"
-        return text + (f", McNemar p={self.mcnemar_p:.3g}" if self.mcnemar_p is not None else "")
-
 
 def compare_pair(
     a: RungResult,

@@ -34,7 +34,7 @@ from advisor.claims import (
 )
 from advisor.close_calls import close_call
 from advisor.compare import compare_together, describe_gap
-from advisor.floor import below_floor_reason, floor_checks, nothing_ships_summary
+from advisor.floor import against_floor, below_floor_reason, floor_checks, nothing_ships_summary
 from advisor.majority import majority_baseline
 from advisor.settle import examples_for_margin, examples_to_settle
 from advisor.task import ConstraintsSection, DecisionSection, FactsSection
@@ -166,13 +166,9 @@ def decide(
         if call is not None
     ]
     for rung in eligible if baseline is not None else []:
-        assert baseline is not None
-        if floor[rung.name].clearly_above():
+        if baseline is None or floor[rung.name].clearly_above():
             continue
-        note = (
-            f"does not clearly beat always answering '{baseline.config['label']}', which scores {metric} "
-            f"{metric_value(baseline, metric):.3f} ({describe_gap(floor[rung.name].gap, metric)})"
-        )
+        note = f"does not clearly beat {against_floor(floor[rung.name], baseline, metric)}"
         if rung is chosen:
             warnings.append(f"{rung.name} {note}")
         else:
@@ -194,7 +190,7 @@ def decide(
     visible = [examples_for_margin(gap(chosen, r), policy.margin) for r in contenders if r.name in underpowered]
     for_margin = max((n for n in visible if n is not None), default=None)
     if evidence_thin:
-        warnings.append(_thin_evidence(thin_examples, for_margin, policy.margin, measurement, contenders[0]))
+        warnings.append(_thin_evidence(thin_examples, for_margin, policy.margin, measurement))
     constraint_rejected = {r.name for r in rungs if r not in eligible}
     summary, summary_claims = _summary(
         chosen, best, rungs, constraint_rejected, contenders, metric, policy, measurement, gap
@@ -226,9 +222,7 @@ def cannot_see(gap: PairInterval, margin: float) -> bool:
     return unclear and not gap.mde <= margin  # an unknown MDE (NaN) cannot vouch for the test either
 
 
-def _thin_evidence(
-    settle: int | None, for_margin: int | None, margin: float, measurement: Measurement, lowest: RungResult
-) -> str:
+def _thin_evidence(settle: int | None, for_margin: int | None, margin: float, measurement: Measurement) -> str:
     parts = ["The evidence is thin:"]
     if settle is not None:
         parts.append(

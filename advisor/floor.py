@@ -51,8 +51,13 @@ def floor_checks(
 def below_floor_reason(check: FloorCheck, baseline: RungResult, metric: str) -> str:
     """Why a rung under the floor is not eligible, with its paired difference from the baseline."""
     how = "clearly worse than" if check.gap.clearly_negative() else "no better than"
+    return f"{how} {against_floor(check, baseline, metric)}"
+
+
+def against_floor(check: FloorCheck, baseline: RungResult, metric: str) -> str:
+    """ "always answering 'X', which scores metric v (the paired difference)": the floor a rung is held to."""
     return (
-        f"{how} always answering '{baseline.config['label']}', which scores {metric} "
+        f"always answering '{baseline.config['label']}', which scores {metric} "
         f"{metric_value(baseline, metric):.3f} ({describe_gap(check.gap, metric)})"
     )
 

@@ -35,6 +35,7 @@ from benchmarks.common import ROOT, write_result
 from harness.inference.answerer import PromptParts
 from harness.inference.content_free import CONTENT_FREE, CalibratedAnswerer
 from harness.inference.memo import AnswerMemo, MemoAnswerer
+from harness.inference.wrapped import WrappedAnswerer
 from harness.label_scoring import LabelScoring, scores_labels
 from harness.rungs import RungContext
 from harness.types import Example, Record
@@ -56,21 +57,12 @@ def own_context(parts: PromptParts) -> PromptParts:
     return PromptParts(parts.example, parts.demos, parts.passages, parts.demos_shared)
 
 
-class TimedAnswerer:
+class TimedAnswerer(WrappedAnswerer):
     """Another answerer, timed: behind a memo that holds every real answer, it times the content-free prompts."""
 
     def __init__(self, inner: Any):
-        self.inner = inner
+        super().__init__(inner)
         self.seconds = 0.0
-
-    def fingerprint(self) -> str:
-        return str(self.inner.fingerprint())
-
-    def prepare(self) -> None:
-        self.inner.prepare()
-
-    def scoring(self, mode: Any) -> str:
-        return str(self.inner.scoring(mode))
 
     def answer(self, parts: Any, labels: Any, mode: Any, max_new_tokens: int) -> Any:
         started = time.perf_counter()

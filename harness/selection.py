@@ -108,12 +108,9 @@ def choose_on_validation(
 
 
 def alternatives(
-    rung_type: RungType, config: Searchable, where: str, space: dict[str, list[Any]] | None = None
+    rung_type: RungType, config: Searchable, where: str, space: dict[str, list[Any]]
 ) -> list[tuple[dict[str, Any], RungConfig]]:
-    """Every combination of the space (`search.space` when none is given): its values, the rung's options with them."""
-    if space is None:
-        assert config.search is not None
-        space = config.search.space
+    """Every combination of the space: its values, the rung's options with them."""
     fixed = config.model_dump(exclude={"search"})
     for name, values in space.items():
         if name not in fixed:

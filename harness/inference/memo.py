@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from harness.data.hashing import content_hash
 from harness.inference.answerer import Answerer, PromptParts
 from harness.inference.answering import Mode
+from harness.inference.content_free import context_key
 from harness.inference.wrapped import WrappedAnswerer
 from harness.types import Output
 
@@ -26,9 +27,8 @@ class AnswerMemo:
 def prompt_key(parts: PromptParts, labels: Sequence[str], mode: Mode, max_new_tokens: int) -> str:
     """Everything that decides an answer to a prompt, besides the model."""
     e = parts.example
-    demos = [(d.id, d.input, d.target) for d in parts.demos]
     budget = max_new_tokens if mode == "generate" else 0
-    return content_hash(e.id, e.input, demos, list(parts.passages), parts.demos_shared, list(labels), mode, budget)
+    return content_hash(e.id, e.input, context_key(parts), list(labels), mode, budget)
 
 
 class MemoAnswerer(WrappedAnswerer):

@@ -80,9 +80,8 @@ class Simultaneous:
     differing: np.ndarray  # (R, R) examples on which the two rungs' answers differ
     n: int
     confidence: float
-    exact_z: np.ndarray | None = None  # (R, R) McNemar's exact one-sided test on the z scale (inf: none)
+    exact_z: np.ndarray  # (R, R) McNemar's exact one-sided test on the z scale (inf: none)
     upward: bool = False  # each rung compared only with those after it (the ladder's order)
-    power: float = POWER
 
     def pair(self, a: int, b: int) -> PairInterval:
         """metric(a) - metric(b) with the interval that decides whether one clearly beats the other."""
@@ -95,11 +94,11 @@ class Simultaneous:
         critical = float(self.critical[behind])
         differing = int(self.differing[a, b])
         if se > 0:
-            z_exact = math.inf if self.exact_z is None else float(self.exact_z[a, b])
+            z_exact = float(self.exact_z[a, b])
             if z_exact <= critical < abs(difference) / se:  # the normal test passes, the exact one does not:
                 se = abs(difference) / critical  # the interval reaches zero, as the exact test's verdict says
             half = critical * se
-            mde = (critical + NormalDist().inv_cdf(self.power)) * se
+            mde = (critical + NormalDist().inv_cdf(POWER)) * se
             return PairInterval(difference, difference - half, difference + half, critical, se, mde, self.n, differing)
         if difference != 0 and _sign_test_clear(differing, self.confidence):
             return PairInterval(difference, difference, difference, critical, 0.0, 0.0, self.n, differing)
