@@ -306,7 +306,9 @@ def render_estimate(report: EstimateReport) -> list[RenderableType]:
         style="bold",
     )
     runs = [Text("What Ladder can train today:", style="bold")]
-    runs += [Text(f"  {line}", style="green" if ONE_GPU in line else "yellow") for line in report.ladder_runs.values()]
+    for method, line in report.ladder_runs.items():
+        one_gpu = any(o.fits_one for o in report.training if o.method == method)
+        runs.append(Text(f"  {line}", style="green" if one_gpu else "yellow"))
     tables: list[RenderableType] = [header, _memory_table(report), _training_table(report), *runs]
     return tables + [_serving_table(report)] + [Text(line, style="dim") for line in report.assumptions]
 

@@ -31,7 +31,6 @@ from tuning.distill import DistillConfig
 from tuning.dpo import DpoConfig
 
 T = TypeVar("T")
-TUNED_STEP = 3  # from this ladder step on a rung changes weights (harness.rungs.LADDER_STEPS)
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def preflight(
     spec = task.spec
     every = plan_rungs(spec.rungs, str(task.path), None, spec.endpoints)
     planned = plan_rungs(spec.rungs, str(task.path), only, spec.endpoints, only_option) if only else every
-    reached = _with_teachers(task, planned, every)
+    reached = _with_teachers(task, planned, every, allow_pickle)
     if sends:
         _in_file(task, check_endpoints, resolve_endpoints(spec, reached), spec)
     splits, labels = load_task_data(task)
@@ -78,7 +77,9 @@ def preflight(
     return Preflight(task, planned, splits, labels)
 
 
-def _with_teachers(task: LoadedTask, planned: list[PlannedRung], every: list[PlannedRung]) -> list[PlannedRung]:
+def _with_teachers(
+    task: LoadedTask, planned: list[PlannedRung], every: list[PlannedRung], allow_pickle: bool
+) -> list[PlannedRung]:
     """The planned rungs and the rungs they learn from (a teacher runs too); a teacher that is no rung is a model."""
     by_name = {p.name: p for p in every}
     reached = list(planned)
@@ -91,7 +92,7 @@ def _with_teachers(task: LoadedTask, planned: list[PlannedRung], every: list[Pla
                 reached.append(by_name[teacher])
             continue
         try:
-            check_model(teacher)
+            check_model(teacher, allow_pickle=allow_pickle)
         except InputError as error:
             raise InputError(
                 f"{task.path}: rungs.{p.name}.teacher: no rung named '{teacher}' to learn from, nor a model "
@@ -113,7 +114,7 @@ def _check_other_files(task: LoadedTask, planned: list[PlannedRung]) -> None:
     spec = task.spec
     for p in planned:
         _check_corpus(task, p)
-    tuned = [p for p in planned if p.type.step >= TUNED_STEP]
+    tuned = [p for p in planned if p.type.changes_weights]
     if tuned and spec.forgetting.enabled:
         forgetting = spec.forgetting
         _in_file(
@@ -131,9 +132,14 @@ def _check_corpus(task: LoadedTask, planned: PlannedRung) -> None:
     config = planned.config
     if not isinstance(config, RagConfig) or config.corpus is None:
         return
-    path = Path(config.corpus).expanduser()
-    path = path if path.is_absolute() else task.folder / path
-    _in_file(task, load_corpus, path, config.chunk_words, config.chunk_overlap, field=f"rungs.{planned.name}.corpus")
+    _in_file(
+        task,
+        load_corpus,
+        task.resolve(config.corpus),
+        config.chunk_words,
+        config.chunk_overlap,
+        field=f"rungs.{planned.name}.corpus",
+    )
 
 
 def _in_file(task: LoadedTask, check: Callable[..., T], *args: Any, field: str = "", **kwargs: Any) -> T:

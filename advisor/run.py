@@ -135,9 +135,6 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks, *
     join_process_group(placement.device)  # under torchrun / accelerate launch: this rank's place in the launch
     parts = model_parts(source, task, labels, placement, lambda: hooks.stage(f"loading model {spec.model}"))
     models = OtherModels(task, labels, placement, options.allow_pickle, lambda m: hooks.stage(f"loading model {m}"))
-    for p in planned:
-        if p.model is not None:
-            models.check(p.model, f"{task.path}: rungs.{p.name}")  # a missing folder fails before any work
     primary = primary_metric_choice(spec.type, spec.primary_metric, splits, labels)
     context = RungContext(
         engine=parts.engine,

@@ -328,7 +328,7 @@ class LoadedTask:
         names = (
             {"all": data.path} if data.path else {"train": data.train, "validation": data.validation, "test": data.test}
         )
-        files = {split: self._resolve(name) for split, name in names.items() if name}
+        files = {split: self.resolve(name) for split, name in names.items() if name}
         fields = FieldMap(
             input=data.fields.input,
             target=data.fields.target,
@@ -351,14 +351,15 @@ class LoadedTask:
         """The task's data beside its splits (preference pairs, unlabelled inputs), resolved."""
         data = self.spec.data
         named = {"preferences": data.preferences, "unlabelled": data.unlabelled}
-        return {kind: self._resolve(name) for kind, name in named.items() if name}
+        return {kind: self.resolve(name) for kind, name in named.items() if name}
 
     def model_name(self) -> str:
         """The model as written, with a relative local folder resolved against the task file."""
         candidate = self.folder / self.spec.model
         return str(candidate) if self.spec.model.startswith(".") or candidate.is_dir() else self.spec.model
 
-    def _resolve(self, name: str) -> Path:
+    def resolve(self, name: str) -> Path:
+        """A path from the task file, relative to the task's folder."""
         path = Path(name).expanduser()
         return path if path.is_absolute() else self.folder / path
 

@@ -208,6 +208,9 @@ class RungContext:
 Factory = Callable[[Any, RungContext], Predictor]
 
 
+ADAPTER_STEP = 3  # the first step of LADDER_STEPS whose rungs change weights
+
+
 @dataclass(frozen=True)
 class RungType:
     """A registered rung: its name, its options model and its factory."""
@@ -218,6 +221,11 @@ class RungType:
     sweep: tuple[str, ...] = ()  # options whose list value means one rung per value
     step: int = 0  # place on the ladder: 0 prompt, 1 demonstrations, 2 retrieval, 3 adapter, 4 full weights
     remote: bool = False  # answers through context.answerer(), so `endpoint:` can move it to an endpoint
+
+    @property
+    def changes_weights(self) -> bool:
+        """From the adapter step on (LADDER_STEPS), a rung trains weights of its own."""
+        return self.step >= ADAPTER_STEP
 
     def parse(self, options: dict[str, Any], where: str) -> RungConfig:
         """Validate options; the first problem is one line naming the option."""

@@ -14,7 +14,6 @@ _SINGULAR = {
     "share": "shares",
     "errors": "error",
     "warnings": "warning",
-    "is": "is",
 }
 
 

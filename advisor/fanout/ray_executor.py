@@ -47,7 +47,7 @@ class FanOut:
 
 def shardable(planned: PlannedRung, context: RungContext) -> bool:
     """A prompting rung with nothing to choose or train first: its test examples split freely."""
-    return planned.type.step < 3 and not choice_space(planned.config, context)
+    return not planned.type.changes_weights and not choice_space(planned.config, context)
 
 
 def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, target: RayTarget) -> FanOut:
