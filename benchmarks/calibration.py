@@ -160,7 +160,7 @@ def rung_rows(run: Any, planned: Any, test: Sequence[Example], own: bool) -> dic
 
 def assess_task(task: Path, limit: int | None, store_dir: Path, own: bool) -> dict[str, Any]:
     """Every prompting rung of the task that scores labels."""
-    from advisor.run import AssessOptions, QuietHooks, prepare_run
+    from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
 
     run = prepare_run(task, AssessOptions(store_path=store_dir / "store.sqlite"), QuietHooks())
     test = run.test[:limit] if limit else run.test
@@ -214,7 +214,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=64, help="test examples (0: all)")
     parser.add_argument("--no-own-context", action="store_true", help="skip the per-example context variants")
     args = parser.parse_args()
-    from advisor.cli_support import quiet_libraries
+    from advisor.cli.support import quiet_libraries
     from harness.environment import choose_placement, describe_hardware
 
     quiet_libraries()  # the CLI's quiet: no loading bars between the rows

@@ -4,7 +4,7 @@ Each takes the rungs' per-example 0/1 answers (in ladder order) and returns the 
 clearly worse than the data-chosen best; the ladder policy then ships the first rung not in that set.
 
 - holm: each rung against the best by McNemar's test, Holm's step-down over the m comparisons, and the
-  paired percentile interval below zero (what advisor/decide.py did from 2bdf32a to issue 31);
+  paired percentile interval below zero (what advisor/decision/decide.py did from 2bdf32a to issue 31);
 - max_t: a one-sided max-T step-down (Westfall and Young) over the paired bootstrap with the best held
   fixed in every resample (tried in 645fb2b and withdrawn in 17d8c3f: it does not see the selection).
 """

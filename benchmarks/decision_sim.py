@@ -5,7 +5,7 @@ the same n test examples. Answers are correlated the way real rungs' are: an exa
 difficulty u ~ U(0, 1) decides every rung's answer with probability `shared` (correct when u < the
 rung's true accuracy), and an independent draw decides it otherwise, so each rung's true accuracy is
 exactly its set value and paired comparisons see realistic disagreement. Three procedures pick a rung
-on each ladder: `mcb`, the real policy (`advisor.decide.decide`: multiple comparisons with the best,
+on each ladder: `mcb`, the real policy (`advisor.decision.decide.decide`: multiple comparisons with the best,
 harness/metrics/simultaneous.py), and the two it replaced, `holm` and `max_t`
 (benchmarks/decision_procedures.py), each followed by the ladder's pick. The simulation counts:
 
@@ -49,7 +49,7 @@ TRUE_BASE = 0.75
 
 def simulated_rung(name: str, step: int, per_1k: float, correct: np.ndarray) -> Any:
     """A RungResult with per-example records, as the assessment stores them."""
-    from advisor.assessment import (
+    from advisor.decision.assessment import (
         CostSummary,
         LatencySummary,
         MetricValue,
@@ -102,7 +102,7 @@ def simulated_rung(name: str, step: int, per_1k: float, correct: np.ndarray) -> 
 
 def simulated_ladder(truth: list[float], n: int, shared: float, rng: np.random.Generator) -> Any:
     """An Assessment of seven rungs with these true accuracies on n examples."""
-    from advisor.assessment import Assessment, Environment, TaskSummary
+    from advisor.decision.assessment import Assessment, Environment, TaskSummary
 
     difficulty = rng.random(n)
     rungs = []
@@ -134,7 +134,7 @@ def simulated_ladder(truth: list[float], n: int, shared: float, rng: np.random.G
     )
 
 
-PROCEDURES = ("mcb", "holm", "max_t")  # mcb: advisor.decide as shipped; the others: benchmarks/decision_procedures.py
+PROCEDURES = ("mcb", "holm", "max_t")  # mcb: as shipped; the others: decision_procedures.py
 
 
 def ship_index(beaten: set[int], count: int) -> int:
@@ -144,8 +144,8 @@ def ship_index(beaten: set[int], count: int) -> int:
 
 def shown_intervals(ladder: Any, chosen: int, measurement: Measurement) -> list[tuple[int, int, float, float]]:
     """The pairs the recommendation prints with a verdict, and their simultaneous intervals (a - b)."""
-    from advisor.claims import metric_value
-    from advisor.compare import compare_together
+    from advisor.decision.claims import metric_value
+    from advisor.decision.compare import compare_together
 
     rungs = ladder.rungs
     together = compare_together(rungs, "classification", ["a", "b"], "accuracy", measurement)
@@ -170,8 +170,8 @@ def shown_intervals(ladder: Any, chosen: int, measurement: Measurement) -> list[
 
 def run_scenario(truth: list[float], n: int, ladders: int, shared: float, seed: int) -> dict[str, Any]:
     """Each procedure on `ladders` simulated ladders: what it shipped, how often wrongly, interval coverage."""
-    from advisor.decide import DataFacts, decide
-    from advisor.task import ConstraintsSection, DecisionSection, FactsSection
+    from advisor.decision.decide import DataFacts, decide
+    from advisor.task.spec import ConstraintsSection, DecisionSection, FactsSection
     from benchmarks.decision_procedures import holm_beaten, max_t_beaten
 
     policy = DecisionSection()

@@ -88,9 +88,9 @@ class PreferenceData:
 
 def preference_data(count: int) -> PreferenceData:
     """The first `count` pairs of the example's preference file, with the dpo rung's prompt."""
-    from advisor.model_context import prompt_format
-    from advisor.task import load_task
-    from advisor.task_data import load_task_data
+    from advisor.measure.model_context import prompt_format
+    from advisor.task.data import load_task_data
+    from advisor.task.spec import load_task
     from harness.data.preferences import load_preferences
     from harness.inference.models import load_tokenizer, resolve_model
     from harness.inference.prompts import PromptBuilder

@@ -67,8 +67,8 @@ def main() -> None:
     parser.add_argument("--test-per-intent", type=int, default=3)
     args = parser.parse_args()
 
-    from advisor.plan import make_plan
-    from advisor.run import AssessOptions, prepare_run
+    from advisor.measure.plan import make_plan
+    from advisor.measure.prepare import AssessOptions, prepare_run
 
     with tempfile.TemporaryDirectory() as folder:
         task = write_slice(Path(folder), args.intents, args.train_rows, args.test_per_intent, args.epochs)

@@ -31,7 +31,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from advisor.run import AssessOptions, QuietHooks, prepare_run
+from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
 from benchmarks.common import ROOT, write_result
 from harness.data.store import Store
 from harness.inference.answerer import LocalAnswerer, PromptParts
@@ -43,7 +43,7 @@ from harness.rungs import RungContext
 
 CASES: list[tuple[Mode, Scoring, Tokenizer]] = [("score", "echo", "task"), ("generate", "generate", "own")]
 
-ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
+ADVISOR = [sys.executable, "-c", "from advisor.cli.main import main; main()"]
 KEY_ENV = "LADDER_BENCH_KEY"
 
 

@@ -34,7 +34,7 @@ RUNGS = {
     "evaluation": "  - zero_shot\n",
     "training": "  - {rung: lora, r: 16, learning_rate: 4e-4, epochs: 1, search: false}\n",
 }
-ADVISOR = ["-m", "advisor.cli", "assess"]
+ADVISOR = ["-m", "advisor.cli.main", "assess"]
 CONFIGS: dict[str, list[str]] = {
     "one process": [sys.executable],
     "torchrun 1 rank": [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"],

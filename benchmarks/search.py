@@ -215,7 +215,7 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
 
 
 def bench(name: str, task: Path, learning_rates: list[float], epochs: int) -> dict[str, Any]:
-    from advisor.run import AssessOptions, prepare_run
+    from advisor.measure.prepare import AssessOptions, prepare_run
 
     run = prepare_run(
         task, AssessOptions(rungs=("lora",), store_path=task.parent / ".advisor" / "store.sqlite"), Quiet()

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, write_result
 
-ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
+ADVISOR = [sys.executable, "-c", "from advisor.cli.main import main; main()"]
 B_STD = 0.02  # LoRA's B starts at zero; random B makes each adapter change the answers
 
 

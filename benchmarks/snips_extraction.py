@@ -101,8 +101,8 @@ def main() -> None:
     train_file = require_dataset("snips_nlu/snips_train.jsonl")
     test_file = require_dataset("snips_nlu/snips_validate.jsonl")
 
-    from advisor.assess import assess
-    from advisor.run import AssessOptions
+    from advisor.measure.assess import assess
+    from advisor.measure.prepare import AssessOptions
 
     train = sample(train_file, args.train_per_intent, args.seed, "train-")
     test = sample(test_file, args.test_per_intent, args.seed, "test-")

@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--task", type=Path, default=ROOT / "examples" / "support_tickets" / "task.yaml")
     args = parser.parse_args()
 
-    from advisor.run import AssessOptions, QuietHooks, prepare_run
+    from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
     from tuning.options import LoraOptions
     from tuning.rows import shared_prefix, training_rows, tuned_prompts
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, write_result
 
-ADVISOR = [sys.executable, "-c", "from advisor.cli import main; main()"]
+ADVISOR = [sys.executable, "-c", "from advisor.cli.main import main; main()"]
 
 
 def timed_assess(task: Path, store: Path, out: Path, *extra: str) -> tuple[float, str]:

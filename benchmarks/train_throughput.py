@@ -55,9 +55,9 @@ def example_task(count: int) -> ExampleTask:
     """The example's first `count` train rows (zero_shot prompt + answer tokens) and its test set."""
     from transformers import AutoTokenizer
 
-    from advisor.model_context import prompt_format
-    from advisor.task import load_task
-    from advisor.task_data import load_task_data
+    from advisor.measure.model_context import prompt_format
+    from advisor.task.data import load_task_data
+    from advisor.task.spec import load_task
     from harness.inference.models import resolve_model
     from harness.inference.prompts import PromptBuilder
 

@@ -26,7 +26,7 @@ UNFIXABLE: list[tuple[type[Warning], str, str]] = [
         UserWarning,
         r".*bitsandbytes::gemv_4bit.*autograd kernel.*",
         "torch notes that bitsandbytes' 4-bit matmul has no autograd kernel registered; the adapters above it "
-        "still get their gradients (tests/test_tuning.py checks every LoRA weight of a QLoRA model).",
+        "still get their gradients (tests/tuning/test_tuning.py checks every LoRA weight of a QLoRA model).",
     ),
 ]
 

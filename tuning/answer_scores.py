@@ -4,7 +4,7 @@ Scoring k labels by running k rows of prompt + label repeats the prompt k times.
 once (after the shared prefix, itself run once), their keys and values are repeated for the k answers,
 and only the answers' tokens run k times: with six labels of a few tokens after a thirty-token ticket,
 about a quarter of the tokens. Gradients flow through the repeated keys and values into the prompt, so
-the result is the same as scoring the full rows (tests/test_distill.py checks it).
+the result is the same as scoring the full rows (tests/tuning/test_distill.py checks it).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from advisor.fanout.bundle import TaskBundle, pack_cache, unpack_task
-from advisor.run import AssessOptions, QuietHooks, prepare_run
+from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
 from harness.data.store import OutputRow, ResponseRow, Store
 from harness.errors import InputError, LadderError, RunError
 
@@ -77,7 +77,7 @@ def run_piece(
 
 
 def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:
-    from advisor.assess import bound_rungs, build_rung, measure_rungs
+    from advisor.measure.assess import bound_rungs, build_rung, measure_rungs
     from harness.metrics.scoring import scorer_for
     from harness.runner import run_predictor
 

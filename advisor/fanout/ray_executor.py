@@ -18,8 +18,8 @@ from typing import Any
 
 from advisor.fanout.bundle import bundle_task, install_cache
 from advisor.fanout.piece import Harvest, Piece, run_piece
-from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path
-from advisor.rung_plan import PlannedRung
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path
+from advisor.task.rung_plan import PlannedRung
 from harness.data.store import Store
 from harness.errors import InputError, RunError
 from harness.rungs import RungContext
@@ -52,7 +52,7 @@ def shardable(planned: PlannedRung, context: RungContext) -> bool:
 
 def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, target: RayTarget) -> FanOut:
     """Compute on Ray whatever the store lacks, and take the results into the store and the cache."""
-    from advisor.assess import rungs_needing_work
+    from advisor.measure.assess import rungs_needing_work
 
     needing = rungs_needing_work(run, options)
     if not needing:

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from advisor.audit import AuditReport
+from advisor.task.audit import AuditReport
 
 SEVERITY_STYLES = {"error": "bold red", "warning": "yellow", "info": "dim"}
 SUMMARY_NAMES = {"error": "error", "warning": "warning", "info": "note"}

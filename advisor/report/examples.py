@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from advisor.assessment import Assessment, RecordSummary
+from advisor.decision.assessment import Assessment, RecordSummary
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from advisor.assessment import Assessment
+from advisor.decision.assessment import Assessment
 from advisor.report.examples import Answer, ExampleRow, by_interest, example_rows
 
 ROW_CAP = 2000  # rows drawn at most

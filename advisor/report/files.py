@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from advisor.assessment import Assessment
+from advisor.decision.assessment import Assessment
 from advisor.report.html import render_html
 from advisor.report.markdown import render_markdown
 from advisor.report.samples import render_samples

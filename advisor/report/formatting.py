@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import statistics
 
-from advisor.assessment import Assessment, MetricValue, RungResult
-from advisor.claims import seed_values
-from advisor.majority import majority_baseline
+from advisor.decision.assessment import Assessment, MetricValue, RungResult
+from advisor.decision.claims import seed_values
+from advisor.decision.majority import majority_baseline
 from harness.metrics.measurement import Measurement
 
 METRIC_TITLES = {

@@ -8,7 +8,7 @@ from xml.etree import ElementTree
 from rich.table import Table
 from rich.text import Text
 
-from advisor.gate import Check
+from advisor.decision.gate import Check
 from advisor.report.markdown import cell
 
 

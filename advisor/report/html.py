@@ -10,16 +10,16 @@ from __future__ import annotations
 
 from html import escape
 
-from advisor.assessment import Assessment, RungResult
-from advisor.calibration_notes import calibration_line
-from advisor.close_calls import close_call_lines
-from advisor.distillation import distillation_line
+from advisor.decision.assessment import Assessment, RungResult
+from advisor.decision.calibration_notes import calibration_line
+from advisor.decision.close_calls import close_call_lines
+from advisor.decision.distillation import distillation_line
+from advisor.decision.training_notes import rung_search, search_line, training_warnings, trial_cells
 from advisor.report.examples_table import STYLE as EXAMPLES_STYLE
 from advisor.report.examples_table import examples_section
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.report.plots import confusion_svg, latency_svg, quality_cost_svg
-from advisor.training_notes import rung_search, search_line, training_warnings, trial_cells
 from harness.task_types import get_task_type
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from advisor.assessment import Assessment
-from advisor.calibration_notes import calibration_line
-from advisor.close_calls import close_call_lines
-from advisor.distillation import distillation_line
+from advisor.decision.assessment import Assessment
+from advisor.decision.calibration_notes import calibration_line
+from advisor.decision.close_calls import close_call_lines
+from advisor.decision.distillation import distillation_line
+from advisor.decision.training_notes import rung_search, search_line, trial_cells
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
-from advisor.training_notes import rung_search, search_line, trial_cells
 
 
 def cell(text: str) -> str:

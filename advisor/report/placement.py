@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from advisor.assessment import Assessment, RungResult
-from advisor.compare import scoring_family, scoring_text
+from advisor.decision.assessment import Assessment, RungResult
+from advisor.decision.compare import scoring_family, scoring_text
 from advisor.report.formatting import dollars_text
 
 COST_HEADERS = ("Rung", "Runs on", "Scoring", "$/1k req", "$/month", "one-off training", "priced as")

@@ -7,8 +7,8 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from advisor.assessment import Assessment
-from advisor.plan_store import computed_phases
+from advisor.decision.assessment import Assessment
+from advisor.measure.plan_store import computed_phases
 from advisor.report.formatting import dollars_text
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from html import escape
 
-from advisor.assessment import RungResult
+from advisor.decision.assessment import RungResult
 from advisor.report.svg_text import Box, fit_text, place_label, text_width, titled
 from advisor.report.ticks import decade_ticks, log_tick_labels, nice_ticks, tick_labels
 

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from advisor.prompt_view import PromptView, ShownPrompt
+from advisor.measure.prompt_view import PromptView, ShownPrompt
 
 MODES = {"score": "the likeliest label, scored", "generate": "generated"}
 

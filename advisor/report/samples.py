@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from advisor.assessment import Assessment
+from advisor.decision.assessment import Assessment
 from advisor.report.examples import example_rows
 
 

@@ -13,14 +13,14 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from advisor.assessment import Assessment
-from advisor.calibration_notes import calibration_line
-from advisor.close_calls import close_call_lines
-from advisor.distillation import distillation_line
+from advisor.decision.assessment import Assessment
+from advisor.decision.calibration_notes import calibration_line
+from advisor.decision.close_calls import close_call_lines
+from advisor.decision.distillation import distillation_line
+from advisor.decision.training_notes import search_line
 from advisor.report.formatting import audit_lines, cost_note, measured_on, ranking_line, table_cells
 from advisor.report.placement import COST_HEADERS, cost_cells, runs_anywhere_else, scoring_line
 from advisor.report.table_fit import Grid, fitted_tables
-from advisor.training_notes import search_line
 
 # a pipe or a file has no width of its own: wide enough for the table on one line, and text wraps there
 PIPE_WIDTH = 200

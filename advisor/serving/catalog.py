@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from advisor.rung_plan import PlannedRung
+from advisor.task.rung_plan import PlannedRung
 from harness.errors import InputError, did_you_mean
 from harness.schema import short_repr
 from tuning.registry import get_method

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from advisor.run import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
 from advisor.serving.catalog import Catalog, build_catalog, parse_adapter_option
 from harness.data.store import Store
 from harness.errors import InputError, RunError

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.assessment import Assessment, RungResult, SearchSummary
+from advisor.decision.assessment import Assessment, RungResult, SearchSummary
 
 MAX_PARAM_LENGTH = 500  # MLflow's limit on a param value is 6000; options longer than this are truncated
 

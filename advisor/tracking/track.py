@@ -12,8 +12,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from advisor.assessment import Assessment
-from advisor.task import LoadedTask
+from advisor.decision.assessment import Assessment
+from advisor.task.spec import LoadedTask
 from advisor.tracking.record import assessment_run
 from advisor.tracking.sinks import TrackingTarget, TrackingUnavailable, get_sink, required_library, sink_names
 from harness.data.hashing import content_hash

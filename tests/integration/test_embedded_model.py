@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from advisor.cli import main
+from advisor.cli.main import main
 from harness.inference.models import EMBEDDED_MODEL, resolve_model
 
 pytestmark = pytest.mark.integration

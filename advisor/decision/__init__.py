@@ -1,0 +1,1 @@
+"""Deciding from measurements: the Assessment record, comparisons, costs, gates and the recommendation (no torch)."""

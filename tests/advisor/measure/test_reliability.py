@@ -1,0 +1,190 @@
+"""Kill anywhere and resume; two runs on one store at once; the same seed gives the same results."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.data.atomic import is_temporary
+from tests.conftest import TICKETS, write_jsonl
+from tests.pausing import kill_at, without_pauses
+
+pytestmark = pytest.mark.slow  # hypothesis-driven or subprocess-heavy: `make test-fast` skips it
+
+ROOT = Path(__file__).resolve().parents[3]
+ADVISOR = [sys.executable, "-c", "from advisor.cli.main import main; main()"]
+# where the killed runs stop (harness/pause_points.py: "<event pattern>:<n-th match>"), one per kind of work;
+# the counts are those of full_task's run on a fresh store (a changed count fails loudly: "never reached")
+KILL_POINTS = (
+    "outputs stored (batched):4",  # few_shot: one of its two alternatives judged on validation, not the other
+    "index built:1",  # rag: passages embedded and the index in place, its lock still held
+    "checkpoint written */adapters/*:20",  # lora, in epoch 2: a checkpoint folder in place, `latest` not yet
+    "outputs stored (probe):1",  # forgetting: the base model's probe answers stored, the tuned model's not
+    "writing */audits/*.json:1",  # the data audit, written to its temporary file and not yet renamed
+    "writing */killed.html:1",  # the assessment JSON in place, the HTML report in its temporary file
+)
+# kill points run at once where there are cores to spare: a run keeps about one busy (on two cores, two at
+# once saved 8% of the wall time for half as much CPU again: their torch threads contend)
+PARALLEL = 2 if (os.cpu_count() or 1) >= 4 else 1
+
+
+def full_task(folder: Path, model_dir: Path) -> Path:
+    """Every kind of work: embedding, an index, few-shot, training with checkpoints, probes, reports."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS * 4)]
+    write_jsonl(folder / "train.jsonl", rows[0::2])
+    write_jsonl(folder / "test.jsonl", rows[1::2])
+    task = folder / "task.yaml"
+    task.write_text(
+        "name: tickets\n"
+        f"model: {model_dir}\n"
+        "instruction: Route the ticket.\n"
+        "data: {train: train.jsonl, test: test.jsonl}\n"
+        "rungs:\n"
+        "  - zero_shot\n"
+        "  - {rung: few_shot, k: 2, selection: similar}\n"
+        "  - {rung: rag, top_k: 2}\n"
+        "  - {rung: lora, r: 2, epochs: 4, patience: 4, batch_tokens: 128, max_batch_size: 2, checkpoint_every: 1,\n"
+        "     search: false}\n"
+        "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n"
+        "forgetting: {max_items: 40}\n",
+        encoding="utf-8",
+    )
+    return task
+
+
+def command(task: Path, out: Path, *extra: str) -> list[str]:
+    return [*ADVISOR, "assess", str(task), "-o", str(out), *extra]
+
+
+def environment() -> dict[str, str]:
+    return {**without_pauses(os.environ), "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"}
+
+
+def results(path: Path) -> dict[str, Any]:
+    """What must not change between runs: every answer and every quality metric (not timings or costs)."""
+    data = json.loads(path.read_text())
+    return {
+        rung["name"]: {
+            "outputs": [(r["id"], r["output"], r["correct"]) for r in rung["records"]],
+            "metrics": {k: round(v["value"], 9) for k, v in rung["metrics"].items()},
+            "forgetting": rung["forgetting"] and rung["forgetting"].get("delta"),
+        }
+        for rung in data["rungs"]
+    }
+
+
+def leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if is_temporary(p.name) or p.name.endswith(".partial")]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """An uninterrupted run: its results and the plan it made (a killed run reuses it: calibration is no kill
+    point, and a fresh store would spend seconds calibrating again)."""
+
+    results: dict[str, Any]
+    plan: Path
+
+
+@pytest.fixture
+def reference(tmp_path: Path, tiny_model_dir: Path) -> Reference:
+    task = full_task(tmp_path / "reference", tiny_model_dir)
+    out = tmp_path / "reference.json"
+    done = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    (plan,) = (task.parent / ".advisor" / "plans").iterdir()
+    return Reference(results(out), plan)
+
+
+def test_killed_at_many_points_every_rerun_ends_identical(
+    reference: Reference, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    """SIGKILL at one point of each kind of work (outputs, embedding and the index, a training checkpoint,
+    probes, the audit, reports); after each, a re-run finishes with the uninterrupted run's results, a sound
+    store and no temporary files left behind."""
+    # each point in its own folder: a kill lands on its event however busy the machine is
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        done = [
+            pool.submit(kill_then_rerun, point, tmp_path / f"killed-{n}", tiny_model_dir, reference)
+            for n, point in enumerate(KILL_POINTS)
+        ]
+    for future in done:
+        future.result()
+
+
+def kill_then_rerun(point: str, folder: Path, model_dir: Path, reference: Reference) -> None:
+    """A fresh run killed at `point`, then a re-run: the reference's results, a sound store, no leftovers."""
+    task = full_task(folder, model_dir)
+    out = folder / "killed.json"
+    plans = folder / ".advisor" / "plans"
+    plans.mkdir(parents=True)
+    shutil.copy(reference.plan, plans / reference.plan.name)
+    paused = kill_at(command(task, out), environment(), point)  # asserts the kill landed at the point
+    final = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
+    assert final.returncode == 0, f"{paused}\n{final.stderr}"
+    assert results(out) == reference.results, paused
+    store = sqlite3.connect(folder / ".advisor" / "store.sqlite")
+    assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+    assert leftovers(folder) == [], paused
+
+
+def test_two_runs_on_one_store_at_once(tmp_path: Path, tiny_model_dir: Path) -> None:
+    task = full_task(tmp_path / "shared", tiny_model_dir)
+    outs = [tmp_path / "a.json", tmp_path / "b.json"]
+    processes = [
+        subprocess.Popen(command(task, out), env=environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for out in outs
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, stderr.decode()
+    assert results(outs[0]) == results(outs[1])
+    store = sqlite3.connect(task.parent / ".advisor" / "store.sqlite")
+    assert store.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    store.close()
+
+
+def test_the_same_seed_gives_the_same_predictions_and_metrics(
+    reference: Reference, tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    task = full_task(tmp_path / "again", tiny_model_dir)  # a fresh folder: nothing cached
+    out = tmp_path / "again.json"
+    done = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert results(out) == reference.results
+    shutil.rmtree(task.parent / ".advisor")
+
+
+def test_a_pause_point_blocks_at_the_nth_matching_event_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness import pause_points
+
+    assert pause_points.parse_target("") is None  # unset: every point returns at once
+    assert pause_points.parse_target("writing */a.json") == pause_points.parse_target("writing */a.json:1")
+
+    class Blocked(Exception):
+        pass
+
+    def block(_: float) -> None:
+        raise Blocked
+
+    monkeypatch.setattr(pause_points.time, "sleep", block)
+    monkeypatch.setattr(pause_points, "_target", pause_points.parse_target("outputs stored (*):2"))
+    pause_points.pause_point("index built")
+    pause_points.pause_point("outputs stored (batched)")
+    with pytest.raises(Blocked):
+        pause_points.pause_point("outputs stored (probe)")
+    assert capsys.readouterr().err == f"{pause_points.PAUSED_LINE} outputs stored (probe) #2\n"
