@@ -42,16 +42,19 @@ example: setup
 migration-example: setup
 	BIN=$(BIN) examples/migration/run.sh
 
+# everything, what CI runs (.ci/run), then the 15 slowest tests: the suite must stay well inside 15 minutes
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
-# the fast suite alone: no real model, no slow reliability tests (a developer's loop)
+# the fast suite alone: no real model, no slow reliability tests (a developer's loop); the 15 slowest tests after it
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not integration and not slow"
+	$(BIN)/python -m pytest -q -m "not integration and not slow" --durations=15
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/eval_scoring.py

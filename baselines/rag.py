@@ -45,6 +45,10 @@ class RagConfig(LabelScoring):
             raise ValueError("chunk_overlap must be smaller than chunk_words")
         return self
 
+    def files_needed(self) -> dict[str, str | None]:
+        """Its own corpus, when it names one (without, it retrieves from the train split)."""
+        return {"corpus": self.corpus} if self.corpus is not None else {}
+
     def request_shape(self, sizes: PromptSizes, has_labels: bool) -> RequestShape:
         """top_k passages (a train example's size, or a chunk's) before the question, within the context budget."""
         passage = min(sizes.demo or self.chunk_words * 1.3, 512)

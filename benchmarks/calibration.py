@@ -77,11 +77,22 @@ def calibrated_variant(predictor: Any, answers: AnswerMemo, inputs: Sequence[str
     shipped: CalibratedAnswerer = predictor.answerer  # every prompting rung keeps the answerer it asks
     memo = AnswerMemo()
     memo.outputs.update(answers.outputs)  # each variant scores its own content-free prompts
-    timed = TimedAnswerer(shipped.inner.inner)  # under the memo the choice's context put in front of it
+    under_memo = shipped.inner  # the memo the choice's context put in front of the model's answerer
+    if not isinstance(under_memo, WrappedAnswerer):
+        raise TypeError(f"a calibrated rung answers through a memo, not a {type(under_memo).__name__}")
+    timed = TimedAnswerer(under_memo.inner)
     predictor.answerer = CalibratedAnswerer(
         MemoAnswerer(timed, memo), context_of or shipped.context_of, shipped.label_tokens, shipped.where, inputs
     )
     return predictor
+
+
+def _timer(answerer: CalibratedAnswerer) -> TimedAnswerer:
+    """The timer calibrated_variant put under a variant's memo."""
+    memo = answerer.inner
+    if isinstance(memo, WrappedAnswerer) and isinstance(memo.inner, TimedAnswerer):
+        return memo.inner
+    raise TypeError("a calibrated variant answers through a memo over a TimedAnswerer (calibrated_variant)")
 
 
 def measure(predictor: Any, examples: Sequence[Example], context: RungContext) -> dict[str, Any]:
@@ -105,7 +116,7 @@ def measure(predictor: Any, examples: Sequence[Example], context: RungContext) -
     }
     answerer = predictor.answerer
     if isinstance(answerer, CalibratedAnswerer):
-        timed = answerer.inner.inner
+        timed = _timer(answerer)
         result["content_free_prompts"] = answerer.content_free_prompts
         result["content_free_prompt_tokens"] = answerer.content_free_tokens
         result["content_free_seconds"] = round(timed.seconds, 2)

@@ -170,10 +170,12 @@ def _ours(
     import torch
 
     from tuning.methods import wrap_lora
+    from tuning.options import LoraOptions
     from tuning.preference_loop import PreferenceSettings, train_preferences
 
     torch.manual_seed(SEED)
-    adapter = wrap_lora(model, LORA, ())  # what trainable_model("lora", ...) does, without copying the base first
+    # what trainable_model("lora", ...) does, without copying the base first
+    adapter = wrap_lora(model, LoraOptions(**LORA), ())
     checksum = _adapter_checksum(adapter)
     settings = PreferenceSettings(
         epochs=steps // (count // batch),

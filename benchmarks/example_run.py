@@ -116,8 +116,10 @@ def main() -> None:
         imports = ", ".join(f"{name} {value:.1f} s" for name, value in warm["import_seconds"].items())
         print(f"  computed {warm['computed']} answers; imports: {imports}", flush=True)
         assessment = json.loads((work / "cold.json").read_text(encoding="utf-8"))
+        from advisor.measure.plan_store import Plan
+
         plans = list((work / ".advisor" / "plans").glob("*.plan.json"))  # made by the cold run before it computed
-        plan = json.loads(plans[0].read_text(encoding="utf-8")) if plans else None
+        plan = Plan.model_validate_json(plans[0].read_text(encoding="utf-8")) if plans else None
         if args.keep:
             shutil.copytree(work, args.keep, dirs_exist_ok=True)
     rungs = {}
@@ -155,13 +157,11 @@ def main() -> None:
     print(f"recommendation: {recommendation.get('summary')}")
     planned = None
     if plan is not None:
-        from advisor.report.plan import plan_total
-
         planned = {
-            "total_s": plan_total(plan),
-            "calibration_s": plan["calibration_s"],
-            "error": plan_total(plan) / cold["seconds"] - 1,
-            "rungs": {r["name"]: r["total_s"] for r in plan["rungs"]},
+            "total_s": plan.total_s(),
+            "calibration_s": plan.calibration_s,
+            "error": plan.total_s() / cold["seconds"] - 1,
+            "rungs": {r.name: r.total_s for r in plan.rungs},
         }
         print(f"plan: {planned['total_s']:.0f} s against {cold['seconds']:.0f} s measured ({planned['error']:+.0%})")
     log = write_result("example_run_cold_log", {"output": cold["output"]})

@@ -23,7 +23,7 @@ from harness.inference.answering import Prompt
 from harness.inference.engine import Engine
 from harness.inference.models import EMBEDDED_MODEL, load_causal_lm, resolve_model
 from harness.inference.prompts import PromptBuilder, PromptFormat
-from harness.retrieval.demonstrations import DemoSelector
+from harness.retrieval.demonstrations import DemoSelector, example_text
 from harness.types import Example
 
 LABELS = ("negative", "positive")
@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     dev = read_tsv("sst2/dev.tsv", "content", args.limit)
     # demonstrations from the full sentences of train: phrases make poor examples
-    train = [e for e in read_tsv("sst2/train.tsv", "sentence") if len(e.input.split()) >= 8][:2000]
+    train = [e for e in read_tsv("sst2/train.tsv", "sentence") if len(example_text(e).split()) >= 8][:2000]
     demos = DemoSelector(train, k=8, selection="fixed", balanced=True, seed=0).choose(dev[:1])[0]
     placement = choose_placement("cpu")
     model, tokenizer = load_causal_lm(resolve_model(EMBEDDED_MODEL), placement.device, placement.dtype)

@@ -32,6 +32,7 @@ def worker(folder: Path, method: str, rows: int, out: Path) -> None:
     from harness.distributed import current_ranks, gather, join_process_group
     from tuning.loop import LoopSettings, Validation, train
     from tuning.methods import quantized_base, wrap_lora
+    from tuning.options import LoraOptions
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     ranks = join_process_group(device)
@@ -41,7 +42,7 @@ def worker(folder: Path, method: str, rows: int, out: Path) -> None:
     else:
         base, _ = load_base(folder, device, torch.bfloat16 if device == "cuda" else torch.float32)
     torch.manual_seed(0)
-    model = wrap_lora(base, dict(LORA_OPTIONS), ())
+    model = wrap_lora(base, LoraOptions(**LORA_OPTIONS), ())
     data = training_rows(rows, len(tokenizer), label_tokens(tokenizer), seed=0)
     settings = LoopSettings(epochs=1, batch_tokens=8192, max_batch_size=64, micro_batch_tokens=8192)
     if device == "cuda":

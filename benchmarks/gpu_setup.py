@@ -104,8 +104,10 @@ def lora_model(base: Any) -> tuple[Any, str]:
     torch.manual_seed(0)
     try:
         from tuning.methods import wrap_lora
+        from tuning.options import LoraOptions
 
-        return wrap_lora(copy.deepcopy(base), dict(LORA_OPTIONS), ()), "tuning.methods.wrap_lora(deepcopy(base))"
+        wrapped = wrap_lora(copy.deepcopy(base), LoraOptions(**LORA_OPTIONS), ())
+        return wrapped, "tuning.methods.wrap_lora(deepcopy(base))"
     except ImportError:
         from peft import LoraConfig, get_peft_model
 

@@ -270,12 +270,14 @@ def part_qlora(ctx: dict[str, Any]) -> dict[str, Any]:
     import bitsandbytes
 
     from tuning.methods import quantized_base, wrap_lora
+    from tuning.options import LoraOptions
 
     _reset_peak(device)
     base = quantized_base(str(ctx["folder"]), device)
     load_memory = _memory(device)
     torch.manual_seed(0)
-    model = wrap_lora(base, dict(LORA_OPTIONS), ())  # a quantized base is wrapped in place, as trainable_model does
+    # a quantized base is wrapped in place, as trainable_model does
+    model = wrap_lora(base, LoraOptions(**LORA_OPTIONS), ())
     out: dict[str, Any] = {
         "bitsandbytes": bitsandbytes.__version__,
         "base_loader": "tuning.methods.quantized_base (nf4, double quant, bf16 compute on CUDA)",

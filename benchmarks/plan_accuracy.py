@@ -69,22 +69,27 @@ def main() -> None:
 
     from advisor.measure.plan import make_plan
     from advisor.measure.prepare import AssessOptions, prepare_run
+    from tuning.tuned import TunedPredictor
 
     with tempfile.TemporaryDirectory() as folder:
         task = write_slice(Path(folder), args.intents, args.train_rows, args.test_per_intent, args.epochs)
         options = AssessOptions(store_path=Path(folder) / ".advisor" / "store.sqlite")
         run = prepare_run(task, options, Quiet())
         plan = make_plan(run)
-        planned = {r["name"]: r for r in plan["rungs"]}
+        planned = {r.name: r for r in plan.rungs}
         lora = next(p for p in run.planned if p.name == "lora")
         predictor = lora.type.build(lora.config, run.context)
-        prefix, rows, _ = predictor.encoded_rows()  # type: ignore[attr-defined]
+        if not isinstance(predictor, TunedPredictor):
+            raise SystemExit(f"plan_accuracy: lora built a {type(predictor).__name__}, not a TunedPredictor")
+        prefix, rows, _ = predictor.trainer.encoded_rows()
         started = time.perf_counter()
-        predictor.prepare()  # type: ignore[attr-defined]
+        predictor.prepare()
         wall = time.perf_counter() - started
-        card = predictor.card()  # type: ignore[attr-defined]
-    measured = float(card["training"]["seconds"])
-    estimate = float(planned["lora"]["training_s"])
+        card = predictor.card()
+    if card is None:
+        raise SystemExit("plan_accuracy: the lora rung has no card after training")
+    measured = card.training.seconds
+    estimate = planned["lora"].training_s or 0.0
     zero = planned["zero_shot"]
     result = {
         "benchmark": "plan_accuracy",
@@ -92,8 +97,8 @@ def main() -> None:
         "train": len(run.context.train),
         "validation": len(run.context.validation),
         "epochs": args.epochs,
-        "zero_shot_prompt_tokens": zero["prompt_tokens"],
-        "zero_shot_planned_p50_s": zero["p50_s"],
+        "zero_shot_prompt_tokens": zero.prompt_tokens,
+        "zero_shot_planned_p50_s": zero.p50_s,
         "lora_row_tokens": {
             "shared_prefix": len(prefix),
             "mean_after_prefix": sum(len(r.tokens) for r in rows) / len(rows),
@@ -102,12 +107,12 @@ def main() -> None:
         "lora_measured_training_s": measured,
         "lora_wall_s": wall,
         "plan_error": estimate / measured - 1,
-        "calibration_s": plan["calibration_s"],
+        "calibration_s": plan.calibration_s,
     }
     print(
         f"{args.intents} intents, {result['train']} train rows, {args.epochs} epoch(s): lora planned {estimate:.0f} s, "
         f"measured {measured:.0f} s (plan {result['plan_error']:+.0%}); zero_shot prompt "
-        f"{zero['prompt_tokens']:.0f} tokens, planned p50 {zero['p50_s']:.2f} s; lora rows {len(prefix)} shared + "
+        f"{zero.prompt_tokens:.0f} tokens, planned p50 {zero.p50_s or 0.0:.2f} s; lora rows {len(prefix)} shared + "
         f"{result['lora_row_tokens']['mean_after_prefix']:.1f} tokens"
     )
     print(f"wrote {write_result('plan_accuracy', result)}")

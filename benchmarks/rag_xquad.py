@@ -34,6 +34,7 @@ from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.metrics.bootstrap import accuracy_estimate, mean_estimate, retrieval_ranks
 from harness.metrics.scoring import qa_scorer
 from harness.retrieval.corpus import load_corpus
+from harness.retrieval.demonstrations import example_text
 from harness.retrieval.embedding import Embedder
 from harness.retrieval.vector_index import build_faiss, search
 from harness.rungs import Predictor, RungContext
@@ -57,14 +58,14 @@ def retrieval(embedder: Embedder, corpus_path: Path, questions: list[Example]) -
     vectors = embedder.embed([p.text for p in passages])
     embed_seconds = time.perf_counter() - started
     index = build_faiss(vectors, "flat")
-    queries = embedder.embed([q.input for q in questions])
+    queries = embedder.embed([example_text(q) for q in questions])
     _, ids = search(index, queries, 5)
     retrieved = [[passages[i].source for i in row] for row in ids]
     ranks = retrieval_ranks([q.meta["gold"] for q in questions], retrieved)
     latencies = []
     for question in questions[:100]:
         started = time.perf_counter()
-        search(index, embedder.embed([question.input]), 5)
+        search(index, embedder.embed([example_text(question)]), 5)
         latencies.append(time.perf_counter() - started)
     recall = mean_estimate([float(r is not None) for r in ranks])
     mrr = mean_estimate([1.0 / r if r else 0.0 for r in ranks])

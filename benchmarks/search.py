@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -105,9 +105,9 @@ def accuracy(predictor: Any, model: Any, examples: Any) -> float:
     """Test accuracy of a model through the rung's own prompt and answering."""
     from harness.inference.answering import answer
 
-    encoded = [predictor.prompts.split(e) for e in examples]
-    labels = predictor.context.labels
-    outputs = answer(predictor.engine_for(model), predictor.prompts, encoded, labels, "score", 8)
+    encoded = [predictor.task.prompts.split(e) for e in examples]
+    labels = predictor.task.context.labels
+    outputs = answer(predictor.task.engine_for(model), predictor.task.prompts, encoded, labels, "score", 8)
     return sum(o.text == e.target for o, e in zip(outputs, examples, strict=True)) / len(examples)
 
 
@@ -144,17 +144,27 @@ def run_search(predictor: Any, test: Any) -> dict[str, Any]:
     }
 
 
+class GridRun(TypedDict):
+    """One learning rate of the grid: its judgements after every epoch, and what it cost."""
+
+    learning_rate: float
+    validation: list[float]
+    validation_loss: list[float]
+    test: list[float]
+    seconds: float
+
+
 def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int) -> dict[str, Any]:
     """Each learning rate for `epochs` epochs; validation (and, for the oracle, test) after every epoch."""
     from tuning.loop import LoopSettings, Validation, train
 
-    runs = []
+    runs: list[GridRun] = []
     grid_seconds = 0.0
-    prefix, rows, validation_rows = predictor.encoded_rows()
+    prefix, rows, validation_rows = predictor.trainer.encoded_rows()
     for rate in learning_rates:
         config = predictor.config.model_copy(update={"learning_rate": rate, "epochs": epochs, "search": False})
-        model = predictor.fresh_trainable_model(config)
-        measure = predictor.validation_judge()
+        model = predictor.trainer.fresh_model(config)
+        measure = predictor.trainer.validation_judge()
         tests: list[float] = []
         test_seconds = [0.0]
 
@@ -173,7 +183,7 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
             evaluations_per_epoch=1,
             patience=epochs + 1,
             checkpoint_every=10**9,
-            seed=predictor.context.seed,
+            seed=predictor.task.context.seed,
         )
         with tempfile.TemporaryDirectory() as folder:
             started = time.perf_counter()
@@ -183,7 +193,7 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
                 Validation(validation_rows, judge, "accuracy"),
                 settings,
                 Path(folder) / "c",
-                predictor.context.engine.pad_id,
+                predictor.task.context.engine.pad_id,
                 prefix=prefix,
             )
             seconds = time.perf_counter() - started - test_seconds[0]

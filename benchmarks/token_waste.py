@@ -74,8 +74,8 @@ def scoring_pass(
     fed = sum(length - 1 for length in choices)  # a choice's last token is only predicted
     lengths = [q + fed for q in queries]
     ledger = Ledger(computed=prefix)
-    grouping = {"slack": _SLACK, "fill": _FILL_TOKENS} if tight else {}
-    for batch in token_budget_batches(lengths, batch_tokens, max_batch, **grouping):
+    slack, fill = (_SLACK, _FILL_TOKENS) if tight else (1.0, 0)  # untight: token_budget_batches' defaults
+    for batch in token_budget_batches(lengths, batch_tokens, max_batch, slack=slack, fill=fill):
         width = max(lengths[i] for i in batch)
         ledger.computed += width * len(batch)
         ledger.padding += sum(width - lengths[i] for i in batch)

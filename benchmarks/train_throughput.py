@@ -107,10 +107,11 @@ def run_method(method: str, count: int, batch: int) -> dict[str, Any]:
     if method.startswith("ours-"):
         from tuning.loop import LoopSettings, TrainRow, Validation, train
         from tuning.methods import trainable_model
+        from tuning.options import LoraOptions
 
         kind = method.removeprefix("ours-")
         torch.manual_seed(0)
-        trainable = trainable_model(kind, model, LORA)  # copies the base (the engine keeps the original)
+        trainable = trainable_model(kind, model, LoraOptions(**LORA))  # copies the base (the engine keeps the original)
         rss_wrapped_mb = _current_rss_mb()
         train_rows = [TrainRow(r, a) for r, a in zip(rows, answers, strict=True)][: steps * batch]
         settings = LoopSettings(

@@ -16,7 +16,8 @@ from pydantic import field_validator
 from harness.errors import InputError
 from harness.inference.answerer import Answerer
 from harness.inference.answering import resolve_mode
-from harness.inference.content_free import CONTENT_FREE, EXACT_SCORING, CalibratedAnswerer, ContextOf
+from harness.inference.content_free import CONTENT_FREE, CalibratedAnswerer, ContextOf
+from harness.inference.scoring_modes import EXACT_SCORING
 from harness.rungs import RungContext
 from harness.selection import Searchable
 
@@ -40,6 +41,14 @@ class LabelScoring(Searchable):
         if self.calibrate != "auto" or not calibration_applies(self.mode, context):
             return {}
         return {"calibrate": ["off", "on"]}
+
+    def check_labels(self, labels: tuple[str, ...], rung: str) -> None:
+        """The mode must fit the labels, and `calibrate: on` needs them scored."""
+        check_calibrate(self, labels, rung)
+
+    def calibrates(self) -> bool:
+        """`calibrate: on` (an `auto` is on once chosen so)."""
+        return self.calibrate == "on"
 
     def answer_options(self, policy: str) -> dict[str, Any]:
         """The options as a fingerprint hashes them: calibration is named only when on, so `off` (and an

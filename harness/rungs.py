@@ -9,20 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import ConfigDict, ValidationError
 
 from harness.cards import AdapterCard
-from harness.errors import InputError, did_you_mean
+from harness.errors import InputError
 from harness.inference.answerer import Answerer, LocalAnswerer
 from harness.inference.engine import Engine
 from harness.inference.memo import AnswerMemo, MemoAnswerer
 from harness.inference.observed import ObservedAnswerer, PromptObserver
 from harness.inference.prompts import PromptBuilder
+from harness.ladder import ADAPTER_STEP, LADDER_STEPS
 from harness.progress import TrainingProgress
+from harness.registry import Registry
 from harness.schema import NumbersNotBooleans, describe_validation_error
 from harness.types import Example, Output
 
@@ -62,6 +63,25 @@ class RungConfig(NumbersNotBooleans):
         """The longest training row the rung keeps (rows beyond it are skipped), or None for no training."""
         return None
 
+    # What the rung needs, declared, so the pre-flight checks it before any model loads without knowing the rung.
+
+    def files_needed(self) -> dict[str, str | None]:
+        """The files it reads besides the task's splits, by kind: "preferences" (pairs), "unlabelled" (inputs) or
+        "corpus" (a folder of .txt/.md or a .jsonl of passages). A path is the rung's own option of that name
+        (relative to the task file); None is the task's `data.<kind>` file, read when the task names one."""
+        return {}
+
+    def learns_from(self) -> str | None:
+        """The rung of the task (or else a model) it learns from, which runs when it runs; None: it learns from none."""
+        return None
+
+    def check_labels(self, labels: tuple[str, ...], rung: str) -> None:
+        """Refuse (InputError) the options that the task's labels make bad input, as the factory would."""
+
+    def calibrates(self) -> bool:
+        """Whether it divides its label scores by a content-free prior (it also sends content-free prompts)."""
+        return False
+
 
 def answer_tokens(mode: str, max_new_tokens: int, has_labels: bool) -> int:
     """Tokens a request generates: none when it scores the labels (`auto` scores when there are labels)."""
@@ -92,6 +112,15 @@ class Predictor(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class PromptAnswering:
+    """How a tuned model answers when it answers the task's zero_shot prompt without the label list (the prompt
+    the tuned rungs train on): by scoring the labels or by generating, up to `max_new_tokens`."""
+
+    mode: Literal["score", "generate"]  # resolved for the task's labels
+    max_new_tokens: int
+
+
 class TunedModel(Protocol):
     """What callers need of a rung that trains weights: its artifact and card, its model, how to plan it.
 
@@ -112,6 +141,12 @@ class TunedModel(Protocol):
     @property
     def mergeable(self) -> bool:
         """Whether the artifact can be merged into its base weights (`advisor train --merge`)."""
+        ...
+
+    @property
+    def answering(self) -> PromptAnswering | None:
+        """How it answers, when its model answers the tuned zero_shot prompt (`advisor serve` then batches its
+        requests with other adapters' on one base); None when only its own `predict` knows."""
         ...
 
     def engine(self) -> Engine:
@@ -208,9 +243,6 @@ class RungContext:
 Factory = Callable[[Any, RungContext], Predictor]
 
 
-ADAPTER_STEP = 3  # the first step of LADDER_STEPS whose rungs change weights
-
-
 @dataclass(frozen=True)
 class RungType:
     """A registered rung: its name, its options model and its factory."""
@@ -221,6 +253,10 @@ class RungType:
     sweep: tuple[str, ...] = ()  # options whose list value means one rung per value
     step: int = 0  # place on the ladder: 0 prompt, 1 demonstrations, 2 retrieval, 3 adapter, 4 full weights
     remote: bool = False  # answers through context.answerer(), so `endpoint:` can move it to an endpoint
+
+    def __post_init__(self) -> None:
+        if self.step not in LADDER_STEPS:
+            raise ValueError(f"rung '{self.kind}': step must be one of {sorted(LADDER_STEPS)}")
 
     @property
     def changes_weights(self) -> bool:
@@ -235,19 +271,7 @@ class RungType:
             raise InputError(f"{where}.{describe_validation_error(error, self.config_model, 'options')}") from None
 
 
-_REGISTRY: dict[str, RungType] = {}
-_PLUGINS_LOADED = False
-
-
-LADDER_STEPS = {
-    0: "prompt",
-    1: "demonstrations",
-    2: "retrieval",
-    3: "adapter",
-    4: "full fine-tune",
-    5: "preference tuning",
-    6: "distillation",
-}
+RUNGS: Registry[RungType] = Registry("rung", "ladder.rungs")
 
 
 def rung(
@@ -259,11 +283,9 @@ def rung(
     advisor walks the ladder upwards and ships the first rung that is not clearly beaten. `remote`
     declares that the rung answers through `RungContext.answerer()`, so `endpoint:` may move it.
     """
-    if step not in LADDER_STEPS:
-        raise ValueError(f"rung '{kind}': step must be one of {sorted(LADDER_STEPS)}")
 
     def register(factory: Callable[[C, RungContext], Predictor]) -> Callable[[C, RungContext], Predictor]:
-        _REGISTRY[kind] = RungType(kind, config, factory, sweep, step, remote)
+        RUNGS.add(kind, RungType(kind, config, factory, sweep, step, remote), origin=factory.__module__)
         return factory
 
     return register
@@ -271,18 +293,9 @@ def rung(
 
 def get_rung(kind: str, where: str = "rungs") -> RungType:
     """The registered rung of this name; an unknown name lists the close matches."""
-    load_plugins()
-    if kind in _REGISTRY:
-        return _REGISTRY[kind]
-    hint = did_you_mean(kind, _REGISTRY)
-    raise InputError(f"{where}: unknown rung '{kind}'{hint} (known: {', '.join(sorted(_REGISTRY))})")
+    return RUNGS.get(kind, where)
 
 
 def load_plugins() -> None:
     """Import every module of the `ladder.rungs` entry point group, the built-in ones included."""
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
-        return
-    _PLUGINS_LOADED = True
-    for point in entry_points(group="ladder.rungs"):
-        point.load()
+    RUNGS.load()

@@ -11,7 +11,7 @@ from harness.data.hashing import content_hash
 from harness.data.store import Store
 from harness.distributed import current_ranks, from_main, gather, shard, unshard
 from harness.inference.batching import chunks
-from harness.metrics.scoring import Scorer
+from harness.metric_types import Scorer
 from harness.rungs import Predictor
 from harness.types import Example, Output, Record
 

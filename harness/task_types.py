@@ -9,14 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
-from typing import TYPE_CHECKING
 
-from harness.errors import InputError, did_you_mean
-
-if TYPE_CHECKING:
-    from harness.metrics.scoring import Scorer
-    from harness.metrics.task_metrics import MetricDefinition
+from harness.metric_types import MetricDefinition, Scorer
+from harness.registry import Registry, caller_module
 
 
 @dataclass(frozen=True)
@@ -35,34 +30,19 @@ class TaskType:
     output_similarity: bool = False  # free text also judged by embedding similarity to the target
 
 
-_TYPES: dict[str, TaskType] = {}
-_LOADED = False
+_TYPES: Registry[TaskType] = Registry("task type", "ladder.task_types")
 
 
 def register_task_type(task_type: TaskType) -> TaskType:
-    """Add a task type to the registry (its module does this at import)."""
-    _TYPES[task_type.name] = task_type
-    return task_type
-
-
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        for point in entry_points(group="ladder.task_types"):
-            point.load()
+    """Add a task type to the registry (its module does this at import); a taken name is refused."""
+    return _TYPES.add(task_type.name, task_type, caller_module())
 
 
 def task_type_names() -> list[str]:
     """Every registered task type, sorted."""
-    _load()
-    return sorted(_TYPES)
+    return _TYPES.names()
 
 
 def get_task_type(name: str) -> TaskType:
     """The registered task type of this name; an unknown name lists the close matches."""
-    _load()
-    if name in _TYPES:
-        return _TYPES[name]
-    hint = did_you_mean(name, _TYPES)
-    raise InputError(f"task type '{name}' is not supported{hint} (supported: {', '.join(sorted(_TYPES))})")
+    return _TYPES.get(name)

@@ -21,6 +21,7 @@ def main(model_dir: str, checkpoint_dir: str, out: str) -> None:
     from harness.distributed import current_ranks, join_process_group
     from tuning.loop import LoopSettings, TrainRow, Validation, train
     from tuning.methods import trainable_model
+    from tuning.options import LoraOptions
 
     ranks = join_process_group("cpu")
     Path(checkpoint_dir).parent.joinpath(f"pid-{ranks.rank}").write_text(str(os.getpid()), encoding="utf-8")
@@ -28,7 +29,7 @@ def main(model_dir: str, checkpoint_dir: str, out: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     base = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True)
     torch.manual_seed(0)
-    model = trainable_model("lora", base, {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"})
+    model = trainable_model("lora", base, LoraOptions(r=4, alpha=8, dropout=0.0))
     texts = [f"ticket number {i} says the app {'crashes' * (i % 3 + 1)} on upload" for i in range(40)]
     rows = [TrainRow((*tuple(tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t in texts]
     settings = LoopSettings(

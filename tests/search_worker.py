@@ -46,7 +46,7 @@ def main(model_dir: str, folder: str) -> None:
     config = LoraOptions(r=2, epochs=3, batch_tokens=64, max_batch_size=4, checkpoint_every=1, search=search)
     predictor = TunedPredictor("lora", config, context)
     predictor.prepare()
-    shutil.copy2(predictor._search_dir() / "result.json", Path(folder) / "result.json")
+    shutil.copy2(predictor.artifacts.search_folder() / "result.json", Path(folder) / "result.json")
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ def main(model_dir: str, checkpoint_dir: str, out: str) -> None:
 
     from tuning.loop import LoopSettings, TrainRow, Validation, train
     from tuning.methods import trainable_model
+    from tuning.options import LoraOptions
 
     torch.set_num_threads(1)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     base = AutoModelForCausalLM.from_pretrained(model_dir, use_safetensors=True)
     torch.manual_seed(0)
-    model = trainable_model("lora", base, {"r": 4, "alpha": 8, "dropout": 0.1, "target_modules": "all-linear"})
+    model = trainable_model("lora", base, LoraOptions(r=4, alpha=8, dropout=0.1))
     texts = [f"ticket number {i} says the app crashes on upload" for i in range(48)]
     rows = [TrainRow((*tuple(tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t in texts]
     settings = LoopSettings(

@@ -32,7 +32,8 @@ from tuning.methods import count_parameters
 from tuning.objective import ObjectiveAdapter
 from tuning.options import EVALUATION_ONLY, LoraOptions
 from tuning.rows import training_rows
-from tuning.tuned import TunedPredictor
+from tuning.trainer import Trainer
+from tuning.tuning_task import TuningTask
 
 STUDENT_LEARNING_RATE = 4e-4  # what the lora search chose on the shipped example (docs/measurement.md)
 
@@ -47,6 +48,14 @@ class DistillConfig(LoraOptions):
     use_unlabelled: bool = True  # the teacher also labels data.unlabelled's inputs
     search: Literal[False] = False  # the student trains once; the teacher's answers are its data
 
+    def files_needed(self) -> dict[str, str | None]:
+        """The task's unlabelled inputs, when asked to label them too."""
+        return {"unlabelled": None} if self.use_unlabelled else {}
+
+    def learns_from(self) -> str | None:
+        """Its teacher."""
+        return self.teacher
+
 
 DISTILL_ONLY = ("teacher", "temperature", "examples_per_batch", "use_unlabelled")
 
@@ -57,8 +66,8 @@ class DistillPredictor(ObjectiveAdapter):
     def __init__(self, config: DistillConfig, context: RungContext):
         options = {k: v for k, v in config.model_dump().items() if k not in DISTILL_ONLY}
         learning_rate = config.learning_rate or STUDENT_LEARNING_RATE
-        self.student = TunedPredictor("lora", LoraOptions(**{**options, "learning_rate": learning_rate}), context)
-        super().__init__(self.student, context, config.mode, config.max_new_tokens)
+        student = TuningTask.of("lora", LoraOptions(**{**options, "learning_rate": learning_rate}), context)
+        super().__init__(student, config.mode, config.max_new_tokens)
         self.config = config
 
     @property
@@ -100,7 +109,7 @@ class DistillPredictor(ObjectiveAdapter):
         answers = self.teacher.answers(self.config.teacher, inputs)
         if self.context.labels:
             model, report, skipped = self._train_soft(inputs, answers)
-            training, (trainable, total) = _training_report(report, self.student.metric), count_parameters(model)
+            training, (trainable, total) = _training_report(report, self.lora.metric), count_parameters(model)
         else:
             model, card, skipped = self._train_on_text(inputs, answers)
             report, training, trainable, total = None, card.training, card.trainable_parameters, card.total_parameters
@@ -111,7 +120,7 @@ class DistillPredictor(ObjectiveAdapter):
 
     def _train_soft(self, inputs: Sequence[Example], answers: Sequence[Output]) -> tuple[Any, DistillReport, int]:
         labels = self.context.labels
-        prefix = self.student.encoded_rows()[0]
+        prefix = self.trainer.encoded_rows()[0]
         examples = []
         for example, output in zip(inputs, answers, strict=True):
             targets = _soft_targets(output, labels, self.config.temperature)
@@ -122,7 +131,7 @@ class DistillPredictor(ObjectiveAdapter):
                 examples.append(SoftExample(tuple(rows), targets))
         if not examples:
             raise InputError(f"rungs.distill: the teacher '{self.config.teacher}' named no label for any train input")
-        model = self.student.fresh_trainable_model()
+        model = self.trainer.fresh_model()
         settings = DistillSettings(
             epochs=self.config.epochs,
             learning_rate=self.config.learning_rate or STUDENT_LEARNING_RATE,
@@ -136,16 +145,17 @@ class DistillPredictor(ObjectiveAdapter):
             settings,
             self.context.engine.pad_id,
             prefix=prefix,
-            metric=self.student.validation_metric(),
+            metric=self.trainer.validation_metric(),
             progress=self.progress_as("distill"),
         )
         return model, report, len(inputs) - len(examples)
 
     def _train_on_text(self, inputs: Sequence[Example], answers: Sequence[Output]) -> tuple[Any, AdapterCard, int]:
         taught = [replace(e, target=o.text) for e, o in zip(inputs, answers, strict=True) if o.text.strip()]
-        student = TunedPredictor("lora", self.student.config, replace(self.context, train=tuple(taught)))
-        model = student.engine().model
-        card = student.card()
+        # the lora rung's own training, on the teacher's answers: stored (and found again) under its own key
+        student = Trainer(TuningTask.of("lora", self.lora.config, replace(self.context, train=tuple(taught))))
+        model = student.obtain(self.lora.config)
+        card = student.artifacts.card(student.artifacts.folder(self.lora.config))
         assert card is not None  # it has just trained or loaded
         return model, card, len(inputs) - len(taught)
 

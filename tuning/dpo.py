@@ -45,6 +45,10 @@ class DpoConfig(LoraOptions):
     pairs_per_batch: int = Field(default=8, ge=1, le=512)
     mine_from: Literal["sft", "base"] = "sft"  # whose wrong answers are the rejected ones, without data.preferences
 
+    def files_needed(self) -> dict[str, str | None]:
+        """The task's preference pairs, when it names them (without, they are mined)."""
+        return {"preferences": None}
+
 
 PREFERENCE_ONLY = ("beta", "loss_type", "dpo_epochs", "dpo_learning_rate", "pairs_per_batch", "mine_from")
 
@@ -54,8 +58,8 @@ class DpoPredictor(ObjectiveAdapter):
 
     def __init__(self, config: DpoConfig, context: RungContext):
         sft_options = {k: v for k, v in config.model_dump().items() if k not in PREFERENCE_ONLY}
-        self.sft = TunedPredictor("lora", LoraOptions(**sft_options), context)
-        super().__init__(self.sft, context, config.mode, config.max_new_tokens)
+        self.sft = TunedPredictor("lora", LoraOptions(**sft_options), context)  # the lora rung of these options
+        super().__init__(self.sft.task, config.mode, config.max_new_tokens)
         self.config = config
         self.preferences: Path | None = context.data_files.get("preferences")
 
@@ -117,7 +121,7 @@ class DpoPredictor(ObjectiveAdapter):
         """The shared prefix and each pair as two training rows (prompt + answer) within max_length."""
         chosen = [Example(p.id, p.prompt, p.chosen) for p in pairs]
         rejected = [Example(p.id, p.prompt, p.rejected) for p in pairs]
-        prefix = self.sft.encoded_rows()[0]
+        prefix = self.trainer.encoded_rows()[0]
         length = self.config.max_length
         kept = []
         for good, bad in zip(chosen, rejected, strict=True):
@@ -139,7 +143,7 @@ class DpoPredictor(ObjectiveAdapter):
         if not train_rows:
             where = str(self.preferences) if self.preferences else "the mined pairs"
             raise InputError(f"rungs.dpo: no preference pair fits max_length {self.config.max_length} ({where})")
-        model = self.sft.load_adapter(self.sft.artifact_dir, trainable=True)
+        model = self.artifacts.load(self.sft.artifact_dir, trainable=True)
         settings = PreferenceSettings(
             epochs=self.config.dpo_epochs,
             learning_rate=self.config.dpo_learning_rate,
@@ -155,7 +159,7 @@ class DpoPredictor(ObjectiveAdapter):
             settings,
             self.context.engine.pad_id,
             prefix=prefix,
-            metric=self.sft.validation_metric(),
+            metric=self.trainer.validation_metric(),
             progress=self.progress_as("dpo"),
         )
         card = self._card(sft_card, report, train_pairs, validation_pairs, len(train_rows))
@@ -191,7 +195,7 @@ class DpoPredictor(ObjectiveAdapter):
             tokens_per_s=report.tokens_per_s,
             validation_losses=report.validation_losses,
             validation_metrics=report.validation_metrics[1:],
-            selection_metric=self.sft.metric,
+            selection_metric=self.lora.metric,
             steps=report.steps,
             epochs_run=report.epochs_run,
             evaluation_epochs=[float(e) for e in range(1, report.epochs_run + 1)],

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from harness.rungs import Predictor, RungContext, rung
-from tuning.methods import wrap_full
-from tuning.registry import TuningMethod, register_method
-from tuning.tuned import TuneConfig, TunedPredictor
+from collections.abc import Sequence
+from typing import Any
+
+from tuning.options import TuneConfig
+from tuning.registry import TuningMethod
+from tuning.tuned import tuned_rung
 
 
 class FullConfig(TuneConfig):
     """Full fine-tuning options (learning rate default 1e-4 for small models)."""
 
 
+def wrap_full(model: Any, options: FullConfig, init_tokens: Sequence[int]) -> Any:
+    """Every weight trains."""
+    for parameter in model.parameters():
+        parameter.requires_grad = True
+    return model
+
+
 # about a tenth of LoRA's best rate at the same size
-register_method(TuningMethod("full", wrap_full, learning_rate=1e-4, artifact="model"))
-
-
-@rung("full", config=FullConfig, step=4)
-def build_full(config: FullConfig, context: RungContext) -> Predictor:
-    """Build the full fine-tuning predictor."""
-    return TunedPredictor("full", config, context)
+tuned_rung(TuningMethod("full", wrap_full, learning_rate=1e-4, artifact="model"), config=FullConfig, step=4)

@@ -1,4 +1,7 @@
-"""Making a base model trainable by each method: LoRA, QLoRA (4-bit nf4 base), IA3, full, prompt and prefix tuning."""
+"""What the tuning methods share: the trainable copy of a base, the 4-bit base, LoRA's wrap (lora and qlora).
+
+Each method's own wrap function lives beside its rung (tuning/ia3.py, tuning/full.py, ...).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from typing import Any
 
 import torch
 
+from tuning.options import LoraOptions, TuneConfig
 from tuning.registry import get_method
 
 
@@ -68,7 +72,7 @@ def sharing_weights(model: Any) -> Any:
     return copy.deepcopy(model, memo=shared)
 
 
-def trainable_model(method: str, base: Any, options: dict[str, Any], init_tokens: Sequence[int] = ()) -> Any:
+def trainable_model(method: str, base: Any, options: TuneConfig, init_tokens: Sequence[int] = ()) -> Any:
     """Wrap the base so only the method's parameters train: a copy of it when the method trains its weights
     (full), else its modules over the same frozen weights (the quantized base is already one of those).
 
@@ -83,53 +87,12 @@ def trainable_model(method: str, base: Any, options: dict[str, Any], init_tokens
     return spec.wrap(own, options, init_tokens)
 
 
-def wrap_full(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
-    """Every weight trains."""
-    for parameter in model.parameters():
-        parameter.requires_grad = True
-    return model
-
-
-def wrap_lora(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
+def wrap_lora(model: Any, options: LoraOptions, init_tokens: Sequence[int]) -> Any:
     """A low-rank adapter on the target modules (over a full-precision or a 4-bit base)."""
     from peft import get_peft_model
 
-    config = lora_config(options["r"], options["alpha"], options["dropout"], options["target_modules"])
+    config = lora_config(options.r, options.lora_alpha, options.dropout, options.target_modules)
     return get_peft_model(model, config)
-
-
-def wrap_ia3(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
-    """Learned rescaling vectors on attention and feed-forward activations."""
-    from peft import IA3Config, get_peft_model
-
-    return get_peft_model(model, IA3Config(task_type="CAUSAL_LM"))
-
-
-def wrap_prompt_tuning(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
-    """Learned virtual token embeddings in front of the prompt, started from `init_tokens` when given."""
-    from peft import PromptTuningConfig, get_peft_model
-
-    count = options["num_virtual_tokens"]
-    wrapped = get_peft_model(model, PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=count))
-    if init_tokens:
-        _start_from_tokens(wrapped, init_tokens, count)
-    return wrapped
-
-
-def wrap_prefix_tuning(model: Any, options: dict[str, Any], init_tokens: Sequence[int]) -> Any:
-    """Learned keys and values in front of every layer."""
-    from peft import PrefixTuningConfig, get_peft_model
-
-    config = PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=options["num_virtual_tokens"])
-    return get_peft_model(model, config)
-
-
-def _start_from_tokens(model: Any, tokens: Sequence[int], count: int) -> None:
-    """Set the virtual tokens to the embeddings of `tokens`, repeated or cut to `count`."""
-    ids = torch.tensor([tokens[i % len(tokens)] for i in range(count)])
-    with torch.no_grad():
-        embedding = model.prompt_encoder[model.active_adapter].embedding
-        embedding.weight.copy_(model.word_embeddings(ids.to(embedding.weight.device)))
 
 
 def count_parameters(model: Any) -> tuple[int, int]:

@@ -1,9 +1,9 @@
 """What a rung that trains a LoRA adapter with an objective of its own (dpo, distill) shares.
 
-The adapter is an ordinary LoRA adapter: `base` (a TunedPredictor of the lora method with the rung's
-LoRA options) loads it, wraps it in an engine and answers with the zero_shot prompt, exactly as the
-lora rung answers. A subclass says what determines its weights (`artifact_key`) and how to train them
-(`train_into`); the rest of the Predictor and TunedModel protocols is here.
+The adapter is an ordinary LoRA adapter: `lora` (the lora method's tuning task with the rung's LoRA
+options) says how it loads, trains and answers: with the zero_shot prompt, exactly as the lora rung answers.
+A subclass says what determines its weights (`artifact_key`) and how to train them (`train_into`); the rest
+of the Predictor and TunedModel protocols is here.
 """
 
 from __future__ import annotations
@@ -16,20 +16,24 @@ from typing import Any
 from harness.cards import AdapterCard
 from harness.data.hashing import content_hash
 from harness.distributed import group_lock
+from harness.inference.answering import resolve_mode
 from harness.inference.engine import Engine
-from harness.rungs import Predictor, RungContext, TunedModel
+from harness.rungs import Predictor, PromptAnswering, TunedModel
 from harness.types import Example, Output
 from tuning.artifacts import is_complete, read_card, write_card
-from tuning.tuned import TunedPredictor
+from tuning.trainer import Trainer
+from tuning.tuning_task import TuningTask
 
 
 class ObjectiveAdapter(ABC):
     """A LoRA adapter trained with its own objective, stored under a content hash, answering like lora."""
 
-    def __init__(self, base: TunedPredictor, context: RungContext, mode: str, max_new_tokens: int):
-        self.base = base
-        self.context = context
-        self.prompts = base.prompts
+    def __init__(self, lora: TuningTask, mode: str, max_new_tokens: int):
+        self.lora = lora
+        self.context = lora.context
+        self.prompts = lora.prompts
+        self.trainer = Trainer(lora)  # a fresh adapter, the task's rows, the validation metric, --plan's rates
+        self.artifacts = self.trainer.artifacts
         self._evaluation = (mode, max_new_tokens)
         self._engine: Engine | None = None
         self.trained_now = False
@@ -69,6 +73,12 @@ class ObjectiveAdapter(ABC):
         """A LoRA adapter over the full-precision base."""
         return True
 
+    @property
+    def answering(self) -> PromptAnswering:
+        """It answers in the tuned zero_shot prompt, as the lora rung does."""
+        mode, max_new_tokens = self._evaluation
+        return PromptAnswering(resolve_mode(mode, self.context.labels, self.lora.method), max_new_tokens)
+
     def prepare(self) -> None:
         """Train or load before any request is timed."""
         self.engine()
@@ -84,7 +94,7 @@ class ObjectiveAdapter(ABC):
 
     def predict(self, examples: Sequence[Example]) -> list[Output]:
         """Answer with the adapter and the zero_shot prompt, as the lora rung answers."""
-        return self.base.answer_with(self.engine(), examples)
+        return self.lora.answer_with(self.engine(), examples)
 
     def engine(self) -> Engine:
         """An engine over the adapter, trained first when nothing is stored."""
@@ -92,8 +102,8 @@ class ObjectiveAdapter(ABC):
             folder = self.artifact_dir
             folder.parent.mkdir(parents=True, exist_ok=True)
             with group_lock(folder):  # a second run on this store waits, then loads
-                model = self.base.load_adapter(folder) if is_complete(folder) else self.train_into(folder)
-            self._engine = self.base.engine_for(model)
+                model = self.artifacts.load(folder) if is_complete(folder) else self.train_into(folder)
+            self._engine = self.lora.engine_for(model)
         return self._engine
 
     def card(self) -> AdapterCard | None:
@@ -108,8 +118,8 @@ class ObjectiveAdapter(ABC):
 
     def epoch_work(self) -> tuple[int, int]:
         """A LoRA epoch on the task's rows (the objective's own epoch is priced from it)."""
-        return self.base.epoch_work()
+        return self.trainer.epoch_work()
 
     def training_rate(self, rows: int) -> float:
         """The LoRA's training rate on the task's rows."""
-        return self.base.training_rate(rows)
+        return self.trainer.training_rate(rows)

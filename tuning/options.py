@@ -6,7 +6,7 @@ searched and planned exactly like the built-in rungs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -50,6 +50,11 @@ class TuneConfig(RungConfig):
         """Training rows longer than this are skipped (the audit counts them)."""
         return self.max_length
 
+    def with_defaults(self, learning_rate: float) -> Self:
+        """These options with what they left to a default filled in, as training uses them and the card records
+        them: the learning rate (the method's prior, given)."""
+        return self.model_copy(update={"learning_rate": self.learning_rate or learning_rate})
+
     @field_validator("search", mode="before")
     @classmethod
     def _search_switch(cls, value: Any) -> Any:
@@ -65,6 +70,15 @@ class LoraOptions(TuneConfig):
     # validation already guards against over-fitting.
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
+
+    @property
+    def lora_alpha(self) -> int:
+        """The adapter's scale numerator: `alpha`, or 2r when unset."""
+        return self.alpha or 2 * self.r
+
+    def with_defaults(self, learning_rate: float) -> Self:
+        """The learning rate and alpha filled in."""
+        return super().with_defaults(learning_rate).model_copy(update={"alpha": self.lora_alpha})
 
 
 class VirtualTokenOptions(TuneConfig):

@@ -1,7 +1,8 @@
 """The tuning-method registry: how each method makes a base trainable, what it saves, its learning rates.
 
-A method registers beside its rung (tuning/lora.py registers `lora`), exactly as a plug-in would:
-`register_method(TuningMethod("lora", wrap_lora, learning_rate=1e-3, family="lora"))`.
+A tuned rung registers its method with `tuning.tuned.tuned_rung`, one call beside its wrap function
+(tuning/lora.py), exactly as a plug-in does:
+`tuned_rung(TuningMethod("lora", wrap_lora, learning_rate=1e-3, family="lora"), config=LoraConfig, step=3)`.
 Nothing elsewhere branches on a method's name.
 """
 
@@ -9,20 +10,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
-from harness.errors import InputError, did_you_mean
-from harness.rungs import load_plugins
+from harness.registry import Registry
+from harness.rungs import RungConfig
 
-Wrap = Callable[[Any, dict[str, Any], Sequence[int]], Any]  # (base to own, options, init tokens) -> trainable model
+Options = TypeVar("Options", bound=RungConfig)  # the method's own options model (LoraOptions for lora)
+Wrap = Callable[[Any, Options, Sequence[int]], Any]  # (base to own, options, init tokens) -> trainable model
 
 
 @dataclass(frozen=True)
-class TuningMethod:
+class TuningMethod(Generic[Options]):
     """One way of tuning a model, and the defaults its search starts from."""
 
     name: str
-    wrap: Wrap  # makes the base (a copy this method may change) trainable
+    wrap: Wrap[Options]  # makes the base (a copy this method may change) trainable
     # The best-known learning rate for models of up to a few billion parameters: a fixed run's
     # (`search: false`) and the centre of the search's range (both scaled down for larger models).
     learning_rate: float
@@ -36,26 +38,21 @@ class TuningMethod:
     starts_from_instruction: bool = False  # virtual tokens start from the instruction's token embeddings
 
 
-_METHODS: dict[str, TuningMethod] = {}
+# methods register from rung modules, so the `ladder.rungs` group is the one to import
+_METHODS: Registry[TuningMethod[Any]] = Registry("tuning method", "ladder.rungs")
 
 
-def register_method(method: TuningMethod) -> TuningMethod:
-    """Add a method to the registry (a rung module does this at import)."""
-    _METHODS[method.name] = method
+def register_method(method: TuningMethod[Options], origin: str) -> TuningMethod[Options]:
+    """Add a method (through `tuning.tuned.tuned_rung`, which registers its rung beside it)."""
+    _METHODS.add(method.name, method, origin)
     return method
 
 
 def method_names() -> list[str]:
     """Every registered method, built-in and plugged in."""
-    load_plugins()
-    return sorted(_METHODS)
+    return _METHODS.names()
 
 
-def get_method(name: str) -> TuningMethod:
+def get_method(name: str) -> TuningMethod[Any]:
     """The registered method of this name; an unknown name lists the close matches."""
-    if name not in _METHODS:
-        load_plugins()
-    if name in _METHODS:
-        return _METHODS[name]
-    hint = did_you_mean(name, _METHODS)
-    raise InputError(f"unknown tuning method '{name}'{hint} (known: {', '.join(sorted(_METHODS))})")
+    return _METHODS.get(name)

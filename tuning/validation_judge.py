@@ -4,25 +4,24 @@ answered exactly as the rung will answer the test."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.inference.answering import answer, best_labels, label_scores, resolve_mode
 from harness.metrics.scoring import scorer_for
 from harness.metrics.task_metrics import point_metric
 from harness.types import Output, Record
 from tuning.judging import Judge, Judgement, evaluate_loss
-
-if TYPE_CHECKING:
-    from tuning.tuned import TunedPredictor
+from tuning.tuning_task import PreparedTraining
 
 
-def validation_judge(rung: TunedPredictor) -> Judge | None:
+def validation_judge(trainer: PreparedTraining) -> Judge | None:
     """The model's validation loss and metric, the metric answered exactly as the rung answers the test.
 
     A rung that answers by scoring its labels gets both from one pass: the gold label's score is the
     loss. A generating rung's loss comes from the validation rows, its metric from what it writes.
     None without a validation split (the loop then judges by the train loss).
     """
+    rung = trainer.task
     if not rung.validation_set:
         return None
     examples = rung.validation_set
@@ -48,7 +47,7 @@ def validation_judge(rung: TunedPredictor) -> Judge | None:
             return Judgement(loss, measured(best_labels(rung.prompts, encoded, scores, labels)))
 
         return by_scoring
-    prefix, _, rows = rung.encoded_rows()
+    prefix, _, rows = trainer.encoded_rows()
     pad_id = rung.context.engine.pad_id
 
     def by_generating(model: Any) -> Judgement:

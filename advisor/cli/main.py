@@ -49,7 +49,8 @@ def main() -> None:
     "--json",
     "as_json",
     is_flag=True,
-    help="Print the Assessment JSON on stdout instead of the tables (progress and notes go to stderr).",
+    help="Print the Assessment JSON (with --plan: the plan's) on stdout instead of the tables (progress and notes "
+    "go to stderr).",
 )
 @click.option(
     "--fresh",
@@ -157,7 +158,7 @@ def assess(
     """
     from advisor.decision.assessment import read_assessment, write_assessment
     from advisor.measure.assess import measure_rungs, summarize_assessment
-    from advisor.measure.prepare import AssessOptions, QuietHooks, default_store_path, prepare_run
+    from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
     from advisor.report.files import write_reports
     from advisor.report.terminal import output_console, print_results
 
@@ -173,7 +174,7 @@ def assess(
     main_rank = current_ranks().is_main  # under torchrun / accelerate launch, rank 0 alone draws and writes
     hooks = progress_hooks(err_console) if main_rank else QuietHooks()
     if plan_only:
-        _plan(task_file, options, hooks)
+        _plan(task_file, options, hooks, as_json)
         return
     from advisor.task.spec import load_task
     from advisor.tracking.track import chosen_backends
@@ -218,7 +219,7 @@ def assess(
     if backends:
         from advisor.tracking.track import track_assessment
 
-        folder = (options.store_path or default_store_path(run.task)).parent
+        folder = run.store_path.parent
         for line in track_assessment(assessment, run.task, backends, [target, *reports], folder):
             (err_console if line.startswith("warning:") else console).print(Text(line), soft_wrap=True)
     from advisor.report.plan import plan_check_table
@@ -229,7 +230,7 @@ def assess(
     if suggest is not None:
         from advisor.measure.label_suggestions import suggest_labels
 
-        made = suggest_labels(run, assessment, options.store_path or default_store_path(run.task), suggest)
+        made = suggest_labels(run, assessment, suggest)
         console.print(Text(made.describe(suggest)), soft_wrap=True)
     if before is not None:
         gate_and_exit(assessment, before, task.spec.gates, None, None, console)  # stderr under --json
@@ -255,31 +256,33 @@ def _announce_plan(run: Any, options: Any, hooks: Any) -> None:
     total and, from then on, what is left."""
     from advisor.measure.plan import make_plan
     from advisor.measure.plan_store import load_plan, plan_key, plan_path, save_plan
-    from advisor.measure.prepare import default_store_path
 
-    path = plan_path(options.store_path or default_store_path(run.task), run.task.spec.name)
+    path = plan_path(run.store_path, run.task.spec.name)
     plan = load_plan(path, plan_key(run.task.spec, run.splits.file_hashes, run.context.device))
     if plan is None:
         hooks.stage("calibrating this machine for the plan")
         plan = make_plan(run)
         save_plan(plan, path)
-    hooks.plan({rung["name"]: rung["total_s"] for rung in plan["rungs"]})
+    hooks.plan({rung.name: rung.total_s for rung in plan.rungs})
 
 
-def _plan(task_file: Path, options: Any, hooks: Any) -> None:
+def _plan(task_file: Path, options: Any, hooks: Any, as_json: bool) -> None:
     from advisor.measure.plan import make_plan
-    from advisor.measure.plan_store import plan_path, save_plan
-    from advisor.measure.prepare import default_store_path, prepare_run
+    from advisor.measure.plan_store import plan_json, plan_path, save_plan
+    from advisor.measure.prepare import prepare_run
     from advisor.report.plan import plan_table
     from advisor.report.terminal import output_console
 
     run = prepare_run(task_file, options, hooks, sends=False)  # a plan sends nothing: no key needed
     hooks.stage("calibrating this machine")
     plan = make_plan(run)
-    path = plan_path(options.store_path or default_store_path(run.task), run.task.spec.name)
+    path = plan_path(run.store_path, run.task.spec.name)
     save_plan(plan, path)
-    console = output_console()
-    console.print(plan_table(plan))
+    console = err_console if as_json else output_console()
+    if as_json:
+        click.echo(plan_json(plan))  # what the plan file holds
+    else:
+        console.print(plan_table(plan))
     console.print(Text(f"Plan written to {path}; the next `advisor assess` compares it with what it measures."))
 
 

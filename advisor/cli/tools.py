@@ -95,8 +95,8 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
         stop(hooks)
     if not main_rank:
         return
-    card = result["card"]
-    state = "trained" if result["trained_now"] else "already trained (cached)"
+    card = result.card
+    state = "trained" if result.trained_now else "already trained (cached)"
     if card is not None:
         training = card.training
         click.echo(
@@ -104,9 +104,9 @@ def train(task_file: Path, rung_name: str, out: Path | None, merge: bool, device
             f"parameters ({100 * card.trainable_share:.2f}%), validation loss "
             f"{', '.join(f'{x:.3f}' for x in training.validation_losses)}"
         )
-    click.echo(f"artifact: {result['artifact']}")
-    if result["exported"]:
-        click.echo(f"exported to {result['exported']}" + (" (merged model)" if merge else ""))
+    click.echo(f"artifact: {result.artifact}")
+    if result.exported is not None:
+        click.echo(f"exported to {result.exported}" + (" (merged model)" if merge else ""))
 
 
 @click.command()
@@ -158,7 +158,7 @@ def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | Non
     if out is not None:
         existing_folder("-o", out)
     report = run_audit(task_file, AuditOptions(near_threshold=near_threshold))
-    data = json.dumps(to_json(report), indent=2, ensure_ascii=False)
+    data = json.dumps(to_json(report).model_dump(), indent=2, ensure_ascii=False)
     if out is not None:
         write_text_atomically(out, data + "\n")
     if as_json:
@@ -199,6 +199,14 @@ def estimate(
 
     Give a size (--params 7B) or a model whose config.json is on this machine (--model); nothing is downloaded.
     """
-    from advisor.measure.estimate import estimate_cli
+    import json
 
-    estimate_cli(params, model, seq_len, batch_size, tokens, lora_r, gpus, as_json)
+    from advisor.measure.estimate import cli_request, run_estimate, to_json
+    from advisor.report.estimate import print_estimate
+    from advisor.report.terminal import output_console
+
+    report = run_estimate(cli_request(params, model, seq_len, batch_size, tokens, lora_r, gpus))
+    if as_json:
+        click.echo(json.dumps(to_json(report), indent=2))
+    else:
+        print_estimate(report, output_console())

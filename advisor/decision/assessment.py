@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from advisor.task.audit_json import AuditSummary
 from harness.data.atomic import write_text_atomically
 from harness.errors import InputError
 
@@ -176,7 +177,7 @@ class EndpointSummary(_Model):
     base_url: str
     model: str
     in_house: bool  # loopback or a host the task lists as in-house
-    scoring: str  # harness.inference.answerer.SCORING_MODES
+    scoring: str  # harness.inference.scoring_modes.SCORING_MODES
     scoring_text: str
     max_concurrency: int  # latency is per request at this concurrency, the network included
     requests_sent: int  # in this run (0: every answer came from the store)
@@ -215,7 +216,7 @@ class RungResult(_Model):
 
     name: str
     kind: str
-    step: int = 0  # place on the ladder (harness.rungs.LADDER_STEPS)
+    step: int = 0  # place on the ladder (harness.ladder.LADDER_STEPS)
     tuned: bool = False  # the rung trains weights (its predictor declares a TunedModel)
     config: dict[str, Any]
     primary_metric: str
@@ -235,7 +236,7 @@ class RungResult(_Model):
     # alternatives on validation), training (a tuned rung's search and training) or prepare (an index, a pool
     # of demonstrations), test, latency (the single-request sample), probes (forgetting)
     phases: dict[str, float] = {}
-    scoring: str = ""  # how its answers were read (harness.inference.answerer.SCORING_MODES)
+    scoring: str = ""  # how its answers were read (harness.inference.scoring_modes.SCORING_MODES)
     endpoint: EndpointSummary | None = None  # set when an endpoint answered its prompts
     model: str | None = None  # set when a local model other than the task's answered its prompts
     # a tuned rung in a close call, retrained from other seeds (decision.seeds): the decision uses the mean
@@ -390,26 +391,6 @@ class DistillationSummary(_Model):
     per_1k_saved: float | None = None
 
 
-class AuditFinding(_Model):
-    """One data-audit finding (see `advisor audit`)."""
-
-    code: str
-    severity: str
-    count: int
-    message: str
-    row_ids: list[str]
-    detail: dict[str, Any] = {}
-
-
-class AuditSummary(_Model):
-    """The data audit of this run's task: what is wrong with the data before anyone trusts the numbers."""
-
-    clean: bool
-    counts: dict[str, int]
-    findings: list[AuditFinding]
-    notes: list[str] = []
-
-
 class PlanCheck(_Model):
     """The plan's estimate (`advisor assess --plan`) against what this run measured."""
 
@@ -422,8 +403,9 @@ class PlanCheck(_Model):
     phases: list[str] = []  # the phases both count: what this run computed (choosing, training, test, latency, probes)
 
 
-class Assessment(_Model):
-    """One run of `advisor assess`."""
+class Evidence(_Model):
+    """What a recommendation is drawn from (advisor/decision/decide.py): the measured rungs, what was assessed and
+    where, and what was found about them. The body of the Assessment file (its fields come first, in this order)."""
 
     schema_version: Literal[1] = SCHEMA_VERSION
     created_at: str
@@ -434,7 +416,17 @@ class Assessment(_Model):
     audit: AuditSummary | None = None
     plan_checks: list[PlanCheck] = []
     distillation: list[DistillationSummary] = []
+
+
+class Assessment(Evidence):
+    """One run of `advisor assess`: the evidence and the recommendation drawn from it."""
+
     recommendation: Recommendation | None = None
+
+    @classmethod
+    def of(cls, evidence: Evidence, recommendation: Recommendation | None) -> Assessment:
+        """The evidence with its recommendation (the evidence's parts are kept as they are, not rebuilt)."""
+        return cls(**dict(evidence), recommendation=recommendation)
 
 
 def write_assessment(assessment: Assessment, path: Path) -> None:

@@ -11,7 +11,7 @@ from statistics import fmean
 from typing import Any
 
 from advisor.decision.assessment import CalibrationSummary, RungResult, SearchSummary
-from harness.inference.content_free import EXACT_SCORING
+from harness.inference.scoring_modes import EXACT_SCORING
 from harness.types import Record
 
 _SHOWN_LABELS = 4  # the prior's largest entries named in the sentence; the Assessment has them all

@@ -13,7 +13,7 @@ beside the claim.
 from __future__ import annotations
 
 from advisor.decision.assessment import Claim, Direction, RungResult
-from harness.rungs import LADDER_STEPS
+from harness.ladder import LADDER_STEPS
 
 NOISE = 0.2  # measured costs and latencies within 20 % of each other count as the same
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from advisor.decision.assessment import PairedComparison, RungResult
 from advisor.decision.claims import seed_values
-from harness.inference.answerer import SCORING_MODES
+from harness.inference.scoring_modes import SCORING_MODES
 from harness.metrics.comparison import PairedDifference, mcnemar
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.simultaneous import PairInterval, Simultaneous, simultaneous

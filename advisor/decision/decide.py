@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from advisor.decision.assessment import Assessment, Claim, Recommendation, RungResult
+from advisor.decision.assessment import Claim, Evidence, Recommendation, RungResult
 from advisor.decision.claims import (
     NOISE,
     cost_claim,
@@ -40,9 +40,9 @@ from advisor.decision.settle import examples_for_margin, examples_to_settle
 from advisor.decision.tie_break import pick, preferred_value
 from advisor.decision.training_notes import training_warnings
 from advisor.task.spec import ConstraintsSection, DecisionSection, FactsSection
+from harness.ladder import LADDER_STEPS
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.simultaneous import PairInterval
-from harness.rungs import LADDER_STEPS
 
 
 @dataclass(frozen=True)
@@ -56,14 +56,14 @@ class DataFacts:
 
 
 def decide(
-    assessment: Assessment,
+    assessment: Evidence,
     constraints: ConstraintsSection,
     facts: FactsSection,
     policy: DecisionSection,
     data: DataFacts,
     measurement: Measurement = DEFAULT_MEASUREMENT,
 ) -> Recommendation:
-    """Apply the policy to an assessment's rungs."""
+    """Apply the policy to the evidence's rungs (an Assessment is evidence too: its recommendation is not read)."""
     rungs = assessment.rungs
     task = assessment.task
     rejected: dict[str, str] = {}
@@ -244,7 +244,7 @@ def _per_1k(rung: RungResult) -> float:
     return rung.cost.per_1k if rung.cost and rung.cost.per_1k is not None else math.inf
 
 
-def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment: Assessment) -> str | None:
+def _broken_constraint(rung: RungResult, limits: ConstraintsSection, assessment: Evidence) -> str | None:
     metric = rung.primary_metric
     value = metric_value(rung, metric)
     if limits.min_quality is not None and value < limits.min_quality:

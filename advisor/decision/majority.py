@@ -7,7 +7,7 @@ Tables show it as a reference row; the recommendation names every rung that does
 
 from __future__ import annotations
 
-from advisor.decision.assessment import Assessment, LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
+from advisor.decision.assessment import Evidence, LatencySummary, MetricValue, RecordSummary, RungResult, TokenSummary
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.metrics.task_metrics import build_columns, estimates
 from harness.task_types import get_task_type
@@ -15,7 +15,7 @@ from harness.task_types import get_task_type
 NAME = "majority class"
 
 
-def majority_baseline(assessment: Assessment, measurement: Measurement = DEFAULT_MEASUREMENT) -> RungResult | None:
+def majority_baseline(assessment: Evidence, measurement: Measurement = DEFAULT_MEASUREMENT) -> RungResult | None:
     """The baseline as a rung answering the same test examples, or None for other task types."""
     task = assessment.task
     label = task.majority_label

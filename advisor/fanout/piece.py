@@ -77,7 +77,8 @@ def run_piece(
 
 
 def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:
-    from advisor.measure.assess import bound_rungs, build_rung, measure_rungs
+    from advisor.measure.assess import measure_rungs
+    from advisor.measure.rung_builder import bound_rungs
     from harness.metrics.scoring import scorer_for
     from harness.runner import run_predictor
 
@@ -86,10 +87,8 @@ def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:
     if piece.shard is None:
         measure_rungs(run, options, hooks)
         return
-    assert options.store_path is not None
-    with bound_rungs(run, Store(options.store_path)) as rungs:
-        planned = run.planned[0]
-        context = rungs.context_for(planned)
-        _, _, predictor = build_rung(planned, context, rungs.store, hooks)
+    with bound_rungs(run, hooks=hooks) as rungs:  # the piece's own store (options.store_path)
+        built = rungs.build(run.planned[0])
         examples = [run.test[i] for i in piece.shard]
-        run_predictor(predictor, examples, rungs.store, scorer_for(context.task_type, context.labels), latency_sample=0)
+        scorer = scorer_for(built.context.task_type, built.context.labels)
+        run_predictor(built.predictor, examples, rungs.store, scorer, latency_sample=0)

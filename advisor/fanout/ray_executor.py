@@ -18,7 +18,7 @@ from typing import Any
 
 from advisor.fanout.bundle import bundle_task, install_cache
 from advisor.fanout.piece import Harvest, Piece, run_piece
-from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks
 from advisor.task.rung_plan import PlannedRung
 from harness.data.store import Store
 from harness.errors import InputError, RunError
@@ -54,7 +54,7 @@ def fan_out(run: PreparedRun, options: AssessOptions, hooks: ProgressHooks, targ
     """Compute on Ray whatever the store lacks, and take the results into the store and the cache."""
     from advisor.measure.assess import rungs_needing_work
 
-    needing = rungs_needing_work(run, options)
+    needing = rungs_needing_work(run)
     if not needing:
         return FanOut(0, 0)
     ray, started_here = _connect(target)
@@ -73,7 +73,7 @@ def _send(
     target: RayTarget,
     needing: Sequence[PlannedRung],
 ) -> FanOut:
-    store_path = options.store_path or default_store_path(run.task)
+    store_path = run.store_path
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     parallel = max(1, cpus // target.cpus_per_task)
     task = ray.remote(run_piece).options(

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from advisor.decision.assessment import (
     Assessment,
-    AuditSummary,
     DistillationSummary,
     Environment,
+    Evidence,
     Recommendation,
     RungResult,
     SeedRun,
@@ -25,25 +23,24 @@ from advisor.decision.compare import compare_rungs
 from advisor.decision.costs import price_rungs
 from advisor.decision.decide import DataFacts, decide
 from advisor.decision.distillation import distillation_line, distillation_summaries
-from advisor.decision.forgetting import ProbeRun
 from advisor.decision.seeds import with_seed_runs
-from advisor.measure.endpoints import EndpointBinding, check_endpoints, resolve_endpoints, summary_of, training_tokens
-from advisor.measure.plan_store import check_plan, load_plan, plan_key, plan_path
+from advisor.measure.endpoints import EndpointBinding, check_endpoints, summary_of, training_tokens
+from advisor.measure.forgetting import ProbeRun
+from advisor.measure.plan_store import Plan, check_plan, load_plan, plan_key, plan_path
 from advisor.measure.prepare import (
     AssessOptions,
     PreparedRun,
     ProgressHooks,
     QuietHooks,
-    default_store_path,
     label_counts,
     prepare_run,
 )
-from advisor.measure.rung_builder import TaskRungs
+from advisor.measure.rung_builder import BoundRungs, bound_rungs
 from advisor.measure.summarize import RungDetails, selection_summary, summarize_rung, training_summary
 from advisor.task.audit import AuditOptions, run_audit, to_json
+from advisor.task.audit_json import AuditSummary
 from advisor.task.extra_metrics import extra_metrics
 from advisor.task.rung_plan import PlannedRung
-from advisor.task.spec import LoadedTask
 from harness.data.atomic import write_text_atomically
 from harness.data.hashing import content_hash
 from harness.data.loading import Splits
@@ -55,11 +52,9 @@ from harness.metrics.scoring import scorer_for
 from harness.pricing.prices import load_prices
 from harness.probes.forgetting import probe_set
 from harness.retrieval.embedding import embedding_similarities
-from harness.rungs import Predictor, RungConfig, RungContext
+from harness.rungs import RungContext
 from harness.runner import run_predictor
-from harness.selection import Selection, choice_space, chosen_config
 from harness.task_types import get_task_type
-from harness.types import Example
 
 AUDIT_VERSION = 1  # bump when the audit's findings change, so stored audits are redone
 
@@ -85,13 +80,12 @@ def measure_rungs(
     `before_computing` runs once, before the first answer, training or probe the store does not hold.
     """
     check_endpoints(run.endpoints, run.task.spec)  # an unset key or a host outside the house: before any request
-    store = Store(options.store_path or default_store_path(run.task), on_first_compute=before_computing)
-    with bound_rungs(run, store) as rungs:
+    with bound_rungs(run, on_first_compute=before_computing, hooks=hooks) as rungs:
         # the probes compare weights, not shares of work: rank 0 runs them while the others go on
         probes = _probe_run(run, rungs.store, hooks) if writes_files() else None
         results = []
         for p in run.planned:
-            result = _run_rung(p, rungs.context_for(p), run.test, rungs.store, run.task, hooks, probes)
+            result = _run_rung(rungs, p, hooks, probes)
             results.append(_with_endpoint(p, rungs.endpoints, result, rungs.context))
             release_memory()  # a tuned rung's model and the freed activations of its answers
         spec = run.task.spec
@@ -102,18 +96,6 @@ def measure_rungs(
             recommend=lambda measured: provisional_recommendation(run, options, measured),
             retrain=lambda result, seed: retrained_from_seed(run, rungs, result, seed, hooks),
         )
-
-
-@contextmanager
-def bound_rungs(run: PreparedRun, store: Store) -> Iterator[TaskRungs]:
-    """The task's rungs bound to this store and to the task's endpoints; both are closed afterwards."""
-    spec = run.task.spec
-    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    try:
-        yield TaskRungs(run.task, run.context, store, endpoints, run.models)  # a student can reach its teacher
-    finally:
-        endpoints.close()
-        store.close()
 
 
 def summarize_assessment(
@@ -127,35 +109,48 @@ def summarize_assessment(
 
     `ray_parallel`: Ray computed them, this many tasks at once (None: this process, or its launch).
     """
-    task, spec = run.task, run.task.spec
     hooks.stage("auditing the data")
-    audit = cached_audit(run, options.store_path or default_store_path(task))
+    evidence = gather_evidence(run, options, results, cached_audit(run, run.store_path), ray_parallel)
+    return Assessment.of(evidence, _naming_teachers(recommend(run, evidence), evidence.distillation))
+
+
+def gather_evidence(
+    run: PreparedRun,
+    options: AssessOptions,
+    results: list[RungResult],
+    audit: AuditSummary | None,
+    ray_parallel: int | None = None,
+) -> Evidence:
+    """What a recommendation is drawn from: the measured rungs priced on this machine, what was assessed and where.
+
+    With the data audit (the final assessment), also the paired comparisons, the distilled students against their
+    teachers and the stored plan against this run; without it (a provisional look, before any extra training seed),
+    the rungs alone. `ray_parallel`: Ray computed them, this many tasks at once (None: this process, or its launch).
+    """
+    spec = run.task.spec
     environment = Environment(**describe_hardware(run.placement))
     if ray_parallel is not None:
         environment = environment.model_copy(update={"executor": "ray", "processes": ray_parallel})
-    results = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
-    comparisons = compare_rungs(results, spec.type, run.context.labels, spec.measurement)
-    distilled = distillation_summaries(results, spec.type, run.context.labels, spec.measurement)
-    parts: dict[str, Any] = dict(
+    priced = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
+    final = audit is not None
+    stored_plan = _stored_plan(run, run.store_path) if final else None
+    return Evidence(
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         task=task_summary(run, options),
         environment=environment,
-        rungs=results,
-        comparisons=comparisons,
+        rungs=priced,
+        comparisons=compare_rungs(priced, spec.type, run.context.labels, spec.measurement) if final else [],
         audit=audit,
-        distillation=distilled,
+        plan_checks=check_plan(stored_plan, priced) if stored_plan is not None else [],
+        distillation=distillation_summaries(priced, spec.type, run.context.labels, spec.measurement) if final else [],
     )
-    stored_plan = _stored_plan(run, options.store_path or default_store_path(task))
-    parts["plan_checks"] = check_plan(stored_plan, results) if stored_plan is not None else []
-    recommendation = decide(
-        Assessment(**parts),  # the evidence the recommendation is drawn from; the result is built once below
-        spec.constraints,
-        spec.facts,
-        spec.decision,
-        data_facts(run.splits, run.context.labels, audit),
-        spec.measurement,
-    )
-    return Assessment(**parts, recommendation=_naming_teachers(recommendation, distilled))
+
+
+def recommend(run: PreparedRun, evidence: Evidence) -> Recommendation:
+    """The task's decision policy applied to the evidence (the audit's findings, when it holds them, included)."""
+    spec = run.task.spec
+    facts = data_facts(run.splits, run.context.labels, evidence.audit)
+    return decide(evidence, spec.constraints, spec.facts, spec.decision, facts, spec.measurement)
 
 
 def task_summary(run: PreparedRun, options: AssessOptions) -> TaskSummary:
@@ -183,27 +178,17 @@ def task_summary(run: PreparedRun, options: AssessOptions) -> TaskSummary:
 
 def provisional_recommendation(run: PreparedRun, options: AssessOptions, results: list[RungResult]) -> Recommendation:
     """What the recommendation would say on these results, before any extra training seed (no audit)."""
-    spec = run.task.spec
-    environment = Environment(**describe_hardware(run.placement))
-    priced = price_rungs(results, spec.costs, load_prices(spec.pricing), environment.device)
-    assessment = Assessment(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        task=task_summary(run, options),
-        environment=environment,
-        rungs=priced,
-    )
-    facts = data_facts(run.splits, run.context.labels)
-    return decide(assessment, spec.constraints, spec.facts, spec.decision, facts, spec.measurement)
+    return recommend(run, gather_evidence(run, options, results, audit=None))
 
 
 def retrained_from_seed(
-    run: PreparedRun, rungs: TaskRungs, result: RungResult, seed: int, hooks: ProgressHooks
+    run: PreparedRun, rungs: BoundRungs, result: RungResult, seed: int, hooks: ProgressHooks
 ) -> SeedRun | None:
     """A tuned rung's chosen configuration trained from another seed, answering the test split (stored)."""
     planned = next(p for p in run.planned if p.name == result.name)
-    context = rungs.context_for(planned)
-    config, _, predictor = build_rung(planned, context, rungs.store, hooks)
-    tuned = predictor.tuned()
+    built = rungs.build(planned)
+    context, config = built.context, built.config
+    tuned = built.predictor.tuned()
     again = tuned.reseeded(seed) if tuned is not None else None
     if again is None:
         return None
@@ -249,7 +234,7 @@ def _naming_teachers(recommendation: Recommendation, distilled: Sequence[Distill
     return recommendation.model_copy(update={"reasons": [*recommendation.reasons, distillation_line(summary)]})
 
 
-def _stored_plan(run: PreparedRun, store_path: Path) -> dict[str, Any] | None:
+def _stored_plan(run: PreparedRun, store_path: Path) -> Plan | None:
     """The plan made for this very task, data and device by `advisor assess --plan`, if there is one."""
     key = plan_key(run.task.spec, run.splits.file_hashes, run.context.device)
     return load_plan(plan_path(store_path, run.task.spec.name), key)
@@ -279,10 +264,7 @@ def cached_audit(run: PreparedRun, store_path: Path) -> AuditSummary:
     path = store_path.parent / "audits" / f"{key}.json"
     if path.is_file():
         return AuditSummary.model_validate_json(path.read_text(encoding="utf-8"))
-    report = to_json(run_audit(task.path, AuditOptions(), embedder=run.context.embedder))
-    summary = AuditSummary(
-        clean=report["clean"], counts=report["counts"], findings=report["findings"], notes=report["notes"]
-    )
+    summary = to_json(run_audit(task.path, AuditOptions(), embedder=run.context.embedder)).summary()
     write_text_atomically(path, summary.model_dump_json())
     return summary
 
@@ -317,28 +299,14 @@ def _with_endpoint(
     return result.model_copy(update={"endpoint": summary_of(endpoint, answerer, result.scoring, tokens)})
 
 
-def build_rung(
-    planned: PlannedRung, context: RungContext, store: Store, hooks: ProgressHooks
-) -> tuple[RungConfig, Selection | None, Predictor]:
-    """The rung's predictor, built from its configuration, or from its choice on validation when it searches."""
-    if choice_space(planned.config, context):
-        hooks.stage(f"{planned.name}: choosing among its alternatives on the validation split")
-    config, selection = chosen_config(planned.type, planned.config, context, store, f"rungs.{planned.name}")
-    return config, selection, planned.type.build(config, context)
-
-
 def _run_rung(
-    planned: PlannedRung,
-    context: RungContext,
-    test: Sequence[Example],
-    store: Store,
-    task: LoadedTask,
-    hooks: ProgressHooks,
-    probes: Callable[[], ProbeRun] | None,
+    rungs: BoundRungs, planned: PlannedRung, hooks: ProgressHooks, probes: Callable[[], ProbeRun] | None
 ) -> RungResult:
+    task, test, store = rungs.run.task, rungs.run.test, rungs.store
     started = time.perf_counter()
     hooked = store.first_compute_s
-    config, selection, predictor = build_rung(planned, context, store, hooks)
+    built = rungs.build(planned)
+    context, config, selection, predictor = built.context, built.config, built.selection, built.predictor
     choosing = time.perf_counter() - started - (store.first_compute_s - hooked)
     hooks.rung_started(planned.name, len(test))
     run = run_predictor(
@@ -412,7 +380,7 @@ def _phases(choosing: float, answering: dict[str, float], probing: float, tuned:
     return {name: round(seconds, 2) for name, seconds in phases.items()}
 
 
-def rungs_needing_work(run: PreparedRun, options: AssessOptions) -> list[PlannedRung]:
+def rungs_needing_work(run: PreparedRun) -> list[PlannedRung]:
     """The planned rungs on local models that the store cannot answer without computing something.
 
     Each is measured as `assess` would measure it, from a store opened for stored answers only: the
@@ -421,13 +389,13 @@ def rungs_needing_work(run: PreparedRun, options: AssessOptions) -> list[Planned
     """
     hooks = QuietHooks()
     needing = []
-    with bound_rungs(run, Store(options.store_path or default_store_path(run.task), stored_only=True)) as rungs:
+    with bound_rungs(run, stored_only=True) as rungs:
         probes = _probe_run(run, rungs.store, hooks)
         for planned in run.planned:
             if planned.endpoint is not None:
                 continue
             try:
-                _run_rung(planned, rungs.context_for(planned), run.test, rungs.store, run.task, hooks, probes)
+                _run_rung(rungs, planned, hooks, probes)
             except NotStored:
                 needing.append(planned)
     return needing

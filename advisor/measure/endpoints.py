@@ -13,7 +13,7 @@ from advisor.decision.assessment import EndpointSummary
 from advisor.task.rung_plan import PlannedRung
 from advisor.task.spec import EndpointSection, TaskSpec
 from harness.data.store import Store
-from harness.inference.answerer import SCORING_MODES
+from harness.inference.scoring_modes import SCORING_MODES
 from harness.pricing.prices import PriceTable, load_prices
 from harness.remote.answerer import RemoteAnswerer
 from harness.remote.client import EndpointClient

@@ -16,10 +16,10 @@ from pathlib import Path
 
 from advisor.decision.assessment import Assessment
 from advisor.measure.prepare import PreparedRun
+from advisor.measure.rung_builder import bound_rungs
 from harness.data.atomic import write_text_atomically
 from harness.data.file_names import file_slug
 from harness.data.loading import FieldMap, load_inputs
-from harness.data.store import Store
 from harness.errors import InputError
 from harness.metrics.scoring import scorer_for
 from harness.runner import run_predictor
@@ -61,7 +61,7 @@ def close_rivals(assessment: Assessment) -> list[str]:
     return [r.name for r in assessment.rungs if r.name in named]
 
 
-def suggest_labels(run: PreparedRun, assessment: Assessment, store_path: Path, count: int) -> LabelSuggestions:
+def suggest_labels(run: PreparedRun, assessment: Assessment, count: int) -> LabelSuggestions:
     """Write the `count` unlabelled inputs the close rivals disagree on most; the path is beside the store."""
     spec = run.task.spec
     if spec.data.unlabelled is None:
@@ -73,7 +73,7 @@ def suggest_labels(run: PreparedRun, assessment: Assessment, store_path: Path, c
     rivals = close_rivals(assessment)
     if len(rivals) < 2 or not inputs:
         return LabelSuggestions(None, rivals, 0, 0, len(inputs))
-    answers = _answers(run, assessment, rivals, inputs, store_path)
+    answers = _answers(run, rivals, inputs)
     spread = [(len({answers[name][i] for name in rivals}), i) for i in range(len(inputs))]
     chosen = sorted((-distinct, i) for distinct, i in spread if distinct > 1)[:count]
     target_field = fields.target or "label"
@@ -90,27 +90,21 @@ def suggest_labels(run: PreparedRun, assessment: Assessment, store_path: Path, c
         )
         for _, i in chosen
     ]
-    path = store_path.parent / f"{file_slug(spec.name)}.label-suggestions.jsonl"
+    path = run.store_path.parent / f"{file_slug(spec.name)}.label-suggestions.jsonl"
     write_text_atomically(path, "".join(line + "\n" for line in lines))
     return LabelSuggestions(path, rivals, len(lines), sum(d > 1 for d, _ in spread), len(inputs))
 
 
-def _answers(
-    run: PreparedRun, assessment: Assessment, rivals: list[str], inputs: list[Example], store_path: Path
-) -> dict[str, list[str]]:
-    """Each rival's answer (its predicted label, or its output text) to every unlabelled input."""
-    results = {r.name: r for r in assessment.rungs}
+def _answers(run: PreparedRun, rivals: list[str], inputs: list[Example]) -> dict[str, list[str]]:
+    """Each rival's answer (its predicted label, or its output text) to every unlabelled input, from the rung
+    built as the assessment built it (its choice on validation, its endpoint or other model)."""
     planned = {p.name: p for p in run.planned}
     scorer = scorer_for(run.context.task_type, run.context.labels)
     answers: dict[str, list[str]] = {}
-    store = Store(store_path)
-    try:
+    with bound_rungs(run) as rungs:
         for name in rivals:
-            rung = planned[name]
-            config = rung.type.parse(results[name].config, f"rungs.{name}")  # the configuration that answered test
-            predictor = rung.type.build(config, run.context)
-            records = run_predictor(predictor, inputs, store, scorer, latency_sample=0, seed=run.task.spec.seed).records
+            predictor = rungs.build(planned[name]).predictor
+            seed = run.task.spec.seed
+            records = run_predictor(predictor, inputs, rungs.store, scorer, latency_sample=0, seed=seed).records
             answers[name] = [str(r.score.detail.get("prediction") or r.output.text) for r in records]
-    finally:
-        store.close()
     return answers

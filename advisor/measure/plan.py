@@ -17,13 +17,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Any
 
 from advisor.decision.assessment import TokenSummary
 from advisor.decision.costs import serving_per_1k
 from advisor.measure.endpoints import training_tokens
-from advisor.measure.plan_store import PLAN_VERSION, plan_key
+from advisor.measure.plan_store import PLAN_VERSION, Plan, PlanRates, RungEstimate, plan_key
 from advisor.measure.prepare import PreparedRun
+from advisor.measure.rung_builder import BoundRungs, bound_rungs
 from harness.inference.prompts import PromptBuilder
 from harness.metrics.calibration import time_generation, time_scoring, time_single
 from harness.pricing.prices import (
@@ -43,8 +43,14 @@ CALIBRATION_EXAMPLES = 12
 TRAINING_ROWS = 8
 
 
-def make_plan(run: PreparedRun) -> dict[str, Any]:
-    """Calibrate, then estimate every planned rung: seconds per phase, tokens, $ per 1k."""
+def make_plan(run: PreparedRun) -> Plan:
+    """Calibrate, then estimate every planned rung: seconds per phase, tokens, $ per 1k (computing nothing
+    the result store would keep: its tuned rungs are built from a store opened for stored answers only)."""
+    with bound_rungs(run, stored_only=True) as bound:
+        return _plan(run, bound)
+
+
+def _plan(run: PreparedRun, bound: BoundRungs) -> Plan:
     started = time.perf_counter()
     context = run.context
     prices = load_prices(run.task.spec.pricing)
@@ -63,7 +69,7 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
     probe_s: float | None = None  # one model's probe answers, timed when the first tuned rung needs them
     base_probed = False
     latency_sample = run.task.spec.evaluation.latency_sample
-    rungs = []
+    rungs: list[RungEstimate] = []
     for planned, shape in zip(run.planned, shapes, strict=True):
         if planned.endpoint is not None:
             rungs.append(_remote_estimate(run, planned.name, run.endpoints[planned.endpoint], shape, embed_s))
@@ -88,7 +94,7 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
             )
         latency = model.latency(shape)
         train_seconds = probes = None
-        tuned = planned.type.build(planned.config, context).tuned()
+        tuned = bound.tuned(planned)
         if tuned is not None:
             kind = planned.type.kind
             if kind not in training_rates:
@@ -106,42 +112,40 @@ def make_plan(run: PreparedRun) -> dict[str, Any]:
         request_s = model.request_seconds(shape, embed_s)
         tokens = TokenSummary(prompt_mean=shape.prompt_tokens, completion_mean=_answer_tokens(context, shape))
         rate = 1.0 / request_s if request_s > 0 else None
-        parts = {
-            "choosing_s": choosing,
-            "training_s": train_seconds,
-            "evaluation_s": evaluation,
-            "latency_s": latency * latency_sample,
-            "probes_s": probes,
-        }
+        latency_s = latency * latency_sample
         rungs.append(
-            {
-                "name": planned.name,
-                "prompt_tokens": shape.prompt_tokens,
-                **parts,
-                "total_s": sum(v for v in parts.values() if v is not None),
-                "p50_s": latency,
-                "per_1k": serving_per_1k(costs, prices, context.device, rate, tokens, tuned is not None),
-                "training_cost": training_cost(train_seconds, train_hardware.per_hour) if train_seconds else None,
-            }
+            RungEstimate(
+                name=planned.name,
+                prompt_tokens=shape.prompt_tokens,
+                choosing_s=choosing,
+                training_s=train_seconds,
+                evaluation_s=evaluation,
+                latency_s=latency_s,
+                probes_s=probes,
+                total_s=sum(v for v in (choosing, train_seconds, evaluation, latency_s, probes) if v is not None),
+                p50_s=latency,
+                per_1k=serving_per_1k(costs, prices, context.device, rate, tokens, tuned is not None),
+                training_cost=training_cost(train_seconds, train_hardware.per_hour) if train_seconds else None,
+            )
         )
-    return {
-        "version": PLAN_VERSION,
-        "key": plan_key(run.task.spec, run.splits.file_hashes, run.context.device),
-        "rates": {
-            "scoring_tokens_per_s": rates[None].scoring,
-            "single_request_s_per_token": rates[None].single,
-            "generation_s_per_token": rates[None].generation,
-            "embedding_s_per_text": embed_s,
-            "training_tokens_per_s": training_rates,
-        },
-        "calibration_s": time.perf_counter() - started,
-        "rungs": rungs,
-    }
+    return Plan(
+        version=PLAN_VERSION,
+        key=plan_key(run.task.spec, run.splits.file_hashes, run.context.device),
+        rates=PlanRates(
+            scoring_tokens_per_s=rates[None].scoring,
+            single_request_s_per_token=rates[None].single,
+            generation_s_per_token=rates[None].generation,
+            embedding_s_per_text=embed_s,
+            training_tokens_per_s=training_rates,
+        ),
+        calibration_s=time.perf_counter() - started,
+        rungs=rungs,
+    )
 
 
 def _remote_estimate(
     run: PreparedRun, name: str, endpoint: Endpoint, shape: RequestShape, embed_s: float
-) -> dict[str, Any]:
+) -> RungEstimate:
     """A remote rung: its $ from the prompt's tokens and the endpoint's price; time here is only the local part.
 
     The endpoint's own time is not known before the run (its hardware, its load, the network), so the
@@ -161,20 +165,20 @@ def _remote_estimate(
         tuning = hosted_training_cost(
             training_tokens(context), endpoint.fine_tuning_epochs, service.training_per_million
         )
-    return {
-        "name": name,
-        "endpoint": endpoint.name,
-        "prompt_tokens": shape.prompt_tokens,
-        "choosing_s": 0.0,
-        "evaluation_s": local,
-        "latency_s": 0.0,
-        "training_s": None,
-        "probes_s": None,
-        "total_s": local,
-        "p50_s": None,
-        "per_1k": per_1k,
-        "training_cost": tuning,
-    }
+    return RungEstimate(
+        name=name,
+        endpoint=endpoint.name,
+        prompt_tokens=shape.prompt_tokens,
+        choosing_s=0.0,
+        training_s=None,
+        evaluation_s=local,
+        latency_s=0.0,
+        probes_s=None,
+        total_s=local,
+        p50_s=None,
+        per_1k=per_1k,
+        training_cost=tuning,
+    )
 
 
 def _answer_tokens(context: RungContext, shape: RequestShape) -> float:

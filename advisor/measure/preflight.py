@@ -18,19 +18,22 @@ from advisor.task.data import load_task_data
 from advisor.task.extra_metrics import check_extra_metrics
 from advisor.task.rung_plan import PlannedRung, plan_rungs
 from advisor.task.spec import LoadedTask, load_task
-from baselines.rag import RagConfig
 from harness.data.loading import FieldMap, Splits, load_inputs
 from harness.data.preferences import load_preferences
 from harness.errors import InputError
 from harness.inference.models import check_model
 from harness.inference.tokenizer import saved_chat_template
-from harness.label_scoring import LabelScoring, check_calibrate
 from harness.probes.forgetting import probe_set
-from harness.retrieval.corpus import load_corpus
-from tuning.distill import DistillConfig
-from tuning.dpo import DpoConfig
+from harness.retrieval.corpus import corpus_documents
 
 T = TypeVar("T")
+
+# Each kind of file a rung may declare it reads (RungConfig.files_needed), read as the rung will read it.
+READERS: dict[str, Callable[[Path], object]] = {
+    "preferences": load_preferences,
+    "unlabelled": lambda path: load_inputs(path, FieldMap()),
+    "corpus": corpus_documents,
+}
 
 
 @dataclass(frozen=True)
@@ -65,8 +68,7 @@ def preflight(
         _in_file(task, check_endpoints, resolve_endpoints(spec, reached), spec)
     splits, labels = load_task_data(task)
     for p in planned:  # what the rung's factory would refuse, said before any model loads
-        if isinstance(p.config, LabelScoring):
-            check_calibrate(p.config, labels, p.name)
+        p.config.check_labels(labels, p.name)
     _in_file(task, check_model, task.model_name(), allow_pickle=allow_pickle)
     _check_chat(task, labels)
     for p in reached:
@@ -84,9 +86,9 @@ def _with_teachers(
     by_name = {p.name: p for p in every}
     reached = list(planned)
     for p in planned:
-        if not isinstance(p.config, DistillConfig):
+        teacher = p.config.learns_from()
+        if teacher is None:
             continue
-        teacher = p.config.teacher
         if teacher in by_name:
             if by_name[teacher] not in reached:
                 reached.append(by_name[teacher])
@@ -109,11 +111,19 @@ def _check_chat(task: LoadedTask, labels: tuple[str, ...]) -> None:
 
 
 def _check_other_files(task: LoadedTask, planned: list[PlannedRung]) -> None:
-    """The files a planned rung reads after others have run: the probes, preference pairs, unlabelled inputs,
-    a retrieval corpus."""
+    """The files a planned rung reads after others have run: the probes, and those its options declare (preference
+    pairs, unlabelled inputs, a retrieval corpus), each file read once as the rung will."""
     spec = task.spec
+    from_task: set[str] = set()  # kinds of the task's own data files that a rung reads
+    read: set[tuple[str, Path]] = set()
     for p in planned:
-        _check_corpus(task, p)
+        for kind, own in p.config.files_needed().items():
+            reader = _reader(p, kind)
+            if own is None:
+                from_task.add(kind)
+            elif (kind, task.resolve(own)) not in read:
+                read.add((kind, task.resolve(own)))
+                _in_file(task, reader, task.resolve(own), field=f"rungs.{p.name}.{kind}")
     tuned = [p for p in planned if p.type.changes_weights]
     if tuned and spec.forgetting.enabled:
         forgetting = spec.forgetting
@@ -121,25 +131,16 @@ def _check_other_files(task: LoadedTask, planned: list[PlannedRung]) -> None:
             task, probe_set, forgetting.probes, task.folder, forgetting.max_items, spec.seed, field="forgetting.probes"
         )
     files = task.data_files()
-    if "preferences" in files and any(isinstance(p.config, DpoConfig) for p in planned):
-        load_preferences(files["preferences"])
-    if "unlabelled" in files and any(isinstance(p.config, DistillConfig) and p.config.use_unlabelled for p in planned):
-        load_inputs(files["unlabelled"], FieldMap())
+    for kind in sorted(from_task & files.keys()):  # a data file's problem names that file and its row
+        READERS[kind](files[kind])
 
 
-def _check_corpus(task: LoadedTask, planned: PlannedRung) -> None:
-    """A retrieval rung's own corpus (a folder or a .jsonl), found and chunked as the rung will."""
-    config = planned.config
-    if not isinstance(config, RagConfig) or config.corpus is None:
-        return
-    _in_file(
-        task,
-        load_corpus,
-        task.resolve(config.corpus),
-        config.chunk_words,
-        config.chunk_overlap,
-        field=f"rungs.{planned.name}.corpus",
-    )
+def _reader(planned: PlannedRung, kind: str) -> Callable[[Path], object]:
+    if kind not in READERS:  # the rung's code is wrong, not the task file
+        raise ValueError(
+            f"rung '{planned.type.kind}': files_needed() names '{kind}'; known kinds: {', '.join(sorted(READERS))}"
+        )
+    return READERS[kind]
 
 
 def _in_file(task: LoadedTask, check: Callable[..., T], *args: Any, field: str = "", **kwargs: Any) -> T:

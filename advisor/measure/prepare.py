@@ -103,6 +103,7 @@ class PreparedRun:
     context: RungContext
     primary: PrimaryChoice
     models: OtherModels  # the models other than the task's that some rungs answer with
+    store_path: Path  # the result store (`--store`, else .advisor/store.sqlite beside the task file)
     endpoints: dict[str, Endpoint] = field(default_factory=dict)  # those the planned rungs run against
 
 
@@ -130,6 +131,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks, *
     spec = task.spec
     endpoints = resolve_endpoints(spec, planned)
     test = splits.test[: options.limit] if options.limit else splits.test
+    store_path = options.store_path or default_store_path(task)
     source = resolve_model(task.model_name(), allow_pickle=options.allow_pickle)
     placement = choose_placement(options.device)
     join_process_group(placement.device)  # under torchrun / accelerate launch: this rank's place in the launch
@@ -146,7 +148,7 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks, *
         model_fingerprint=parts.fingerprint,
         seed=spec.seed,
         task_dir=task.folder,
-        cache_dir=(options.store_path or default_store_path(task)).parent,
+        cache_dir=store_path.parent,
         embedder=_lazy_embedder(),
         model_path=source.path,
         model_name=source.name,
@@ -156,7 +158,18 @@ def prepare_run(task_path: Path, options: AssessOptions, hooks: ProgressHooks, *
         data_files=task.data_files(),
     )
     return PreparedRun(
-        task, planned, splits, tuple(test), source, placement, parts.prompts.format, context, primary, models, endpoints
+        task,
+        planned,
+        splits,
+        tuple(test),
+        source,
+        placement,
+        parts.prompts.format,
+        context,
+        primary,
+        models,
+        store_path,
+        endpoints,
     )
 
 

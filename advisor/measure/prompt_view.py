@@ -9,20 +9,18 @@ A tuned rung is not trained here: its prompt is shown, and no answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from advisor.measure.assess import bound_rungs, build_rung
-from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, prepare_run
+from advisor.measure.rung_builder import BoundRungs, bound_rungs
 from advisor.task.rung_plan import PlannedRung
-from harness.data.store import Store
 from harness.errors import InputError
 from harness.inference.answerer import PromptParts
 from harness.inference.content_free import CONTENT_FREE
 from harness.inference.observed import Sent
 from harness.inference.prompts import PromptBuilder
-from harness.label_scoring import LabelScoring
 from harness.rungs import RungContext
 from harness.types import Example, Message
 
@@ -67,11 +65,10 @@ def view_prompt(task_path: Path, rung_name: str, example_id: str | None, hooks: 
     run = prepare_run(task_path, AssessOptions(rungs=(rung_name,), rungs_option="--rung"), hooks)
     example = pick_example(run.test, example_id)
     planned = run.planned[0]
-    with bound_rungs(run, Store(default_store_path(run.task))) as rungs:
-        context = rungs.context_for(planned)
+    with bound_rungs(run, hooks=hooks) as rungs:
         if not planned.type.remote:  # it answers with weights of its own, not through the prompting path
-            return _tuned_view(run, planned, context, example)
-        return _prompting_view(run, planned, context, rungs.store, example, hooks)
+            return _tuned_view(run, planned, rungs.context_for(planned), example)
+        return _prompting_view(run, rungs, planned, example, hooks)
 
 
 def pick_example(test: Sequence[Example], example_id: str | None) -> Example:
@@ -99,16 +96,17 @@ class _Recorder:
 
 
 def _prompting_view(
-    run: PreparedRun, planned: PlannedRung, context: RungContext, store: Store, example: Example, hooks: ProgressHooks
+    run: PreparedRun, rungs: BoundRungs, planned: PlannedRung, example: Example, hooks: ProgressHooks
 ) -> PromptView:
     recorder = _Recorder(example)
-    config, selection, predictor = build_rung(planned, replace(context, observer=recorder), store, hooks)
+    built = rungs.build(planned, observer=recorder)
+    context, config, selection, predictor = built.context, built.config, built.selection, built.predictor
     recorder.listening = True
     predictor.prepare()
     hooks.stage(f"{planned.name}: answering test example {example.id}")
     output = predictor.predict([example])[0]
     notes = []
-    if isinstance(config, LabelScoring) and config.calibrate == "on":
+    if config.calibrates():
         notes.append(
             f"calibrated: the rung also sends content-free prompts ({', '.join(CONTENT_FREE)} in place of the input) "
             "and divides their label prior out of this prompt's label scores; the answer is after calibration"

@@ -4,37 +4,40 @@ from __future__ import annotations
 
 import copy
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from advisor.measure.endpoints import EndpointBinding, check_endpoints, resolve_endpoints
-from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
-from advisor.measure.rung_builder import TaskRungs
+from advisor.measure.endpoints import check_endpoints
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, prepare_run
+from advisor.measure.rung_builder import BoundRungs, bound_rungs
 from advisor.task.rung_plan import PlannedRung
-from harness.data.store import Store
+from harness.cards import AdapterCard
 from harness.distributed import writes_files
 from harness.errors import InputError
 
 
-def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, hooks: ProgressHooks) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TrainResult:
+    """What `advisor train` did: where the rung's adapter (or model) is, where it was exported, and its card."""
+
+    artifact: Path  # the cached adapter (or model) folder
+    exported: Path | None  # the `--out` folder, when one was asked for
+    card: AdapterCard | None
+    trained_now: bool  # False: it was already trained, and loaded from the cache
+
+
+def train_rung(task_path: Path, rung_name: str, out: Path | None, merge: bool, hooks: ProgressHooks) -> TrainResult:
     """Train (or reuse) the named tuned rung; copy the adapter, or save the merged model, to `out`."""
     run = prepare_run(task_path, AssessOptions(rungs=(rung_name,), rungs_option="--rung"), hooks)
-    planned = run.planned[0]
-    store = Store(default_store_path(run.task))
-    try:
-        return _train(run, planned, store, out, merge, rung_name)
-    finally:
-        store.close()
+    check_endpoints(run.endpoints, run.task.spec)  # a teacher at an endpoint is asked before the student trains
+    with bound_rungs(run, hooks=hooks) as rungs:  # a student reaches its teacher
+        return _train(run, rungs, run.planned[0], out, merge, rung_name)
 
 
 def _train(
-    run: PreparedRun, planned: PlannedRung, store: Store, out: Path | None, merge: bool, rung_name: str
-) -> dict[str, Any]:
-    check_endpoints(run.endpoints, run.task.spec)  # a teacher at an endpoint is asked before the student trains
-    spec = run.task.spec
-    endpoints = EndpointBinding(resolve_endpoints(spec), store, spec.facts.data_must_stay_in_house)
-    context = TaskRungs(run.task, run.context, store, endpoints, run.models).context  # a student reaches its teacher
-    tuned = planned.type.build(planned.config, context).tuned()
+    run: PreparedRun, rungs: BoundRungs, planned: PlannedRung, out: Path | None, merge: bool, rung_name: str
+) -> TrainResult:
+    tuned = rungs.tuned(planned)  # a prompting rung is not built: nothing to train
     if tuned is None:
         raise InputError(f"--rung: '{rung_name}' is a prompting rung ({planned.type.kind}); nothing to train")
     if merge and not tuned.mergeable:
@@ -54,9 +57,4 @@ def _train(
             shutil.copy2(artifact / "card.md", out / "adapter-card.md")
         else:
             shutil.copytree(artifact, out, dirs_exist_ok=True)
-    return {
-        "artifact": str(artifact),
-        "exported": str(out) if out else None,
-        "card": card,
-        "trained_now": tuned.trained_now,
-    }
+    return TrainResult(artifact=artifact, exported=out, card=card, trained_now=tuned.trained_now)

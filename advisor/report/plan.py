@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.markup import escape
 from rich.table import Table
 
 from advisor.decision.assessment import Assessment
-from advisor.measure.plan_store import computed_phases
+from advisor.measure.plan_store import Plan, computed_phases
 from advisor.report.formatting import dollars_text
 
 
@@ -21,15 +19,15 @@ def duration(seconds: float | None) -> str:
     return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
-def plan_table(plan: dict[str, Any]) -> Table:
+def plan_table(plan: Plan) -> Table:
     """Expected time and cost per rung, and the total."""
-    rates = plan["rates"]
-    scoring = rates.get("scoring_tokens_per_s")
+    rates = plan.rates
+    scoring = rates.scoring_tokens_per_s
     caption = (
-        f"Calibrated in {plan['calibration_s']:.0f} s on this machine: "
+        f"Calibrated in {plan.calibration_s:.0f} s on this machine: "
         + (f"scoring {scoring:.0f} tok/s, " if scoring else "")
-        + f"{rates['generation_s_per_token'] * 1000:.0f} ms per generated token"
-        + "".join(f", {m} training {r:.0f} tok/s" for m, r in rates["training_tokens_per_s"].items())
+        + f"{rates.generation_s_per_token * 1000:.0f} ms per generated token"
+        + "".join(f", {m} training {r:.0f} tok/s" for m, r in rates.training_tokens_per_s.items())
         + ". Nothing cached is assumed; a remote rung's time at its endpoint is not known before the run. "
         "evaluation: test answers, the latency sample and any choice among alternatives on validation; "
         "training: every trial of a search; probes: forgetting, the base model's answers once."
@@ -37,26 +35,21 @@ def plan_table(plan: dict[str, Any]) -> Table:
     table = Table(title="Plan: expected time and cost per rung", caption=caption)
     for title in ("Rung", "tok in", "evaluation", "training", "probes", "total", "p50", "$/1k req", "train $"):
         table.add_column(title, justify="left" if title == "Rung" else "right")
-    for rung in plan["rungs"]:
-        evaluation = sum(rung.get(part) or 0.0 for part in ("choosing_s", "evaluation_s", "latency_s"))
+    for rung in plan.rungs:
+        evaluation = rung.choosing_s + rung.evaluation_s + rung.latency_s
         table.add_row(
-            escape(rung["name"]),
-            f"{rung['prompt_tokens']:.0f}",
+            escape(rung.name),
+            f"{rung.prompt_tokens:.0f}",
             duration(evaluation),
-            duration(rung["training_s"]),
-            duration(rung.get("probes_s")),
-            duration(rung["total_s"]) + (" + endpoint" if rung.get("endpoint") else ""),
-            "-" if rung["p50_s"] is None else f"{rung['p50_s'] * 1000:.0f} ms",
-            dollars_text(rung["per_1k"]),
-            dollars_text(rung["training_cost"]),
+            duration(rung.training_s),
+            duration(rung.probes_s),
+            duration(rung.total_s) + (" + endpoint" if rung.endpoint else ""),
+            "-" if rung.p50_s is None else f"{rung.p50_s * 1000:.0f} ms",
+            dollars_text(rung.per_1k),
+            dollars_text(rung.training_cost),
         )
-    table.add_row("all rungs", "", "", "", "", duration(plan_total(plan)), "", "", "")
+    table.add_row("all rungs", "", "", "", "", duration(plan.total_s()), "", "", "")
     return table
-
-
-def plan_total(plan: dict[str, Any]) -> float:
-    """Seconds the whole plan is expected to take here."""
-    return float(sum(rung["total_s"] for rung in plan["rungs"]))
 
 
 def plan_check_table(assessment: Assessment) -> Table | None:

@@ -16,17 +16,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from advisor.task.rung_plan import PlannedRung
 from harness.errors import InputError, did_you_mean
+from harness.rungs import PromptAnswering
 from harness.schema import short_repr
 from tuning.registry import get_method
 
 BASE = "base"
+_UNCHOSEN = "has no choice on validation in the result store yet"
 RAW = ":raw"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
@@ -42,6 +44,8 @@ class ServedAdapter:
     method: str
     group: Group  # shared: a LoRA adapter on the one base; own: a model of its own
     rung: PlannedRung | None = None  # the task's tuned rung it came from; None for --adapter
+    # how that rung's model answers in the tuned prompt (TunedModel.answering); None: through its own predict
+    answering: PromptAnswering | None = None
 
 
 @dataclass(frozen=True)
@@ -60,13 +64,15 @@ class Route:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Everything a server of this task answers for, and what it leaves out (untrained rungs)."""
+    """Everything a server of this task answers for, and what it leaves out (untrained rungs, and rungs whose
+    choice on validation is not in the result store: a server answers as the assessment did, or not at all)."""
 
     base_model: str
     adapters: tuple[ServedAdapter, ...]
     prompting: tuple[PlannedRung, ...]
     untrained: tuple[str, ...]
     task_file: str = "task.yaml"
+    unchosen: tuple[str, ...] = ()
 
     def model_ids(self) -> list[str]:
         """Every name a request may use, in the order `GET /v1/models` lists them."""
@@ -92,6 +98,8 @@ class Catalog:
         hint = did_you_mean(model[:200], self.model_ids())  # a name longer than any served one is never close
         if model in self.untrained:
             hint = f": rung '{model}' is not trained yet (advisor train {self.task_file} --rung {model})"
+        if model in self.unchosen:
+            hint = f": rung '{model}' {_UNCHOSEN} (advisor assess {self.task_file} --rungs {model})"
         raise InputError(f"model {short_repr(model)} is not served here{hint}")
 
     def describe(self) -> list[str]:
@@ -111,6 +119,8 @@ class Catalog:
             lines.append(f"{rung.name:<{width}}{rung.type.kind}: the base, in the rung's prompt built from the task")
         for name in self.untrained:
             lines.append(f"not served: {name} (not trained yet: advisor train {self.task_file} --rung {name})")
+        for name in self.unchosen:
+            lines.append(f"not served: {name} ({_UNCHOSEN}: advisor assess {self.task_file} --rungs {name})")
         return lines
 
 
@@ -145,10 +155,15 @@ def build_catalog(
     prompting: Sequence[PlannedRung],
     extra: Sequence[tuple[str, Path]],
     task_file: str,
+    unchosen: Sequence[str] = (),
+    *,
+    answering: Mapping[str, PromptAnswering] | None = None,
 ) -> Catalog:
     """The catalog from the task's rungs and the --adapter entries.
 
-    `tuned` holds each tuned rung with the method and folder of its trained artifact (None, None: not trained).
+    `tuned` holds each tuned rung with the method and folder of its trained artifact (None, None: not trained);
+    `answering`, by rung name, how a tuned rung's model answers in the tuned prompt, as it declares it;
+    `unchosen` names the rungs whose choice on validation (or whose teacher's) the result store lacks.
     """
     adapters: list[ServedAdapter] = []
     untrained: list[str] = []
@@ -159,13 +174,14 @@ def build_catalog(
         spec = get_method(method)
         config = _adapter_config(folder)
         shares = spec.base == "copy" and spec.artifact == "adapter" and config is not None and _mixes(config)
-        adapters.append(ServedAdapter(planned.name, folder, method, "shared" if shares else "own", planned))
+        declared = (answering or {}).get(planned.name)
+        adapters.append(ServedAdapter(planned.name, folder, method, "shared" if shares else "own", planned, declared))
     adapters += [extra_adapter(name, folder) for name, folder in extra]
     names = [BASE, *(a.name for a in adapters), *(r.name for r in prompting)]
     for name in names:
         if names.count(name) > 1:
             raise InputError(f"--adapter {name}: the name is taken (served names: {', '.join(dict.fromkeys(names))})")
-    return Catalog(base_model, tuple(adapters), tuple(prompting), tuple(untrained), task_file)
+    return Catalog(base_model, tuple(adapters), tuple(prompting), tuple(untrained), task_file, tuple(unchosen))
 
 
 def _adapter_config(folder: Path) -> dict[str, object] | None:

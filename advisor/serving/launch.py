@@ -13,18 +13,18 @@ import os
 import socket
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, default_store_path, prepare_run
+from advisor.measure.prepare import AssessOptions, PreparedRun, ProgressHooks, prepare_run
+from advisor.measure.rung_builder import BoundRungs, ChoiceNotStored, bound_rungs
 from advisor.serving.catalog import Catalog, build_catalog, parse_adapter_option
-from harness.data.store import Store
+from advisor.task.rung_plan import PlannedRung
 from harness.errors import InputError, RunError
 from harness.inference.engine import Engine
 from harness.inference.models import load_model
-from harness.rungs import Predictor, RungConfig
-from harness.selection import chosen_config
+from harness.rungs import Predictor, PromptAnswering
 
 _GRACE_S = 30  # how long requests in flight may take to finish after SIGTERM
 
@@ -87,20 +87,32 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def catalog_of(run: PreparedRun, adapters: Sequence[str]) -> Catalog:
-    """What a server of this task serves; reads the trained artifacts' cards, loads no model."""
+    """What a server of this task serves; reads the trained artifacts' cards and the result store, loads no
+    model. A rung whose choice on validation (or whose teacher's) is not stored is left out, with the command
+    that makes it: serving never chooses (it would answer otherwise than the assessment did)."""
     extra = [parse_adapter_option(text) for text in adapters]
     tuned: list[tuple[Any, str | None, Path | None]] = []
+    answering: dict[str, PromptAnswering] = {}  # how each tuned rung's model answers, as it declares it
     prompting = []
-    for planned in run.planned:
-        if planned.endpoint is not None or planned.model is not None:  # it runs elsewhere: nothing of it to serve here
-            continue
-        model = planned.type.build(planned.config, run.context).tuned()
-        if model is None:
-            prompting.append(planned)
-            continue
-        card = model.card()
-        tuned.append((planned, card.method, model.artifact_dir) if card is not None else (planned, None, None))
-    return build_catalog(run.source.name, tuned, prompting, extra, str(run.task.path))
+    unchosen = []
+    with bound_rungs(run, stored_only=True) as rungs:
+        for planned in run.planned:
+            if planned.endpoint is not None or planned.model is not None:  # it runs elsewhere: nothing to serve here
+                continue
+            try:
+                model = rungs.tuned(planned)
+                if model is None:
+                    rungs.chosen(planned)
+                    prompting.append(planned)
+                    continue
+                card = model.card()
+            except ChoiceNotStored:
+                unchosen.append(planned.name)
+                continue
+            tuned.append((planned, card.method, model.artifact_dir) if card is not None else (planned, None, None))
+            if model.answering is not None:
+                answering[planned.name] = model.answering
+    return build_catalog(run.source.name, tuned, prompting, extra, str(run.task.path), unchosen, answering=answering)
 
 
 def prepare(task_file: Path, options: ServeOptions, hooks: ProgressHooks) -> tuple[PreparedRun, Catalog]:
@@ -124,21 +136,20 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     context = run.context
     base = context.engine
     placement = run.placement
-    configs = chosen_prompting(run, catalog)  # on the bare base, before any adapter is put into it
+    rungs = served_rungs(run, catalog)
 
     def fresh_base() -> Any:  # own-model rungs copy the base; the shared one has LoRA layers injected
         return load_model(run.source, placement.device, placement.dtype)
 
     own = Engine.deferred(fresh_base, base.tokenizer, placement.device, max_batch_tokens=base.max_batch_tokens)
-    pool = ModelPool(base, replace(context, engine=own), options.max_adapters)
+    pool = ModelPool(base, lambda rung: rungs.build(rung, engine=own).predictor, options.max_adapters)
     pool.start(catalog)
-    prompting_context = replace(context, engine=pool.shared)
     built: dict[str, Predictor] = {}
 
     def prompting(name: str) -> Predictor:
         if name not in built:
             planned = next(p for p in catalog.prompting if p.name == name)
-            built[name] = planned.type.build(configs[name], prompting_context)
+            built[name] = rungs.build(planned, engine=pool.shared).predictor
             built[name].prepare()
         return built[name]
 
@@ -160,15 +171,28 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
     return create_app(requests, batcher, settings, details)
 
 
-def chosen_prompting(run: PreparedRun, catalog: Catalog) -> dict[str, RungConfig]:
-    """Each served prompting rung's configuration as the assessment chose it on validation (`search:`,
-    `calibrate: auto`): read back from the result store, computed there only if it was never assessed."""
-    if not catalog.prompting:
-        return {}
-    with Store(default_store_path(run.task)) as store:
-        return {
-            p.name: chosen_config(p.type, p.config, run.context, store, f"rungs.{p.name}")[0] for p in catalog.prompting
-        }
+def served_rungs(run: PreparedRun, catalog: Catalog) -> BoundRungs:
+    """The task's rungs as the server builds them: each with the choice the assessment made on validation.
+
+    Everything a served rung needs of the result store (its choice, its teacher's) is read here, at
+    start-up, from a store opened for stored answers only; the store is then closed, so the serving
+    worker never touches it (and never computes a choice: the catalog left out rungs without one).
+    """
+    rungs = BoundRungs.open(run, stored_only=True)
+    try:
+        for planned in catalog.prompting:
+            rungs.chosen(planned)
+        for rung in _own_model_rungs(catalog):
+            tuned = rungs.tuned(rung)
+            if tuned is not None:
+                _ = tuned.artifact_dir  # its key: a student's teacher is built (and its choice read) now
+    finally:
+        rungs.close()
+    return rungs
+
+
+def _own_model_rungs(catalog: Catalog) -> list[PlannedRung]:
+    return [a.rung for a in catalog.adapters if a.group == "own" and a.rung is not None]
 
 
 def require_serve_extra() -> None:

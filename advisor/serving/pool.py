@@ -6,9 +6,9 @@ for different adapters (and "__base__") run in one forward pass. At most `max_ad
 resident; the least recently used one is dropped to make room and loaded again when asked for.
 
 Rungs whose weights cannot share the base (QLoRA's own nf4 base, IA3, prompt and prefix tuning, full
-fine-tunes, DoRA) are loaded by their own rung, exactly as the assessment loads them, from a context
-whose base is loaded fresh from disk: the shared base has LoRA layers injected into it and must not be
-copied. They are kept under the same limit, counted separately.
+fine-tunes, DoRA) are loaded by their own rung, built by the task's bound rungs exactly as the assessment
+builds it, on a base loaded fresh from disk: the shared base has LoRA layers injected into it and must not
+be copied. They are kept under the same limit, counted separately.
 
 Only the serving worker thread calls into a started pool, so nothing here needs a lock.
 """
@@ -16,25 +16,27 @@ Only the serving worker thread calls into a started pool, so nothing here needs 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from advisor.serving.catalog import Catalog, ServedAdapter
+from advisor.task.rung_plan import PlannedRung
 from harness.errors import RunError
 from harness.inference.engine import BASE_ADAPTER, Engine
-from harness.rungs import Predictor, RungContext
+from harness.rungs import Predictor
 
 
 class ModelPool:
     """Loads each model once and keeps at most `max_adapters` adapters (and own models) resident."""
 
-    def __init__(self, base: Engine, own_context: RungContext, max_adapters: int):
-        """`base`: an engine over the base model (deferred is fine); `own_context`: what own-model rungs build from."""
+    def __init__(self, base: Engine, build_own: Callable[[PlannedRung], Predictor], max_adapters: int):
+        """`base`: an engine over the base model (deferred is fine); `build_own`: an own-model rung's predictor,
+        built as the assessment builds it (advisor.measure.rung_builder), on a base of its own."""
         if max_adapters < 1:
             raise ValueError("max_adapters must be at least 1")
         self._base = base
-        self._own_context = own_context
+        self._build_own = build_own
         self.max_adapters = max_adapters
         self._peft: Any = None
         self._shared: Engine | None = None
@@ -97,7 +99,7 @@ class ModelPool:
             return self._own[adapter.name]
         if adapter.rung is None:
             raise RuntimeError(f"adapter {adapter.name} has no rung to load it")
-        predictor = adapter.rung.type.build(adapter.rung.config, self._own_context)
+        predictor = self._build_own(adapter.rung)
         if predictor.tuned() is None:
             raise RuntimeError(f"rung {adapter.name} is not a tuned rung")
         predictor.prepare()  # loads the stored artifact; the catalog only lists trained rungs

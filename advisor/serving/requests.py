@@ -42,11 +42,9 @@ from advisor.serving.schemas import (
     Usage,
 )
 from harness.errors import InputError
-from harness.inference.answering import resolve_mode
 from harness.inference.engine import Generation, TokenLogprob
 from harness.inference.prompts import PromptBuilder
 from harness.types import Example, Output
-from tuning.options import TuneConfig
 
 _RUNG_COST = 64  # tokens a prompting rung's answer is assumed to add to its question, for the batch budget
 
@@ -300,14 +298,14 @@ class Requests:
         assert route.rung is not None
         example = Example(id=request_id, input=text, target="")
         adapter = route.adapter
-        config = route.rung.config
-        if adapter is not None and adapter.group == "shared" and isinstance(config, TuneConfig):
-            mode = resolve_mode(config.mode, self.labels, route.rung.name)
+        # a rung whose model declares it answers in the tuned prompt joins the mixed-adapter batches on the base
+        if adapter is not None and adapter.group == "shared" and adapter.answering is not None:
+            mode, max_new_tokens = adapter.answering.mode, adapter.answering.max_new_tokens
             prompt = self.tuned_prompts.split(example)
             size = self._fits(len(prompt[0]) + len(prompt[1]), "messages")
             answer_tokens = (len(self.tuned_prompts.choice_tokens(label)) for label in self.labels)
-            new = config.max_new_tokens if mode == "generate" else max(answer_tokens, default=0)
-            return Job(Answer(mode, config.max_new_tokens), PromptWork(prompt, adapter), size + new)
+            new = max_new_tokens if mode == "generate" else max(answer_tokens, default=0)
+            return Job(Answer(mode, max_new_tokens), PromptWork(prompt, adapter), size + new)
         size = self._fits(len(self.tokenizer(text, add_special_tokens=False)["input_ids"]), "messages")
         return Job(RungAnswer(route.rung.name), ExampleWork(example, adapter), size + _RUNG_COST)
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from advisor.task.audit_json import AuditFinding, AuditJson
 from advisor.task.data import load_task_data
 from advisor.task.rung_plan import plan_rungs
 from advisor.task.spec import LoadedTask, load_task
@@ -20,8 +21,6 @@ from harness.inference.models import resolve_model
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.types import Example
 from harness.wording import agree
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -114,20 +113,19 @@ def run_audit(
     )
 
 
-def to_json(report: AuditReport) -> dict[str, Any]:
-    """The report as plain JSON data, for `--json` and for the Assessment."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "task": report.task,
-        "file": report.file,
-        "rows": report.rows,
-        "clean": report.clean,
-        "counts": report.counts(),
-        "findings": [f.to_json() for f in report.findings],
-        "settings": asdict(report.settings),
-        "seconds": {name: round(value, 3) for name, value in report.seconds.items()},
-        "notes": list(report.notes),
-    }
+def to_json(report: AuditReport) -> AuditJson:
+    """The report as its JSON model, for `--json` and (its summary) for the Assessment."""
+    return AuditJson(
+        task=report.task,
+        file=report.file,
+        rows=report.rows,
+        clean=report.clean,
+        counts=report.counts(),
+        findings=[AuditFinding(**f.to_json()) for f in report.findings],
+        settings=asdict(report.settings),
+        seconds={name: round(value, 3) for name, value in report.seconds.items()},
+        notes=list(report.notes),
+    )
 
 
 def _default_embedder() -> TextEmbedder:

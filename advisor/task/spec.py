@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.data.labels import label_text
 from harness.data.loading import DataSpec, FieldMap
 from harness.errors import InputError
-from harness.inference.models import EMBEDDED_MODEL
+from harness.inference.embedded import EMBEDDED_MODEL
 from harness.inference.prompts import INPUT_SLOT
 from harness.metrics.loading import check_metric_name
 from harness.metrics.measurement import Measurement

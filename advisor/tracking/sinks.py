@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Protocol
 
 from advisor.tracking.record import TrackedRun
-from harness.errors import InputError
+from harness.registry import Registry
 
 
 class TrackingUnavailable(Exception):
@@ -39,17 +38,24 @@ class Sink(Protocol):
 
 
 SinkFactory = Callable[[TrackingTarget], Sink]
-_SINKS: dict[str, SinkFactory] = {}
-_LIBRARIES: dict[str, str | None] = {}
-_LOADED = False
+
+
+@dataclass(frozen=True)
+class RegisteredSink:
+    """A sink factory and the package it needs installed to write (None: nothing beyond the advisor's own)."""
+
+    factory: SinkFactory
+    library: str | None = None
+
+
+_SINKS: Registry[RegisteredSink] = Registry("tracking backend", "ladder.trackers")
 
 
 def register_sink(name: str, library: str | None = None) -> Callable[[SinkFactory], SinkFactory]:
     """Register a sink factory under `name`; `library` is the package it needs installed to write."""
 
     def add(factory: SinkFactory) -> SinkFactory:
-        _SINKS[name] = factory
-        _LIBRARIES[name] = library
+        _SINKS.add(name, RegisteredSink(factory, library), factory.__module__)
         return factory
 
     return add
@@ -57,27 +63,14 @@ def register_sink(name: str, library: str | None = None) -> Callable[[SinkFactor
 
 def required_library(name: str) -> str | None:
     """The package the named sink needs installed (None: nothing beyond the advisor's own)."""
-    _load()
-    return _LIBRARIES.get(name)
+    return _SINKS.get(name).library if name in _SINKS else None
 
 
 def sink_names() -> list[str]:
     """The registered sinks' names."""
-    _load()
-    return sorted(_SINKS)
+    return _SINKS.names()
 
 
 def get_sink(name: str, target: TrackingTarget, where: str) -> Sink:
     """The named sink for this target, or one line naming the known ones."""
-    _load()
-    if name not in _SINKS:
-        raise InputError(f"{where}: unknown tracking backend '{name}' (known: {', '.join(sink_names())})")
-    return _SINKS[name](target)
-
-
-def _load() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        for point in entry_points(group="ladder.trackers"):
-            point.load()
+    return _SINKS.get(name, where).factory(target)

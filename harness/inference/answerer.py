@@ -16,14 +16,6 @@ from harness.inference.engine import Engine
 from harness.inference.prompts import PromptBuilder
 from harness.types import Example, Output
 
-SCORING_MODES = {
-    "likelihood": "exact label likelihoods",
-    "echo": "exact label likelihoods (completions with echo)",
-    "logprobs": "first-token logprobs (chat top_logprobs)",
-    "generate": "generated answer, parsed",
-}
-"""How a rung's answers were read, as reports name it: a comparison across modes says so."""
-
 
 @dataclass(frozen=True)
 class PromptParts:
@@ -48,7 +40,7 @@ class Answerer(Protocol):
         ...
 
     def scoring(self, mode: Mode) -> str:
-        """How answers in `mode` are read: a key of SCORING_MODES."""
+        """How answers in `mode` are read: a key of SCORING_MODES (harness/inference/scoring_modes.py)."""
         ...
 
     def answer(

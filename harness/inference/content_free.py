@@ -19,18 +19,15 @@ from dataclasses import dataclass, replace
 
 from harness.data.hashing import content_hash
 from harness.errors import InputError
-from harness.inference.answerer import SCORING_MODES, Answerer, PromptParts
+from harness.inference.answerer import Answerer, PromptParts
 from harness.inference.answering import Mode
+from harness.inference.scoring_modes import EXACT_SCORING, SCORING_MODES
 from harness.inference.wrapped import WrappedAnswerer
 from harness.types import Example, Output
 
 CONTENT_FREE = ("N/A", "[MASK]")
 """The content-free inputs. Adding the paper's third, "", moved accuracy by at most one ticket in 64 per rung,
 either way (benchmarks/calibration.py), and would cost half as much again where each prompt is its own context."""
-
-EXACT_SCORING = frozenset({"likelihood", "echo"})
-"""Scoring modes that give every label's exact likelihood, which calibration needs (first-token top_logprobs
-leave labels out)."""
 
 ContextOf = Callable[[PromptParts], PromptParts]
 """The prompt a content-free input is shown in, for a given prompt (its example is replaced)."""

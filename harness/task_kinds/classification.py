@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from harness.metric_types import MetricDefinition
 from harness.metrics.scoring import classification_scorer
-from harness.metrics.task_metrics import MetricDefinition, macro_f1_of, mean_of
+from harness.metrics.task_metrics import macro_f1_of, mean_of
 from harness.task_types import TaskType, register_task_type
 
 register_task_type(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.metrics.scoring import Scorer, qa_scorer
-from harness.metrics.task_metrics import MetricDefinition, mean_of
+from harness.metric_types import MetricDefinition, Scorer
+from harness.metrics.scoring import qa_scorer
+from harness.metrics.task_metrics import mean_of
 from harness.task_types import TaskType, register_task_type
 
 

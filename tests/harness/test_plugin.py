@@ -1,9 +1,9 @@
 """A rung from outside: tests/plugins/ladder_dora, installed into its own virtualenv, gets what lora gets.
 
-The plug-in package registers a tuning method and a tuned rung through the `ladder.rungs` entry point
-and nothing else. Installed with `pip install --no-deps -e` into a fresh virtualenv (which sees this
-environment's packages through a site directory), that venv's Python runs the real CLI as a
-subprocess: the plug-in's rung is trained, forgetting-probed and held to max_forgetting, priced by
+The plug-in package registers a tuned rung with its tuning method (one `tuned_rung` call) through the
+`ladder.rungs` entry point and nothing else. Installed with `pip install --no-deps -e` into a fresh
+virtualenv (which sees this environment's packages through a site directory), that venv's Python runs
+the real CLI as a subprocess: the plug-in's rung is trained, forgetting-probed and held to max_forgetting, priced by
 `--plan`, gated, and exported by `advisor train`. docs/plugins.md shows the same package.
 """
 

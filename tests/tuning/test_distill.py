@@ -18,6 +18,7 @@ from tuning.answer_scores import answer_logprobs
 from tuning.batch_loss import TrainRow, completion_logprobs
 from tuning.distill_loop import DistillSettings, SoftExample, teacher_distribution, train_distillation
 from tuning.methods import trainable_model
+from tuning.options import LoraOptions
 
 
 def test_the_teachers_distribution_is_its_label_likelihoods_at_the_temperature() -> None:
@@ -27,7 +28,7 @@ def test_the_teachers_distribution_is_its_label_likelihoods_at_the_temperature()
 
 
 def test_the_student_learns_the_teachers_labels_on_a_toy_set(tiny_model: Any) -> None:
-    model = trainable_model("lora", tiny_model, {**LORA, "r": 4})
+    model = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 4}))
     examples = []
     for i in range(12):
         favourite = i % 3  # the teacher's label for this input, which its first token tells
@@ -42,7 +43,7 @@ def test_the_student_learns_the_teachers_labels_on_a_toy_set(tiny_model: Any) ->
 
 
 def test_scoring_each_prompt_once_gives_the_full_rows_scores_and_gradients(tiny_model: Any) -> None:
-    model = trainable_model("lora", tiny_model, {**LORA, "r": 4})
+    model = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 4}))
     prompts = [(5, 9, 30, 31), (6, 9, 32), (7, 9, 33, 34, 35)]
     answers = [(20, 2), (21, 22, 2), (23, 2)]
     rows = [TrainRow((*prompt, *answer), len(answer)) for prompt in prompts for answer in answers]
@@ -133,7 +134,7 @@ def test_micro_batches_give_the_whole_batchs_gradient(tiny_model: Any) -> None:
     results = []
     for budget in (10_000, 10):  # everything at once; one input per forward pass
         torch.manual_seed(0)
-        model = trainable_model("lora", tiny_model, {**LORA, "r": 2})
+        model = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 2}))
         settings = DistillSettings(temperature=2.0, micro_batch_tokens=budget)
         loss, _ = accumulated_soft_backward(model, items, settings, 0, ())
         results.append((loss, torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])))

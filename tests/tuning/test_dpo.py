@@ -17,6 +17,7 @@ from tests.tuning.test_tuning import LABELS, LORA, context
 from tuning.batch_loss import TrainRow, completion_logprobs
 from tuning.dpo import DpoConfig, DpoPredictor
 from tuning.methods import trainable_model
+from tuning.options import LoraOptions
 from tuning.preference_loop import PairRows, PreferenceSettings, reference_logprobs, train_preferences
 from tuning.preference_loss import preference_loss
 
@@ -44,7 +45,7 @@ def test_completion_logprobs_equal_a_plain_forward_pass(tiny_model: Any) -> None
 
 @pytest.mark.parametrize("loss_type", ["sigmoid", "ipo"])
 def test_the_batch_loss_is_the_papers_formula_on_the_same_batch(loss_type: str, tiny_model: Any) -> None:
-    policy = trainable_model("lora", tiny_model, {**LORA, "r": 2})
+    policy = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 2}))
     with torch.no_grad():  # a policy that differs from the reference
         for name, parameter in policy.named_parameters():
             if "lora_B" in name:
@@ -74,7 +75,7 @@ def test_the_batch_loss_is_the_papers_formula_on_the_same_batch(loss_type: str, 
 
 
 def test_preference_training_learns_a_separable_set(tiny_model: Any, tmp_path: Path) -> None:
-    model = trainable_model("lora", tiny_model, {**LORA, "r": 4})
+    model = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 4}))
     prompts = [(5 + i, 9, 11) for i in range(12)]
     pairs = [PairRows(TrainRow((*p, 20, 2), 2), TrainRow((*p, 21, 2), 2)) for p in prompts]  # always 20 over 21
     settings = PreferenceSettings(epochs=6, learning_rate=2e-2, beta=0.5, pairs_per_batch=4)
@@ -138,7 +139,7 @@ def test_micro_batches_give_the_whole_batchs_gradient(tiny_model: Any) -> None:
     grads = []
     for budget in (10_000, 10):  # everything at once; one pair per forward pass
         torch.manual_seed(0)  # the same adapter both times
-        model = trainable_model("lora", tiny_model, {**LORA, "r": 2})
+        model = trainable_model("lora", tiny_model, LoraOptions(**{**LORA, "r": 2}))
         with torch.no_grad():
             for name, parameter in model.named_parameters():
                 if "lora_B" in name:

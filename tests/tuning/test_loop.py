@@ -36,7 +36,7 @@ def test_a_run_is_judged_several_times_per_epoch_and_the_observer_hears_each(
     tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path
 ) -> None:
     heard: list[Evaluation] = []
-    model = trainable_model("lora", tiny_model, LORA)
+    model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     report = train(
         model,
         rows_of(tiny_tokenizer),
@@ -59,7 +59,7 @@ def test_patience_counts_epochs_of_evaluations_and_stops_mid_epoch(
 ) -> None:
     """A judge that never improves after the first evaluation: one epoch of patience is two evaluations."""
     flat = Validation(judge=lambda model: Judgement(1.0, 0.5))
-    model = trainable_model("lora", tiny_model, LORA)
+    model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     report = train(
         model,
         rows_of(tiny_tokenizer),
@@ -78,9 +78,9 @@ def test_a_run_still_improving_at_its_last_epoch_goes_on_exactly_as_a_longer_run
     rows = rows_of(tiny_tokenizer)
     improving = iter(range(100))  # every evaluation better than the last
     judge = Validation(judge=lambda model: Judgement(1.0, float(next(improving))))
-    extended_model = trainable_model("lora", tiny_model, LORA)
+    extended_model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     extended = train(extended_model, rows, judge, settings(epochs=2, extra_epochs=2), tmp_path / "a", pad_id=2)
-    longer_model = trainable_model("lora", tiny_model, LORA)
+    longer_model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     improving = iter(range(100))
     judge = Validation(judge=lambda model: Judgement(1.0, float(next(improving))))
     longer = train(longer_model, rows, judge, settings(epochs=4), tmp_path / "b", pad_id=2)
@@ -93,7 +93,7 @@ def test_a_run_still_improving_at_its_last_epoch_goes_on_exactly_as_a_longer_run
 def test_a_run_past_its_best_is_not_extended(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     values = iter([0.9, 0.5, 0.4, 0.3])  # best at the first epoch's end
     judge = Validation(judge=lambda model: Judgement(1.0, next(values)))
-    model = trainable_model("lora", tiny_model, LORA)
+    model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     many = settings(epochs=2, extra_epochs=2, patience=5)
     report = train(model, rows_of(tiny_tokenizer), judge, many, tmp_path / "c", pad_id=2)
     assert report.epochs_run == 2.0 and report.best_evaluation == 1
@@ -108,14 +108,14 @@ def test_one_scoring_pass_gives_the_validation_loss_and_metric(
     ctx = context(tiny_model, tiny_tokenizer, tmp_path)
     ctx = replace(ctx, validation=ctx.train[:6], train=ctx.train[6:])
     predictor = TunedPredictor("lora", LoraOptions(r=2, learning_rate=1e-2, search=False), ctx)
-    model = predictor.fresh_trainable_model()
-    judge = predictor.validation_judge()
+    model = predictor.trainer.fresh_model()
+    judge = predictor.trainer.validation_judge()
     assert judge is not None
     judgement = judge(model)
-    prefix, _, validation_rows = predictor.encoded_rows()
+    prefix, _, validation_rows = predictor.trainer.encoded_rows()
     separate = evaluate_loss(model, validation_rows, tiny_tokenizer.pad_token_id, prefix)
     assert judgement.loss == pytest.approx(separate, rel=1e-4)
-    answered = predictor.answer_with(predictor.engine_for(model), ctx.validation)
+    answered = predictor.task.answer_with(predictor.task.engine_for(model), ctx.validation)
     correct = sum(o.text == e.target for o, e in zip(answered, ctx.validation, strict=True))
     assert judgement.metric == pytest.approx(correct / len(ctx.validation))
     assert set(LABELS) >= {o.text for o in answered}

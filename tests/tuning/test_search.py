@@ -19,7 +19,7 @@ from advisor.decision.assessment import SearchSummary
 from harness.errors import InputError
 from harness.rungs import RungContext
 from tests.conftest import TICKETS, write_jsonl
-from tests.pausing import kill_at
+from tests.pausing import kill_at, running_beside
 from tests.tuning.test_tuning import LABELS, context
 from tuning.search import SearchResult, read_result
 from tuning.spaces import Range, SearchOptions
@@ -131,13 +131,13 @@ def test_a_killed_search_resumes_and_chooses_what_an_uninterrupted_one_does(
     worker = [sys.executable, str(ROOT / "tests" / "search_worker.py"), str(tiny_model_dir)]
     killed = tmp_path / "killed"
     journal = killed / "searches"
-    # kill while the second trial trains: the first is told, the second writes its first checkpoint (each
-    # trial's first is step 1's; checkpoint_every is 1)
-    kill_at([*worker, str(killed)], env, "checkpoint written */step-1-*:2")
-    assert list((killed / "adapters").glob("*/card.json")) and list((killed / "adapters").glob("*.partial"))
-    assert read_result(next(journal.iterdir())) is None
-    subprocess.run([*worker, str(killed)], env=env, check=True)
-    subprocess.run([*worker, str(tmp_path / "clean")], env=env, check=True)
+    with running_beside([*worker, str(tmp_path / "clean")], env, tmp_path / "clean.log"):  # the uninterrupted one
+        # kill while the second trial trains: the first is told, the second writes its first checkpoint (each
+        # trial's first is step 1's; checkpoint_every is 1)
+        kill_at([*worker, str(killed)], env, "checkpoint written */step-1-*:2")
+        assert list((killed / "adapters").glob("*/card.json")) and list((killed / "adapters").glob("*.partial"))
+        assert read_result(next(journal.iterdir())) is None
+        subprocess.run([*worker, str(killed)], env=env, check=True)
     resumed = SearchResult.from_json(json.loads((killed / "result.json").read_text()))
     clean = SearchResult.from_json(json.loads((tmp_path / "clean" / "result.json").read_text()))
     assert trials_of(resumed) == trials_of(clean) and resumed.chosen_params == clean.chosen_params

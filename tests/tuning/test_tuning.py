@@ -18,7 +18,7 @@ from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import RungContext
 from harness.types import Example
 from tests.conftest import TICKETS
-from tests.pausing import kill_at
+from tests.pausing import kill_at, running_beside
 from tuning.artifacts import read_card
 from tuning.batch_loss import batch_loss
 from tuning.judging import evaluate_loss
@@ -55,7 +55,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])  # bf16 on a
 @pytest.mark.parametrize("device", DEVICES)
 def test_a_few_steps_make_the_loss_fall(device: str, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
     base = tiny_model if device == "cpu" else copy.deepcopy(tiny_model).to(device=device, dtype=torch.bfloat16)
-    model = trainable_model("lora", base, LORA)
+    model = trainable_model("lora", base, LoraOptions(**LORA))
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t, _ in TICKETS]
     settings = LoopSettings(epochs=10, learning_rate=2e-2, batch_tokens=256, max_batch_size=4, patience=10)
     before = evaluate_loss(model, rows, pad_id=2)
@@ -133,7 +133,7 @@ def test_lora_rung_trains_once_saves_a_card_and_reloads_identically(
 
 
 def test_merged_lora_matches_the_adapter(tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
-    model = trainable_model("lora", tiny_model, LORA)
+    model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
     rows = [TrainRow((*tuple(tiny_tokenizer(t)["input_ids"]), 5, 2), 2) for t, _ in TICKETS]
     settings = LoopSettings(epochs=1, learning_rate=5e-3, batch_tokens=256)
     train(model, rows, Validation(rows), settings, tmp_path / "c", pad_id=2)
@@ -158,7 +158,7 @@ def test_qlora_trains_on_cpu(tiny_model_dir: Path, tiny_model: Any, tiny_tokeniz
 def test_every_qlora_adapter_weight_gets_a_gradient(tiny_model_dir: Path) -> None:
     from tuning.methods import quantized_base
 
-    model = trainable_model("qlora", quantized_base(str(tiny_model_dir), "cpu"), LORA)
+    model = trainable_model("qlora", quantized_base(str(tiny_model_dir), "cpu"), LoraOptions(**LORA))
     model.train()
     with torch.no_grad():  # B starts at zero, which would leave every A without a gradient
         for name, parameter in model.named_parameters():
@@ -190,12 +190,14 @@ def test_a_killed_training_run_resumes_and_ends_like_an_uninterrupted_one(tiny_m
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     worker = [sys.executable, str(ROOT / "tests" / "tuning_worker.py"), str(tiny_model_dir)]
     killed_ckpt = tmp_path / "killed"
-    # killed with step 10's checkpoint in place and `latest` still naming step 9's
-    kill_at([*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")], env, "checkpoint written */step-10-*")
-    resumed_step = int((killed_ckpt / "latest").read_text().split("-")[1])
-    assert resumed_step == 9
-    subprocess.run([*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")], env=env, check=True)
-    subprocess.run([*worker, str(tmp_path / "clean"), str(tmp_path / "clean.safetensors")], env=env, check=True)
+    killed_run = [*worker, str(killed_ckpt), str(tmp_path / "killed.safetensors")]
+    clean_run = [*worker, str(tmp_path / "clean"), str(tmp_path / "clean.safetensors")]
+    with running_beside(clean_run, env, tmp_path / "clean.log"):  # the uninterrupted run, in its own folder
+        # killed with step 10's checkpoint in place and `latest` still naming step 9's
+        kill_at(killed_run, env, "checkpoint written */step-10-*")
+        resumed_step = int((killed_ckpt / "latest").read_text().split("-")[1])
+        assert resumed_step == 9
+        subprocess.run(killed_run, env=env, check=True)
     resumed, clean = load_file(str(tmp_path / "killed.safetensors")), load_file(str(tmp_path / "clean.safetensors"))
     assert resumed_step > 0 and resumed.keys() == clean.keys()
     for name in clean:

@@ -27,7 +27,7 @@ def rows(tokenizer: Any) -> list[TrainRow]:
 
 @pytest.mark.parametrize("method", METHODS)
 def test_a_few_steps_make_the_loss_fall(method: str, tiny_model: Any, tiny_tokenizer: Any, tmp_path: Path) -> None:
-    model = trainable_model(method, tiny_model, {"num_virtual_tokens": 4}, init_tokens=[5, 6, 7])
+    model = trainable_model(method, tiny_model, VirtualTokenOptions(num_virtual_tokens=4), init_tokens=[5, 6, 7])
     data = rows(tiny_tokenizer)
     settings = LoopSettings(epochs=4, learning_rate=5e-2, batch_tokens=256, max_batch_size=4, patience=4)
     before = evaluate_loss(model, data, pad_id=2)
@@ -40,7 +40,7 @@ def test_a_few_steps_make_the_loss_fall(method: str, tiny_model: Any, tiny_token
 @pytest.mark.parametrize("method", METHODS)
 def test_padding_does_not_change_a_rows_logits(method: str, tiny_model: Any) -> None:
     """The virtual tokens sit at positions 0..n-1 whatever the padding, unlike peft's own forward."""
-    model = trainable_model(method, tiny_model, {"num_virtual_tokens": 3}, init_tokens=[5, 6])
+    model = trainable_model(method, tiny_model, VirtualTokenOptions(num_virtual_tokens=3), init_tokens=[5, 6])
     model.eval()
     tokens = torch.tensor([[11, 12, 13, 14]])
     padded = torch.tensor([[2, 2, 11, 12, 13, 14]])
@@ -56,7 +56,7 @@ def test_padding_does_not_change_a_rows_logits(method: str, tiny_model: Any) -> 
 def test_engine_with_the_soft_prefix_scores_what_training_computes(
     method: str, tiny_model: Any, tiny_tokenizer: Any
 ) -> None:
-    model = trainable_model(method, tiny_model, {"num_virtual_tokens": 3}, init_tokens=[5, 6])
+    model = trainable_model(method, tiny_model, VirtualTokenOptions(num_virtual_tokens=3), init_tokens=[5, 6])
     with torch.no_grad():  # move the virtual tokens away from their start so the test can fail
         for parameter in model.parameters():
             if parameter.requires_grad:

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from advisor.decision.assessment import Recommendation, RungResult, SeedRun
 from advisor.decision.seeds import close_call_rungs, with_seed_runs
-from advisor.measure.assess import bound_rungs, measure_rungs, retrained_from_seed
+from advisor.measure.assess import measure_rungs, retrained_from_seed
 from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
+from advisor.measure.rung_builder import bound_rungs
 from advisor.task.spec import DecisionSection
-from harness.data.store import Store
 from tests.advisor.decision.test_decide import N, run, rung
 from tests.conftest import TICKETS, write_jsonl
 
@@ -113,11 +113,11 @@ def test_a_tuned_rung_retrained_from_another_seed_is_stored_apart_and_answers_th
     prepared = prepare_run(task, options, QuietHooks())
     [lora] = measure_rungs(prepared, options, QuietHooks())
     assert not lora.seed_runs  # seeds: off
-    with bound_rungs(prepared, Store(options.store_path)) as rungs:
+    with bound_rungs(prepared) as rungs:
         again = retrained_from_seed(prepared, rungs, lora, 1, QuietHooks())
     assert again is not None and again.seed == 1 and again.training_seconds
     assert len(again.predictions) == len(again.scores) == 6 and "accuracy" in again.metrics
-    with bound_rungs(prepared, Store(options.store_path)) as rungs:
+    with bound_rungs(prepared) as rungs:
         stored = retrained_from_seed(prepared, rungs, lora, 1, QuietHooks())
     assert stored is not None and stored.training_seconds is None  # read back, not trained again
     assert (stored.predictions, stored.scores) == (again.predictions, again.scores)

@@ -48,15 +48,14 @@ def test_the_inputs_the_rivals_disagree_on_are_written_and_a_rerun_answers_nothi
     other = next(r.name for r in assessment.rungs if r.name != advice.rung)
     advice.undecided = [other]  # as if `other` led by more than the tolerance without a clear difference
     assert close_rivals(assessment) == [r.name for r in assessment.rungs]
-    store = task.parent / ".advisor" / "store.sqlite"
-    made = suggest_labels(run, assessment, store, 3)
+    made = suggest_labels(run, assessment, 3)
     assert made.candidates == 4 and made.path is not None
     rows = [json.loads(line) for line in made.path.read_text().splitlines()]
     assert len(rows) == made.written == min(3, made.disagreements)
     for row in rows:
         assert row["label"] is None and row["text"] in UNLABELLED[:4]
         assert len(set(row["answers"].values())) > 1  # the rivals disagree on every suggested input
-    again = suggest_labels(run, assessment, store, 3)
+    again = suggest_labels(run, assessment, 3)
     assert again.path is not None and again.path.read_text() == made.path.read_text()
 
 

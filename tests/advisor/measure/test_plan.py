@@ -15,7 +15,7 @@ from advisor.cli.main import main
 from advisor.decision.assessment import RungResult, TokenSummary, TrainingSummary
 from advisor.decision.costs import price_rungs, serving_per_1k
 from advisor.measure.plan import ModelRates, prompt_sizes
-from advisor.measure.plan_store import check_plan
+from advisor.measure.plan_store import PLAN_VERSION, Plan, PlanRates, RungEstimate, check_plan, load_plan, save_plan
 from advisor.report.plan import plan_check_table, ratio_text
 from advisor.task.spec import CostSection
 from harness.inference.prompts import PromptBuilder, PromptFormat
@@ -93,13 +93,34 @@ def _training(trained_now: bool) -> TrainingSummary:
     )
 
 
-PLAN = {
-    "rungs": [
-        {"name": n, "choosing_s": 0.0, "evaluation_s": 2.0, "latency_s": 0.5, "training_s": t, "probes_s": None}
-        | {"per_1k": 0.001}
+PLAN = Plan(
+    version=PLAN_VERSION,
+    key="k",
+    rates=PlanRates(
+        scoring_tokens_per_s=1000.0,
+        single_request_s_per_token=1e-3,
+        generation_s_per_token=0.01,
+        embedding_s_per_text=0.0,
+        training_tokens_per_s={},
+    ),
+    calibration_s=1.0,
+    rungs=[
+        RungEstimate(
+            name=n,
+            prompt_tokens=80.0,
+            choosing_s=0.0,
+            training_s=t,
+            evaluation_s=2.0,
+            latency_s=0.5,
+            probes_s=None,
+            total_s=2.5 + (t or 0.0),
+            p50_s=0.1,
+            per_1k=0.001,
+            training_cost=None,
+        )
         for n, t in (("cached", None), ("half", None), ("loaded", 40.0), ("trained", 40.0))
-    ]
-}
+    ],
+)
 
 
 def test_the_plan_check_compares_only_work_this_run_computed() -> None:
@@ -162,3 +183,35 @@ def test_planned_prompt_sizes_count_the_demonstrations_template_tokens(tiny_toke
     for k in (1, 2, 4):
         real = [len(prompts.encode(q, train[i : i + k])) for i, q in enumerate(test[: len(train) - k])]
         assert sizes.zero + k * sizes.demo == pytest.approx(sum(real) / len(real), rel=0.05), k
+
+
+def test_a_stored_plan_reads_back_and_is_written_as_it_was(tmp_path: Path) -> None:
+    """The plan file's content is what the untyped plan wrote (a local rung has no `endpoint` key, a remote one
+    has it); a plan made for another key, or by another plan version, is not used."""
+    local = {"name": "zero_shot", "prompt_tokens": 80.5, "choosing_s": 0.0, "training_s": None, "evaluation_s": 2.0}
+    local |= {"latency_s": 0.5, "probes_s": None, "total_s": 2.5, "p50_s": 0.1, "per_1k": 0.001, "training_cost": None}
+    remote = {"name": "remote", "endpoint": "api", "prompt_tokens": 80.5, "choosing_s": 0.0, "evaluation_s": 0.0}
+    remote |= {"latency_s": 0.0, "training_s": None, "probes_s": None, "total_s": 0.0, "p50_s": None, "per_1k": 0.09}
+    remote |= {"training_cost": None}
+    rates = {"scoring_tokens_per_s": None, "single_request_s_per_token": 1e-05, "generation_s_per_token": 0.01}
+    rates |= {"embedding_s_per_text": 0.0, "training_tokens_per_s": {"lora": 1234.5}}
+    stored = {"version": PLAN_VERSION, "key": "k", "rates": rates, "calibration_s": 3.25, "rungs": [local, remote]}
+    path = tmp_path / "t.plan.json"
+    path.write_text(json.dumps(stored, indent=2))
+    plan = load_plan(path, "k")
+    assert plan is not None and plan.rungs[0].endpoint is None and plan.rungs[1].endpoint == "api"
+    assert plan.total_s() == 2.5
+    save_plan(plan, tmp_path / "again.json")
+    again = (tmp_path / "again.json").read_text()
+    assert json.loads(again) == stored
+    assert list(json.loads(again)["rungs"][0]) == list(local)  # a local rung's keys, in their order
+    assert load_plan(path, "another key") is None
+    path.write_text(json.dumps(stored | {"version": PLAN_VERSION - 1}, indent=2))
+    assert load_plan(path, "k") is None
+
+
+def test_plan_json_prints_what_the_plan_file_holds(ticket_task: Path) -> None:
+    result = CliRunner().invoke(main, ["assess", str(ticket_task), "--plan", "--json"])
+    assert result.exit_code == 0, result.output
+    plan_file = ticket_task.parent / ".advisor" / "plans" / "tickets.plan.json"
+    assert result.stdout.strip() == plan_file.read_text().strip() and "Plan written to" in result.stderr

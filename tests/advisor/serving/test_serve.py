@@ -16,11 +16,11 @@ from advisor.serving.batcher import Batcher, Job
 from advisor.serving.catalog import ServedAdapter, build_catalog, extra_adapter, parse_adapter_option
 from advisor.serving.launch import ServeOptions, api_key, is_loopback
 from advisor.serving.pool import ModelPool
-from advisor.task.rung_plan import plan_rungs
+from advisor.task.rung_plan import PlannedRung, plan_rungs
 from harness.errors import InputError, RunError
 from harness.inference.engine import BASE_ADAPTER, ChoiceRequest, Engine
 from harness.inference.prompts import PromptBuilder, PromptFormat
-from harness.rungs import RungContext
+from harness.rungs import Predictor
 
 ELSEWHERE = "ladder.invalid"  # a host beyond loopback for the refusal checks; .invalid never resolves
 PROMPTS = ("I was charged twice", "How do I reset my password? Please help", "Ticket:", "The app crashes")
@@ -61,12 +61,14 @@ def one_adapter_engine(tiny_model: Any, tokenizer: Any, folder: Path | None) -> 
 
 
 def pool_of(tiny_model: Any, tokenizer: Any, adapters: dict[str, Path], max_adapters: int) -> ModelPool:
-    fmt = PromptFormat(instruction="Route the ticket.", labels=("billing", "technical"))
     base = Engine(copy.deepcopy(tiny_model), tokenizer)
-    context = RungContext(base, PromptBuilder(tokenizer, fmt), "classification", (), (), (), "tiny", 0)
-    pool = ModelPool(base, context, max_adapters)
+    pool = ModelPool(base, no_own_models, max_adapters)
     pool.start(build_catalog("tiny", [], [], [(a.name, a.path) for a in served(adapters)], "task.yaml"))
     return pool
+
+
+def no_own_models(rung: PlannedRung) -> Predictor:
+    raise AssertionError(f"these pools serve shared LoRA adapters only, not {rung.name}")
 
 
 # ---- the engine with per-row adapters ----------------------------------------------------------------
