@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +115,63 @@ TICKETS = [
 ]
 
 
-@pytest.fixture
-def ticket_task(tmp_path: Path, tiny_model_dir: Path) -> Path:
-    """A small classification task on the tiny model: train and test files and task.yaml."""
+def write_ticket_task(folder: Path, model_dir: Path) -> Path:
+    """A small classification task on the model in `model_dir`: train and test files and task.yaml."""
     rows = [{"id": f"r{i}", "text": text, "label": label} for i, (text, label) in enumerate(TICKETS)]
-    write_jsonl(tmp_path / "train.jsonl", rows[0::2])
-    write_jsonl(tmp_path / "test.jsonl", rows[1::2])
-    (tmp_path / "task.yaml").write_text(
+    write_jsonl(folder / "train.jsonl", rows[0::2])
+    write_jsonl(folder / "test.jsonl", rows[1::2])
+    (folder / "task.yaml").write_text(
         "name: tickets\n"
-        f"model: {tiny_model_dir}\n"
+        f"model: {model_dir}\n"
         "instruction: Route the ticket.\n"
         "data: {train: train.jsonl, test: test.jsonl}\n"
         "rungs:\n  - zero_shot\n  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n"
         "evaluation: {latency_sample: 2, bootstrap_resamples: 200}\n",
         encoding="utf-8",
     )
+    return folder / "task.yaml"
+
+
+@pytest.fixture
+def ticket_task(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    """A small classification task on the tiny model: train and test files and task.yaml."""
+    return write_ticket_task(tmp_path, tiny_model_dir)
+
+
+@dataclass(frozen=True)
+class AssessedTickets:
+    """The ticket task after one cold `advisor assess TASK --out run.json`: what it printed and wrote."""
+
+    folder: Path  # task.yaml, its data, run.json (+ run.md, run.html) and .advisor/ (the store); never write here
+    stdout: str
+    stderr: str
+
+    @property
+    def task(self) -> Path:
+        return self.folder / "task.yaml"
+
+    def data(self) -> dict[str, Any]:
+        """run.json, read afresh (a test may change its copy)."""
+        return dict(json.loads((self.folder / "run.json").read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def assessed_tickets(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> AssessedTickets:
+    """The ticket task assessed once for the whole session (read only): the tests that need a finished cold
+    run of it share this one instead of each assessing it again."""
+    from click.testing import CliRunner
+
+    from advisor.cli.main import main
+
+    folder = tmp_path_factory.mktemp("assessed-tickets")
+    task = write_ticket_task(folder, tiny_model_dir)
+    result = CliRunner().invoke(main, ["assess", str(task), "--out", str(folder / "run.json")], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return AssessedTickets(folder, result.stdout, result.stderr)
+
+
+@pytest.fixture
+def warm_ticket_task(tmp_path: Path, assessed_tickets: AssessedTickets) -> Path:
+    """A copy of the assessed ticket task in tmp_path with its store: the same task, already assessed once."""
+    shutil.copytree(assessed_tickets.folder, tmp_path, dirs_exist_ok=True)
     return tmp_path / "task.yaml"

@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from tests.assessments import assert_same_measurements
+from tests.pausing import running_beside
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = str(ROOT / "tests" / "ddp_training_worker.py")
@@ -36,11 +37,15 @@ def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
 
 
-def _train(tmp_path: Path, model: Path, name: str, ranks: int) -> subprocess.Popen[bytes]:
+def _training(tmp_path: Path, model: Path, name: str, ranks: int) -> list[str]:
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
     args = [WORKER, str(model), str(folder / "ckpt"), str(folder / "weights.safetensors")]
-    command = _launch(args, ranks) if ranks > 1 else [sys.executable, *args]
+    return _launch(args, ranks) if ranks > 1 else [sys.executable, *args]
+
+
+def _train(tmp_path: Path, model: Path, name: str, ranks: int) -> subprocess.Popen[bytes]:
+    command = _training(tmp_path, model, name, ranks)
     return subprocess.Popen(command, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -56,15 +61,15 @@ def _close(one: dict[str, torch.Tensor], other: dict[str, torch.Tensor]) -> None
         torch.testing.assert_close(one[name], other[name], rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.slow  # three torchrun launches of two real ranks, one killed: `make test` runs it
 def test_two_ranks_train_the_weights_of_one_process_and_resume_after_a_killed_rank(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    single = _train(tmp_path, tiny_model_dir, "single", 1)
-    _finished(single)
+    single = _training(tmp_path, tiny_model_dir, "single", 1)
+    with running_beside(single, _env(), tmp_path / "single.log"):  # the one-process run beside the launch
+        launch = _train(tmp_path, tiny_model_dir, "ddp", 2)
+        _finished(launch)
     reference = load_file(str(tmp_path / "single" / "weights.safetensors"))
-
-    launch = _train(tmp_path, tiny_model_dir, "ddp", 2)
-    _finished(launch)
     _close(load_file(str(tmp_path / "ddp" / "weights.safetensors")), reference)
     moved = [float(reference[n].abs().max()) for n in reference if "lora_B" in n]  # LoRA's B starts at zero
     assert moved and min(moved) > 0  # so equal weights mean equal training, not two untouched adapters

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from advisor.cli.main import main
-from tests.conftest import write_jsonl
+from tests.conftest import AssessedTickets, write_jsonl
 
 ROOT = Path(__file__).resolve().parents[3]
 # a fresh interpreter, so sys.modules says what the run itself imported
@@ -34,12 +34,10 @@ def invoke(*args: str) -> object:
     return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
-def test_assess_prints_the_table_and_writes_the_assessment(ticket_task: Path, tmp_path: Path) -> None:
-    out = tmp_path / "run.json"
-    result = invoke("assess", str(ticket_task), "--out", str(out))
-    assert result.exit_code == 0, result.output
-    assert "zero_shot" in result.stdout and "Accuracy" in result.stdout and "p95" in result.stdout
-    data = json.loads(out.read_text())
+def test_assess_prints_the_table_and_writes_the_assessment(assessed_tickets: AssessedTickets) -> None:
+    stdout = assessed_tickets.stdout  # `advisor assess TASK --out run.json`, run once for the session
+    assert "zero_shot" in stdout and "Accuracy" in stdout and "p95" in stdout
+    data = assessed_tickets.data()
     assert data["schema_version"] == 1
     assert [r["name"] for r in data["rungs"]] == ["zero_shot", "gen"]
     first = data["rungs"][0]
@@ -52,20 +50,20 @@ def test_assess_prints_the_table_and_writes_the_assessment(ticket_task: Path, tm
     assert set(data["task"]["labels"]) == {"access", "billing", "technical"}
 
 
-def test_a_second_run_reuses_every_output_without_loading_the_model(ticket_task: Path, tmp_path: Path) -> None:
-    cold = invoke("assess", str(ticket_task), "--out", str(tmp_path / "a.json"))
-    warm = invoke("assess", str(ticket_task), "--out", str(tmp_path / "b.json"))
-    assert "loading model" in cold.stderr and "loading model" not in warm.stderr  # type: ignore[attr-defined]
-    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+def test_a_second_run_reuses_every_output_without_loading_the_model(
+    assessed_tickets: AssessedTickets, warm_ticket_task: Path, tmp_path: Path
+) -> None:
+    warm = invoke("assess", str(warm_ticket_task), "--out", str(tmp_path / "b.json"))  # the store of the cold run
+    assert "loading model" in assessed_tickets.stderr and "loading model" not in warm.stderr  # type: ignore[attr-defined]
+    first, second = assessed_tickets.data(), json.loads((tmp_path / "b.json").read_text())
     assert all(r["computed"] == 0 for r in second["rungs"])
     assert [r["records"] for r in first["rungs"]] == [r["records"] for r in second["rungs"]]
 
 
-def test_a_warm_run_loads_no_model_no_tokenizer_and_no_heavy_library(ticket_task: Path, tmp_path: Path) -> None:
-    assert invoke("assess", str(ticket_task), "--out", str(tmp_path / "cold.json")).exit_code == 0
+def test_a_warm_run_loads_no_model_no_tokenizer_and_no_heavy_library(warm_ticket_task: Path, tmp_path: Path) -> None:
     warm, modules = tmp_path / "warm.json", tmp_path / "modules.json"
     done = subprocess.run(
-        [sys.executable, "-c", WARM_RUN, str(ticket_task), str(warm), str(modules)],
+        [sys.executable, "-c", WARM_RUN, str(warm_ticket_task), str(warm), str(modules)],
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,

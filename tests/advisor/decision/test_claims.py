@@ -162,7 +162,7 @@ def generated(seed: int, count: int, n: int) -> Assessment:
     return built
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=30, deadline=None, derandomize=True)  # 60 took 4.4 s; 30 still cover every prefer/tolerance
 @given(
     seed=st.integers(0, 10_000),
     count=st.integers(2, 6),

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from advisor.cli.main import main
 from harness.metrics.measurement import Measurement
 from harness.metrics.task_metrics import build_columns, estimates
-from tests.conftest import write_jsonl
+from tests.conftest import AssessedTickets, write_jsonl
 
 
 def assess(task: Path, out: Path) -> dict:
@@ -74,8 +74,8 @@ def test_generation_task_reports_rouge_chrf_and_embedding_similarity(tmp_path: P
     assert all("similarity" in r["scores"] and "chrf" in r["scores"] for r in rung["records"])
 
 
-def test_costs_follow_from_measured_throughput_and_tokens(ticket_task: Path, tmp_path: Path) -> None:
-    data = assess(ticket_task, tmp_path / "run.json")
+def test_costs_follow_from_measured_throughput_and_tokens(assessed_tickets: AssessedTickets) -> None:
+    data = assessed_tickets.data()
     from harness.pricing.prices import load_prices
 
     prices = load_prices()
@@ -93,8 +93,8 @@ def test_costs_follow_from_measured_throughput_and_tokens(ticket_task: Path, tmp
         assert rung["forgetting"] == {**rung["forgetting"], "weights_changed": False}
 
 
-def test_every_pair_of_rungs_is_compared_on_the_same_examples(ticket_task: Path, tmp_path: Path) -> None:
-    data = assess(ticket_task, tmp_path / "run.json")
+def test_every_pair_of_rungs_is_compared_on_the_same_examples(assessed_tickets: AssessedTickets) -> None:
+    data = assessed_tickets.data()
     (comparison,) = data["comparisons"]
     a, b = data["rungs"]
     assert (comparison["a"], comparison["b"], comparison["metric"]) == (a["name"], b["name"], "accuracy")

@@ -97,10 +97,12 @@ class Reference:
     plan: Path
 
 
-@pytest.fixture
-def reference(tmp_path: Path, tiny_model_dir: Path) -> Reference:
-    task = full_task(tmp_path / "reference", tiny_model_dir)
-    out = tmp_path / "reference.json"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Reference:
+    """One uninterrupted run, shared by the kill test and the same-seed test (each made its own before)."""
+    folder = tmp_path_factory.mktemp("reference")
+    task = full_task(folder / "reference", tiny_model_dir)
+    out = folder / "reference.json"
     done = subprocess.run(command(task, out), env=environment(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     (plan,) = (task.parent / ".advisor" / "plans").iterdir()

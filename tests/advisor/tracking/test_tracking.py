@@ -47,6 +47,7 @@ def runs_of(client: Any, experiment: str) -> list[Any]:
     return list(client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"]))
 
 
+@pytest.mark.slow  # trains a LoRA rung's two-trial search, then assesses again: `make test` runs it
 def test_an_assessment_is_one_parent_run_with_a_run_per_rung_and_its_trials(ticket_task: Path) -> None:
     from mlflow.tracking import MlflowClient
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -134,6 +135,7 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
+@pytest.mark.slow  # starts a real `mlflow server` process: `make test` runs it
 def test_runs_reach_a_real_mlflow_server_through_its_uri(ticket_task: Path, mlflow_server: str) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -149,9 +151,8 @@ def test_runs_reach_a_real_mlflow_server_through_its_uri(ticket_task: Path, mlfl
     assert not (ticket_task.parent / ".advisor" / "mlflow.db").exists()  # nothing embedded when a server is named
 
 
-def test_a_server_that_does_not_answer_is_one_warning_within_seconds(ticket_task: Path) -> None:
-    out = ticket_task.parent / "run.json"
-    assess(ticket_task, out)
+def test_a_server_that_does_not_answer_is_one_warning_within_seconds(warm_ticket_task: Path) -> None:
+    ticket_task, out = warm_ticket_task, warm_ticket_task.parent / "run.json"  # assessed once for the session
     with socket.socket() as silent:  # accepts connections, never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
