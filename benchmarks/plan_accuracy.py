@@ -69,6 +69,7 @@ def main() -> None:
 
     from advisor.measure.plan import make_plan
     from advisor.measure.prepare import AssessOptions, prepare_run
+    from advisor.measure.rung_builder import bound_rungs
     from tuning.tuned import TunedPredictor
 
     with tempfile.TemporaryDirectory() as folder:
@@ -77,15 +78,15 @@ def main() -> None:
         run = prepare_run(task, options, Quiet())
         plan = make_plan(run)
         planned = {r.name: r for r in plan.rungs}
-        lora = next(p for p in run.planned if p.name == "lora")
-        predictor = lora.type.build(lora.config, run.context)
-        if not isinstance(predictor, TunedPredictor):
-            raise SystemExit(f"plan_accuracy: lora built a {type(predictor).__name__}, not a TunedPredictor")
-        prefix, rows, _ = predictor.trainer.encoded_rows()
-        started = time.perf_counter()
-        predictor.prepare()
-        wall = time.perf_counter() - started
-        card = predictor.card()
+        with bound_rungs(run) as rungs:
+            predictor = rungs.build("lora").predictor
+            if not isinstance(predictor, TunedPredictor):
+                raise SystemExit(f"plan_accuracy: lora built a {type(predictor).__name__}, not a TunedPredictor")
+            prefix, rows, _ = predictor.trainer.encoded_rows()
+            started = time.perf_counter()
+            predictor.prepare()
+            wall = time.perf_counter() - started
+            card = predictor.card()
     if card is None:
         raise SystemExit("plan_accuracy: the lora rung has no card after training")
     measured = card.training.seconds

@@ -226,28 +226,30 @@ def run_grid(predictor: Any, test: Any, learning_rates: list[float], epochs: int
 
 def bench(name: str, task: Path, learning_rates: list[float], epochs: int) -> dict[str, Any]:
     from advisor.measure.prepare import AssessOptions, prepare_run
+    from advisor.measure.rung_builder import bound_rungs
 
     run = prepare_run(
         task, AssessOptions(rungs=("lora",), store_path=task.parent / ".advisor" / "store.sqlite"), Quiet()
     )
-    planned = run.planned[0]
-    predictor = planned.type.build(planned.config, run.context)  # as `advisor assess` builds it: the default search
-    print(f"{name}: {len(run.context.train)} train, {len(run.context.validation)} validation, {len(run.test)} test")
-    search = run_search(predictor, run.test)
-    print(f"  search: test {search['test_accuracy']:.3f}, {search['trial_seconds']:.0f} s, chose {search['chosen']}")
-    result = {
-        "train": len(run.context.train),
-        "validation": len(run.context.validation),
-        "test": len(run.test),
-        "search": search,
-        "before": BEFORE.get(name),
-    }
-    if epochs > 0:
-        grid = run_grid(predictor, run.test, learning_rates, epochs)
-        result["grid"] = grid
-        result["search_minus_grid_pick"] = search["test_accuracy"] - grid["best_by_validation"]["test"]
-        result["search_time_share_of_grid"] = search["trial_seconds"] / grid["seconds"]
-    return result
+    with bound_rungs(run) as rungs:
+        predictor = rungs.build(run.planned[0]).predictor  # as `advisor assess` builds it: the default search
+        print(f"{name}: {len(run.context.train)} train, {len(run.context.validation)} validation, {len(run.test)} test")
+        search = run_search(predictor, run.test)
+        accuracy, seconds = search["test_accuracy"], search["trial_seconds"]
+        print(f"  search: test {accuracy:.3f}, {seconds:.0f} s, chose {search['chosen']}")
+        result = {
+            "train": len(run.context.train),
+            "validation": len(run.context.validation),
+            "test": len(run.test),
+            "search": search,
+            "before": BEFORE.get(name),
+        }
+        if epochs > 0:
+            grid = run_grid(predictor, run.test, learning_rates, epochs)
+            result["grid"] = grid
+            result["search_minus_grid_pick"] = search["test_accuracy"] - grid["best_by_validation"]["test"]
+            result["search_time_share_of_grid"] = search["trial_seconds"] / grid["seconds"]
+        return result
 
 
 def main() -> None:
