@@ -10,6 +10,10 @@ expanded (views, not copies) in front of every row, exactly as the engine does w
 Gradients flow through the expansion, so the prefix's LoRA weights train as if each row had carried
 it. Models with virtual tokens (prompt and prefix tuning) put those in front of everything, so for
 them the prefix is simply part of every row.
+
+With `packed=True` a batch runs padding-free instead (tuning/packing.py): its rows concatenated into
+one sequence, each with its own positions and a block-diagonal causal mask over the shared prefix
+and its own tokens. Models that cannot take that mask (virtual tokens, flash attention) stay padded.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 import torch
 
 from harness.inference.prefix_cache import expanded_cache
+from tuning.packing import attention_mask_for, block_causal_mask, pack_rows, packing_supported
 from tuning.virtual_tokens import training_logits, virtual_token_type
 
 
@@ -43,14 +48,44 @@ class BatchLoss:
     padded_tokens: int = 0  # padding positions run beside them
 
 
-def batch_loss(rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()) -> BatchLoss:
-    """The loss of one batch of rows, each continuing `prefix`."""
-    logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix)
+def batch_loss(
+    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = (), packed: bool = False
+) -> BatchLoss:
+    """The loss of one batch of rows, each continuing `prefix`; padding-free with `packed` where the model allows."""
+    if packed and packing_supported(model):
+        logits, targets, useful, computed = packed_completion_logits(rows, model, prefix)
+        padded = 0
+    else:
+        logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix)
+        padded = len(rows) * max(len(r.tokens) for r in rows) - sum(len(r.tokens) for r in rows)
     loss = torch.nn.functional.cross_entropy(
         logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
     )
-    padded = len(rows) * max(len(r.tokens) for r in rows) - sum(len(r.tokens) for r in rows)
     return BatchLoss(loss, useful, computed, int((targets != -100).sum()), padded)
+
+
+def packed_completion_logits(
+    rows: Sequence[TrainRow], model: Any, prefix: Sequence[int] = ()
+) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+    """`completion_logits` for the rows packed into one sequence: (1, C) targets, C the batch's completion tokens.
+
+    Only for models that `packing_supported` (no virtual tokens, so a prefix is always shared).
+    """
+    device = next(model.parameters()).device
+    length = len(prefix)
+    pack = pack_rows(rows, start=length)
+    allowed = block_causal_mask(pack.rows.to(device), length)
+    real = int(pack.input_ids.shape[1])
+    logits = model(
+        input_ids=pack.input_ids.to(device),
+        attention_mask=attention_mask_for(model, allowed),
+        position_ids=pack.position_ids.to(device),
+        cache=expanded_cache(prefix_keys_values(model, prefix, device), 1) if length else None,
+        logits_to_keep=pack.keep.to(device),
+        use_cache=bool(length),
+    ).logits
+    useful, computed = real + len(rows) * length, real + length
+    return logits, pack.targets[None].to(device), useful, computed
 
 
 def completion_logprobs(
