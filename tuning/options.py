@@ -6,7 +6,7 @@ searched and planned exactly like the built-in rungs.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -15,7 +15,10 @@ from harness.metrics.task_metrics import metric_names, primary_metric
 from harness.rungs import PromptSizes, RequestShape, RungConfig, answer_tokens
 from tuning.spaces import Dimension, SearchOptions, default_space
 
-EVALUATION_ONLY = ("mode", "max_new_tokens", "search")
+# options that do not determine the trained weights: out of the artifact's key, the card and the search space
+EVALUATION_ONLY = ("mode", "max_new_tokens", "search", "micro_batch_tokens")
+
+_MicroBatchTokens = Annotated[int, Field(ge=16, le=1_000_000)]
 
 
 class TuneConfig(RungConfig):
@@ -27,6 +30,10 @@ class TuneConfig(RungConfig):
     learning_rate: float | None = Field(default=None, gt=0, le=1)  # None: searched, or the method's prior
     batch_tokens: int = Field(default=2048, ge=64, le=1_000_000)
     max_batch_size: int = Field(default=8, ge=1, le=1024)  # rows a step: LoRA prefers small batches on small data
+    # padded tokens one forward and backward holds (a step's rows run as micro-batches whose gradients add up):
+    # "auto" is 512 on the CPU and measured once per model, method, row length and card on CUDA
+    # (tuning/micro_batch.py); out of model_dump, so out of the artifact's key (it changes no weight)
+    micro_batch_tokens: _MicroBatchTokens | Literal["auto"] = Field(default="auto", exclude=True)
     evaluations_per_epoch: int = Field(default=2, ge=1, le=20)  # validation judgements per epoch
     patience: float = Field(default=1.0, gt=0, le=100)  # epochs of judgements without improvement before stopping
     max_length: int = Field(default=512, ge=16, le=32768)

@@ -6,7 +6,7 @@ the rung answers the test; `obtain` loads it instead when it is stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,9 @@ from harness.types import Example
 from tuning.artifact import TunedArtifacts, remove
 from tuning.artifacts import is_complete, read_card, save_artifact
 from tuning.judging import Evaluation, Judge, Judgement
-from tuning.loop import EvaluationObserver, LoopSettings, Pruned, Validation, train
+from tuning.loop import EvaluationObserver, LoopSettings, Pruned, TrainRow, Validation, train
 from tuning.methods import count_parameters, trainable_model
+from tuning.micro_batch import MicroBatchCache, micro_batch_tokens
 from tuning.options import EVALUATION_ONLY, TuneConfig
 from tuning.rows import shared_prefix, training_rows
 from tuning.search import TrialOutcome
@@ -72,6 +73,22 @@ class Trainer:
     def training_rate(self, rows: int) -> float:
         """Useful tokens per second of this method on this machine (for `--plan`)."""
         return training_rate(self, rows)
+
+    def micro_batch_tokens(self, config: TuneConfig, model: Any, rows: list[TrainRow], prefix: Sequence[int]) -> int:
+        """Padded tokens per micro-batch: the config's number, else 512 off CUDA and, on CUDA, the size measured
+        once for this base, method, row length and card (kept in the store's micro_batches.json)."""
+        ctx = self.task.context
+        cache = MicroBatchCache(ctx.cache_dir / "micro_batches.json")
+        return micro_batch_tokens(
+            config.micro_batch_tokens,
+            model,
+            rows,
+            ctx.engine.pad_id,
+            prefix,
+            cache=cache,
+            model_key=ctx.model_fingerprint,
+            method=self.task.method,
+        )
 
     def validation_judge(self) -> Judge | None:
         """The model's validation loss and metric, the metric answered exactly as the rung answers the test."""
@@ -140,6 +157,7 @@ class Trainer:
             learning_rate=options.learning_rate,
             batch_tokens=config.batch_tokens,
             max_batch_size=config.max_batch_size,
+            micro_batch_tokens=self.micro_batch_tokens(config, model, rows, prefix),
             evaluations_per_epoch=config.evaluations_per_epoch,
             patience=config.patience,
             extra_epochs=config.extension(),

@@ -55,7 +55,12 @@ def model_parts(
         on_load()
         return load_model(source, placement.device, placement.dtype)
 
-    engine = Engine.deferred(load, tokenizer, placement.device, max_batch_tokens=task.spec.evaluation.batch_tokens)
+    evaluation = task.spec.evaluation
+    # the default budget grows with a CUDA card's free memory; a number the task file writes is kept
+    sized = "batch_tokens" not in evaluation.model_fields_set
+    engine = Engine.deferred(
+        load, tokenizer, placement.device, max_batch_tokens=evaluation.batch_tokens, size_to_device=sized
+    )
     prompts = PromptBuilder(tokenizer, prompt_format(task, labels, has_chat_template(source, tokenizer), source.name))
     return ModelParts(source, engine, prompts, content_hash(source.fingerprint, placement.device, placement.precision))
 

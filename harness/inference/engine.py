@@ -21,6 +21,7 @@ import torch
 
 from harness.inference.batching import token_budget_batches
 from harness.inference.prefix_cache import KeyValues, PrefixCache
+from harness.inference.sizing import device_batch_tokens, token_bytes
 
 _PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
 # A batch of at least this many real tokens runs near full speed on a CPU (forward tokens/s of the 135M
@@ -92,14 +93,25 @@ class Engine:
         self._end_ids: set[int] | None = None
         self._prefixes: PrefixCache | None = None
         self._warm = False
+        self._size_to_device = False
 
     @classmethod
     def deferred(
-        cls, loader: Callable[[], Any], tokenizer: Any, device: str, *, max_batch_tokens: int = 4096
+        cls,
+        loader: Callable[[], Any],
+        tokenizer: Any,
+        device: str,
+        *,
+        max_batch_tokens: int = 4096,
+        size_to_device: bool = False,
     ) -> Engine:
-        """An engine whose model is loaded on first use: a run that finds every answer stored never loads it."""
+        """An engine whose model is loaded on first use: a run that finds every answer stored never loads it.
+
+        `size_to_device`: once loaded on CUDA, `max_batch_tokens` grows to what the free memory holds
+        (harness/inference/sizing.py); on the CPU it stays as given."""
         engine = cls(None, tokenizer, max_batch_tokens=max_batch_tokens)
         engine._loader = loader
+        engine._size_to_device = size_to_device
         engine.device = torch.device(device)
         return engine
 
@@ -109,6 +121,11 @@ class Engine:
         if self._model is None:
             assert self._loader is not None, "an engine needs a model or a loader"
             self._model = self._loader()
+            if self._size_to_device and self.device.type == "cuda":
+                free, _ = torch.cuda.mem_get_info(self.device)
+                dtype_bytes = next(self._model.parameters()).element_size()
+                cost = token_bytes(self._model.config, dtype_bytes)
+                self.max_batch_tokens = device_batch_tokens(self.max_batch_tokens, "cuda", free, cost)
         return self._model
 
     def warm_up(self) -> None:
