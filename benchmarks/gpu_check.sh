@@ -8,6 +8,8 @@
 # $OUT/gpu_check.json, else benchmarks/results/gpu_check.json; a log goes beside it.
 # PYTHON picks the interpreter (default python3); GPU_CHECK_TIMEOUT bounds the run (default 360 s);
 # GPU_CHECK_NO_WHEELS=1 skips the wheels (a local dry run: they are built for the device's Python 3.12).
+# GPU_THROUGHPUT=1 then runs benchmarks/gpu_throughput.py (issue 34's acceptance: our loop vs a hand sweep,
+# Trainer + peft and trl, ~9 minutes) with its JSON beside gpu_check.json; GPU_THROUGHPUT=only runs it alone.
 set -u
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
@@ -37,9 +39,19 @@ log="${json%.json}.log"
     else
         echo "no carried wheels in .whl/: running with the machine's own packages"
     fi
-    timeout "${GPU_CHECK_TIMEOUT:-360}" "$PYTHON" benchmarks/gpu_check.py --out "$json" "$@"
-    rc=$?
-    echo "gpu_check.py exit status $rc"
+    rc=0
+    if [ "${GPU_THROUGHPUT:-}" != "only" ]; then
+        timeout "${GPU_CHECK_TIMEOUT:-360}" "$PYTHON" benchmarks/gpu_check.py --out "$json" "$@"
+        rc=$?
+        echo "gpu_check.py exit status $rc"
+    fi
+    if [ -n "${GPU_THROUGHPUT:-}" ]; then
+        timeout "${GPU_THROUGHPUT_TIMEOUT:-580}" "$PYTHON" benchmarks/gpu_throughput.py \
+            --out "$(dirname "$json")/gpu_throughput.json"
+        trc=$?
+        echo "gpu_throughput.py exit status $trc"
+        [ $rc -eq 0 ] && rc=$trc
+    fi
     exit $rc
 } 2>&1 | tee "$log"
 exit "${PIPESTATUS[0]}"
