@@ -19,6 +19,8 @@ from typing import Any, cast
 
 import torch
 
+from harness.errors import InputError
+from harness.estimates.model_shapes import shape_from_config
 from harness.inference.batching import token_budget_batches
 from harness.inference.prefix_cache import KeyValues, PrefixCache
 from harness.inference.sizing import device_batch_tokens, token_bytes
@@ -124,7 +126,11 @@ class Engine:
             if self._size_to_device and self.device.type == "cuda":
                 free, _ = torch.cuda.mem_get_info(self.device)
                 dtype_bytes = next(self._model.parameters()).element_size()
-                cost = token_bytes(self._model.config, dtype_bytes)
+                try:
+                    shape = shape_from_config(self._model.config.to_dict())
+                except InputError:  # a shape the estimate does not know (mixture of experts): the default stays
+                    return self._model
+                cost = token_bytes(shape, dtype_bytes)
                 self.max_batch_tokens = device_batch_tokens(self.max_batch_tokens, "cuda", free, cost)
         return self._model
 

@@ -9,7 +9,7 @@ what a token costs, rounded down to a power of two, never below the CPU default 
 
 from __future__ import annotations
 
-from typing import Any
+from harness.estimates.model_shapes import ModelShape
 
 CUDA_SHARE = 0.25  # of the free memory, for one batch's activations, keys and values
 CUDA_MAX = 65_536  # past this larger batches gain nothing measurable and a batch's latency grows
@@ -26,17 +26,10 @@ def device_batch_tokens(default: int, device_type: str, free_bytes: int, bytes_p
     return size
 
 
-def token_bytes(config: Any, dtype_bytes: int = 2) -> int:
-    """What one token of a batch costs a causal LM (an estimate from its config): its keys and values in every
-    layer, a few hidden-size activations and the MLP's intermediate ones live at once, and a float32 row of
-    logits (generation and scoring keep logits for some positions only, so this bounds them)."""
-    hidden = int(getattr(config, "hidden_size", 0) or 0)
-    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
-    heads = int(getattr(config, "num_attention_heads", 0) or 1)
-    kv_heads = int(getattr(config, "num_key_value_heads", 0) or heads)
-    head_dim = int(getattr(config, "head_dim", 0) or hidden // max(heads, 1))
-    intermediate = int(getattr(config, "intermediate_size", 0) or 4 * hidden)
-    vocab = int(getattr(config, "vocab_size", 0) or 0)
-    keys_values = 2 * layers * kv_heads * head_dim * dtype_bytes
-    activations = (8 * hidden + 3 * intermediate) * dtype_bytes
-    return keys_values + activations + 4 * vocab
+def token_bytes(shape: ModelShape, dtype_bytes: int = 2) -> int:
+    """What one token of a batch costs a causal LM of this shape: its keys and values in every layer, a few
+    hidden-size activations and the MLP's intermediate ones live at once, and a float32 row of logits
+    (generation and scoring keep logits for some positions only, so this bounds them)."""
+    keys_values = 2 * shape.layers * shape.kv_heads * shape.dim_per_head * dtype_bytes
+    activations = (8 * shape.hidden + 3 * shape.intermediate) * dtype_bytes
+    return keys_values + activations + 4 * shape.vocab

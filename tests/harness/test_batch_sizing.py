@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.estimates.model_shapes import shape_from_config
 from harness.inference.engine import Engine
 from harness.inference.sizing import CUDA_MAX, device_batch_tokens, token_bytes
 
@@ -26,11 +27,12 @@ def test_cuda_grows_with_free_memory_in_powers_of_two_up_to_a_cap() -> None:
 
 def test_a_tokens_cost_counts_keys_values_activations_and_logits(tiny_model: Any) -> None:
     config = tiny_model.config
-    cost = token_bytes(config, 2)
+    shape = shape_from_config(config.to_dict())
+    cost = token_bytes(shape, 2)
     head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
     keys_values = 2 * config.num_hidden_layers * config.num_key_value_heads * head_dim * 2
     assert cost > keys_values + 4 * config.vocab_size
-    assert token_bytes(config, 4) > cost
+    assert token_bytes(shape, 4) > cost
 
 
 def test_a_deferred_engine_on_the_cpu_keeps_its_budget_once_loaded(tiny_model: Any, tiny_tokenizer: Any) -> None:
