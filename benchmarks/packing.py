@@ -21,27 +21,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import write_result
+from tests.conftest import build_tiny_llama  # the tests' tiny random llama, the same shape
 
 PREFIX_LENGTH = 48
 LORA: dict[str, Any] = {"r": 16, "alpha": 32, "dropout": 0.0, "target_modules": "all-linear"}
-
-
-def tiny_llama(vocab: int = 512) -> Any:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=1024,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(config)
 
 
 def smollm() -> Any | None:
@@ -116,7 +99,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    runs = [measure(tiny_llama(), "tiny-llama", args.steps * 4, args.batch)]
+    runs = [measure(build_tiny_llama(512), "tiny-llama", args.steps * 4, args.batch)]
     real = smollm()
     if real is not None:
         runs.append(measure(real, "SmolLM2-135M", args.steps, args.batch))
