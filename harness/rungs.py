@@ -294,8 +294,3 @@ def rung(
 def get_rung(kind: str, where: str = "rungs") -> RungType:
     """The registered rung of this name; an unknown name lists the close matches."""
     return RUNGS.get(kind, where)
-
-
-def load_plugins() -> None:
-    """Import every module of the `ladder.rungs` entry point group, the built-in ones included."""
-    RUNGS.load()

@@ -59,7 +59,7 @@ class DpoPredictor(ObjectiveAdapter):
     def __init__(self, config: DpoConfig, context: RungContext):
         sft_options = {k: v for k, v in config.model_dump().items() if k not in PREFERENCE_ONLY}
         self.sft = TunedPredictor("lora", LoraOptions(**sft_options), context)  # the lora rung of these options
-        super().__init__(self.sft.task, config.mode, config.max_new_tokens)
+        super().__init__(self.sft.task, config.mode, config.max_new_tokens, self.sft.trainer)
         self.config = config
         self.preferences: Path | None = context.data_files.get("preferences")
 

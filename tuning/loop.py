@@ -69,8 +69,7 @@ class LoopSettings:
     # Activations cost about 1.8 MB per token for a 135M model: a step over more tokens than this runs
     # as micro-batches whose gradients add up to the whole batch's, so memory stays bounded.
     micro_batch_tokens: int = 512
-    # Padding-free micro-batches (tuning/packing.py): "auto" packs on CUDA and on CPU, where
-    # benchmarks/packing.py measured it faster than left padding (SmolLM2-135M: 1.3x useful tokens/s).
+    # Padding-free micro-batches (tuning/packing.py): "auto" packs on CUDA only (see `uses_packing`).
     packing: Literal["auto", "on", "off"] = "auto"
     evaluations_per_epoch: int = 1
     patience: float = 2.0  # epochs of evaluations without improvement before stopping

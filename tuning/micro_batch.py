@@ -15,7 +15,6 @@ each micro-batch's loss by its share of the batch's completion tokens (`tuning.l
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import torch
 
+from harness.data.atomic import write_text_atomically
 from tuning.batch_loss import TrainRow, batch_loss
 
 CPU_MICRO_BATCH_TOKENS = 512  # tuning.loop.LoopSettings' default: the CPU path is unchanged
@@ -130,10 +130,7 @@ class MicroBatchCache:
 
     def put(self, key: MicroBatchKey, tokens: int) -> None:
         entries = {**self._read(), key.text(): tokens}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_name(f"{self.path.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(entries, indent=1, sort_keys=True))
-        partial.replace(self.path)  # atomic: a reader sees the old file or the new one
+        write_text_atomically(self.path, json.dumps(entries, indent=1, sort_keys=True))  # old file or new, never half
 
     def _read(self) -> dict[str, Any]:
         try:
@@ -206,4 +203,7 @@ def training_trial(
 
 
 def _forward_backward(batch: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int]) -> None:
-    batch_loss(batch, model, pad_id, prefix).loss.backward()
+    # packed, as the loop trains on CUDA (LoopSettings.packing "auto"): a packed micro-batch's mask and kernels
+    # differ from a padded one's, so the memory limit and the speed curve are those of packed steps
+    # (batch_loss stays padded where the model cannot pack, as training does)
+    batch_loss(batch, model, pad_id, prefix, packed=True).loss.backward()

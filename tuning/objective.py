@@ -28,11 +28,12 @@ from tuning.tuning_task import TuningTask
 class ObjectiveAdapter(ABC):
     """A LoRA adapter trained with its own objective, stored under a content hash, answering like lora."""
 
-    def __init__(self, lora: TuningTask, mode: str, max_new_tokens: int):
+    def __init__(self, lora: TuningTask, mode: str, max_new_tokens: int, trainer: Trainer | None = None):
         self.lora = lora
         self.context = lora.context
         self.prompts = lora.prompts
-        self.trainer = Trainer(lora)  # a fresh adapter, the task's rows, the validation metric, --plan's rates
+        # a fresh adapter, the task's rows, the validation metric, --plan's rates (dpo shares its SFT stage's)
+        self.trainer = trainer or Trainer(lora)
         self.artifacts = self.trainer.artifacts
         self._evaluation = (mode, max_new_tokens)
         self._engine: Engine | None = None

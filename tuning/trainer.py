@@ -38,6 +38,7 @@ class Trainer:
         self.task = task
         self.artifacts = artifacts or TunedArtifacts(task)
         self.trained_now = False  # this process trained some configuration
+        self._encoded: EncodedRows | None = None
 
     def fresh_model(self, config: TuneConfig | None = None) -> Any:
         """The base wrapped for this method with these options, seeded, before any training."""
@@ -57,12 +58,15 @@ class Trainer:
         return list(task.prompts.encode(Example(id="", input="", target="")))
 
     def encoded_rows(self) -> EncodedRows:
-        """The shared prefix, train rows and validation rows that training reads."""
-        task = self.task
-        prefix = shared_prefix(task.prompts, (*task.train_set, *task.validation_set))
-        rows = training_rows(task.prompts, task.train_set, task.config.max_length, prefix)
-        validation = training_rows(task.prompts, task.validation_set, task.config.max_length, prefix)
-        return prefix, rows, validation
+        """The shared prefix, train rows and validation rows that training reads (encoded once per trainer:
+        every trial, the validation judge and the plan read the same rows)."""
+        if self._encoded is None:
+            task = self.task
+            prefix = shared_prefix(task.prompts, (*task.train_set, *task.validation_set))
+            rows = training_rows(task.prompts, task.train_set, task.config.max_length, prefix)
+            validation = training_rows(task.prompts, task.validation_set, task.config.max_length, prefix)
+            self._encoded = prefix, rows, validation
+        return self._encoded
 
     def epoch_work(self) -> tuple[int, int]:
         """(tokens one epoch trains on, the shared prefix counted per row; validation examples judged per epoch)."""

@@ -106,7 +106,9 @@ class TunedSearch:
         with group_lock(folder):  # a second run on this store waits, then reads the result
             result = read_result(folder)
             if result is None:
-                result = run_search_in_group(partial(run_search, folder, self.plan()), self._trial)
+                plan = self.plan()  # read once: its warm start comes from the store, and trials only report it
+                trial = partial(self._trial, plan.trial_limit())
+                result = run_search_in_group(partial(run_search, folder, plan), trial)
                 self._keep_only_chosen(result)
                 if self.task.spec.family:
                     family_key = self.artifacts.family_key()
@@ -115,10 +117,10 @@ class TunedSearch:
             self._result = result
         return result
 
-    def _trial(self, number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
+    def _trial(self, limit: int, number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
         progress = self.task.context.training_progress
         if progress:
-            progress.trial(self.task.method, number, self.plan().trial_limit(), params)
+            progress.trial(self.task.method, number, limit, params)
         return self.trainer.trial(params, observe)
 
     def _keep_only_chosen(self, result: SearchResult) -> None:

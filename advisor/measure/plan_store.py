@@ -48,6 +48,16 @@ class RungEstimate(_Model):
     per_1k: float | None
     training_cost: float | None
 
+    def phase_seconds(self) -> dict[str, float | None]:
+        """The seconds of each planned part, by field name (the values of _PLANNED_BY_PHASE)."""
+        return {
+            "choosing_s": self.choosing_s,
+            "evaluation_s": self.evaluation_s,
+            "training_s": self.training_s,
+            "latency_s": self.latency_s,
+            "probes_s": self.probes_s,
+        }
+
     @model_serializer(mode="wrap")
     def _local_without_endpoint(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
@@ -93,12 +103,12 @@ def plan_json(plan: Plan) -> str:
 # the plan's estimate of each phase a run reports (RungResult.phases); the plan counts "prepare" (an index,
 # a pool of demonstrations embedded) in its evaluation estimate
 _PLANNED_BY_PHASE = {
-    "choosing": ("choosing_s",),
-    "prepare": ("evaluation_s",),
-    "training": ("training_s",),
-    "test": ("evaluation_s",),
-    "latency": ("latency_s",),
-    "probes": ("probes_s",),
+    "choosing": "choosing_s",
+    "prepare": "evaluation_s",
+    "training": "training_s",
+    "test": "evaluation_s",
+    "latency": "latency_s",
+    "probes": "probes_s",
 }
 
 
@@ -113,7 +123,7 @@ def check_plan(plan: Plan, results: Sequence[RungResult]) -> list[PlanCheck]:
         phases = computed_phases(result)
         if estimate is None or estimate.endpoint or not phases:
             continue  # a remote rung's time is the endpoint's: the plan could not know it; nothing computed here
-        parts = {part for phase in phases for part in _PLANNED_BY_PHASE[phase]}
+        parts = {_PLANNED_BY_PHASE[phase] for phase in phases}  # prepare and test share evaluation_s
         # the plan's evaluation answers every test example; this run answered only those not stored
         share = {"evaluation_s": result.computed / max(result.computed + result.reused, 1)}
         planned_s = sum((_phase_estimate(estimate, part) or 0.0) * share.get(part, 1.0) for part in parts)
@@ -134,15 +144,8 @@ def check_plan(plan: Plan, results: Sequence[RungResult]) -> list[PlanCheck]:
 
 
 def _phase_estimate(estimate: RungEstimate, part: str) -> float | None:
-    """The estimate's seconds of one part (a name in _PLANNED_BY_PHASE)."""
-    seconds = {
-        "choosing_s": estimate.choosing_s,
-        "evaluation_s": estimate.evaluation_s,
-        "training_s": estimate.training_s,
-        "latency_s": estimate.latency_s,
-        "probes_s": estimate.probes_s,
-    }
-    return seconds[part]
+    """The estimate's seconds of one part (a field named in _PLANNED_BY_PHASE)."""
+    return estimate.phase_seconds()[part]
 
 
 def computed_phases(result: RungResult) -> dict[str, float]:
