@@ -125,7 +125,11 @@ def ours(ctx: Context, kind: str, micro_batch_tokens: int | None) -> dict[str, A
     out = {
         "code_path": f"tuning.loop.train, tuning.methods.trainable_model({kind!r})"
         + (", quantized_base (nf4)" if kind == "qlora" else ""),
-        "settings": {k: getattr(settings, k) for k in ("batch_tokens", "max_batch_size", "micro_batch_tokens")},
+        "settings": {
+            "batch_tokens": settings.batch_tokens,
+            "max_batch_size": settings.max_batch_size,
+            "micro_batch_tokens": settings.micro_batch_tokens,
+        },
         "timed_steps": int(marks["s"] - marks["s0"]),
         "timed_seconds": round(elapsed, 3),
         "useful_tokens": round(marks["u"] - marks["u0"]),

@@ -56,7 +56,7 @@ def packing_supported(model: Any) -> bool:
 
 def attention_kernel(model: Any) -> str:
     """The model's attention implementation ('sdpa', 'eager', 'flash_attention_2', ...)."""
-    return str(getattr(model.config, "_attn_implementation", None) or "eager")
+    return str(model.config._attn_implementation or "eager")
 
 
 def pack_rows(rows: Sequence[Row], start: int = 0) -> PackedRows:
@@ -99,7 +99,7 @@ def attention_mask_for(model: Any, allowed: torch.Tensor) -> torch.Tensor:
     """The boolean mask in the form the model's attention kernel takes (additive for eager)."""
     if attention_kernel(model) == "sdpa":
         return allowed
-    dtype = getattr(model, "dtype", torch.float32)
+    dtype = model.dtype
     if not dtype.is_floating_point:
         dtype = torch.float32
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
