@@ -49,12 +49,12 @@ def training_epoch(lengths: list[int], prefix: int, batch_tokens: int, max_batch
     """One epoch of `tuning/loop.py`: left-padded micro-batches, the shared prefix run once per micro-batch."""
     from harness.inference.batching import token_budget_batches
     from tuning.batch_loss import TrainRow
-    from tuning.loop import _micro_batches
+    from tuning.loop import micro_batches
 
     ledger = Ledger()
     for batch in token_budget_batches(lengths, batch_tokens, max_batch):
         rows = [TrainRow(tuple(range(lengths[i])), 1) for i in batch]
-        parts = _micro_batches(rows, micro_tokens)
+        parts = micro_batches(rows, micro_tokens)
         for part in parts:
             width = max(len(r.tokens) for r in part)
             ledger.computed += width * len(part) + prefix

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 import random
-import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
@@ -36,67 +35,43 @@ from harness.cards import TrainingReport
 from harness.distributed import shard, sum_gradients
 from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
-from tuning.checkpoint import load_checkpoint, save_checkpoint
-from tuning.judging import Evaluation, Judgement, Validation, evaluate_loss, judge_in_eval_mode, rank
+from tuning.judging import Validation
+from tuning.loop_settings import LoopSettings
+from tuning.training_run import (
+    EnoughTraining,
+    EvaluationObserver,
+    Pruned,
+    StepResult,
+    TrainingRun,
+    rate_at,
+    restore,
+    snapshot,
+)
 
 __all__ = [
     "EnoughTraining",
     "EvaluationObserver",
     "LoopSettings",
     "Pruned",
+    "StepResult",
     "TrainRow",
+    "TrainingRun",
     "Validation",
     "evaluation_steps",
     "learning_rate_factor",
+    "micro_batches",
     "rate_at",
     "restore",
     "snapshot",
     "train",
+    "train_runs",
 ]
 
-
-@dataclass(frozen=True)
-class LoopSettings:
-    """How long and how fast to train, and how often to judge."""
-
-    epochs: int = 3
-    learning_rate: float = 2e-4
-    weight_decay: float = 0.0
-    warmup_epochs: float = 0.5
-    max_grad_norm: float = 1.0
-    batch_tokens: int = 2048
-    max_batch_size: int = 8
-    # Activations cost about 1.8 MB per token for a 135M model: a step over more tokens than this runs
-    # as micro-batches whose gradients add up to the whole batch's, so memory stays bounded.
-    micro_batch_tokens: int = 512
-    # Padding-free micro-batches (tuning/packing.py): "auto" packs on CUDA only (see `uses_packing`).
-    packing: Literal["auto", "on", "off"] = "auto"
-    evaluations_per_epoch: int = 1
-    patience: float = 2.0  # epochs of evaluations without improvement before stopping
-    extra_epochs: int = 0  # epochs a run may add past `epochs` while every epoch ends on its best evaluation
-    checkpoint_every: int = 10
-    seed: int = 0
-
-
-EvaluationObserver = Callable[[Evaluation], None]
-"""Hears each evaluation as it is made, replayed on resume; raising stops training."""
-
-
-class Pruned(Exception):
-    """Raised by an evaluation observer to stop a run that a search has given up on; its partial state is discarded.
-
-    The loop attaches its report on the way out, so what the stopped run cost is still counted.
-    """
-
-    report: TrainingReport | None = None
-
-
-class EnoughTraining(Exception):
-    """Raised by an evaluation observer to end a run at this judgement as early stopping would: the best
-    judgement's weights are kept and the run is complete (a search whose budget is spent)."""
-
-
 Progress = Callable[[int, int, float, float], None]  # step, total steps, loss, useful tokens/s
+StepBackward = Callable[[Sequence[TrainingRun], list[TrainRow]], list[StepResult]]
+"""The backward of one step's rows for each run that takes the step (its gradients left in its weights)."""
+Focus = Callable[[TrainingRun], AbstractContextManager[Any]]
+"""While entered, the model answers as this run alone (for judging it)."""
 
 
 def train(
@@ -114,82 +89,88 @@ def train(
     """Train the model's trainable parameters in place and leave the best evaluation's weights in it."""
     torch.manual_seed(settings.seed)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(
-        [p for _, p in trainable], lr=settings.learning_rate, weight_decay=settings.weight_decay
-    )
+    run = TrainingRun(trainable, settings, validation, checkpoint_dir, on_evaluation)
+
+    def backward(runs: Sequence[TrainingRun], rows: list[TrainRow]) -> list[StepResult]:
+        total = sum(row.completion for row in rows)
+        # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
+        mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
+        counts = (mine.loss, mine.useful_tokens, mine.computed_tokens, mine.padded_tokens)
+        summed = sum_gradients([p for _, p in trainable], counts)
+        return [StepResult(summed[0], int(summed[1]), int(summed[2]), total, int(summed[3]))]
+
+    train_runs(model, [run], train_rows, pad_id, backward, prefix=prefix, progress=progress)
+    if run.pruned is not None:
+        raise run.pruned
+    return run.report
+
+
+def train_runs(
+    model: Any,
+    runs: Sequence[TrainingRun],
+    train_rows: Sequence[TrainRow],
+    pad_id: int,
+    backward: StepBackward,
+    *,
+    prefix: Sequence[int] = (),
+    focus: Focus = lambda run: nullcontext(),
+    progress: Progress | None = None,
+) -> None:
+    """Move the runs through the same batches in step, each deciding for itself; each ends with its best weights.
+
+    The runs share every setting but their learning rates (the batches, evaluations and patience).
+    Each step's time is shared out among the runs that took it; an evaluation's time is its run's (alone, a
+    run's seconds are the loop's wall clock).
+    """
+    settings = runs[0].settings
     lengths = [len(r.tokens) for r in train_rows]
     per_epoch = len(token_budget_batches(lengths, settings.batch_tokens, settings.max_batch_size))
     judged_at = evaluation_steps(per_epoch, settings.evaluations_per_epoch)
     warmup = max(1, round(settings.warmup_epochs * per_epoch))
     planned_steps = settings.epochs * per_epoch
-    report = TrainingReport(selection_metric=validation.metric_name)
-    best: dict[str, torch.Tensor] | None = None
-    stale = 0
-    state = load_checkpoint(checkpoint_dir, trainable, optimizer)
-    if state is not None:
-        report = TrainingReport(**state["report"])
-        report.resumed_from_step = report.steps
-        stale = state["stale"]
-        best = state.get("best")
-        if on_evaluation:  # the observer hears the evaluations judged before the kill again
-            try:
-                for index, (loss, metric) in enumerate(_judgements(report)):
-                    on_evaluation(Evaluation(index + 1, report.evaluation_epochs[index], Judgement(loss, metric)))
-            except EnoughTraining:
-                stale = _patience(settings)
-    started = time.perf_counter() - report.seconds
     model.train()
     step = 0
+    mark = time.perf_counter()  # every second from here on is counted to the runs that took it
+
+    def since_mark() -> float:
+        nonlocal mark
+        now = time.perf_counter()
+        elapsed, mark = now - mark, now
+        return elapsed
+
     for epoch in range(settings.epochs + settings.extra_epochs):
-        if stale >= _patience(settings):
-            break
-        if step >= report.steps and not _starts(report, settings, epoch):  # an epoch begun before a kill goes on
+        for run in runs:
+            run.consider_epoch(epoch, step)
+        if all(run.finished for run in runs):
             break
         for position, batch in enumerate(_epoch_batches(train_rows, settings, epoch), start=1):
             step += 1
-            if step <= report.steps:  # done before the resume point
-                continue
-            for group in optimizer.param_groups:  # set from the step number, so a resumed run has the same rate
-                group["lr"] = settings.learning_rate * rate_at(step, warmup)
-            _step(model, trainable, optimizer, [train_rows[i] for i in batch], pad_id, prefix, settings, report)
-            report.steps = step
-            report.seconds = time.perf_counter() - started
-            report.tokens_per_s.append(report.useful_tokens / max(report.seconds, 1e-9))
-            if progress:
-                progress(step, max(planned_steps, step), report.train_losses[-1], report.tokens_per_s[-1])
-            if position in judged_at:
-                report.epochs_run = epoch + judged_at[position]
-                judgement = _judge(model, validation, settings, pad_id, prefix, report)
-                if rank(judgement.loss, judgement.metric) > _best_rank(report):
-                    stale, report.best_evaluation, best = 0, len(report.validation_losses), snapshot(trainable)
-                else:
-                    stale += 1
-                report.seconds = time.perf_counter() - started
-                save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
-                if on_evaluation:
-                    try:
-                        number = len(report.validation_losses)
-                        on_evaluation(Evaluation(number, report.evaluation_epochs[-1], judgement))
-                    except Pruned as stop:
-                        stop.report = report
-                        raise
-                    except EnoughTraining:
-                        stale = _patience(settings)
-                if stale >= _patience(settings):
+            taking = [run for run in runs if run.trains_at(step)]  # a resumed run skips the steps done before
+            if not taking:
+                if all(run.finished for run in runs):
                     break
+                continue
+            for run in taking:
+                run.set_rate(step, warmup)
+            results = backward(taking, [train_rows[i] for i in batch])
+            for run, result in zip(taking, results, strict=True):
+                run.apply(result, step)
+            share = since_mark() / len(taking)
+            for run in taking:
+                run.spent(share)
+            if progress:
+                first = taking[0].report
+                progress(step, max(planned_steps, step), first.train_losses[-1], first.tokens_per_s[-1])
+            if position in judged_at:
+                for run in taking:
+                    with focus(run):
+                        run.evaluate(model, epoch + judged_at[position], pad_id, prefix, since_mark)
             elif step % settings.checkpoint_every == 0:
-                save_checkpoint(checkpoint_dir, trainable, optimizer, _state(report, stale, best))
-    if best is not None:
-        restore(trainable, best)
+                for run in taking:
+                    run.checkpoint()
+    for run in runs:
+        run.end()
     model.eval()
-    report.seconds = time.perf_counter() - started
-    report.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return report
-
-
-def rate_at(step: int, warmup: int) -> float:
-    """The learning rate's factor at a step (from 1): linear warm-up, then the inverse square root of the step."""
-    return min(step, warmup) / warmup * math.sqrt(warmup / max(step, warmup))
 
 
 def evaluation_steps(steps_per_epoch: int, evaluations: int) -> dict[int, float]:
@@ -199,110 +180,6 @@ def evaluation_steps(steps_per_epoch: int, evaluations: int) -> dict[int, float]
     than evaluations is judged after each step).
     """
     return {math.ceil(steps_per_epoch * k / evaluations): k / evaluations for k in range(1, evaluations + 1)}
-
-
-def _starts(report: TrainingReport, settings: LoopSettings, epoch: int) -> bool:
-    """Whether epoch `epoch` (from 0) begins: always within the planned epochs; past them only while the
-    run's latest evaluation is its best (it was still improving)."""
-    if epoch < settings.epochs:
-        return True
-    return report.best_evaluation == len(report.validation_losses) > 0
-
-
-def _patience(settings: LoopSettings) -> int:
-    return max(1, round(settings.patience * settings.evaluations_per_epoch))
-
-
-def _step(
-    model: Any,
-    trainable: Sequence[tuple[str, torch.Tensor]],
-    optimizer: torch.optim.Optimizer,
-    rows: list[TrainRow],
-    pad_id: int,
-    prefix: Sequence[int],
-    settings: LoopSettings,
-    report: TrainingReport,
-) -> None:
-    """One optimizer step on `rows`; its loss and token counts go into the report."""
-    total = sum(row.completion for row in rows)
-    # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
-    mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
-    counts = (mine.loss, mine.useful_tokens, mine.computed_tokens, mine.padded_tokens)
-    summed = sum_gradients([p for _, p in trainable], counts)
-    torch.nn.utils.clip_grad_norm_([p for _, p in trainable], settings.max_grad_norm)
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    report.train_losses.append(summed[0])
-    report.learning_rates.append(optimizer.param_groups[0]["lr"])
-    report.useful_tokens += int(summed[1])
-    report.computed_tokens += int(summed[2])
-    report.padded_tokens += int(summed[3])
-    report.completion_tokens += total
-
-
-def _judge(
-    model: Any,
-    validation: Validation,
-    settings: LoopSettings,
-    pad_id: int,
-    prefix: Sequence[int],
-    report: TrainingReport,
-) -> Judgement:
-    """Judge the model now and append the judgement to the report (the last train loss stands in without rows)."""
-    if validation.judge is not None:
-        judgement = judge_in_eval_mode(model, validation.judge)
-    elif validation.rows:
-        loss = evaluate_loss(
-            model,
-            validation.rows,
-            pad_id,
-            prefix,
-            batch_tokens=settings.batch_tokens,
-            max_batch_size=settings.max_batch_size,
-        )
-        judgement = Judgement(loss)
-    else:
-        judgement = Judgement(report.train_losses[-1])
-    report.validation_losses.append(judgement.loss)
-    if judgement.metric is not None:
-        report.validation_metrics.append(judgement.metric)
-    report.evaluation_epochs.append(round(report.epochs_run, 4))
-    return judgement
-
-
-def _judgements(report: TrainingReport) -> list[tuple[float, float | None]]:
-    metrics: list[float | None] = list(report.validation_metrics) or [None] * len(report.validation_losses)
-    return list(zip(report.validation_losses, metrics, strict=True))
-
-
-def _best_rank(report: TrainingReport) -> tuple[float, float]:
-    if not report.best_evaluation:
-        return (float("-inf"), float("-inf"))
-    loss, metric = _judgements(report)[report.best_evaluation - 1]
-    return rank(loss, metric)
-
-
-def snapshot(trainable: Sequence[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """A copy of the trainable weights (the best evaluation's, kept while training goes on)."""
-    return {name: p.detach().clone() for name, p in trainable}
-
-
-def restore(trainable: Sequence[tuple[str, torch.Tensor]], weights: dict[str, torch.Tensor]) -> None:
-    """Put a snapshot's weights back into the trainable parameters."""
-    with torch.no_grad():
-        for name, parameter in trainable:
-            parameter.copy_(weights[name])
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """One optimizer step's mean loss and token counts (its micro-batches added up)."""
-
-    loss: float
-    useful_tokens: int
-    computed_tokens: int
-    completion_tokens: int
-    padded_tokens: int = 0
 
 
 def accumulated_backward(
@@ -319,7 +196,7 @@ def accumulated_backward(
     gradient is the whole batch's (up to floating-point summation order). When `rows` are one rank's
     share of a batch, `batch_completion` is the whole batch's count, so the ranks' gradients add up.
     """
-    parts = _micro_batches(rows, settings.micro_batch_tokens)
+    parts = micro_batches(rows, settings.micro_batch_tokens)
     total = batch_completion or sum(row.completion for row in rows)
     loss = 0.0
     useful = computed = padded = 0
@@ -345,7 +222,7 @@ def uses_packing(model: Any, settings: LoopSettings) -> bool:
     return settings.packing == "on"
 
 
-def _micro_batches(rows: Sequence[TrainRow], budget: int) -> list[list[TrainRow]]:
+def micro_batches(rows: Sequence[TrainRow], budget: int) -> list[list[TrainRow]]:
     """Consecutive slices whose padded size (rows x longest row) stays within the budget (one row at least)."""
     parts: list[list[TrainRow]] = []
     current: list[TrainRow] = []
@@ -368,7 +245,3 @@ def _epoch_batches(rows: Sequence[TrainRow], settings: LoopSettings, epoch: int)
     batches = token_budget_batches([len(r.tokens) for r in rows], settings.batch_tokens, settings.max_batch_size)
     random.Random(settings.seed * 1000 + epoch).shuffle(batches)
     return batches
-
-
-def _state(report: TrainingReport, stale: int, best: dict[str, torch.Tensor] | None) -> dict[str, Any]:
-    return {"report": report.__dict__.copy(), "stale": stale, "best": best}
