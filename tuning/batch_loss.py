@@ -49,25 +49,43 @@ class BatchLoss:
 
 
 def batch_loss(
-    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = (), packed: bool = False
+    rows: Sequence[TrainRow],
+    model: Any,
+    pad_id: int,
+    prefix: Sequence[int] = (),
+    packed: bool = False,
+    copies: int = 1,
 ) -> BatchLoss:
-    """The loss of one batch of rows, each continuing `prefix`; padding-free with `packed` where the model allows."""
+    """The loss of one batch of rows, each continuing `prefix`; padding-free with `packed` where the model allows.
+
+    With `copies` > 1 the batch runs that many times side by side, as consecutive blocks of rows (the
+    model routes each block to its own adapter: tuning/trial_batch.py); `loss` then holds each copy's
+    mean, and the token counts are one copy's.
+    """
     if packed and packing_supported(model):
-        logits, targets, useful, computed = packed_completion_logits(rows, model, prefix)
+        logits, targets, useful, computed = packed_completion_logits(rows, model, prefix, copies)
         padded = 0
     else:
-        logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix)
+        logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix, copies)
         padded = len(rows) * max(len(r.tokens) for r in rows) - sum(len(r.tokens) for r in rows)
-    loss = torch.nn.functional.cross_entropy(
-        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+    completion = int((targets != -100).sum()) // copies
+    if copies == 1:
+        loss = torch.nn.functional.cross_entropy(
+            logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100
+        )
+        return BatchLoss(loss, useful, computed, completion, padded)
+    per_token = torch.nn.functional.cross_entropy(
+        logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="none"
     )
-    return BatchLoss(loss, useful, computed, int((targets != -100).sum()), padded)
+    losses = per_token.reshape(copies, -1).sum(-1) / completion
+    return BatchLoss(losses, useful, computed, completion, padded)
 
 
 def packed_completion_logits(
-    rows: Sequence[TrainRow], model: Any, prefix: Sequence[int] = ()
+    rows: Sequence[TrainRow], model: Any, prefix: Sequence[int] = (), copies: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """`completion_logits` for the rows packed into one sequence: (1, C) targets, C the batch's completion tokens.
+    """`completion_logits` for the rows packed into one sequence (`copies` of it): (copies, C) targets, C the
+    batch's completion tokens.
 
     Only for models that `packing_supported` (no virtual tokens, so a prefix is always shared).
     """
@@ -77,15 +95,15 @@ def packed_completion_logits(
     allowed = block_causal_mask(pack.rows.to(device), length)
     real = int(pack.input_ids.shape[1])
     logits = model(
-        input_ids=pack.input_ids.to(device),
-        attention_mask=attention_mask_for(model, allowed),
-        position_ids=pack.position_ids.to(device),
-        cache=expanded_cache(prefix_keys_values(model, prefix, device), 1) if length else None,
+        input_ids=pack.input_ids.to(device).expand(copies, -1),
+        attention_mask=attention_mask_for(model, allowed.expand(copies, *allowed.shape[1:])),
+        position_ids=pack.position_ids.to(device).expand(copies, -1),
+        cache=expanded_cache(prefix_keys_values(model, prefix, device, copies), copies) if length else None,
         logits_to_keep=pack.keep.to(device),
         use_cache=bool(length),
     ).logits
     useful, computed = real + len(rows) * length, real + length
-    return logits, pack.targets[None].to(device), useful, computed
+    return logits, pack.targets[None].expand(copies, -1).to(device), useful, computed
 
 
 def completion_logprobs(
@@ -100,13 +118,16 @@ def completion_logprobs(
 
 
 def completion_logits(
-    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = ()
+    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = (), copies: int = 1
 ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-    """(logits at the completion positions, their targets with -100 for padding, useful and computed tokens)."""
+    """(logits at the completion positions, their targets with -100 for padding, useful and computed tokens);
+    the rows run `copies` times as consecutive blocks, the token counts one block's."""
     device = next(model.parameters()).device
     shared = bool(prefix) and virtual_token_type(model) is None
     if prefix and not shared:
         rows = [TrainRow((*prefix, *row.tokens), row.completion) for row in rows]
+    one = len(rows)
+    rows = list(rows) * copies
     width = max(len(r.tokens) for r in rows)
     batch = len(rows)
     longest = max(r.completion for r in rows)
@@ -119,10 +140,10 @@ def completion_logits(
         targets[b, longest - row.completion :] = torch.tensor(row.tokens[-row.completion :])
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     keep = torch.arange(width - longest - 1, width - 1)  # each position predicts the next token
-    real = int(attention.sum())
+    real = int(attention.sum()) // copies
     if shared:
-        logits = _logits_after_prefix(model, prefix, input_ids, attention, positions, keep, device)
-        useful, computed = real + batch * len(prefix), real + len(prefix)
+        logits = _logits_after_prefix(model, prefix, input_ids, attention, positions, keep, device, copies)
+        useful, computed = real + one * len(prefix), real + len(prefix)
     else:
         ids, mask = input_ids.to(device), attention.to(device)
         logits = training_logits(model, ids, mask, positions.to(device), keep.to(device))
@@ -138,9 +159,10 @@ def _logits_after_prefix(
     positions: torch.Tensor,
     keep: torch.Tensor,
     device: Any,
+    copies: int,
 ) -> torch.Tensor:
     length = len(prefix)
-    layers = prefix_keys_values(model, prefix, device)
+    layers = prefix_keys_values(model, prefix, device, copies)
     batch = input_ids.shape[0]
     mask = torch.cat([torch.ones((batch, length), dtype=attention.dtype), attention], dim=-1)
     return model(
@@ -153,13 +175,16 @@ def _logits_after_prefix(
     ).logits
 
 
-def prefix_keys_values(model: Any, prefix: Sequence[int], device: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Every layer's keys and values for the shared prefix, run once (with gradients: the adapter shapes them)."""
+def prefix_keys_values(
+    model: Any, prefix: Sequence[int], device: Any, copies: int = 1
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every layer's keys and values for the shared prefix, run once per copy (with gradients: the adapter
+    shapes them)."""
     length = len(prefix)
     head = model(
-        input_ids=torch.tensor([list(prefix)], device=device),
-        attention_mask=torch.ones((1, length), dtype=torch.long, device=device),
-        position_ids=torch.arange(length, device=device)[None],
+        input_ids=torch.tensor([list(prefix)] * copies, device=device),
+        attention_mask=torch.ones((copies, length), dtype=torch.long, device=device),
+        position_ids=torch.arange(length, device=device)[None].expand(copies, -1),
         use_cache=True,
         logits_to_keep=1,
     )

@@ -95,6 +95,11 @@ def wrap_lora(model: Any, options: LoraOptions, init_tokens: Sequence[int]) -> A
     return get_peft_model(model, config)
 
 
+def add_lora(model: Any, options: LoraOptions, name: str) -> None:
+    """Another low-rank adapter on the same target modules of a model `wrap_lora` made (a search's next trial)."""
+    model.add_adapter(name, lora_config(options.r, options.lora_alpha, options.dropout, options.target_modules))
+
+
 def count_parameters(model: Any) -> tuple[int, int]:
     """(trainable, total) parameter counts; 4-bit weights count by their logical size."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

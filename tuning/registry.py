@@ -17,6 +17,7 @@ from harness.rungs import RungConfig
 
 Options = TypeVar("Options", bound=RungConfig)  # the method's own options model (LoraOptions for lora)
 Wrap = Callable[[Any, Options, Sequence[int]], Any]  # (base to own, options, init tokens) -> trainable model
+AddAdapter = Callable[[Any, Options, str], None]  # (a model the wrap made, options, name): another adapter on it
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class TuningMethod(Generic[Options]):
     artifact: Literal["adapter", "model"] = "adapter"  # model: the whole model is saved and loaded (full)
     mergeable: bool = False  # `advisor train --merge` can fold the adapter into the base
     starts_from_instruction: bool = False  # virtual tokens start from the instruction's token embeddings
+    # Adds another adapter beside the one the wrap made (initialised as the wrap would, from the same seed),
+    # so a search's trials can train together over one frozen base (tuning/trial_batch.py); None: each
+    # trial trains a model of its own.
+    add_adapter: AddAdapter[Options] | None = None
 
 
 # methods register from rung modules, so the `ladder.rungs` group is the one to import

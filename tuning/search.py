@@ -92,6 +92,7 @@ class SearchPlan:
     seed: int
     first: dict[str, Any]  # the first trial's parameters: the method's prior, or the warm start's choice
     warm_start: WarmStart | None = None
+    at_once: int = 1  # trials asked and trained together (one pass over the base: tuning/trial_batch.py)
 
     def trial_limit(self) -> int:
         """How many trials the search runs: its budget, fewer for a small grid, a quarter (one at least, the
@@ -134,6 +135,10 @@ class SearchResult:
 RunTrial = Callable[[int, dict[str, Any], EvaluationObserver], TrialOutcome]
 """Trains one trial: (its number, its parameters, the observer of its evaluations) -> its outcome."""
 
+RunTrials = Callable[[list[tuple[int, dict[str, Any], EvaluationObserver]]], list[TrialOutcome | Pruned]]
+"""Trains several trials together, each judgement told to its trial's observer in the order given -> each one's
+outcome, or the Pruned that stopped it."""
+
 
 def read_result(folder: Path) -> SearchResult | None:
     """The finished search stored in `folder`, or None."""
@@ -143,8 +148,18 @@ def read_result(folder: Path) -> SearchResult | None:
     return SearchResult.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
-def run_search(folder: Path, plan: SearchPlan, run_trial: RunTrial) -> SearchResult:
-    """Run (or resume) the study in `folder` until its budget is spent; write and return the result."""
+def run_search(
+    folder: Path, plan: SearchPlan, run_trial: RunTrial, run_trials: RunTrials | None = None
+) -> SearchResult:
+    """Run (or resume) the study in `folder` until its budget is spent; write and return the result.
+
+    With `plan.at_once` > 1 and `run_trials`, the trials are asked in waves of that many and trained
+    together. Each is judged, pruned and ended exactly as it would be alone (its evaluations are told
+    in trial order, so the pruner compares it with the same earlier trials), with two differences from
+    asking them one at a time: a wave's trials are sampled before any of them is told (TPE draws its
+    later trials from fewer finished ones; a grid, and the first trials TPE draws at random, are the
+    same), and the relative budget is counted at each wave's start (a wave's trials are not cut by
+    what the others in it spend)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # trial-by-trial log lines are ours to report
@@ -194,9 +209,15 @@ def run_search(folder: Path, plan: SearchPlan, run_trial: RunTrial) -> SearchRes
             break
         if left is not None and left < 1 / plan.evaluations_per_epoch:  # not even one judgement's worth
             break
-        current = study(len(current.get_trials(deepcopy=False)))
-        trial = current.ask()
-        _finish(current, trial, None, space, run_trial, left)
+        wave = min(plan.at_once, limit - len(done)) if run_trials is not None else 1
+        asked = []
+        for _ in range(wave):
+            current = study(len(current.get_trials(deepcopy=False)))
+            asked.append(current.ask())
+        if run_trials is not None and wave > 1:
+            _finish_together(current, asked, space, run_trials, left)
+        else:
+            _finish(current, asked[0], None, space, run_trial, left)
     result = _result(current, plan, time.perf_counter() - started)
     write_text_atomically(folder / RESULT, json.dumps(result.to_json(), indent=2))
     return result
@@ -207,10 +228,34 @@ def _finish(
 ) -> None:
     """Run one trial (a new one, or a stale one taken up again) and tell the study how it ended; a trial that
     reaches its `allowance` of epochs (what the search's relative budget leaves it) is stopped there."""
-    import optuna
-
     params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
     reported = set(stale.intermediate_values) if stale is not None else set()
+    observe = _observer(trial, reported, allowance)
+    try:
+        outcome: TrialOutcome | Pruned = run_trial(trial.number, params, observe)
+    except Pruned as stop:
+        outcome = stop
+    release_memory()  # the trial's model, optimizer and activations, before the next trial allocates its own
+    _tell(study, trial, outcome)
+
+
+def _finish_together(
+    study: Any, trials: list[Any], space: dict[str, Dimension], run_trials: RunTrials, allowance: float | None
+) -> None:
+    """Run new trials together and tell the study how each ended."""
+    asked = []
+    for trial in trials:
+        params = {name: _suggest(trial, name, dim) for name, dim in space.items()}
+        asked.append((trial.number, params, _observer(trial, set(), allowance)))
+    outcomes = run_trials(asked)
+    release_memory()
+    for trial, outcome in zip(trials, outcomes, strict=True):
+        _tell(study, trial, outcome)
+
+
+def _observer(trial: Any, reported: set[int], allowance: float | None) -> EvaluationObserver:
+    """Reports a trial's evaluations to the pruner (once: `reported` holds those a resumed trial already reported)
+    and stops it when pruned, or when it reaches its `allowance` of epochs."""
 
     def observe(evaluation: Evaluation) -> None:
         number = evaluation.number
@@ -222,18 +267,21 @@ def _finish(
         if allowance is not None and evaluation.epoch >= allowance - 1e-9:
             raise EnoughTraining  # ends like early stopping: the trial keeps its best judgement and may be chosen
 
-    try:
-        outcome = run_trial(trial.number, params, observe)
-    except Pruned as stop:
-        release_memory()
-        if stop.report is not None:  # what the pruned trial cost and showed counts as much as a finished one's
-            report = stop.report
+    return observe
+
+
+def _tell(study: Any, trial: Any, outcome: TrialOutcome | Pruned) -> None:
+    """Record how the trial ended: its outcome, or what a pruned trial cost and showed (it counts as much)."""
+    import optuna
+
+    if isinstance(outcome, Pruned):
+        if outcome.report is not None:
+            report = outcome.report
             keys = ("validation_metrics", "validation_losses", "evaluation_epochs", "epochs_run", "steps", "seconds")
             for key in keys:
                 trial.set_user_attr(key, getattr(report, key))
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         return
-    release_memory()  # the trial's model, optimizer and activations, before the next trial allocates its own
     for key, value in asdict(outcome).items():
         trial.set_user_attr(key, value)
     study.tell(trial, _score(outcome))

@@ -12,7 +12,7 @@ validation metric inside each trial, so they are not part of the space.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -92,6 +92,9 @@ class SearchOptions(NumbersNotBooleans):
     relative_budget: float = Field(default=2.0, ge=1.0, le=100.0)
     # start from a finished search of the same family on this task (qlora from lora), with a quarter of the trials
     warm_start: bool = True
+    # trials trained together in one pass over the frozen base (tuning/trial_batch.py); "auto": as many as the
+    # card's micro-batch holds steps of, on CUDA, one elsewhere. How the trials run, not what they are: no key.
+    trials_at_once: int | Literal["auto"] = Field(default="auto", ge=1, le=16, exclude=True)
 
     def budget_seconds(self) -> float | None:
         """The wall-clock budget in seconds, or None (the default budget counts trials and epochs)."""

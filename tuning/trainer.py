@@ -7,26 +7,40 @@ the rung answers the test; `obtain` loads it instead when it is stored.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
 from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
-from harness.distributed import group_lock
+from harness.distributed import current_ranks, group_lock
 from harness.errors import InputError
 from harness.types import Example
 from tuning.artifact import TunedArtifacts, remove
 from tuning.artifacts import is_complete, read_card, save_artifact
 from tuning.judging import Evaluation, Judge, Judgement
-from tuning.loop import EvaluationObserver, LoopSettings, Pruned, TrainRow, Validation, train
+from tuning.loop import (
+    EvaluationObserver,
+    LoopSettings,
+    Pruned,
+    TrainingRun,
+    TrainRow,
+    Validation,
+    restore,
+    train,
+    train_runs,
+)
 from tuning.methods import count_parameters, trainable_model
 from tuning.micro_batch import MicroBatchCache, micro_batch_tokens
 from tuning.options import EVALUATION_ONLY, TuneConfig
 from tuning.rows import shared_prefix, training_rows
 from tuning.search import TrialOutcome
 from tuning.training_rate import training_rate
+from tuning.trial_batch import AdapterTeam, adapter_name
 from tuning.tuning_task import EncodedRows, TuningTask
 from tuning.validation_judge import validation_judge
 
@@ -124,53 +138,180 @@ class Trainer:
     def trial(self, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
         """One search trial: the configuration at `params` trained (or read back when stored), each judgement
         told to `observe`."""
-        config = self.task.concrete(params)
-        folder = self.artifacts.folder(config)
+        folder = self.artifacts.folder(self.task.concrete(params))
         folder.parent.mkdir(parents=True, exist_ok=True)
         with group_lock(folder):
-            if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
-                report = read_card(folder).training
-                metrics: list[float | None] = [*report.validation_metrics] or [None] * len(report.validation_losses)
-                judged = zip(report.validation_losses, metrics, report.evaluation_epochs, strict=True)
-                for index, (loss, metric, epoch) in enumerate(judged, 1):
-                    observe(Evaluation(index, epoch, Judgement(loss, metric)))
-            else:
-                _, report = self.train(config, folder, observe)
-        return TrialOutcome(
-            validation_metrics=list(report.validation_metrics),
-            validation_losses=list(report.validation_losses),
-            evaluation_epochs=list(report.evaluation_epochs),
-            best_evaluation=report.best_evaluation,
-            epochs_run=report.epochs_run,
-            steps=report.steps,
-            seconds=report.seconds,
-            artifact=folder.name,
-        )
+            return self._trial_in(params, folder, observe)
+
+    def _trial_in(self, params: dict[str, Any], folder: Path, observe: EvaluationObserver) -> TrialOutcome:
+        """`trial` with its folder's lock held."""
+        if is_complete(folder):  # trained before a kill, or by an earlier search with the same trial
+            report = read_card(folder).training
+            metrics: list[float | None] = [*report.validation_metrics] or [None] * len(report.validation_losses)
+            judged = zip(report.validation_losses, metrics, report.evaluation_epochs, strict=True)
+            for index, (loss, metric, epoch) in enumerate(judged, 1):
+                observe(Evaluation(index, epoch, Judgement(loss, metric)))
+        else:
+            _, report = self.train(self.task.concrete(params), folder, observe)
+        return _outcome(report, folder)
 
     def train(self, config: TuneConfig, folder: Path, observe: EvaluationObserver | None) -> tuple[Any, TrainingReport]:
         """Train this fixed configuration and save it with its card into `folder`."""
-        task, ctx = self.task, self.task.context
-        options = task.with_defaults(config)
         model = self.fresh_model(config)
-        prefix, rows, validation_rows = self.encoded_rows()
-        if not rows:
-            raise InputError(f"rungs.{task.method}: no train example fits max_length {config.max_length}")
+        prefix, rows = self._train_rows(config)
+        settings = self.loop_settings(config, self.micro_batch_tokens(config, model, rows, prefix))
+        unfinished = folder.with_name(folder.name + ".partial")
+        ctx = self.task.context
+        progress = ctx.training_progress
+        try:
+            report = train(
+                model,
+                rows,
+                self._validation(),
+                settings,
+                unfinished,
+                ctx.engine.pad_id,
+                prefix=prefix,
+                progress=(lambda *p: progress.training(self.task.method, *p)) if progress else None,
+                on_evaluation=self._heard(observe),
+            )
+        except Pruned:
+            remove(unfinished)
+            raise
+        self._save(config, folder, model, report)
+        remove(unfinished)
+        return model, report
+
+    def trials_together(
+        self, asked: Sequence[tuple[dict[str, Any], EvaluationObserver]]
+    ) -> list[TrialOutcome | Pruned]:
+        """Several search trials trained in one pass over the frozen base, one adapter each (tuning/trial_batch.py);
+        each trial's evaluations are told to its observer in the order given, and it ends as it would alone (its
+        outcome, or the Pruned that stopped it). Trials already stored are read back; a method that cannot add
+        adapters, or trials whose loop settings differ beyond the learning rate, train one after another."""
+        configs = [self.task.concrete(params) for params, _ in asked]
+        folders = [self.artifacts.folder(config) for config in configs]
+        with ExitStack() as locks:
+            for folder in folders:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                locks.enter_context(group_lock(folder))
+            fresh = [i for i, folder in enumerate(folders) if not is_complete(folder)]
+            together = self._shareable([configs[i] for i in fresh])
+            outcomes: dict[int, TrialOutcome | Pruned] = {}
+            for index, ((params, observe), folder) in enumerate(zip(asked, folders, strict=True)):
+                if index not in fresh or not together:
+                    outcomes[index] = _pruned_or(partial(self._trial_in, params, folder, observe))
+            if together:
+                chosen = [configs[i] for i in fresh], [folders[i] for i in fresh], [asked[i][1] for i in fresh]
+                reports = self._train_together(*chosen)
+                for index, report in zip(fresh, reports, strict=True):
+                    outcomes[index] = report if isinstance(report, Pruned) else _outcome(report, folders[index])
+        return [outcomes[index] for index in range(len(asked))]
+
+    def trials_at_once(self, wanted: int | Literal["auto"], limit: int) -> int:
+        """How many of a search's `limit` trials train together: the number asked for; "auto" on CUDA, as many as
+        fit the micro-batch the card was measured to take best (one trial's step fills a share of it), and one
+        elsewhere (on CPU a pass over more rows costs in proportion: nothing to share). One for a method that
+        cannot add adapters, and under a launch."""
+        if self.task.spec.add_adapter is None or current_ranks().distributed or limit < 2:
+            return 1
+        if wanted != "auto":
+            return min(wanted, limit)
+        config = self.task.config
+        if self.task.context.device != "cuda":
+            return 1
+        prefix, rows = self._train_rows(config)
+        fits = self.micro_batch_tokens(config, self.fresh_model(), rows, prefix) // config.batch_tokens
+        return max(1, min(limit, fits))
+
+    def _shareable(self, configs: Sequence[TuneConfig]) -> bool:
+        """Whether these trials can train together: two or more, a method that adds adapters, one process, and
+        loop settings equal but for the learning rate."""
+        if len(configs) < 2 or self.task.spec.add_adapter is None or current_ranks().distributed:
+            return False
+        shapes = {replace(self.loop_settings(config, 0), learning_rate=0.0) for config in configs}
+        return len(shapes) == 1
+
+    def _train_together(
+        self, configs: Sequence[TuneConfig], folders: Sequence[Path], observers: Sequence[EvaluationObserver]
+    ) -> list[TrainingReport | Pruned]:
+        task, ctx = self.task, self.task.context
+        add = task.spec.add_adapter
+        assert add is not None  # _shareable checked it
+        model = self.fresh_model(configs[0])
+        names = [adapter_name(index) for index in range(len(configs))]
+        for name, config in zip(names[1:], configs[1:], strict=True):
+            torch.manual_seed(ctx.seed)  # each adapter starts where its trial alone would start
+            add(model, task.with_defaults(config), name)
+        prefix, rows = self._train_rows(configs[0])
+        budget = self.micro_batch_tokens(configs[0], model, rows, prefix)
+        team = AdapterTeam(model, names, ctx.engine.pad_id, prefix, self.loop_settings(configs[0], budget))
+        runs = []
+        for name, config, folder, observe in zip(names, configs, folders, observers, strict=True):
+            unfinished = folder.with_name(folder.name + ".partial")
+            settings = self.loop_settings(config, budget)
+            run = TrainingRun(team.trainable(name), settings, self._validation(), unfinished, self._heard(observe))
+            team.join(run, name)
+            runs.append(run)
+        progress = ctx.training_progress
+        torch.manual_seed(ctx.seed)
+        try:
+            train_runs(
+                model,
+                runs,
+                rows,
+                ctx.engine.pad_id,
+                team.backward,
+                prefix=prefix,
+                focus=team.focus,
+                progress=(lambda *p: progress.training(task.method, *p)) if progress else None,
+            )
+        finally:
+            team.close()
+        results: list[TrainingReport | Pruned] = []
+        for run, config, folder in zip(runs, configs, folders, strict=True):
+            unfinished = folder.with_name(folder.name + ".partial")
+            if run.pruned is not None:
+                results.append(run.pruned)
+            else:
+                alone = self.fresh_model(config)  # the trial's adapter saved exactly as if it had trained alone
+                restore(alone_trainable(alone), dict(run.trainable))
+                self._save(config, folder, alone, run.report)
+                results.append(run.report)
+            remove(unfinished)
+        return results
+
+    def loop_settings(self, config: TuneConfig, micro_batch_tokens: int) -> LoopSettings:
+        """The training loop's settings for this configuration."""
+        options = self.task.with_defaults(config)
         assert options.learning_rate is not None  # with_defaults filled it
-        settings = LoopSettings(
+        return LoopSettings(
             epochs=config.epochs,
             learning_rate=options.learning_rate,
             batch_tokens=config.batch_tokens,
             max_batch_size=config.max_batch_size,
-            micro_batch_tokens=self.micro_batch_tokens(config, model, rows, prefix),
+            micro_batch_tokens=micro_batch_tokens,
             evaluations_per_epoch=config.evaluations_per_epoch,
             patience=config.patience,
             extra_epochs=config.extension(),
             checkpoint_every=config.checkpoint_every,
-            seed=ctx.seed,
+            seed=self.task.context.seed,
         )
-        validation = Validation(validation_rows, self.validation_judge(), task.metric)
-        partial = folder.with_name(folder.name + ".partial")
-        progress = ctx.training_progress
+
+    def _train_rows(self, config: TuneConfig) -> tuple[Sequence[int], list[TrainRow]]:
+        """The shared prefix and the train rows; a task none of whose rows fit is bad input."""
+        prefix, rows, _ = self.encoded_rows()
+        if not rows:
+            raise InputError(f"rungs.{self.task.method}: no train example fits max_length {config.max_length}")
+        return prefix, rows
+
+    def _validation(self) -> Validation:
+        _, _, validation_rows = self.encoded_rows()
+        return Validation(validation_rows, self.validation_judge(), self.task.metric)
+
+    def _heard(self, observe: EvaluationObserver | None) -> EvaluationObserver:
+        """The progress display hears each evaluation, then the caller's observer."""
+        task, progress = self.task, self.task.context.training_progress
 
         def heard(evaluation: Evaluation) -> None:
             if progress:
@@ -179,21 +320,13 @@ class Trainer:
             if observe:
                 observe(evaluation)
 
-        try:
-            report = train(
-                model,
-                rows,
-                validation,
-                settings,
-                partial,
-                ctx.engine.pad_id,
-                prefix=prefix,
-                progress=(lambda *p: progress.training(task.method, *p)) if progress else None,
-                on_evaluation=heard,
-            )
-        except Pruned:
-            remove(partial)
-            raise
+        return heard
+
+    def _save(self, config: TuneConfig, folder: Path, model: Any, report: TrainingReport) -> None:
+        """The trained configuration and its card, into `folder`."""
+        task, ctx = self.task, self.task.context
+        options = task.with_defaults(config)
+        _, rows, validation_rows = self.encoded_rows()
         trainable, total = count_parameters(model)
         card = AdapterCard(
             method=task.method,
@@ -211,6 +344,29 @@ class Trainer:
             device=ctx.device,
         )
         save_artifact(folder, model, card)
-        remove(partial)
         self.trained_now = True
-        return model, report
+
+
+def alone_trainable(model: Any) -> list[tuple[str, torch.Tensor]]:
+    """A model's trainable weights by name."""
+    return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+
+def _outcome(report: TrainingReport, folder: Path) -> TrialOutcome:
+    return TrialOutcome(
+        validation_metrics=list(report.validation_metrics),
+        validation_losses=list(report.validation_losses),
+        evaluation_epochs=list(report.evaluation_epochs),
+        best_evaluation=report.best_evaluation,
+        epochs_run=report.epochs_run,
+        steps=report.steps,
+        seconds=report.seconds,
+        artifact=folder.name,
+    )
+
+
+def _pruned_or(run: Callable[[], TrialOutcome]) -> TrialOutcome | Pruned:
+    try:
+        return run()
+    except Pruned as stop:
+        return stop

@@ -9,7 +9,7 @@ from typing import Any
 
 from harness.distributed import group_lock
 from tuning.artifact import TunedArtifacts, remove
-from tuning.loop import EvaluationObserver
+from tuning.loop import EvaluationObserver, Pruned
 from tuning.options import TuneConfig
 from tuning.search import (
     SearchPlan,
@@ -107,8 +107,12 @@ class TunedSearch:
             result = read_result(folder)
             if result is None:
                 plan = self.plan()  # read once: its warm start comes from the store, and trials only report it
+                plan = replace(
+                    plan, at_once=self.trainer.trials_at_once(plan.options.trials_at_once, plan.trial_limit())
+                )
                 trial = partial(self._trial, plan.trial_limit())
-                result = run_search_in_group(partial(run_search, folder, plan), trial)
+                trials = partial(self._trials, plan.trial_limit())
+                result = run_search_in_group(partial(run_search, folder, plan, run_trials=trials), trial)
                 self._keep_only_chosen(result)
                 if self.task.spec.family:
                     family_key = self.artifacts.family_key()
@@ -122,6 +126,15 @@ class TunedSearch:
         if progress:
             progress.trial(self.task.method, number, limit, params)
         return self.trainer.trial(params, observe)
+
+    def _trials(
+        self, limit: int, asked: list[tuple[int, dict[str, Any], EvaluationObserver]]
+    ) -> list[TrialOutcome | Pruned]:
+        progress = self.task.context.training_progress
+        if progress:
+            for number, params, _ in asked:
+                progress.trial(self.task.method, number, limit, params)
+        return self.trainer.trials_together([(params, observe) for _, params, observe in asked])
 
     def _keep_only_chosen(self, result: SearchResult) -> None:
         """Trial artifacts other than the chosen one are not used again (full fine-tunes are large)."""

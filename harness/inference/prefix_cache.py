@@ -60,10 +60,18 @@ class PrefixCache:
 
 
 def expanded_cache(layers: KeyValues, batch: int) -> Any:
-    """A fresh cache whose every row continues the same (batch-1) keys and values, as views, not copies."""
+    """A fresh cache whose every row continues the same (batch-1) keys and values, as views, not copies.
+
+    Keys and values of c > 1 rows (one prefix per adapter, when several adapters share a batch) are
+    continued by c equal blocks of rows, in order."""
     from transformers import DynamicCache
 
     cache = DynamicCache()
     for index, (keys, values) in enumerate(layers):
-        cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
+        copies = int(keys.shape[0])
+        if copies == 1:
+            cache.update(keys.expand(batch, -1, -1, -1), values.expand(batch, -1, -1, -1), index)
+        else:
+            block = batch // copies
+            cache.update(keys.repeat_interleave(block, dim=0), values.repeat_interleave(block, dim=0), index)
     return cache
