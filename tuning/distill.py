@@ -132,11 +132,13 @@ class DistillPredictor(ObjectiveAdapter):
         if not examples:
             raise InputError(f"rungs.distill: the teacher '{self.config.teacher}' named no label for any train input")
         model = self.trainer.fresh_model()
+        rows = [row for example in examples for row in example.rows]
         settings = DistillSettings(
             epochs=self.config.epochs,
             learning_rate=self.config.learning_rate or STUDENT_LEARNING_RATE,
             temperature=self.config.temperature,
             examples_per_batch=self.config.examples_per_batch,
+            micro_batch_tokens=self.trainer.micro_batch_tokens(self.config, model, rows, prefix),  # as SFT's steps
             seed=self.context.seed,
         )
         report = train_distillation(

@@ -26,6 +26,7 @@ from harness.metrics.scoring import scorer_for
 from harness.rungs import Predictor, RungContext, rung
 from harness.types import Example
 from tuning.artifacts import save_artifact
+from tuning.micro_batch import CPU_MICRO_BATCH_TOKENS
 from tuning.objective import ObjectiveAdapter
 from tuning.options import EVALUATION_ONLY, LoraOptions
 from tuning.preference_loop import PairRows, PreferenceReport, PreferenceSettings, train_preferences
@@ -144,12 +145,17 @@ class DpoPredictor(ObjectiveAdapter):
             where = str(self.preferences) if self.preferences else "the mined pairs"
             raise InputError(f"rungs.dpo: no preference pair fits max_length {self.config.max_length} ({where})")
         model = self.artifacts.load(self.sft.artifact_dir, trainable=True)
+        answers = [row for pair in train_rows for row in (pair.chosen, pair.rejected)]
+        micro_batch = self.trainer.micro_batch_tokens(self.config, model, answers, prefix)  # SFT steps' size
+        if self.config.micro_batch_tokens == "auto" and micro_batch > CPU_MICRO_BATCH_TOKENS:
+            micro_batch //= 2  # measured on CUDA for SFT steps; a DPO step also runs the reference pass
         settings = PreferenceSettings(
             epochs=self.config.dpo_epochs,
             learning_rate=self.config.dpo_learning_rate,
             beta=self.config.beta,
             loss_type=self.config.loss_type,
             pairs_per_batch=self.config.pairs_per_batch,
+            micro_batch_tokens=micro_batch,
             seed=self.context.seed,
         )
         report = train_preferences(
