@@ -31,7 +31,7 @@ def acceptance(rows: list[dict[str, Any]], smoke: bool) -> list[dict[str, Any]]:
              if (t := tps(small, m)) is not None]  # fmt: skip
     check(f"{small} LoRA defaults / hand-best micro-batch", default / max(sweep) if default and sweep else None, 0.8)
     check(f"{small} LoRA defaults tokens/s (20 x 900)", default, 18000.0)
-    one, four = _find(rows, small, "search-1-trial"), _find(rows, small, "search-4-trials")
+    one, four = _find(rows, small, "search-1-trial"), _find(rows, small, "search-4-trials-together")
     ratio = None
     if one and four and one.get("wall_seconds") and four.get("wall_seconds"):
         ratio = four["wall_seconds"] / one["wall_seconds"]

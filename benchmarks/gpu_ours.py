@@ -100,7 +100,10 @@ def ours(ctx: Context, kind: str, micro_batch_tokens: int | None) -> dict[str, A
 
     torch.manual_seed(0)
     model = trainable_model(kind, base, LoraOptions(**LORA))
-    settings = LoopSettings() if micro_batch_tokens is None else LoopSettings(micro_batch_tokens=micro_batch_tokens)
+    finding = time.perf_counter()
+    tokens = micro_batch_tokens if micro_batch_tokens is not None else found_micro_batch(ctx, model, kind)
+    finding = time.perf_counter() - finding
+    settings = LoopSettings(micro_batch_tokens=tokens)
     marks: dict[str, float] = {}
     seconds = min(ctx.seconds, max(1.0, ctx.left() - 5))
 
@@ -130,6 +133,7 @@ def ours(ctx: Context, kind: str, micro_batch_tokens: int | None) -> dict[str, A
             "max_batch_size": settings.max_batch_size,
             "micro_batch_tokens": settings.micro_batch_tokens,
         },
+        "micro_batch_finder_seconds": round(finding, 3) if micro_batch_tokens is None else None,
         "timed_steps": int(marks["s"] - marks["s0"]),
         "timed_seconds": round(elapsed, 3),
         "useful_tokens": round(marks["u"] - marks["u0"]),
@@ -141,13 +145,26 @@ def ours(ctx: Context, kind: str, micro_batch_tokens: int | None) -> dict[str, A
     return out
 
 
-def search(ctx: Context, trials: int) -> dict[str, Any]:
-    """tuning.search.run_search over the lora rung's default space, each trial tuning.loop.train at defaults."""
-    from tuning.loop import EvaluationObserver, LoopSettings, Validation, train
-    from tuning.methods import trainable_model
+def found_micro_batch(ctx: Context, model: Any, kind: str) -> int:
+    """The micro-batch the Trainer's "auto" uses: 512 off CUDA, measured on CUDA (tuning/micro_batch.py)."""
+    from tuning.micro_batch import MicroBatchCache, micro_batch_tokens
+
+    with tempfile.TemporaryDirectory() as folder:
+        cache = MicroBatchCache(Path(folder) / "micro_batches.json")
+        return micro_batch_tokens("auto", model, ctx.rows, 0, (), cache=cache, model_key=ctx.shape, method=kind)
+
+
+def search(ctx: Context, trials: int, together: bool = False) -> dict[str, Any]:
+    """tuning.search.run_search over the lora rung's default space, each trial tuning.loop.train at the Trainer's
+    defaults; `together`: the trials asked at once and trained in one pass over the base (tuning/trial_batch.py)."""
+    import torch
+
+    from tuning.loop import EvaluationObserver, LoopSettings, Pruned, TrainingRun, Validation, train, train_runs
+    from tuning.methods import add_lora, trainable_model
     from tuning.options import LoraOptions
     from tuning.search import SearchPlan, TrialOutcome, run_search
     from tuning.spaces import SearchOptions, default_space
+    from tuning.trial_batch import AdapterTeam, adapter_name
 
     count = 16 if ctx.smoke else 1024
     train_rows, validation = ctx.rows[:count], Validation(ctx.rows[count : count + count // 8])
@@ -159,13 +176,9 @@ def search(ctx: Context, trials: int) -> dict[str, Any]:
             train(warm, train_rows[:64], Validation(), LoopSettings(epochs=1), Path(warm_folder), 0)
         del warm
     free(ctx.device)
+    tokens = found_micro_batch(ctx, trainable_model("lora", base, LoraOptions(**LORA)), "lora")
 
-    def run_trial(number: int, params: dict[str, Any], observer: EvaluationObserver) -> TrialOutcome:
-        model = trainable_model("lora", base, LoraOptions(**LORA))
-        settings = LoopSettings(learning_rate=params["learning_rate"])
-        report = train(
-            model, train_rows, validation, settings, trials_folder / f"trial-{number}", 0, on_evaluation=observer
-        )
+    def outcome(report: Any) -> TrialOutcome:
         return TrialOutcome(
             validation_metrics=list(report.validation_metrics),
             validation_losses=list(report.validation_losses),
@@ -177,6 +190,34 @@ def search(ctx: Context, trials: int) -> dict[str, Any]:
             artifact="",
         )
 
+    def run_trial(number: int, params: dict[str, Any], observer: EvaluationObserver) -> TrialOutcome:
+        torch.manual_seed(0)
+        model = trainable_model("lora", base, LoraOptions(**LORA))
+        settings = LoopSettings(learning_rate=params["learning_rate"], micro_batch_tokens=tokens)
+        report = train(
+            model, train_rows, validation, settings, trials_folder / f"trial-{number}", 0, on_evaluation=observer
+        )
+        return outcome(report)
+
+    def run_trials(asked: list[tuple[int, dict[str, Any], EvaluationObserver]]) -> list[TrialOutcome | Pruned]:
+        torch.manual_seed(0)
+        model = trainable_model("lora", base, LoraOptions(**LORA))
+        names = [adapter_name(index) for index in range(len(asked))]
+        for name in names[1:]:
+            torch.manual_seed(0)
+            add_lora(model, LoraOptions(**LORA), name)
+        rates = [params["learning_rate"] for _, params, _ in asked]
+        loops = [LoopSettings(learning_rate=rate, micro_batch_tokens=tokens) for rate in rates]
+        team = AdapterTeam(model, names, 0, (), loops[0])
+        runs = []
+        for name, loop, (number, _, observer) in zip(names, loops, asked, strict=True):
+            run = TrainingRun(team.trainable(name), loop, validation, trials_folder / f"trial-{number}", observer)
+            team.join(run, name)
+            runs.append(run)
+        train_runs(model, runs, train_rows, 0, team.backward, focus=team.focus)
+        team.close()
+        return [run.pruned or outcome(run.report) for run in runs]
+
     plan = SearchPlan(
         space=default_space("lora"),
         options=SearchOptions(trials=trials),
@@ -185,14 +226,17 @@ def search(ctx: Context, trials: int) -> dict[str, Any]:
         evaluations_per_epoch=defaults.evaluations_per_epoch,
         seed=0,
         first={"learning_rate": defaults.learning_rate},
+        at_once=trials if together else 1,
     )
     with tempfile.TemporaryDirectory() as name:
         trials_folder = Path(name)
         started = time.perf_counter()
-        result = run_search(trials_folder / "search", plan, run_trial)
+        result = run_search(trials_folder / "search", plan, run_trial, run_trials if together else None)
         wall = time.perf_counter() - started
     return {
-        "code_path": f"tuning.search.run_search(SearchOptions(trials={trials})), trials by tuning.loop.train",
+        "code_path": f"tuning.search.run_search(SearchOptions(trials={trials})), trials by "
+        + ("tuning.loop.train_runs over one AdapterTeam (trials_at_once)" if together else "tuning.loop.train"),
+        "micro_batch_tokens": tokens,
         "train_rows": len(train_rows),
         "validation_rows": len(validation.rows),
         "wall_seconds": round(wall, 3),

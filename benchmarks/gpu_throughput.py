@@ -13,7 +13,10 @@ the error), the whole run under a global deadline (--deadline, 540 s by default)
 - sft-trainer-lora (+ sft-trainer-liger when liger_kernel imports): trl SFTTrainer over pre-tokenized rows with a
   completion_mask and completion_only_loss, no packing; an unsloth row only records whether it imports;
 - search: tuning.search.run_search with SearchOptions() (4 trials) against the same search with trials=1, each
-  trial a tuning.loop.train run at defaults on 1,024 rows (135M shape only).
+  trial a tuning.loop.train run at the Trainer's defaults on 1,024 rows (135M shape only); search-4-trials-together
+  asks the 4 trials at once and trains them in one pass over the base (tuning/trial_batch.py).
+- "defaults" means the Trainer's: micro_batch_tokens "auto" (measured on CUDA by tuning/micro_batch.py, timed
+  as micro_batch_finder_seconds), packing "auto" (on, on CUDA).
 
 Tokens are useful tokens (the rows' real, non-pad tokens); tokens/s become MFU as benchmarks/gpu_shapes.py says.
 The modules: gpu_shapes (shapes, parameter counts, FLOPs/MFU), gpu_ours (our loop and search, the group's Context),
@@ -48,7 +51,7 @@ from benchmarks.gpu_shapes import LORA, flops_note, peak_tflops, with_mfu  # noq
 # (shape, group, measurements), in priority order: what the acceptance checks need comes first
 PLAN: list[tuple[str, str, list[str]]] = [
     ("135m", "ours", ["ours-lora", *[f"ours-lora-mbt-{n}" for n in MICRO_BATCH_SWEEP]]),
-    ("135m", "search", ["search-1-trial", "search-4-trials"]),
+    ("135m", "search", ["search-1-trial", "search-4-trials-together", "search-4-trials"]),
     ("1b", "core", ["ours-lora", "hf-trainer-lora"]),
     ("8b", "core", ["ours-lora", "hf-trainer-lora"]),
     ("135m", "peers", ["hf-trainer-lora", "sft-trainer-lora", "sft-trainer-liger", "unsloth", "ours-qlora"]),
@@ -56,8 +59,8 @@ PLAN: list[tuple[str, str, list[str]]] = [
     ("8b", "extra", ["sft-trainer-lora", "ours-qlora"]),
 ]
 SMOKE_PLAN: list[tuple[str, str, list[str]]] = [  # one process: imports are most of a CPU smoke run's time
-    ("tiny", "all", ["ours-lora", "ours-lora-mbt-1024", "ours-qlora", "search-1-trial", "search-4-trials",
-                     "hf-trainer-lora", "sft-trainer-lora", "sft-trainer-liger", "unsloth"]),
+    ("tiny", "all", ["ours-lora", "ours-lora-mbt-1024", "ours-qlora", "search-1-trial", "search-4-trials-together",
+                     "search-4-trials", "hf-trainer-lora", "sft-trainer-lora", "sft-trainer-liger", "unsloth"]),
 ]  # fmt: skip
 
 
@@ -72,7 +75,7 @@ def measure(ctx: Context, name: str) -> dict[str, Any]:
     if name.startswith("ours-lora-mbt-"):
         return ours(ctx, "lora", int(name.rsplit("-", 1)[1]))
     if name.startswith("search-"):
-        return search(ctx, 1 if name == "search-1-trial" else 4)
+        return search(ctx, 1 if name == "search-1-trial" else 4, together=name.endswith("-together"))
     if name == "unsloth":
         import unsloth  # noqa: F401
 
