@@ -13,9 +13,9 @@ adapter that computed them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import torch
 
@@ -32,6 +32,22 @@ _PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
 _FILL_TOKENS = 512
 _SLACK = 0.25
 BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
+
+
+class AdapterRouting(Protocol):
+    """How a model answers rows for different adapters in one forward pass."""
+
+    def forward(self, model: Any, adapter_names: Sequence[str], **inputs: Any) -> Any:
+        """The model's output for `inputs`, row i answered by adapter `adapter_names[i]`."""
+        ...
+
+
+class PeftRouting:
+    """peft's mixed-adapter batches: the names go to the model as `adapter_names`."""
+
+    def forward(self, model: Any, adapter_names: Sequence[str], **inputs: Any) -> Any:
+        return model(**inputs, adapter_names=list(adapter_names))
+
 
 TokenCallback = Callable[[int, int], bool]
 """Called with (prompt index, token id) after each generated token; returning False ends that row now."""
@@ -82,9 +98,12 @@ class Engine:
         max_batch_tokens: int = 4096,
         max_batch_size: int = 32,
         soft_prefix: KeyValues | None = None,
+        routing: AdapterRouting | None = None,
     ):
-        """`soft_prefix`: learned virtual tokens as keys and values per layer, put in front of every request."""
+        """`soft_prefix`: learned virtual tokens as keys and values per layer, put in front of every request;
+        `routing`: how rows for different adapters share a pass (peft's `adapter_names` unless given)."""
         self._model = model
+        self.routing: AdapterRouting = routing or PeftRouting()
         self._loader: Callable[[], Any] | None = None
         self.tokenizer = tokenizer
         self.max_batch_tokens = max_batch_tokens
@@ -189,10 +208,20 @@ class Engine:
         results: list[list[float]] = [[] for _ in rows]
         lengths = [len(r.tokens) for r in rows]
         for batch in self._batches(lengths, self._batch_size(prefix)):
-            extra = _adapter_kwargs(adapters, batch)
-            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix, extra), strict=True):
+            names = _adapter_names(adapters, batch)
+            for index, scores in zip(batch, self._score_batch([rows[i] for i in batch], prefix, names), strict=True):
                 results[index] = scores
         return results
+
+    def _forward(self, names: list[str] | None, **inputs: Any) -> Any:
+        """The model's output; with `names`, row i answered by adapter names[i] through the engine's routing."""
+        if names is None:
+            return self.model(**inputs)
+        return self.routing.forward(self.model, names, **inputs)
+
+    def forget_prefix(self) -> None:
+        """Drop the cached prefix (the weights that computed it changed: another adapter switched in)."""
+        self._prefixes = None
 
     def _check_adapters(self, count: int, prefix: Sequence[int], adapters: Sequence[str] | None) -> None:
         if adapters is None:
@@ -211,7 +240,7 @@ class Engine:
         return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, self.prefixes.length(prefix))))
 
     def _score_batch(
-        self, rows: list[_ScoringRow], prefix: Sequence[int], extra: Mapping[str, Any]
+        self, rows: list[_ScoringRow], prefix: Sequence[int], names: list[str] | None
     ) -> list[list[float]]:
         # Left padding lines up the ends of the rows: when every row has the same choice blocks
         # (a classification task), the positions to keep are the same in every row, and a 1D
@@ -238,14 +267,14 @@ class Engine:
             else:
                 mask = torch.cat([torch.ones((batch, shift), dtype=mask.dtype), mask], dim=-1)
         cache = self.prefixes.for_batch(prefix, batch) if shift else None
-        logits = self.model(
+        logits = self._forward(
+            names,
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=position_ids.to(self.device),
             cache=cache,
             logits_to_keep=torch.tensor(kept, device=self.device),
             use_cache=cache is not None,
-            **extra,
         ).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1).cpu()
         results = []
@@ -314,14 +343,14 @@ class Engine:
         end_ids = torch.tensor(sorted(self.end_ids), device=self.device)
         step_ids, step_positions = input_ids, positions
         for _ in range(max_new_tokens):
-            logits = self.model(
+            logits = self._forward(
+                rows.names(active),
                 input_ids=step_ids,
                 attention_mask=attention,
                 position_ids=step_positions,
                 cache=cache,
                 use_cache=True,
                 logits_to_keep=1,
-                **rows.kwargs(active),
             ).logits[:, -1, :]
             next_ids = logits.argmax(-1)
             finished_now = torch.isin(next_ids, end_ids).tolist()
@@ -365,13 +394,13 @@ class Engine:
         results: list[list[TokenLogprob]] = [[] for _ in sequences]
         lengths = [len(s) for s in sequences]
         for batch in self._batches(lengths, self.max_batch_size):
-            extra = _adapter_kwargs(adapters, batch)
-            for index, row in zip(batch, self._logprob_batch([sequences[i] for i in batch], top, extra), strict=True):
+            names = _adapter_names(adapters, batch)
+            for index, row in zip(batch, self._logprob_batch([sequences[i] for i in batch], top, names), strict=True):
                 results[index] = row
         return results
 
     def _logprob_batch(
-        self, sequences: list[Sequence[int]], top: int, extra: Mapping[str, Any]
+        self, sequences: list[Sequence[int]], top: int, names: list[str] | None
     ) -> list[list[TokenLogprob]]:
         width = max(len(s) for s in sequences)
         batch = len(sequences)
@@ -385,13 +414,13 @@ class Engine:
             attention = torch.cat([torch.ones((batch, shift), dtype=attention.dtype), attention], dim=-1)
         positions = (attention.cumsum(-1) - 1).clamp(min=0)[:, shift:]
         cache = self.prefixes.for_batch((), batch) if shift else None
-        logits = self.model(
+        logits = self._forward(
+            names,
             input_ids=input_ids.to(self.device),
             attention_mask=attention.to(self.device),
             position_ids=positions.to(self.device),
             cache=cache,
             use_cache=cache is not None,
-            **extra,
         ).logits
         rows: list[list[TokenLogprob]] = []
         for b, sequence in enumerate(sequences):  # one row at a time: never a second batch x length x vocab copy
@@ -419,17 +448,17 @@ class _Rows:
     adapters: list[str] | None
     on_token: TokenCallback | None
 
-    def kwargs(self, active: list[int]) -> dict[str, Any]:
-        """peft's per-row adapter names for the rows still generating."""
-        return {} if self.adapters is None else {"adapter_names": [self.adapters[r] for r in active]}
+    def names(self, active: list[int]) -> list[str] | None:
+        """The adapters of the rows still generating (None: the model as it is)."""
+        return None if self.adapters is None else [self.adapters[r] for r in active]
 
     def heard(self, row: int, token: int) -> bool:
         """Tell the callback about a row's new token; False when the row should stop."""
         return True if self.on_token is None else self.on_token(self.indices[row], token)
 
 
-def _adapter_kwargs(adapters: Sequence[str] | None, batch: list[int]) -> dict[str, Any]:
-    return {} if adapters is None else {"adapter_names": [adapters[i] for i in batch]}
+def _adapter_names(adapters: Sequence[str] | None, batch: list[int]) -> list[str] | None:
+    return None if adapters is None else [adapters[i] for i in batch]
 
 
 def _scoring_row(request: ChoiceRequest) -> _ScoringRow:

@@ -1,0 +1,240 @@
+"""Many LoRA adapters over one base in one forward pass: stacked per layer, gathered per row, two batched matmuls.
+
+peft's mixed-adapter path (`adapter_names`) splits every layer's batch into one sub-batch per adapter
+(its docs: "the batch size is effectively reduced to the number of samples per adapter"). Here each
+target layer holds the resident adapters' A and B matrices stacked, ranks zero-padded to the largest
+(exact: the padded rows and columns add zeros); each row's pair is gathered by its slot and the
+whole batch's LoRA term is two `bmm`s, for prefill and decode alike. The base layer runs once over
+every row, as it does for one adapter. A row of the base ("__base__") is scaled by zero.
+
+The adapters are read from their peft folders (adapter_config.json and safetensors) into the stacks
+directly: the base is never wrapped by peft, and an adapter's weights are held once. Loading into a
+free slot and dropping a slot need no restart; a rank larger than the stack's grows it once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from harness.inference.engine import BASE_ADAPTER
+
+_PEFT_PREFIX = "base_model.model."
+
+
+def unbatchable(config: dict[str, Any]) -> str | None:
+    """Why a peft adapter config cannot join the stacks (None: it can): LoRA on linear layers only, no DoRA,
+    no trained biases or extra modules."""
+    if config.get("peft_type") != "LORA":
+        return f"it is {config.get('peft_type', 'not a peft adapter')}, not LoRA"
+    if config.get("use_dora"):
+        return "DoRA scales each weight column by its norm"
+    if config.get("bias", "none") != "none":
+        return "it trains biases"
+    if config.get("modules_to_save"):
+        return "it saves whole modules beside the adapter"
+    if config.get("fan_in_fan_out"):
+        return "its layers store weights transposed (fan_in_fan_out)"
+    if config.get("rank_pattern") or config.get("alpha_pattern"):
+        return "its rank or alpha differs per layer"
+    return None
+
+
+@dataclass(frozen=True)
+class LoraWeights:
+    """One adapter as the stacks take it: per target module, A (r, in) and B (out, r), and its scale."""
+
+    rank: int
+    scale: float
+    layers: dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def read_lora(folder: Path) -> LoraWeights:
+    """A peft LoRA adapter folder's weights by the base model's module names; ValueError when it cannot be stacked."""
+    from safetensors.torch import load_file
+
+    config = json.loads((folder / "adapter_config.json").read_text(encoding="utf-8"))
+    reason = unbatchable(config)
+    if reason is not None:
+        raise ValueError(f"{folder}: cannot be batched with other adapters: {reason}")
+    rank, alpha = int(config["r"]), float(config["lora_alpha"])
+    scale = alpha / math.sqrt(rank) if config.get("use_rslora") else alpha / rank
+    tensors: dict[str, torch.Tensor] = {}
+    for file in sorted(folder.glob("*.safetensors")):
+        tensors.update(load_file(str(file)))
+    layers: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+    for key, a in tensors.items():
+        if not key.endswith(".lora_A.weight"):
+            if not key.endswith(".lora_B.weight"):
+                raise ValueError(f"{folder}: cannot be batched with other adapters: it holds {key}")
+            continue
+        module = key.removeprefix(_PEFT_PREFIX).removesuffix(".lora_A.weight")
+        layers[module] = (a, tensors[key.replace(".lora_A.", ".lora_B.")])
+    if not layers:
+        raise ValueError(f"{folder}: holds no LoRA weights")
+    return LoraWeights(rank, scale, layers)
+
+
+class _Stack:
+    """One target layer's stacked adapters: A (slots, r, in), B (slots, out, r), scale (slots,)."""
+
+    def __init__(self, features_in: int, features_out: int, dtype: torch.dtype, device: torch.device):
+        self.features_in, self.features_out = features_in, features_out
+        self.dtype, self.device = dtype, device
+        self.a = torch.zeros((0, 0, features_in), dtype=self.dtype, device=self.device)
+        self.b = torch.zeros((0, features_out, 0), dtype=self.dtype, device=self.device)
+        self.scale = torch.zeros((0,), dtype=self.dtype, device=self.device)
+
+    def fit(self, slots: int, rank: int) -> None:
+        """Grow to at least `slots` slots of at least rank `rank` (new room zero)."""
+        have_slots, have_rank = self.a.shape[0], self.a.shape[1]
+        slots, rank = max(slots, have_slots), max(rank, have_rank)
+        if (slots, rank) == (have_slots, have_rank):
+            return
+        a = torch.zeros((slots, rank, self.features_in), dtype=self.dtype, device=self.device)
+        b = torch.zeros((slots, self.features_out, rank), dtype=self.dtype, device=self.device)
+        scale = torch.zeros((slots,), dtype=self.dtype, device=self.device)
+        a[:have_slots, :have_rank] = self.a
+        b[:have_slots, :, :have_rank] = self.b
+        scale[:have_slots] = self.scale
+        self.a, self.b, self.scale = a, b, scale
+
+    def put(self, slot: int, a: torch.Tensor, b: torch.Tensor, scale: float) -> None:
+        rank = a.shape[0]
+        self.a[slot].zero_()
+        self.b[slot].zero_()
+        self.a[slot, :rank] = a.to(self.dtype)
+        self.b[slot, :, :rank] = b.to(self.dtype)
+        self.scale[slot] = scale
+
+    def clear(self, slot: int) -> None:
+        self.a[slot].zero_()
+        self.b[slot].zero_()
+        self.scale[slot] = 0.0
+
+    def delta(self, x: torch.Tensor, slots: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """Each row's LoRA term: x (rows, tokens, in) through its slot's A then B, times its scale and weight."""
+        if x.dim() == 2:
+            return self.delta(x[:, None], slots, weights)[:, 0]
+        x = x.to(self.dtype)
+        if bool((slots == slots[0]).all()) and bool(weights.all()):  # one adapter for every row: no gather
+            slot = int(slots[0])
+            return (x @ self.a[slot].T) @ self.b[slot].T * self.scale[slot]
+        a, b = self.a[slots], self.b[slots]  # (rows, r, in), (rows, out, r): one gather per sequence
+        hidden = torch.bmm(x, a.transpose(1, 2))
+        return torch.bmm(hidden, b.transpose(1, 2)) * (self.scale[slots] * weights)[:, None, None]
+
+    def bytes(self) -> int:
+        return sum(t.numel() * t.element_size() for t in (self.a, self.b, self.scale))
+
+
+class BatchedLora:
+    """The resident LoRA adapters of one base model, applied per row by forward hooks on its target layers."""
+
+    def __init__(self, model: Any):
+        self.model = model
+        self._stacks: dict[str, _Stack] = {}
+        self._hooks: list[Any] = []
+        self._slot: dict[str, int] = {}  # adapter name -> slot
+        self._rank: dict[str, int] = {}
+        self._route: list[str] = []
+
+    @property
+    def names(self) -> list[str]:
+        """The resident adapters."""
+        return list(self._slot)
+
+    def load(self, name: str, folder: Path) -> None:
+        """Read an adapter folder into a free slot (a slot that was dropped, else a new one)."""
+        weights = read_lora(folder)
+        missing = [module for module in weights.layers if not self._is_linear(module)]
+        if missing:
+            raise ValueError(f"{folder}: its targets are not linear layers of the base: {', '.join(missing[:3])}")
+        taken = set(self._slot.values())
+        slot = next(index for index in range(len(taken) + 1) if index not in taken)
+        for module, (a, b) in weights.layers.items():
+            stack = self._stacks.get(module)
+            if stack is None:
+                layer = self.model.get_submodule(module)
+                # the model's dtype is the one it computes in (a 4-bit base stores its weights as uint8)
+                stack = self._stacks[module] = _Stack(a.shape[1], b.shape[0], self.model.dtype, layer.weight.device)
+                self._hooks.append(layer.register_forward_hook(self._hook(stack)))
+            stack.fit(slot + 1, weights.rank)
+            stack.put(slot, a, b, weights.scale)
+        for module, stack in self._stacks.items():
+            if module not in weights.layers:
+                stack.fit(slot + 1, 0)
+                stack.clear(slot)
+        self._slot[name] = slot
+        self._rank[name] = weights.rank
+
+    def drop(self, name: str) -> None:
+        """Free an adapter's slot (its weights zeroed; the next load reuses it)."""
+        slot = self._slot.pop(name)
+        self._rank.pop(name)
+        for stack in self._stacks.values():
+            stack.clear(slot)
+
+    def bytes(self) -> int:
+        """Bytes of the stacks: every slot at the largest rank."""
+        return sum(stack.bytes() for stack in self._stacks.values())
+
+    def adapter_bytes(self, name: str) -> int:
+        """Bytes an adapter's own weights take at its rank (what it would take alone)."""
+        rank = self._rank[name]
+        element = next(iter(self._stacks.values())).a.element_size()
+        return sum(rank * (s.features_in + s.features_out) * element for s in self._stacks.values())
+
+    @contextmanager
+    def routing(self, names: Sequence[str]) -> Iterator[None]:
+        """While entered, row i of a forward pass goes through adapter names[i] ("__base__": none); one name
+        routes every row."""
+        unknown = [name for name in names if name != BASE_ADAPTER and name not in self._slot]
+        if unknown:
+            raise KeyError(f"adapter {unknown[0]} is not resident")
+        before = self._route
+        self._route = list(names)
+        try:
+            yield
+        finally:
+            self._route = before
+
+    def forward(self, model: Any, adapter_names: Sequence[str], **inputs: Any) -> Any:
+        """The model's forward with each row routed to its adapter (the engine's AdapterRouting)."""
+        with self.routing(adapter_names):
+            return model(**inputs)
+
+    def close(self) -> None:
+        """Take the hooks off the base."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
+
+    def _is_linear(self, module: str) -> bool:
+        try:
+            layer = self.model.get_submodule(module)
+        except AttributeError:
+            return False
+        return isinstance(layer, torch.nn.Linear)  # bitsandbytes' Linear4bit is one too
+
+    def _hook(self, stack: _Stack) -> Any:
+        def add_lora(module: Any, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor | None:
+            route = self._route
+            if not route or all(name == BASE_ADAPTER for name in route):
+                return None
+            rows = output.shape[0]
+            names = route * rows if len(route) == 1 else route
+            if len(names) != rows:
+                raise ValueError(f"{len(names)} adapter names for {rows} rows")
+            slots = torch.tensor([self._slot.get(n, 0) for n in names], device=output.device)
+            weights = torch.tensor([n != BASE_ADAPTER for n in names], dtype=stack.dtype, device=output.device)
+            return output + stack.delta(args[0], slots, weights).to(output.dtype)
+
+        return add_lora
