@@ -7,9 +7,9 @@ A request's `model` is one of:
 - a prompting rung (`few_shot_similar`): the base, with the rung's prompt built from the task's data;
 - an `--adapter NAME=PATH` entry: that adapter, the messages as sent.
 
-Adapters whose method can share the base in one forward pass (peft LoRA without DoRA, over the
-full-precision base) go to the shared group; the others (QLoRA's nf4 base, IA3, prompt and prefix
-tuning, full fine-tunes, DoRA) each run on a model of their own.
+Adapters whose method can share the base in one forward pass (LoRA on linear layers without DoRA,
+over the full-precision base: harness/inference/batched_lora.py) go to the shared group; the others
+(QLoRA's nf4 base, IA3, prompt and prefix tuning, full fine-tunes, DoRA) each run on a model of their own.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from advisor.task.rung_plan import PlannedRung
 from harness.errors import InputError, did_you_mean
+from harness.inference.batched_lora import unbatchable
 from harness.rungs import PromptAnswering
 from harness.schema import short_repr
 from tuning.registry import get_method
@@ -141,11 +142,9 @@ def extra_adapter(name: str, folder: Path) -> ServedAdapter:
     config = _adapter_config(folder)
     if config is None or not any(folder.glob("*.safetensors")):
         raise InputError(f"{where}: expected a peft adapter folder (adapter_config.json and safetensors weights)")
-    if not _mixes(config):
-        kind = config.get("peft_type", "unknown")
-        raise InputError(
-            f"{where}: only LoRA adapters can be added this way (this one is {kind}); serve it from its task"
-        )
+    reason = unbatchable(config)
+    if reason is not None:
+        raise InputError(f"{where}: only plain LoRA adapters can be added this way ({reason}); serve it from its task")
     return ServedAdapter(name, folder, "lora", "shared")
 
 
@@ -195,6 +194,6 @@ def _adapter_config(folder: Path) -> dict[str, object] | None:
     return loaded if isinstance(loaded, dict) else None
 
 
-def _mixes(config: dict[str, object]) -> bool:
-    """peft mixes LoRA adapters in one batch (`adapter_names`), but not DoRA ones."""
-    return config.get("peft_type") == "LORA" and not config.get("use_dora")
+def _mixes(config: dict[str, Any]) -> bool:
+    """LoRA adapters that the shared base's stacks can hold (not DoRA, no trained biases or extra modules)."""
+    return unbatchable(config) is None

@@ -1,14 +1,15 @@
 """The models behind the served names: one shared base with its LoRA adapters, and models of their own.
 
-The shared model is the base, wrapped by peft when the first LoRA adapter loads; every further
-adapter is loaded into the same wrapper, so one copy of the base weights serves all of them and rows
-for different adapters (and "__base__") run in one forward pass. At most `max_adapters` adapters stay
-resident; the least recently used one is dropped to make room and loaded again when asked for.
+The shared model is the base, never wrapped: its LoRA adapters are read into per-layer stacks
+(harness/inference/batched_lora.py) and rows for different adapters (and "__base__") run in one
+forward pass, each row's adapter gathered by its slot and applied with two batched matmuls. At most
+`max_adapters` adapters stay resident; the least recently used one is dropped to make room and loaded
+again when asked for, without a restart.
 
 Rungs whose weights cannot share the base (QLoRA's own nf4 base, IA3, prompt and prefix tuning, full
 fine-tunes, DoRA) are loaded by their own rung, built by the task's bound rungs exactly as the assessment
-builds it, on a base loaded fresh from disk: the shared base has LoRA layers injected into it and must not
-be copied. They are kept under the same limit, counted separately.
+builds it. They are kept under the same limit, counted separately. A rung on a 4-bit base gets the run's
+one nf4 base (tuning/methods.py `quantized_base`): every QLoRA rung served shares its weights.
 
 Only the serving worker thread calls into a started pool, so nothing here needs a lock.
 """
@@ -23,8 +24,11 @@ from typing import Any
 from advisor.serving.catalog import Catalog, ServedAdapter
 from advisor.task.rung_plan import PlannedRung
 from harness.errors import RunError
+from harness.inference.batched_lora import BatchedLora
 from harness.inference.engine import BASE_ADAPTER, Engine
 from harness.rungs import Predictor
+
+_NOTHING_SWITCHED = object()  # before the first switch: no cached prefix can be stale yet
 
 
 class ModelPool:
@@ -38,10 +42,10 @@ class ModelPool:
         self._base = base
         self._build_own = build_own
         self.max_adapters = max_adapters
-        self._peft: Any = None
+        self._lora: BatchedLora | None = None
         self._shared: Engine | None = None
-        # served name -> peft's name for it: peft misreads an adapter named like its own prefix ("lora" in "lora_")
-        self._resident: OrderedDict[str, str] = OrderedDict()
+        self._resident: OrderedDict[str, None] = OrderedDict()  # shared adapters, least recently used first
+        self._switched: object = _NOTHING_SWITCHED  # whose weights the shared engine's cached prefix was made with
         self._own: OrderedDict[str, Predictor] = OrderedDict()
         self.loads = 0  # adapters and own models loaded so far (evictions make this grow)
         # bytes of weights in memory, recounted on the worker thread after each load or eviction and
@@ -51,15 +55,16 @@ class ModelPool:
     def start(self, catalog: Catalog) -> None:
         """Load the base and the first shared adapters (up to the limit), so a broken one fails at start."""
         shared = [a for a in catalog.adapters if a.group == "shared"]
+        self._lora = BatchedLora(self._base.model)
         for adapter in shared[: self.max_adapters]:
             self._load_shared(adapter)
-        model = self._peft if self._peft is not None else self._base.model
         self._count_bytes()
         self._shared = Engine(
-            model,
+            self._base.model,
             self._base.tokenizer,
             max_batch_tokens=self._base.max_batch_tokens,
             max_batch_size=self._base.max_batch_size,
+            routing=self._lora,
         )
 
     @property
@@ -75,9 +80,9 @@ class ModelPool:
         return [*self._resident, *self._own]
 
     def row_names(self, adapters: Sequence[ServedAdapter | None]) -> list[str] | None:
-        """peft's per-row adapter names for rows on the shared model, loading what is missing.
+        """Each row's adapter name on the shared model ("__base__" for the base), loading what is missing.
 
-        None when the shared model holds no adapter (plain base: every row is a base row). The rows may
+        None when no adapter is resident and every row is a base row (the plain base answers). The rows may
         name at most `max_adapters` distinct adapters (the executor splits larger batches).
         """
         wanted = list(dict.fromkeys(a.name for a in adapters if a is not None))
@@ -88,9 +93,9 @@ class ModelPool:
                 self._load_shared(adapter, keep=wanted)
         for name in wanted:
             self._resident.move_to_end(name)
-        if self._peft is None:
+        if not wanted:
             return None
-        return [self._resident[a.name] if a is not None else BASE_ADAPTER for a in adapters]
+        return [a.name if a is not None else BASE_ADAPTER for a in adapters]
 
     def own(self, adapter: ServedAdapter) -> Predictor:
         """The rung of an own-model adapter, its model loaded (the least recently used other one dropped)."""
@@ -112,70 +117,77 @@ class ModelPool:
 
     @contextmanager
     def base_weights(self) -> Iterator[None]:
-        """Every adapter switched off while a prompting rung runs the shared model its own way."""
-        if self._peft is None:
-            yield
-            return
-        with self._peft.disable_adapter():
-            yield
+        """The shared model as the plain base, while a prompting rung runs it its own way."""
+        self._switch(None)
+        yield
 
     @contextmanager
     def switched_to(self, adapter: ServedAdapter | None) -> Iterator[None]:
-        """The shared model with only this adapter active (None: the base), switched as peft's set_adapter does.
+        """The shared model answering every row with this adapter (None: the base), a batch of one adapter.
 
-        The one-request-at-a-time way of serving several adapters, kept as the baseline the mixed
-        batches are measured against (benchmarks/serve.py).
+        The shared engine's cached prefix is dropped when the adapter differs from the last one switched
+        to: a prefix's keys and values depend on the weights that computed them.
         """
         if adapter is None:
             with self.base_weights():
                 yield
             return
         self.row_names([adapter])
-        self._peft.set_adapter(self._resident[adapter.name], inference_mode=True)
-        yield
+        self._switch(adapter.name)
+        assert self._lora is not None  # started
+        with self._lora.routing([adapter.name]):
+            yield
+
+    def _switch(self, name: str | None) -> None:
+        if self._switched is not _NOTHING_SWITCHED and self._switched != name and self._shared is not None:
+            self._shared.forget_prefix()
+        self._switched = name
 
     def _load_shared(self, adapter: ServedAdapter, keep: Sequence[str] = ()) -> None:
-        from peft import PeftModel
-
-        internal = f"served_{self.loads}"
+        lora = self._lora
+        assert lora is not None  # started
+        while len(self._resident) >= self.max_adapters:  # evicted first: the stacks hold max_adapters slots
+            victim = next(name for name in self._resident if name not in keep and name != adapter.name)
+            self._resident.pop(victim)
+            lora.drop(victim)
+            if self._switched == victim:
+                self._switch(None)
         try:
-            if self._peft is None:
-                model = PeftModel.from_pretrained(self._base.model, str(adapter.path), adapter_name=internal)
-                self._peft = model.eval()
-            else:
-                self._peft.load_adapter(str(adapter.path), adapter_name=internal)
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            lora.load(adapter.name, adapter.path)
+        except (OSError, ValueError, KeyError) as error:
             raise RunError(
                 f"adapter {adapter.name} ({adapter.path}) could not be loaded: {_first_line(error)}"
             ) from error
         self.loads += 1
-        self._resident[adapter.name] = internal
-        # loaded first, evicted after: peft cannot hold zero adapters
-        while len(self._resident) > self.max_adapters:
-            victim = next(name for name in self._resident if name not in keep and name != adapter.name)
-            dropped = self._resident.pop(victim)
-            if dropped in self._peft.active_adapters:  # peft warns when it has to pick a new active one itself
-                self._peft.set_adapter(internal, inference_mode=True)
-            self._peft.delete_adapter(dropped)
+        self._resident[adapter.name] = None
         self._count_bytes()
 
     def _count_bytes(self) -> None:
-        """Bytes of the shared base, of each resident adapter, and of each own model whole (nf4 counted packed)."""
-        adapters = {}
-        if self._peft is not None:
-            named = list(self._peft.named_parameters())
-            for served, internal in self._resident.items():
-                adapters[served] = _bytes(p for n, p in named if f".{internal}." in n)
-            base = _bytes(p for n, p in named if ".lora_" not in n)
-        else:
-            base = _bytes(self._base.model.parameters())
-        own = {}
+        """Bytes of the shared base, of each resident adapter at its rank, of the adapter stacks (every slot at the
+        largest rank), and of each own model whole (nf4 counted packed; a base own models share counted once)."""
+        lora = self._lora
+        adapters = {name: lora.adapter_bytes(name) for name in self._resident} if lora is not None else {}
+        base = _bytes(self._base.model.parameters())
+        tensors: dict[str, dict[int, Any]] = {}  # own model -> its tensors by storage address
         for name, predictor in self._own.items():
             tuned = predictor.tuned()
             if tuned is not None:
                 model = tuned.engine().model
-                own[name] = _bytes(model.parameters()) + _bytes(model.buffers())
-        self.weight_bytes = {"shared_base": base, "adapters": adapters, "own_models": own}
+                tensors[name] = {t.data_ptr(): t for t in (*model.parameters(), *model.buffers())}
+        holders: dict[int, int] = {}
+        for held in tensors.values():
+            for address in held:
+                holders[address] = holders.get(address, 0) + 1
+        own = {name: _bytes(t for a, t in held.items() if holders[a] == 1) for name, held in tensors.items()}
+        common = {a: t for held in tensors.values() for a, t in held.items() if holders[a] > 1}
+        stacks = lora.bytes() if lora is not None else 0
+        self.weight_bytes = {
+            "shared_base": base,
+            "adapters": adapters,
+            "adapter_stacks": stacks,
+            "own_models": own,  # each one's weights that no other own model shares
+            "shared_by_own_models": _bytes(common.values()),  # such as the one nf4 base of every QLoRA rung
+        }
 
 
 def _bytes(tensors: Iterable[Any]) -> int:

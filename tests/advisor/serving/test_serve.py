@@ -179,6 +179,28 @@ def test_switching_adapters_per_request_answers_as_the_mixed_batch_and_counts_on
     assert switching.counter.as_dict() == {"passes": 4, "rows": 4, "widest": 1, "most_adapters": 1, "mixed": 0}
 
 
+def test_an_adapter_switched_in_never_reads_a_prefix_cached_under_another(
+    tiny_model: Any, tiny_tokenizer: Any, adapters: dict[str, Path]
+) -> None:
+    """One-adapter batches share a cached prompt prefix; its keys and values depend on the adapter that made
+    them, so the next adapter (or the base) computes its own."""
+    pool = pool_of(tiny_model, tiny_tokenizer, adapters, max_adapters=3)
+    a, b, _ = served(adapters)
+    prefix = ids(tiny_tokenizer, PROMPTS[:1])[0]
+    queries = ids(tiny_tokenizer, PROMPTS[1:3])
+    answers = {}
+    for adapter in (a, b, None, a):
+        with pool.switched_to(adapter):
+            answers[adapter] = pool.shared.generate(queries, max_new_tokens=5, prefix=prefix)
+    for adapter in (a, b):
+        whole = [[*prefix, *query] for query in queries]
+        alone = pool.shared.generate(whole, max_new_tokens=5, adapters=pool.row_names([adapter, adapter]))
+        assert [g.tokens for g in answers[adapter]] == [g.tokens for g in alone]
+    plain = Engine(tiny_model, tiny_tokenizer).generate(queries, max_new_tokens=5, prefix=prefix)
+    assert [g.tokens for g in answers[None]] == [g.tokens for g in plain]
+    assert [g.tokens for g in answers[a]] != [g.tokens for g in answers[b]]  # the adapters answer differently
+
+
 def _job(payload: Any) -> Job:
     async def made() -> Job:
         return Job(key="k", payload=payload, cost=1)
@@ -295,7 +317,7 @@ def test_an_adapter_folder_must_hold_a_lora_adapter(tmp_path: Path) -> None:
         extra_adapter("x", tmp_path)
     (tmp_path / "adapter_config.json").write_text('{"peft_type": "IA3"}')
     (tmp_path / "adapter_model.safetensors").write_bytes(b"")
-    with pytest.raises(InputError, match="only LoRA adapters"):
+    with pytest.raises(InputError, match="only plain LoRA adapters"):
         extra_adapter("x", tmp_path)
 
 
@@ -364,3 +386,37 @@ def test_the_vllm_launch_serves_every_lora_adapter_and_passes_the_key_in_the_env
     assert launch.left_out == ["zero_shot (a prompting rung: only the built-in engine builds its prompt)"]
     with pytest.raises(RunError, match=r"needs (a CUDA GPU|vLLM)"):
         require_vllm(lambda: False)
+
+
+def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
+    tiny_model: Any, tiny_tokenizer: Any, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    from harness.rungs import RUNGS
+    from harness.types import Example
+    from tests.tuning.test_tuning import context
+    from tuning.options import LoraOptions
+    from tuning.tuned import TunedPredictor
+
+    from dataclasses import replace
+
+    whole = context(tiny_model, tiny_tokenizer, tmp_path, tiny_model_dir)
+    ctx = replace(whole, train=whole.train[:4])  # a step or two: what is tested is what the pool holds
+    configs = {"q4": LoraOptions(r=4, epochs=1, batch_tokens=256, max_batch_size=4, search=False),
+               "q2": LoraOptions(r=2, epochs=1, batch_tokens=256, max_batch_size=4, search=False)}  # fmt: skip
+    predictors = {name: TunedPredictor("qlora", config, ctx) for name, config in configs.items()}
+    rungs = {name: PlannedRung(name, RUNGS.get("qlora"), config) for name, config in configs.items()}
+    pool = ModelPool(Engine(copy.deepcopy(tiny_model), tiny_tokenizer), lambda r: predictors[r.name], 2)
+    pool.start(build_catalog("tiny", [], [], [], "task.yaml"))
+    for name in configs:
+        served_rung = ServedAdapter(name, tmp_path, "qlora", "own", rungs[name])
+        outputs = pool.own(served_rung).predict([Example("q", "charged twice", "billing")])
+        assert outputs[0].text
+    models = [p.engine().model for p in predictors.values()]
+    quantized = [
+        {id(t) for t in m.parameters() if t.dtype == torch.uint8} for m in models
+    ]  # the 4-bit weights of each rung's model
+    assert quantized[0] and quantized[0] == quantized[1]  # one nf4 base under both adapters
+    weights = pool.weight_bytes
+    shared = weights["shared_by_own_models"]
+    assert shared >= sum(t.numel() for t in models[0].parameters() if t.dtype == torch.uint8)
+    assert all(0 < weights["own_models"][name] < shared / 4 for name in configs)  # each one's adapter only
