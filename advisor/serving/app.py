@@ -136,9 +136,13 @@ def create_app(
     async def completions(request: Request) -> Any:
         authorize(request)
         body = await parse(request, CompletionRequest)
+        request_id = f"cmpl-{uuid.uuid4().hex[:24]}"
+        if body.stream:
+            slots.check()  # before the stream starts, while a plain 4xx can still be sent
+            events = requests.completion_stream(body, request_id)  # checks the request, starts nothing yet
+            return StreamingResponse(_held(events, slots), media_type="text/event-stream")
         with slots.hold():
-            response = await requests.completion(body, f"cmpl-{uuid.uuid4().hex[:24]}", watcher(request))
-            return JSONResponse(dump(response))
+            return JSONResponse(dump(await requests.completion(body, request_id, watcher(request))))
 
     return app
 

@@ -29,10 +29,8 @@ from advisor.serving.execution import (
 from advisor.serving.schemas import (
     AssistantMessage,
     ChatChoice,
-    ChatChunk,
     ChatRequest,
     ChatResponse,
-    ChunkChoice,
     CompletionChoice,
     CompletionLogprobs,
     CompletionRequest,
@@ -41,6 +39,7 @@ from advisor.serving.schemas import (
     FinishReason,
     Usage,
 )
+from advisor.serving.streams import DONE, chat_chunker, completion_chunker, job_pieces
 from harness.errors import InputError
 from harness.inference.engine import Generation, TokenLogprob
 from harness.inference.prompts import PromptBuilder
@@ -115,67 +114,67 @@ class Requests:
         include_usage = body.stream_options is not None and body.stream_options.include_usage
         if route.raw:
             job, max_new = self._chat_job(body, route)
-            return self._stream_tokens(body, request_id, job, max_new, include_usage)
-        job = self._rung_job(route, _user_text(body), request_id)
-        return self._stream_answer(body, request_id, job, include_usage)
+            return self._stream_chat(body, request_id, job, max_new, include_usage)
+        return self._stream_chat(
+            body, request_id, self._rung_job(route, _user_text(body), request_id), 0, include_usage
+        )
 
-    async def _stream_tokens(
+    async def _stream_chat(
         self, body: ChatRequest, request_id: str, job: Job, max_new: int, include_usage: bool
     ) -> AsyncIterator[str]:
-        loop = asyncio.get_running_loop()
-        tokens: asyncio.Queue[int] = asyncio.Queue()
-
-        def push(token: int) -> None:  # on the worker thread: hand the token to the event loop
-            loop.call_soon_threadsafe(tokens.put_nowait, token)
-
-        job.listener = push
-        chunk = _chunker(body.model, request_id)
+        chunk = chat_chunker(body.model, request_id)
         yield chunk(Delta(role="assistant", content=""))
-        work = asyncio.ensure_future(self.batcher.submit(job))
-        heard: list[int] = []
-        sent = ""
-        try:
-            while True:
-                next_token = asyncio.ensure_future(tokens.get())
-                await asyncio.wait({next_token, work}, return_when=asyncio.FIRST_COMPLETED)
-                if not next_token.done():
-                    next_token.cancel()
-                    break
-                heard.append(next_token.result())
-                safe = _safe_text(self.tokenizer.decode(heard, skip_special_tokens=True), body.stops())
-                if len(safe) > len(sent):
-                    yield chunk(Delta(content=safe[len(sent) :]))
-                    sent = safe
-            generation: Generation = work.result()
-        finally:
-            if not work.done():  # the client went away: its row stops at the next token
-                job.cancel()
-                work.cancel()
-        rest = generation.text[len(sent) :] if generation.text.startswith(sent) else ""
-        if rest:
-            yield chunk(Delta(content=rest))
-        yield chunk(Delta(), self._finish(generation, max_new))
-        if include_usage:
-            yield chunk(None, usage=Usage.of(len(job.payload.tokens), generation.completion_tokens))
-        yield "data: [DONE]\n\n"
+        async for piece in job_pieces(self.batcher, [job], self._decode, body.stops()):
+            if piece.text:
+                yield chunk(Delta(content=piece.text))
+            if piece.result is not None:
+                finish, usage = self._ending(piece.result, job, max_new)
+                yield chunk(Delta(), finish)
+                if include_usage:
+                    yield chunk(None, usage=usage)
+        yield DONE
 
-    async def _stream_answer(
-        self, body: ChatRequest, request_id: str, job: Job, include_usage: bool
+    def completion_stream(self, body: CompletionRequest, request_id: str) -> AsyncIterator[str]:
+        """Server-sent events of a text completion: each prompt's text as it is generated (by its index), then
+        `[DONE]`. Checked before the first byte is sent, so a bad request is still a plain 4xx."""
+        route = self.route(body.model)
+        if body.logprobs is not None or body.echo:
+            raise APIError(400, "logprobs, echo: not streamed; ask without stream", param="stream")
+        prompts = body.prompts()
+        if route.raw:
+            max_new = self._max_new(body.max_tokens)
+            jobs = [self._generate_job(route, self._completion_tokens(p), max_new, body.stops()) for p in prompts]
+        else:
+            max_new = 0
+            jobs = [self._rung_job(route, prompt, f"{request_id}-{i}") for i, prompt in enumerate(prompts)]
+        include_usage = body.stream_options is not None and body.stream_options.include_usage
+        return self._stream_completion(body, request_id, jobs, max_new, include_usage)
+
+    async def _stream_completion(
+        self, body: CompletionRequest, request_id: str, jobs: list[Job], max_new: int, include_usage: bool
     ) -> AsyncIterator[str]:
-        chunk = _chunker(body.model, request_id)
-        yield chunk(Delta(role="assistant", content=""))
-        work = asyncio.ensure_future(self.batcher.submit(job))
-        try:
-            output: Output = await work
-        finally:
-            if not work.done():
-                job.cancel()
-                work.cancel()
-        yield chunk(Delta(content=output.text))
-        yield chunk(Delta(), "stop")
+        chunk = completion_chunker(body.model, request_id)
+        prompt_tokens = completion_tokens = 0
+        async for piece in job_pieces(self.batcher, jobs, self._decode, body.stops()):
+            if piece.text:
+                yield chunk(piece.index, piece.text)
+            if piece.result is not None:
+                finish, usage = self._ending(piece.result, jobs[piece.index], max_new)
+                prompt_tokens += usage.prompt_tokens
+                completion_tokens += usage.completion_tokens
+                yield chunk(piece.index, "", finish)
         if include_usage:
-            yield chunk(None, usage=Usage.of(output.prompt_tokens, output.completion_tokens))
-        yield "data: [DONE]\n\n"
+            yield chunk(None, usage=Usage.of(prompt_tokens, completion_tokens))
+        yield DONE
+
+    def _decode(self, tokens: list[int]) -> str:
+        return str(self.tokenizer.decode(tokens, skip_special_tokens=True))
+
+    def _ending(self, result: Generation | Output, job: Job, max_new: int) -> tuple[FinishReason, Usage]:
+        """How a streamed job ended, and what it used: a generation's tokens, or a rung's answer."""
+        if isinstance(result, Generation):
+            return self._finish(result, max_new), Usage.of(len(job.payload.tokens), result.completion_tokens)
+        return "stop", Usage.of(result.prompt_tokens, result.completion_tokens)
 
     def _chat_job(self, body: ChatRequest, route: Route) -> tuple[Job, int]:
         max_new = self._max_new(body.limit(min(self.limits.default_max_tokens, self.limits.max_tokens)))
@@ -190,8 +189,6 @@ class Requests:
     async def completion(self, body: CompletionRequest, request_id: str, watch: Watch) -> CompletionResponse:
         """A text completion per prompt; with `echo` and `logprobs`, the prompt's own token log-probabilities."""
         route = self.route(body.model)
-        if body.stream:
-            raise APIError(400, "stream: only chat completions stream on this server", param="stream")
         if not route.raw and (body.logprobs is not None or body.echo):
             use = " or ".join(f"'{name}'" for name in self._raw_names(route))
             raise APIError(400, f"logprobs, echo: need the model's text as sent; use {use}", param="logprobs")
@@ -341,22 +338,3 @@ def _user_text(body: ChatRequest) -> str:
             400, "messages: a rung's prompt wraps the last user message, and there is none", param="messages"
         )
     return text
-
-
-def _safe_text(text: str, stops: Sequence[str]) -> str:
-    """What can be sent already: not a half-decoded character, nothing a stop string may still cut."""
-    text = text.rstrip("\ufffd")
-    for stop in stops:
-        if stop in text:
-            text = text[: text.index(stop)]
-    hold = max((len(s) - 1 for s in stops), default=0)
-    return text[: len(text) - hold] if hold else text
-
-
-def _chunker(model: str, request_id: str) -> Callable[..., str]:
-    def chunk(delta: Delta | None, finish: FinishReason | None = None, usage: Usage | None = None) -> str:
-        choices = [] if delta is None else [ChunkChoice(delta=delta, finish_reason=finish)]
-        event = ChatChunk(id=request_id, model=model, choices=choices, usage=usage)
-        return f"data: {event.model_dump_json(exclude_none=delta is not None)}\n\n"
-
-    return chunk

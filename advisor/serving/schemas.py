@@ -110,6 +110,7 @@ class CompletionRequest(_Request):
     echo: bool = False
     best_of: int = Field(default=1, ge=1, le=1)
     suffix: None = None
+    stream_options: StreamOptions | None = None
 
     @model_validator(mode="after")
     def _something_to_do(self) -> CompletionRequest:
@@ -214,6 +215,26 @@ class CompletionChoice(BaseModel):
     text: str
     logprobs: CompletionLogprobs | None = None
     finish_reason: FinishReason
+
+
+class CompletionChunkChoice(BaseModel):
+    """One prompt's new text in a streamed text completion."""
+
+    index: int
+    text: str
+    logprobs: None = None
+    finish_reason: FinishReason | None = None
+
+
+class CompletionChunk(BaseModel):
+    """One server-sent event of a streamed text completion."""
+
+    id: str
+    object: Literal["text_completion"] = "text_completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[CompletionChunkChoice]
+    usage: Usage | None = None
 
 
 class CompletionResponse(BaseModel):

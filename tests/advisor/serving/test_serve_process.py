@@ -228,6 +228,29 @@ def test_a_streamed_chat_says_what_the_whole_answer_says(server: Server) -> None
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
 
 
+def test_streamed_completions_say_per_prompt_what_the_whole_answers_say(server: Server) -> None:
+    """Two prompts in one request (their tokens interleave in the stream, each under its index), raw and through a
+    rung; the usage chunk last; logprobs are not streamed (a plain 400 before any byte)."""
+    client = server.client()
+    prompts = [f"Ticket: {text}\nAnswer:" for text in server.inputs[:2]]
+    for model, options in (("lora:raw", {"max_tokens": 6}), ("lora", {})):
+        whole = client.completions.create(model=model, prompt=prompts, **options)
+        chunks = list(
+            client.completions.create(
+                model=model, prompt=prompts, stream=True, stream_options={"include_usage": True}, **options
+            )
+        )
+        for index, choice in enumerate(whole.choices):
+            mine = [c.choices[0] for c in chunks if c.choices and c.choices[0].index == index]
+            assert "".join(c.text for c in mine) == choice.text
+            assert mine[-1].finish_reason == choice.finish_reason
+        assert not chunks[-1].choices and chunks[-1].usage == whole.usage
+    status, error = raw_post(
+        server, "/completions", b'{"model": "base", "prompt": "x", "stream": true, "logprobs": 1}'
+    )
+    assert status == 400 and error["error"]["param"] == "stream"
+
+
 def test_echo_with_logprobs_scores_a_prompt_token_by_token(server: Server) -> None:
     prompt = "Ticket: I was charged twice. Answer: billing"
     response = server.client().completions.create(model="base", prompt=prompt, max_tokens=0, echo=True, logprobs=2)
