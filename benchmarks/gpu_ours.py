@@ -164,7 +164,8 @@ def search(ctx: Context, trials: int, together: bool = False) -> dict[str, Any]:
     from tuning.options import LoraOptions
     from tuning.search import SearchPlan, TrialOutcome, run_search
     from tuning.spaces import SearchOptions, default_space
-    from tuning.trial_batch import AdapterTeam, adapter_name
+    from tuning.trainer import trial_outcome
+    from tuning.trial_batch import AdapterTeam, trial_adapters
 
     count = 16 if ctx.smoke else 1024
     train_rows, validation = ctx.rows[:count], Validation(ctx.rows[count : count + count // 8])
@@ -178,18 +179,6 @@ def search(ctx: Context, trials: int, together: bool = False) -> dict[str, Any]:
     free(ctx.device)
     tokens = found_micro_batch(ctx, trainable_model("lora", base, LoraOptions(**LORA)), "lora")
 
-    def outcome(report: Any) -> TrialOutcome:
-        return TrialOutcome(
-            validation_metrics=list(report.validation_metrics),
-            validation_losses=list(report.validation_losses),
-            evaluation_epochs=list(report.evaluation_epochs),
-            best_evaluation=report.best_evaluation,
-            epochs_run=report.epochs_run,
-            steps=report.steps,
-            seconds=report.seconds,
-            artifact="",
-        )
-
     def run_trial(number: int, params: dict[str, Any], observer: EvaluationObserver) -> TrialOutcome:
         torch.manual_seed(0)
         model = trainable_model("lora", base, LoraOptions(**LORA))
@@ -197,15 +186,12 @@ def search(ctx: Context, trials: int, together: bool = False) -> dict[str, Any]:
         report = train(
             model, train_rows, validation, settings, trials_folder / f"trial-{number}", 0, on_evaluation=observer
         )
-        return outcome(report)
+        return trial_outcome(report, "")
 
     def run_trials(asked: list[tuple[int, dict[str, Any], EvaluationObserver]]) -> list[TrialOutcome | Pruned]:
         torch.manual_seed(0)
         model = trainable_model("lora", base, LoraOptions(**LORA))
-        names = [adapter_name(index) for index in range(len(asked))]
-        for name in names[1:]:
-            torch.manual_seed(0)
-            add_lora(model, LoraOptions(**LORA), name)
+        names = trial_adapters(model, lambda team, name: add_lora(team, LoraOptions(**LORA), name), len(asked), 0)
         rates = [params["learning_rate"] for _, params, _ in asked]
         loops = [LoopSettings(learning_rate=rate, micro_batch_tokens=tokens) for rate in rates]
         team = AdapterTeam(model, names, 0, (), loops[0])
@@ -216,7 +202,7 @@ def search(ctx: Context, trials: int, together: bool = False) -> dict[str, Any]:
             runs.append(run)
         train_runs(model, runs, train_rows, 0, team.backward, focus=team.focus)
         team.close()
-        return [run.pruned or outcome(run.report) for run in runs]
+        return [run.pruned or trial_outcome(run.report, "") for run in runs]
 
     plan = SearchPlan(
         space=default_space("lora"),

@@ -40,7 +40,7 @@ from tuning.options import EVALUATION_ONLY, TuneConfig
 from tuning.rows import shared_prefix, training_rows
 from tuning.search import TrialOutcome
 from tuning.training_rate import training_rate
-from tuning.trial_batch import AdapterTeam, adapter_name
+from tuning.trial_batch import AdapterTeam, trial_adapters
 from tuning.tuning_task import EncodedRows, TuningTask
 from tuning.validation_judge import validation_judge
 
@@ -153,7 +153,7 @@ class Trainer:
                 observe(Evaluation(index, epoch, Judgement(loss, metric)))
         else:
             _, report = self.train(self.task.concrete(params), folder, observe)
-        return _outcome(report, folder)
+        return trial_outcome(report, folder.name)
 
     def train(self, config: TuneConfig, folder: Path, observe: EvaluationObserver | None) -> tuple[Any, TrainingReport]:
         """Train this fixed configuration and save it with its card into `folder`."""
@@ -205,7 +205,9 @@ class Trainer:
                 chosen = [configs[i] for i in fresh], [folders[i] for i in fresh], [asked[i][1] for i in fresh]
                 reports = self._train_together(*chosen)
                 for index, report in zip(fresh, reports, strict=True):
-                    outcomes[index] = report if isinstance(report, Pruned) else _outcome(report, folders[index])
+                    outcomes[index] = (
+                        report if isinstance(report, Pruned) else trial_outcome(report, folders[index].name)
+                    )
         return [outcomes[index] for index in range(len(asked))]
 
     def trials_at_once(self, wanted: int | Literal["auto"], limit: int) -> int:
@@ -239,10 +241,8 @@ class Trainer:
         add = task.spec.add_adapter
         assert add is not None  # _shareable checked it
         model = self.fresh_model(configs[0])
-        names = [adapter_name(index) for index in range(len(configs))]
-        for name, config in zip(names[1:], configs[1:], strict=True):
-            torch.manual_seed(ctx.seed)  # each adapter starts where its trial alone would start
-            add(model, task.with_defaults(config), name)
+        options = iter([task.with_defaults(config) for config in configs[1:]])
+        names = trial_adapters(model, lambda team, name: add(team, next(options), name), len(configs), ctx.seed)
         prefix, rows = self._train_rows(configs[0])
         budget = self.micro_batch_tokens(configs[0], model, rows, prefix)
         team = AdapterTeam(model, names, ctx.engine.pad_id, prefix, self.loop_settings(configs[0], budget))
@@ -352,7 +352,8 @@ def alone_trainable(model: Any) -> list[tuple[str, torch.Tensor]]:
     return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
 
 
-def _outcome(report: TrainingReport, folder: Path) -> TrialOutcome:
+def trial_outcome(report: TrainingReport, artifact: str) -> TrialOutcome:
+    """What a search hears of a trained trial: its judgements and cost, and the artifact it saved (its folder)."""
     return TrialOutcome(
         validation_metrics=list(report.validation_metrics),
         validation_losses=list(report.validation_losses),
@@ -361,7 +362,7 @@ def _outcome(report: TrainingReport, folder: Path) -> TrialOutcome:
         epochs_run=report.epochs_run,
         steps=report.steps,
         seconds=report.seconds,
-        artifact=folder.name,
+        artifact=artifact,
     )
 
 

@@ -15,7 +15,7 @@ default dropout is 0), and the validation judgements, which still run one trial 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, cast
 
@@ -30,6 +30,16 @@ FIRST_ADAPTER = "default"  # the name peft gives the adapter a method's wrap cre
 def adapter_name(index: int) -> str:
     """The adapter of the team's `index`-th trial (from 0): the wrap's own, then one added per trial."""
     return FIRST_ADAPTER if index == 0 else f"trial-{index}"
+
+
+def trial_adapters(model: Any, add: Callable[[Any, str], None], count: int, seed: int) -> list[str]:
+    """The names of `count` adapters on a model a method's wrap made: the wrap's own, then `add`ed ones, each added
+    from the same seed, so each starts where its trial alone would start."""
+    names = [adapter_name(index) for index in range(count)]
+    for name in names[1:]:
+        torch.manual_seed(seed)
+        add(model, name)
+    return names
 
 
 class AdapterTeam:

@@ -18,7 +18,7 @@ from tuning.loop import LoopSettings, Pruned, TrainingRun, train, train_runs
 from tuning.methods import add_lora, trainable_model
 from tuning.options import LoraOptions
 from tuning.spaces import SearchOptions
-from tuning.trial_batch import AdapterTeam, adapter_name
+from tuning.trial_batch import AdapterTeam, trial_adapters
 from tuning.tuned import TunedPredictor
 
 RATES = (2e-2, 8e-2, 5e-3)
@@ -59,10 +59,7 @@ def test_trials_trained_together_follow_the_curves_each_follows_alone(
 
     torch.manual_seed(0)
     model = trainable_model("lora", tiny_model, LoraOptions(**LORA))
-    names = [adapter_name(i) for i in range(len(RATES))]
-    for name in names[1:]:
-        torch.manual_seed(0)
-        add_lora(model, LoraOptions(**LORA), name)
+    names = trial_adapters(model, lambda team, name: add_lora(team, LoraOptions(**LORA), name), len(RATES), 0)
     team = AdapterTeam(model, names, pad_id=2, prefix=PREFIX, settings=loops[0])
     runs = []
     for index, (name, loop) in enumerate(zip(names, loops, strict=True)):
