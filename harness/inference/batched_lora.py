@@ -18,7 +18,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -119,16 +119,16 @@ class _Stack:
         self.b[slot].zero_()
         self.scale[slot] = 0.0
 
+    def single(self, x: torch.Tensor, slot: int) -> torch.Tensor:
+        """The LoRA term of one adapter for every row: two plain matmuls, nothing gathered."""
+        return (x.to(self.dtype) @ self.a[slot].T) @ self.b[slot].T * self.scale[slot]
+
     def delta(self, x: torch.Tensor, slots: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Each row's LoRA term: x (rows, tokens, in) through its slot's A then B, times its scale and weight."""
         if x.dim() == 2:
             return self.delta(x[:, None], slots, weights)[:, 0]
-        x = x.to(self.dtype)
-        if bool((slots == slots[0]).all()) and bool(weights.all()):  # one adapter for every row: no gather
-            slot = int(slots[0])
-            return (x @ self.a[slot].T) @ self.b[slot].T * self.scale[slot]
         a, b = self.a[slots], self.b[slots]  # (rows, r, in), (rows, out, r): one gather per sequence
-        hidden = torch.bmm(x, a.transpose(1, 2))
+        hidden = torch.bmm(x.to(self.dtype), a.transpose(1, 2))
         return torch.bmm(hidden, b.transpose(1, 2)) * (self.scale[slots] * weights)[:, None, None]
 
     def bytes(self) -> int:
@@ -144,7 +144,7 @@ class BatchedLora:
         self._hooks: list[Any] = []
         self._slot: dict[str, int] = {}  # adapter name -> slot
         self._rank: dict[str, int] = {}
-        self._route: list[str] = []
+        self._route: _Route | None = None
 
     @property
     def names(self) -> list[str]:
@@ -200,7 +200,7 @@ class BatchedLora:
         if unknown:
             raise KeyError(f"adapter {unknown[0]} is not resident")
         before = self._route
-        self._route = list(names)
+        self._route = _Route.of(list(names), self._slot)
         try:
             yield
         finally:
@@ -227,14 +227,39 @@ class BatchedLora:
     def _hook(self, stack: _Stack) -> Any:
         def add_lora(module: Any, args: tuple[Any, ...], output: torch.Tensor) -> torch.Tensor | None:
             route = self._route
-            if not route or all(name == BASE_ADAPTER for name in route):
+            if route is None or route.base_only:
                 return None
-            rows = output.shape[0]
-            names = route * rows if len(route) == 1 else route
-            if len(names) != rows:
-                raise ValueError(f"{len(names)} adapter names for {rows} rows")
-            slots = torch.tensor([self._slot.get(n, 0) for n in names], device=output.device)
-            weights = torch.tensor([n != BASE_ADAPTER for n in names], dtype=stack.dtype, device=output.device)
+            if route.single is not None:
+                return output + stack.single(args[0], route.single).to(output.dtype)
+            slots, weights = route.on(output.device, stack.dtype)
+            if len(slots) != output.shape[0]:
+                raise ValueError(f"{len(slots)} adapter names for {output.shape[0]} rows")
             return output + stack.delta(args[0], slots, weights).to(output.dtype)
 
         return add_lora
+
+
+@dataclass
+class _Route:
+    """One forward pass's routing, worked out once for all its layers: one slot for every row, or each row's."""
+
+    base_only: bool
+    single: int | None  # every row through this slot
+    slots: torch.Tensor  # per row (the base's rows: any slot, weight 0)
+    weights: torch.Tensor
+    _placed: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, names: list[str], slot_of: dict[str, int]) -> _Route:
+        base_only = all(name == BASE_ADAPTER for name in names)
+        single = slot_of[names[0]] if len(set(names)) == 1 and not base_only else None
+        slots = torch.tensor([slot_of.get(name, 0) for name in names])
+        weights = torch.tensor([float(name != BASE_ADAPTER) for name in names])
+        return cls(base_only, single, slots, weights)
+
+    def on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-row slots and weights on this device (moved once per pass, not once per layer)."""
+        key = (device, dtype)
+        if key not in self._placed:
+            self._placed[key] = (self.slots.to(device), self.weights.to(device, dtype))
+        return self._placed[key]
