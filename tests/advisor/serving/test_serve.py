@@ -391,13 +391,13 @@ def test_the_vllm_launch_serves_every_lora_adapter_and_passes_the_key_in_the_env
 def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
     tiny_model: Any, tiny_tokenizer: Any, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
+    from dataclasses import replace
+
     from harness.rungs import RUNGS
     from harness.types import Example
     from tests.tuning.test_tuning import context
     from tuning.options import LoraOptions
     from tuning.tuned import TunedPredictor
-
-    from dataclasses import replace
 
     whole = context(tiny_model, tiny_tokenizer, tmp_path, tiny_model_dir)
     ctx = replace(whole, train=whole.train[:4])  # a step or two: what is tested is what the pool holds
