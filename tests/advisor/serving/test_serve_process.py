@@ -245,9 +245,7 @@ def test_streamed_completions_say_per_prompt_what_the_whole_answers_say(server: 
             assert "".join(c.text for c in mine) == choice.text
             assert mine[-1].finish_reason == choice.finish_reason
         assert not chunks[-1].choices and chunks[-1].usage == whole.usage
-    status, error = raw_post(
-        server, "/completions", b'{"model": "base", "prompt": "x", "stream": true, "logprobs": 1}'
-    )
+    status, error = raw_post(server, "/completions", b'{"model": "base", "prompt": "x", "stream": true, "logprobs": 1}')
     assert status == 400 and error["error"]["param"] == "stream"
 
 
