@@ -24,8 +24,9 @@ from typing import Any
 from advisor.serving.catalog import Catalog, ServedAdapter
 from advisor.task.rung_plan import PlannedRung
 from harness.errors import RunError
+from harness.inference.adapter_routing import BASE_ADAPTER
 from harness.inference.batched_lora import BatchedLora
-from harness.inference.engine import BASE_ADAPTER, Engine
+from harness.inference.engine import Engine
 from harness.rungs import Predictor
 
 _NOTHING_SWITCHED = object()  # before the first switch: no cached prefix can be stale yet

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from harness.inference.engine import BASE_ADAPTER
+from harness.inference.adapter_routing import BASE_ADAPTER
 
 _PEFT_PREFIX = "base_model.model."
 

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import torch
 
 from harness.errors import InputError
 from harness.estimates.model_shapes import shape_from_config
+from harness.inference.adapter_routing import AdapterRouting, PeftRouting
 from harness.inference.batching import token_budget_batches
+from harness.inference.choice_rows import ChoiceRequest, ScoringRow, scoring_row, tree_mask
 from harness.inference.prefix_cache import KeyValues, PrefixCache
 from harness.inference.sizing import device_batch_tokens, token_bytes
 
@@ -31,34 +33,8 @@ _PREFIX_KV_BUDGET = 16384  # prefix tokens held in KV across one batch's rows
 # to a longest one that is more than a quarter longer than them.
 _FILL_TOKENS = 512
 _SLACK = 0.25
-BASE_ADAPTER = "__base__"  # peft's name for "no adapter" in a mixed-adapter batch
-
-
-class AdapterRouting(Protocol):
-    """How a model answers rows for different adapters in one forward pass."""
-
-    def forward(self, model: Any, adapter_names: Sequence[str], **inputs: Any) -> Any:
-        """The model's output for `inputs`, row i answered by adapter `adapter_names[i]`."""
-        ...
-
-
-class PeftRouting:
-    """peft's mixed-adapter batches: the names go to the model as `adapter_names`."""
-
-    def forward(self, model: Any, adapter_names: Sequence[str], **inputs: Any) -> Any:
-        return model(**inputs, adapter_names=list(adapter_names))
-
-
 TokenCallback = Callable[[int, int], bool]
 """Called with (prompt index, token id) after each generated token; returning False ends that row now."""
-
-
-@dataclass(frozen=True)
-class ChoiceRequest:
-    """Score each choice as a continuation of the context (token ids, already encoded)."""
-
-    context: tuple[int, ...]
-    choices: tuple[tuple[int, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -77,14 +53,6 @@ class TokenLogprob:
     token: int
     logprob: float
     top: tuple[tuple[int, float], ...] = ()
-
-
-@dataclass(frozen=True)
-class _ScoringRow:
-    tokens: list[int]
-    positions: list[int]
-    segments: list[int]  # 0 = context, j + 1 = block of choice j
-    targets: list[list[tuple[int, int]]]  # per choice: (row position, token it predicts)
 
 
 class Engine:
@@ -204,7 +172,7 @@ class Engine:
         `adapters` names each request's adapter (see the module docstring).
         """
         self._check_adapters(len(requests), prefix, adapters)
-        rows = [_scoring_row(request) for request in requests]
+        rows = [scoring_row(request) for request in requests]
         results: list[list[float]] = [[] for _ in rows]
         lengths = [len(r.tokens) for r in rows]
         for batch in self._batches(lengths, self._batch_size(prefix)):
@@ -239,9 +207,7 @@ class Engine:
         """Fewer rows when each carries a long prefix: every row holds its own copy of the prefix KV."""
         return max(1, min(self.max_batch_size, _PREFIX_KV_BUDGET // max(1, self.prefixes.length(prefix))))
 
-    def _score_batch(
-        self, rows: list[_ScoringRow], prefix: Sequence[int], names: list[str] | None
-    ) -> list[list[float]]:
+    def _score_batch(self, rows: list[ScoringRow], prefix: Sequence[int], names: list[str] | None) -> list[list[float]]:
         # Left padding lines up the ends of the rows: when every row has the same choice blocks
         # (a classification task), the positions to keep are the same in every row, and a 1D
         # `logits_to_keep` (supported by every transformers 5 release) keeps exactly those.
@@ -259,7 +225,7 @@ class Engine:
         kept = sorted({p + o for r, o in zip(rows, offsets, strict=True) for t in r.targets for p, _ in t})
         column = {position: i for i, position in enumerate(kept)}
         has_blocks = bool((segments > 0).any())
-        mask = _tree_mask(segments) if has_blocks else (segments >= 0).long()
+        mask = tree_mask(segments) if has_blocks else (segments >= 0).long()
         if shift:  # every real token also sees the whole prefix
             if has_blocks:
                 sees_prefix = (segments >= 0)[:, None, :, None].expand(batch, 1, width, shift)
@@ -459,36 +425,6 @@ class _Rows:
 
 def _adapter_names(adapters: Sequence[str] | None, batch: list[int]) -> list[str] | None:
     return None if adapters is None else [adapters[i] for i in batch]
-
-
-def _scoring_row(request: ChoiceRequest) -> _ScoringRow:
-    context = list(request.context)
-    if not context:
-        raise ValueError("a scoring request needs a non-empty context")
-    tokens, positions, segments = list(context), list(range(len(context))), [0] * len(context)
-    targets: list[list[tuple[int, int]]] = []
-    for j, choice in enumerate(request.choices):
-        if not choice:
-            raise ValueError("a choice needs at least one token")
-        start = len(tokens)
-        block = list(choice[:-1])  # the last token is only predicted, never fed
-        tokens.extend(block)
-        positions.extend(range(len(context), len(context) + len(block)))
-        segments.extend([j + 1] * len(block))
-        predict_from = [len(context) - 1] + [start + i for i in range(len(block))]
-        targets.append(list(zip(predict_from, choice, strict=True)))
-    return _ScoringRow(tokens, positions, segments, targets)
-
-
-def _tree_mask(segments: torch.Tensor) -> torch.Tensor:
-    """(batch, 1, T, T) bool: causal, context visible to all, blocks blind to each other, pads inert."""
-    width = segments.shape[1]
-    causal = torch.ones((width, width), dtype=torch.bool).tril()
-    key, query = segments[:, None, :], segments[:, :, None]
-    allowed = causal[None] & ((key == 0) | (key == query)) & (key >= 0) & (query >= 0)
-    # a pad row that attends to nothing would give NaN; let it see itself (its output is unused)
-    allowed |= torch.eye(width, dtype=torch.bool)[None]
-    return allowed[:, None]
 
 
 def _hits_stop(tokenizer: Any, tokens: list[int], stop: Sequence[str]) -> bool:

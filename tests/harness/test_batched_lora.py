@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import torch
 
+from harness.inference.adapter_routing import BASE_ADAPTER
 from harness.inference.batched_lora import BatchedLora, unbatchable
-from harness.inference.engine import BASE_ADAPTER, Engine
+from harness.inference.engine import Engine
 
 RANKS = (2, 4, 8, 2, 4, 8, 16, 2, 4, 8, 2, 4, 8, 2, 4, 8)  # mixed ranks, up to 16 adapters
 

@@ -18,7 +18,8 @@ from advisor.serving.launch import ServeOptions, api_key, is_loopback
 from advisor.serving.pool import ModelPool
 from advisor.task.rung_plan import PlannedRung, plan_rungs
 from harness.errors import InputError, RunError
-from harness.inference.engine import BASE_ADAPTER, ChoiceRequest, Engine
+from harness.inference.adapter_routing import BASE_ADAPTER
+from harness.inference.engine import ChoiceRequest, Engine
 from harness.inference.prompts import PromptBuilder, PromptFormat
 from harness.rungs import Predictor
 
