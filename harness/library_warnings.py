@@ -28,6 +28,13 @@ UNFIXABLE: list[tuple[type[Warning], str, str]] = [
         "torch notes that bitsandbytes' 4-bit matmul has no autograd kernel registered; the adapters above it "
         "still get their gradients (tests/tuning/test_tuning.py checks every LoRA weight of a QLoRA model).",
     ),
+    (
+        FutureWarning,
+        r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        "torch 2.13's own ONNX exporter (torch.onnx.export(dynamo=True), `advisor export` and the onnx rung) "
+        "deep-copies its pytree specs, and torch.utils._pytree deprecates the LeafSpec check its copy makes; "
+        "nothing we pass changes it.",
+    ),
 ]
 
 

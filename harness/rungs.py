@@ -75,6 +75,11 @@ class RungConfig(NumbersNotBooleans):
         """The rung of the task (or else a model) it learns from, which runs when it runs; None: it learns from none."""
         return None
 
+    def variant_of(self) -> str | None:
+        """The tuned rung of the task whose trained weights it runs in another form (an ONNX export); it sits on
+        that rung's step of the ladder, and that rung is trained when it runs. None: it is a rung of its own."""
+        return None
+
     def check_labels(self, labels: tuple[str, ...], rung: str) -> None:
         """Refuse (InputError) the options that the task's labels make bad input, as the factory would."""
 
@@ -149,6 +154,18 @@ class TunedModel(Protocol):
         requests with other adapters' on one base); None when only its own `predict` knows."""
         ...
 
+    @property
+    def exports_as(self) -> Literal["merged", "whole"] | None:
+        """How its weights become one plain model for export (`advisor export`, the onnx rung): an adapter merged
+        into a copy of its base, or the whole fine-tuned model as it is; None when its method cannot merge (a
+        4-bit base, virtual tokens), or when it is itself an export. Declared: nothing is loaded to say it."""
+        ...
+
+    def standalone(self) -> Any:
+        """Its weights as one plain model with no adapter, as `exports_as` says (after training or loading them);
+        a merged model is a copy, so the engine's own model is left as it was."""
+        ...
+
     def engine(self) -> Engine:
         """An engine over the tuned model (training it first if nothing is stored)."""
         ...
@@ -198,6 +215,11 @@ class OtherRungs(Protocol):
 
     def answers(self, name: str, examples: Sequence[Example]) -> list[Output]:
         """The named rung's answers to these examples (stored: a re-run asks nothing again)."""
+        ...
+
+    def tuned_model(self, name: str) -> TunedModel | None:
+        """The named rung's trained model (built, trained only when asked for its engine); None for a rung that
+        changes no weights."""
         ...
 
 

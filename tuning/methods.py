@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -70,6 +70,16 @@ def sharing_weights(model: Any) -> Any:
     """
     shared = {id(tensor): tensor for tensor in (*model.parameters(), *model.buffers())}
     return copy.deepcopy(model, memo=shared)
+
+
+def standalone_model(model: Any, exports_as: Literal["merged", "whole"] | None) -> Any:
+    """A tuned model as one plain model: an adapter merged into a private copy (the adapter shares the base's
+    weights with the run's engine, and merging writes them), a whole fine-tuned model as it is."""
+    if exports_as == "whole":
+        return model
+    if exports_as == "merged":
+        return copy.deepcopy(model).merge_and_unload()
+    raise ValueError("this tuned model's method does not merge into one model")
 
 
 def trainable_model(method: str, base: Any, options: TuneConfig, init_tokens: Sequence[int] = ()) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.cards import AdapterCard
 from harness.data.hashing import content_hash
@@ -21,6 +21,7 @@ from harness.inference.engine import Engine
 from harness.rungs import Predictor, PromptAnswering, TunedModel
 from harness.types import Example, Output
 from tuning.artifacts import is_complete, read_card, write_card
+from tuning.methods import standalone_model
 from tuning.trainer import Trainer
 from tuning.tuning_task import TuningTask
 
@@ -79,6 +80,15 @@ class ObjectiveAdapter(ABC):
         """It answers in the tuned zero_shot prompt, as the lora rung does."""
         mode, max_new_tokens = self._evaluation
         return PromptAnswering(resolve_mode(mode, self.context.labels, self.lora.method), max_new_tokens)
+
+    @property
+    def exports_as(self) -> Literal["merged", "whole"] | None:
+        """A LoRA adapter merges into its base."""
+        return "merged"
+
+    def standalone(self) -> Any:
+        """The adapter merged into a copy of its base (trained or loaded first)."""
+        return standalone_model(self.engine().model, self.exports_as)
 
     def prepare(self) -> None:
         """Train or load before any request is timed."""

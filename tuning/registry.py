@@ -47,6 +47,14 @@ class TuningMethod(Generic[Options]):
 _METHODS: Registry[TuningMethod[Any]] = Registry("tuning method", "ladder.rungs")
 
 
+def export_form(method: TuningMethod[Any]) -> Literal["merged", "whole"] | None:
+    """How a method's trained weights become one plain model for export: the whole model it saves, its adapter
+    merged into the base, or None when it cannot merge (a 4-bit base, virtual tokens)."""
+    if method.artifact == "model":
+        return "whole"
+    return "merged" if method.mergeable else None
+
+
 def register_method(method: TuningMethod[Options], origin: str) -> TuningMethod[Options]:
     """Add a method (through `tuning.tuned.tuned_rung`, which registers its rung beside it)."""
     _METHODS.add(method.name, method, origin)

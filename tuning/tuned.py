@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from harness.cards import AdapterCard
 from harness.data.hashing import content_hash
@@ -23,8 +23,9 @@ from harness.registry import caller_module
 from harness.rungs import RUNGS, Factory, Predictor, PromptAnswering, RungContext, RungType, TunedModel
 from harness.types import Example, Output
 from tuning.artifact import TunedArtifacts
+from tuning.methods import standalone_model
 from tuning.options import LoraOptions, TuneConfig, VirtualTokenOptions
-from tuning.registry import Options, TuningMethod, register_method
+from tuning.registry import Options, TuningMethod, export_form, register_method
 from tuning.search import SearchResult
 from tuning.spaces import Dimension
 from tuning.trainer import Trainer
@@ -94,6 +95,15 @@ class TunedPredictor:
         """It answers in the tuned zero_shot prompt, scoring the labels or generating, as `mode` says."""
         mode = resolve_mode(self.config.mode, self.task.context.labels, self.task.method)
         return PromptAnswering(mode, self.config.max_new_tokens)
+
+    @property
+    def exports_as(self) -> Literal["merged", "whole"] | None:
+        """A method that saves the whole model exports it as it is; a mergeable adapter, merged into its base."""
+        return export_form(self.task.spec)
+
+    def standalone(self) -> Any:
+        """The tuned model as one plain model (searched, trained or loaded first)."""
+        return standalone_model(self.engine().model, self.exports_as)
 
     def search_result(self) -> SearchResult | None:
         """The finished search (every trial, the choice, warnings); None for a fixed run or before it ran."""

@@ -10,6 +10,7 @@ from typing import Any
 import click
 from rich.text import Text
 
+from advisor.cli.export import export
 from advisor.cli.gate import gate, gate_and_exit
 from advisor.cli.prompt import prompt
 from advisor.cli.serve import serve
@@ -293,7 +294,7 @@ def fresh_store(task_file: Path, store: Path | None) -> Path:
     return usual.parent / f"fresh-{stamp}" / "store.sqlite"
 
 
-for command in (gate, check, report, train, init, audit, estimate, serve, prompt):
+for command in (gate, check, report, train, init, audit, estimate, serve, prompt, export):
     main.add_command(command)
 
 

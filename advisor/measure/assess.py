@@ -356,7 +356,7 @@ def _run_rung(
         ranked_on=context.primary_metric,
         extra_metrics=extra,
         details=RungDetails(
-            step=planned.type.step,
+            step=rungs.step_of(planned),
             selection=selection_summary(selection) if selection else None,
             seconds=seconds,
             phases=phases,

@@ -97,12 +97,14 @@ def _plan(run: PreparedRun, bound: BoundRungs) -> Plan:
         tuned = bound.tuned(planned)
         if tuned is not None:
             kind = planned.type.kind
-            if kind not in training_rates:
-                training_rates[kind] = tuned.training_rate(TRAINING_ROWS)
-            epoch_tokens, judged = tuned.epoch_work()
-            judging = judged * model.judging_seconds()  # one scoring pass gives the loss and the metric
             epochs = tuned.planned_epochs(frozenset(searched))
-            train_seconds = epochs * (epoch_tokens / training_rates[kind] + judging)
+            train_seconds = 0.0  # a rung that trains nothing of its own (an export) is not timed training
+            if epochs > 0:
+                if kind not in training_rates:
+                    training_rates[kind] = tuned.training_rate(TRAINING_ROWS)
+                epoch_tokens, judged = tuned.epoch_work()
+                judging = judged * model.judging_seconds()  # one scoring pass gives the loss and the metric
+                train_seconds = epochs * (epoch_tokens / training_rates[kind] + judging)
             family = tuned.search_family()
             if family is not None:
                 searched.add(family)

@@ -20,11 +20,12 @@ from advisor.task.rung_plan import PlannedRung, plan_rungs
 from advisor.task.spec import LoadedTask, load_task
 from harness.data.loading import FieldMap, Splits, load_inputs
 from harness.data.preferences import load_preferences
-from harness.errors import InputError
+from harness.errors import InputError, did_you_mean
 from harness.inference.models import check_model
 from harness.inference.tokenizer import saved_chat_template
 from harness.probes.forgetting import probe_set
 from harness.retrieval.corpus import corpus_documents
+from tuning.registry import export_form, get_method, method_names
 
 T = TypeVar("T")
 
@@ -64,6 +65,7 @@ def preflight(
     every = plan_rungs(spec.rungs, str(task.path), None, spec.endpoints)
     planned = plan_rungs(spec.rungs, str(task.path), only, spec.endpoints, only_option) if only else every
     reached = _with_teachers(task, planned, every, allow_pickle)
+    _check_variants(task, planned, every)
     if sends:
         _in_file(task, check_endpoints, resolve_endpoints(spec, reached), spec)
     splits, labels = load_task_data(task)
@@ -101,6 +103,31 @@ def _with_teachers(
                 f"({error}; the task's rungs: {', '.join(by_name)})"
             ) from None
     return reached
+
+
+def _check_variants(task: LoadedTask, planned: list[PlannedRung], every: list[PlannedRung]) -> None:
+    """A variant (an export) names a tuned rung of the task whose method merges into one model."""
+    by_name = {p.name: p for p in every}
+    for p in planned:
+        name = p.config.variant_of()
+        if name is None:
+            continue
+        where = f"{task.path}: rungs.{p.name}.of"
+        source = by_name.get(name)
+        if source is None:
+            raise InputError(
+                f"{where}: no rung named '{name}' in the task{did_you_mean(name, by_name)} "
+                f"(the task's rungs: {', '.join(by_name)})"
+            )
+        if not source.type.changes_weights:
+            raise InputError(f"{where}: '{name}' is a prompting rung ({source.type.kind}); it has no weights to export")
+        if source.config.variant_of() is not None:
+            raise InputError(f"{where}: '{name}' is itself an export of '{source.config.variant_of()}'; name that rung")
+        if source.type.kind in method_names() and export_form(get_method(source.type.kind)) is None:
+            raise InputError(
+                f"{where}: '{name}' ({source.type.kind}) does not merge into one model (its method says so), so it "
+                "has no export; export a lora, dpo, distill or full rung"
+            )
 
 
 def _check_chat(task: LoadedTask, labels: tuple[str, ...]) -> None:

@@ -127,12 +127,17 @@ class BoundRungs:
         which is not built (nothing of its choice on validation is needed)."""
         return self.build(planned).predictor.tuned() if planned.type.changes_weights else None
 
+    def step_of(self, planned: PlannedRung) -> int:
+        """Its place on the ladder: its type's, or, for a variant of another rung (an export), that rung's."""
+        source = planned.config.variant_of()
+        return self.planned[source].type.step if source in self.planned else planned.type.step
+
     def context_for(self, planned: PlannedRung) -> RungContext:
         """The planned rung's context: answered by its endpoint, its other model, or the task's model."""
         context = self.run.models.context_for(planned.model, self.context, f"{self.source}: rungs.{planned.name}")
         return self.endpoints.context_for(planned, context)
 
-    # ---- the other rungs, as a student sees them (harness.rungs.OtherRungs) -------------------
+    # ---- the other rungs, as a student or an export sees them (harness.rungs.OtherRungs) ------
 
     def fingerprint(self, name: str) -> str:
         """The named rung's fingerprint (it is built, and chooses on validation, when it searches)."""
@@ -150,6 +155,10 @@ class BoundRungs:
         scorer = scorer_for(context.task_type, context.labels)
         run = run_predictor(self._teacher(name), examples, self.store, scorer, latency_sample=0)
         return [record.output for record in run.records]
+
+    def tuned_model(self, name: str) -> TunedModel | None:
+        """The named rung's trained model (built here, trained when its engine is first asked for)."""
+        return self._teacher(name).tuned()
 
     def _teacher(self, name: str) -> Predictor:
         if name not in self._teachers:

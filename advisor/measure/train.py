@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,9 +48,7 @@ def _train(
         if out.exists() and any(out.iterdir()):
             raise InputError(f"{out}: the export folder is not empty")
         if merge:
-            # a private copy: the adapter shares the base's weights with the run's engine, and merging writes them
-            merged = copy.deepcopy(tuned.engine().model).merge_and_unload()
-            merged.save_pretrained(out, safe_serialization=True)
+            tuned.standalone().save_pretrained(out, safe_serialization=True)  # a merged copy
             run.context.engine.tokenizer.save_pretrained(out)
             shutil.copy2(artifact / "card.json", out / "adapter-card.json")
             shutil.copy2(artifact / "card.md", out / "adapter-card.md")

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from harness.errors import InputError
+from harness.errors import InputError, did_you_mean
 from harness.remote.endpoint import Scoring
 from harness.rungs import RungConfig, RungType, get_rung
 
@@ -77,7 +77,8 @@ def plan_rungs(
     if only:
         unknown = [n for n in only if n not in names]
         if unknown:
-            raise InputError(f"{only_option}: {', '.join(unknown)} not in the task (it has: {', '.join(names)})")
+            hint = did_you_mean(unknown[0], names) if len(unknown) == 1 else ""
+            raise InputError(f"{only_option}: {', '.join(unknown)} not in the task{hint} (it has: {', '.join(names)})")
         planned = [p for p in planned if p.name in only]
     return planned
 

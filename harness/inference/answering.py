@@ -10,16 +10,40 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, Protocol
 
 from harness.errors import InputError
-from harness.inference.engine import ChoiceRequest, Engine
+from harness.inference.engine import ChoiceRequest, Generation, TokenCallback
 from harness.inference.prompts import PromptBuilder
 from harness.types import Output
 
 Mode = Literal["score", "generate"]
 Prompt = tuple[Sequence[int], Sequence[int]]
 """(prefix shared with other prompts, the rest) as token ids."""
+
+
+class AnsweringEngine(Protocol):
+    """What answering needs of a model: batched choice scoring and greedy generation (the PyTorch engine of
+    harness/inference/engine.py, or an exported graph's, harness/inference/onnx_engine.py)."""
+
+    def score(
+        self, requests: Sequence[ChoiceRequest], prefix: Sequence[int] = (), adapters: Sequence[str] | None = None
+    ) -> list[list[float]]:
+        """Each choice's summed log-probability after prefix + context, per request."""
+        ...
+
+    def generate(
+        self,
+        prompts: Sequence[Sequence[int]],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str] = (),
+        prefix: Sequence[int] = (),
+        adapters: Sequence[str] | None = None,
+        on_token: TokenCallback | None = None,
+    ) -> list[Generation]:
+        """Greedy completions of prefix + each prompt."""
+        ...
 
 
 def by_prefix(prompts: Sequence[Prompt]) -> dict[tuple[int, ...], list[int]]:
@@ -36,7 +60,7 @@ def whole_prompts(encoded: Sequence[Prompt]) -> list[Prompt]:
 
 
 def label_scores(
-    engine: Engine,
+    engine: AnsweringEngine,
     prompts: PromptBuilder,
     encoded: Sequence[Prompt],
     labels: Sequence[str],
@@ -74,7 +98,7 @@ def best_labels(
 
 
 def answer_by_scoring(
-    engine: Engine,
+    engine: AnsweringEngine,
     prompts: PromptBuilder,
     encoded: Sequence[Prompt],
     labels: Sequence[str],
@@ -85,7 +109,7 @@ def answer_by_scoring(
 
 
 def answer_by_generating(
-    engine: Engine,
+    engine: AnsweringEngine,
     prompts: PromptBuilder,
     encoded: Sequence[Prompt],
     max_new_tokens: int,
@@ -124,7 +148,7 @@ def resolve_mode(mode: str, labels: Sequence[str], rung: str) -> Mode:
 
 
 def answer(
-    engine: Engine,
+    engine: AnsweringEngine,
     prompts: PromptBuilder,
     encoded: Sequence[Prompt],
     labels: Sequence[str],
