@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+from harness.inference import batched_lora
 from harness.inference.adapter_routing import BASE_ADAPTER
 from harness.inference.batched_lora import BatchedLora, unbatchable
 from harness.inference.engine import Engine
@@ -59,10 +60,14 @@ def stacked(model: Any, folders: list[Path]) -> tuple[Any, BatchedLora]:
     return base, lora
 
 
+@pytest.mark.parametrize("path", ["gathered", "masked"])
 @pytest.mark.parametrize("count", [1, 4, 16])
 def test_stacked_adapters_give_peft_s_logits_row_by_row(
-    tiny_model: Any, folders: list[Path], reference: Any, count: int
+    tiny_model: Any, folders: list[Path], reference: Any, count: int, path: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both ways of mixing adapters in a pass, each row's adapter gathered or every slot masked, forced here
+    (the engine picks by the rows' length)."""
+    monkeypatch.setattr(batched_lora, "_MASKED_SLOT_TOKENS", 0 if path == "gathered" else 10**9)
     base, lora = stacked(tiny_model, folders[:count])
     torch.manual_seed(0)
     rows = 2 * count + 1
