@@ -130,22 +130,26 @@ class _Stack:
         self.a[slot].zero_()
         self.b[slot].zero_()
 
-    def single(self, x: torch.Tensor, slot: int) -> torch.Tensor:
-        """The LoRA term of one adapter for every row: two plain matmuls, nothing gathered."""
-        return (x.to(self.dtype) @ self.a[slot].T) @ self.b[slot]
+    # Each way adds the LoRA term into `out` (rows, tokens, out features) in place: a prefill's term is as large
+    # as the layer's output, and a fresh tensor for it, then another for the sum, cost more than the matmuls.
 
-    def gathered(self, x: torch.Tensor, slots: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Each row's LoRA term through its own slot's A and B, gathered per row: x (rows, tokens, in)."""
-        a, b = self.a[slots], self.b[slots]  # (rows, r, in), (rows, r, out): one gather per sequence
-        hidden = torch.bmm(x.to(self.dtype), a.transpose(1, 2))
-        return torch.bmm(hidden, b) * weights[:, None, None]
+    def add_single(self, x: torch.Tensor, slot: int, out: torch.Tensor) -> None:
+        """One adapter for every row: two plain matmuls, nothing gathered."""
+        hidden = x.reshape(-1, self.features_in) @ self.a[slot].T
+        out.view(-1, self.features_out).addmm_(hidden, self.b[slot])
 
-    def masked(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Each row's LoRA term through every slot below mask's width at once, the others' ranks masked to zero:
-        x (rows, tokens, in), mask (rows, 1, span * r)."""
+    def add_gathered(self, x: torch.Tensor, slots: torch.Tensor, weights: torch.Tensor, out: torch.Tensor) -> None:
+        """Each row through its own slot's A and B, gathered per row (one copy of an adapter per sequence)."""
+        hidden = torch.bmm(x, self.a[slots].transpose(1, 2)) * weights[:, None, None]
+        out.baddbmm_(hidden, self.b[slots])
+
+    def add_masked(self, x: torch.Tensor, mask: torch.Tensor, out: torch.Tensor) -> None:
+        """Each row through every slot below the mask's width at once, the other slots' ranks masked to zero:
+        mask (rows, 1, span * r)."""
         span = mask.shape[-1] // self.rank
-        hidden = x.to(self.dtype) @ self.a[:span].reshape(-1, self.features_in).T  # views: the stack is contiguous
-        return (hidden * mask) @ self.b[:span].reshape(-1, self.features_out)
+        a, b = self.a[:span].reshape(-1, self.features_in), self.b[:span].reshape(-1, self.features_out)  # views
+        hidden = (x @ a.T) * mask
+        out.view(-1, self.features_out).addmm_(hidden.view(-1, mask.shape[-1]), b)
 
     def bytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.a, self.b))
@@ -245,18 +249,22 @@ class BatchedLora:
             route = self._route
             if route is None or route.base_only:
                 return None
-            x = args[0]
-            if route.single is not None:
-                return output + stack.single(x, route.single).to(output.dtype)
-            if x.shape[0] != len(route.slots):
+            x = args[0] if args[0].dim() == 3 else args[0][:, None]  # (rows, tokens, in)
+            if x.shape[0] != len(route.slots) and route.single is None:
                 raise ValueError(f"{len(route.slots)} adapter names for {x.shape[0]} rows")
-            rows = x if x.dim() == 3 else x[:, None]
-            if route.masks_beat_gathers(rows.shape[1]):
-                delta = stack.masked(rows, route.mask(stack.rank, output.device, stack.dtype))
+            # the stacks hold the model's compute dtype; a 4-bit base's layers may give back another one
+            same = output.dtype == stack.dtype and output.is_contiguous()
+            out = (output if same else torch.zeros(output.shape, dtype=stack.dtype, device=output.device)).view(
+                *x.shape[:2], -1
+            )
+            x = x.to(stack.dtype)
+            if route.single is not None:
+                stack.add_single(x, route.single, out)
+            elif route.masks_beat_gathers(x.shape[1]):
+                stack.add_masked(x, route.mask(stack.rank, output.device, stack.dtype), out)
             else:
-                slots, weights = route.on(output.device, stack.dtype)
-                delta = stack.gathered(rows, slots, weights)
-            return output + delta.view(output.shape).to(output.dtype)
+                stack.add_gathered(x, *route.on(output.device, stack.dtype), out)
+            return output if same else output + out.view(output.shape).to(output.dtype)
 
         return add_lora
 
