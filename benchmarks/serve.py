@@ -9,7 +9,7 @@ requests/s, generated tokens/s, p50/p95 latency and the server's peak RSS under 
 - (c) merged: one adapter merged into the base, served alone (the ceiling: no adapter work at all).
 
     python benchmarks/serve.py [--adapters 1,4,16] [--max-tokens 8,64] [--requests 48] [--clients 16] [--keep DIR]
-                               [--no-naive] [--rounds N]
+                               [--no-naive] [--rounds N] [--batch-window-ms MS]
 
 Targets (issue 17): (a) >= 4x (b) at 64 tokens and >= 2x at 8; (a)'s memory with 16 adapters <= 1.1 x ((c)'s +
 15 x one adapter's size). Issue 35 (stacked adapters, harness/inference/batched_lora.py): (a) >= 0.8x (c) with 4
@@ -102,9 +102,10 @@ def free_port() -> int:
 class Server:
     """`advisor serve` in a subprocess on a free loopback port; stopped with SIGTERM."""
 
-    def __init__(self, task: Path, log: Path, extra: Sequence[str]):
+    def __init__(self, task: Path, log: Path, extra: Sequence[str], window_ms: float):
         self.port = free_port()
-        command = [*ADVISOR, "serve", str(task), "--port", str(self.port), "--max-adapters", "16", *extra]
+        command = [*ADVISOR, "serve", str(task), "--port", str(self.port), "--max-adapters", "16"]
+        command += ["--batch-window-ms", str(window_ms), *extra]
         environment = {**os.environ, "PYTHONPATH": str(ROOT)}
         with log.open("w") as sink:
             self.process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=sink)
@@ -221,7 +222,7 @@ def measure(
     name: str, task: Path, extra: Sequence[str], models: Sequence[str], args: argparse.Namespace, log: Path
 ) -> dict[str, Any]:
     """One server: warmed on every model, then loaded once per max_tokens."""
-    server = Server(task, log, extra)
+    server = Server(task, log, extra, args.batch_window_ms)
     try:
         asyncio.run(load(server.url, models, tickets(len(models)), 1, 4))  # every adapter loaded and touched
         results: dict[str, Any] = {}
@@ -274,6 +275,12 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (adapters, tasks, server logs)")
     parser.add_argument("--no-naive", action="store_true", help="skip (b): the mixed/merged targets only")
     parser.add_argument("--rounds", type=int, default=1, help="load each server this many times; report the best")
+    parser.add_argument(
+        "--batch-window-ms",
+        type=float,
+        default=10.0,
+        help="every server's batch window; a wider one fills each wave's batch whatever the clients' timing",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.adapters.split(",")]
     args.max_tokens = [int(n) for n in args.max_tokens.split(",")]

@@ -48,6 +48,13 @@ from advisor.cli.support import err_console, reports_errors, task_argument
     help="Requests in flight at once; more are answered 429.",
 )
 @click.option(
+    "--batch-window-ms",
+    type=click.FloatRange(min=0, max=10_000),
+    default=10.0,
+    show_default=True,
+    help="How long a batch waits after its first request for others to join it (more: fuller batches, more latency).",
+)
+@click.option(
     "--no-batching",
     is_flag=True,
     help="Answer one request at a time, switching adapters per request (the naive way; a benchmark baseline).",
@@ -71,6 +78,7 @@ def serve(
     api_key_env: str | None,
     max_tokens_limit: int,
     max_concurrency: int,
+    batch_window_ms: float,
     no_batching: bool,
     engine: str,
     device: str,
@@ -100,6 +108,7 @@ def serve(
         api_key_env=api_key_env,
         max_tokens_limit=max_tokens_limit,
         max_concurrency=max_concurrency,
+        batch_window_ms=batch_window_ms,
         no_batching=no_batching,
         engine=engine,
         device=device,

@@ -7,9 +7,10 @@ A request's `model` is one of:
 - a prompting rung (`few_shot_similar`): the base, with the rung's prompt built from the task's data;
 - an `--adapter NAME=PATH` entry: that adapter, the messages as sent.
 
-Adapters whose method can share the base in one forward pass (LoRA on linear layers without DoRA,
-over the full-precision base: harness/inference/batched_lora.py) go to the shared group; the others
-(QLoRA's nf4 base, IA3, prompt and prefix tuning, full fine-tunes, DoRA) each run on a model of their own.
+Adapters whose method can share a base in one forward pass (LoRA on linear layers without DoRA:
+harness/inference/batched_lora.py) go to the shared group, stacked on the base they were trained on: the
+task's model in full precision, or for QLoRA the run's one nf4 base. The others (IA3, prompt and prefix
+tuning, full fine-tunes, DoRA) each run on a model of their own.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ RAW = ":raw"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
 
 Group = Literal["shared", "own"]
+BaseKind = Literal["copy", "quantized"]  # a tuning method's `base`: the full-precision model, or its nf4 load
+FULL, QUANTIZED = "copy", "quantized"
 
 
 @dataclass(frozen=True)
@@ -43,10 +46,11 @@ class ServedAdapter:
     name: str
     path: Path
     method: str
-    group: Group  # shared: a LoRA adapter on the one base; own: a model of its own
+    group: Group  # shared: a LoRA adapter stacked on a shared base; own: a model of its own
     rung: PlannedRung | None = None  # the task's tuned rung it came from; None for --adapter
     # how that rung's model answers in the tuned prompt (TunedModel.answering); None: through its own predict
     answering: PromptAnswering | None = None
+    base: BaseKind = "copy"  # the shared base it is stacked on (QLoRA: the nf4 one)
 
 
 @dataclass(frozen=True)
@@ -108,7 +112,9 @@ class Catalog:
         width = max(len(i) for i in self.model_ids()) + 2
         lines = [f"{BASE:<{width}}{self.base_model}: the messages as sent"]
         for adapter in self.adapters:
-            where = "on the shared base" if adapter.group == "shared" else "on a model of its own"
+            where = "on a model of its own"
+            if adapter.group == "shared":
+                where = "on the shared nf4 base" if adapter.base == QUANTIZED else "on the shared base"
             if adapter.rung is not None:
                 lines.append(
                     f"{adapter.name:<{width}}{adapter.method} {where}, in the rung's own prompt ({adapter.path})"
@@ -172,9 +178,10 @@ def build_catalog(
             continue
         spec = get_method(method)
         config = _adapter_config(folder)
-        shares = spec.base == "copy" and spec.artifact == "adapter" and config is not None and _mixes(config)
+        shares = spec.artifact == "adapter" and config is not None and _mixes(config)
         declared = (answering or {}).get(planned.name)
-        adapters.append(ServedAdapter(planned.name, folder, method, "shared" if shares else "own", planned, declared))
+        group: Group = "shared" if shares else "own"
+        adapters.append(ServedAdapter(planned.name, folder, method, group, planned, declared, spec.base))
     adapters += [extra_adapter(name, folder) for name, folder in extra]
     names = [BASE, *(a.name for a in adapters), *(r.name for r in prompting)]
     for name in names:

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from advisor.serving.batcher import Job
-from advisor.serving.catalog import ServedAdapter
+from advisor.serving.catalog import FULL, ServedAdapter
 from advisor.serving.pool import ModelPool
 from harness.inference.answering import Mode, Prompt, answer
 from harness.inference.engine import Engine, TokenCallback
@@ -25,7 +25,28 @@ from harness.inference.prompts import PromptBuilder
 from harness.rungs import Predictor
 from harness.types import Example
 
-SHARED = "shared"
+SHARED = "shared"  # the group of the full-precision shared base; the nf4 one's is shared_group(QUANTIZED)
+
+
+def shared_group(base: str) -> str:
+    """The group of jobs on the shared base of this kind (FULL or QUANTIZED)."""
+    return SHARED if base == FULL else f"{SHARED}:{base}"
+
+
+def group_of(adapter: ServedAdapter | None) -> str:
+    """Where an adapter's rows run: its shared base's group, or its own name (a model of its own)."""
+    if adapter is None:
+        return SHARED
+    return shared_group(adapter.base) if adapter.group == "shared" else adapter.name
+
+
+def _shared_base(group: str) -> str | None:
+    """The kind of shared base a group runs on; None for a model of its own (served names hold no ':')."""
+    if group == SHARED:
+        return FULL
+    head, _, base = group.partition(":")
+    return base if head == SHARED and base else None
+
 
 _Run = Callable[[Engine, Sequence[Job], "list[str] | None"], Sequence[Any]]
 """One call on an engine for a chunk of jobs, with the rows' adapter names (None: the model as it is)."""
@@ -74,10 +95,11 @@ class Logprobs:
 
 @dataclass(frozen=True)
 class Answer:
-    """Shared-base tuned rungs answering in their own prompt, in one mode."""
+    """Shared-base tuned rungs answering in their own prompt, in one mode, on one shared base's group."""
 
     mode: Mode
     max_new_tokens: int
+    group: str = SHARED
 
 
 @dataclass(frozen=True)
@@ -170,31 +192,33 @@ class Executor:
                 engine, self.tuned_prompts, encoded, self.labels, key.mode, key.max_new_tokens, adapters=names
             )
 
-        return self._on_engine(SHARED, jobs, run)
+        return self._on_engine(key.group, jobs, run)
 
     def _on_engine(self, group: str, jobs: Sequence[Job], run: _Run) -> list[Any]:
         """`run` over the jobs in chunks the model can take at once: mixed adapters, or one row per switch."""
         results: list[Any] = []
-        if group != SHARED:
+        base = _shared_base(group)
+        if base is None:
             adapter = jobs[0].payload.adapter
             tuned = self.pool.own(adapter).tuned()
             assert tuned is not None  # the pool only keeps tuned rungs
             return list(run(tuned.engine(), jobs, None))
+        engine = self.pool.shared_on(base)
         if self.switching:
             for job in jobs:
                 with self.pool.switched_to(job.payload.adapter):
                     self.counter.count([job.payload.adapter])
-                    results += run(self.pool.shared, [job], None)
+                    results += run(engine, [job], None)
             return results
         for chunk in self._chunks(jobs):
             adapters = [job.payload.adapter for job in chunk]
             self.counter.count(adapters)
-            # one adapter for every row: peft's plain path, without gathering rows per adapter in every layer
+            # one adapter for every row: its two plain matmuls, and the engine's cached prefix stays usable
             if len(_distinct(adapters)) == 1:
                 with self.pool.switched_to(adapters[0]):
-                    results += run(self.pool.shared, chunk, None)
+                    results += run(engine, chunk, None)
             else:
-                results += run(self.pool.shared, chunk, self.pool.row_names(adapters))
+                results += run(engine, chunk, self.pool.row_names(adapters))
         return results
 
     def _rung(self, key: RungAnswer, jobs: Sequence[Job]) -> list[Any]:

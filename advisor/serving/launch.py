@@ -142,7 +142,14 @@ def build_app(run: PreparedRun, catalog: Catalog, options: ServeOptions, key: st
         return load_model(run.source, placement.device, placement.dtype)
 
     own = Engine.deferred(fresh_base, base.tokenizer, placement.device, max_batch_tokens=base.max_batch_tokens)
-    pool = ModelPool(base, lambda rung: rungs.build(rung, engine=own).predictor, options.max_adapters)
+
+    def nf4_base() -> Engine:  # the QLoRA adapters' shared base: the run's one nf4 load, as training used it
+        from tuning.methods import quantized_base
+
+        model = quantized_base(context.model_path, placement.device)
+        return Engine(model, base.tokenizer, max_batch_tokens=base.max_batch_tokens)
+
+    pool = ModelPool(base, lambda rung: rungs.build(rung, engine=own).predictor, options.max_adapters, nf4_base)
     pool.start(catalog)
     built: dict[str, Predictor] = {}
 

@@ -17,7 +17,6 @@ from advisor.serving.batcher import Batcher, Job
 from advisor.serving.catalog import BASE, RAW, Catalog, Route
 from advisor.serving.errors import APIError
 from advisor.serving.execution import (
-    SHARED,
     Answer,
     ExampleWork,
     Generate,
@@ -25,6 +24,7 @@ from advisor.serving.execution import (
     PromptWork,
     RungAnswer,
     TokensWork,
+    group_of,
 )
 from advisor.serving.schemas import (
     AssistantMessage,
@@ -240,7 +240,11 @@ class Requests:
         logprobs = None
         if body.logprobs is not None:
             sequence = (*tokens, *generated)
-            job = Job(Logprobs(_group(route), body.logprobs), TokensWork(sequence, route.adapter), cost=len(sequence))
+            job = Job(
+                Logprobs(group_of(route.adapter), body.logprobs),
+                TokensWork(sequence, route.adapter),
+                cost=len(sequence),
+            )
             scored: list[TokenLogprob] = await self.batcher.submit(job)
             start = 0 if body.echo else len(tokens)
             spans = self._prompt_spans(prompt) if body.echo else []
@@ -287,7 +291,9 @@ class Requests:
 
     def _generate_job(self, route: Route, tokens: list[int], max_new: int, stop: tuple[str, ...]) -> Job:
         return Job(
-            Generate(_group(route), max_new, stop), TokensWork(tuple(tokens), route.adapter), len(tokens) + max_new
+            Generate(group_of(route.adapter), max_new, stop),
+            TokensWork(tuple(tokens), route.adapter),
+            len(tokens) + max_new,
         )
 
     def _rung_job(self, route: Route, text: str, request_id: str) -> Job:
@@ -302,7 +308,7 @@ class Requests:
             size = self._fits(len(prompt[0]) + len(prompt[1]), "messages")
             answer_tokens = (len(self.tuned_prompts.choice_tokens(label)) for label in self.labels)
             new = max_new_tokens if mode == "generate" else max(answer_tokens, default=0)
-            return Job(Answer(mode, max_new_tokens), PromptWork(prompt, adapter), size + new)
+            return Job(Answer(mode, max_new_tokens, group_of(adapter)), PromptWork(prompt, adapter), size + new)
         size = self._fits(len(self.tokenizer(text, add_special_tokens=False)["input_ids"]), "messages")
         return Job(RungAnswer(route.rung.name), ExampleWork(example, adapter), size + _RUNG_COST)
 
@@ -325,10 +331,6 @@ class Requests:
             return "stop"
         full = self.tokenizer.decode(list(generation.tokens), skip_special_tokens=True)
         return "stop" if len(generation.text) < len(full) else "length"
-
-
-def _group(route: Route) -> str:
-    return SHARED if route.adapter is None or route.adapter.group == "shared" else route.adapter.name
 
 
 def _user_text(body: ChatRequest) -> str:

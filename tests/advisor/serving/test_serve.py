@@ -389,7 +389,7 @@ def test_the_vllm_launch_serves_every_lora_adapter_and_passes_the_key_in_the_env
         require_vllm(lambda: False)
 
 
-def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
+def test_served_qlora_rungs_share_one_nf4_base_stacked_in_one_pass_or_as_models_of_their_own(
     tiny_model: Any, tiny_tokenizer: Any, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
     from dataclasses import replace
@@ -397,6 +397,7 @@ def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
     from harness.rungs import RUNGS
     from harness.types import Example
     from tests.tuning.test_tuning import context
+    from tuning.methods import quantized_base
     from tuning.options import LoraOptions
     from tuning.tuned import TunedPredictor
 
@@ -406,6 +407,8 @@ def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
                "q2": LoraOptions(r=2, epochs=1, batch_tokens=256, max_batch_size=4, search=False)}  # fmt: skip
     predictors = {name: TunedPredictor("qlora", config, ctx) for name, config in configs.items()}
     rungs = {name: PlannedRung(name, RUNGS.get("qlora"), config) for name, config in configs.items()}
+
+    # as models of their own (what a QLoRA rung that cannot be stacked, DoRA say, gets): one nf4 base under both
     pool = ModelPool(Engine(copy.deepcopy(tiny_model), tiny_tokenizer), lambda r: predictors[r.name], 2)
     pool.start(build_catalog("tiny", [], [], [], "task.yaml"))
     for name in configs:
@@ -421,3 +424,32 @@ def test_two_served_qlora_rungs_share_one_nf4_base_and_health_counts_it_once(
     shared = weights["shared_by_own_models"]
     assert shared >= sum(t.numel() for t in models[0].parameters() if t.dtype == torch.uint8)
     assert all(0 < weights["own_models"][name] < shared / 4 for name in configs)  # each one's adapter only
+
+    # as the catalog serves them: stacked on the one nf4 base, rows for both in one pass. A step or two of training
+    # barely moves B, so each rung's B is drawn at random (in its model and its saved adapter) to make it count.
+    trained = []
+    for index, (name, predictor) in enumerate(predictors.items()):
+        model = predictor.engine().model
+        torch.manual_seed(index)
+        for parameter_name, parameter in model.named_parameters():
+            if "lora_B" in parameter_name:
+                parameter.data.uniform_(-0.5, 0.5)
+        model.save_pretrained(str(tmp_path / "drawn" / name))
+        trained.append((rungs[name], "qlora", tmp_path / "drawn" / name))
+    catalog = build_catalog("tiny", trained, [], [], "task.yaml")
+    assert {(a.group, a.base) for a in catalog.adapters} == {("shared", "quantized")}
+    nf4 = Engine(quantized_base(str(tiny_model_dir), "cpu"), tiny_tokenizer)
+    stacked = ModelPool(Engine(copy.deepcopy(tiny_model), tiny_tokenizer), no_own_models, 2, lambda: nf4)
+    stacked.start(catalog)
+    q4, q2 = catalog.adapters
+    prompts = ids(tiny_tokenizer, PROMPTS[:3])
+    mixed = stacked.shared_on("quantized").generate(prompts, max_new_tokens=6, adapters=stacked.row_names([q4, q2, q4]))
+    for prompt, name, generation in zip(prompts, ["q4", "q2", "q4"], mixed, strict=True):
+        assert generation == predictors[name].engine().generate([prompt], max_new_tokens=6)[0]
+    assert mixed != nf4.generate(prompts, max_new_tokens=6)  # the adapters change the answers
+    with pytest.raises(ValueError, match="different shared bases"):
+        stacked.row_names([q4, ServedAdapter("full", tmp_path, "lora", "shared")])
+    held = stacked.weight_bytes
+    assert held["shared_nf4_base"] == sum(t.numel() * t.element_size() for t in nf4.model.parameters())
+    assert set(held["adapters"]) == {"q4", "q2"} and held["own_models"] == {}
+    assert {id(t) for t in nf4.model.parameters() if t.dtype == torch.uint8} == quantized[0]  # the same nf4 base

@@ -120,14 +120,15 @@ def server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> It
         f"  - {{rung: lora, name: lora_gen, mode: generate, max_new_tokens: 4, {TUNING}}}\n"
         f"  - {{rung: lora, name: lora_wide, r: 8, epochs: 1, search: false}}\n"
         "  - {rung: ia3, epochs: 1, search: false, batch_tokens: 256, max_batch_size: 4}\n"
+        f"  - {{rung: qlora, {TUNING}}}\n"
         "evaluation: {latency_sample: 1, bootstrap_resamples: 100}\n"
         "forgetting: {max_items: 10}\n",
         encoding="utf-8",
     )
     out = folder / "run.json"
-    # one process trains lora and ia3 (not LoRA: served on a model of its own) and assesses them; a separate
-    # `advisor train` for each first cost two more processes for the same cached adapters
-    advisor("assess", str(task), "--rungs", "zero_shot,lora,lora_gen,ia3", "-o", str(out))
+    # one process trains lora, ia3 (not LoRA: served on a model of its own) and qlora (stacked on the nf4 base) and
+    # assesses them; a separate `advisor train` for each first cost more processes for the same cached adapters
+    advisor("assess", str(task), "--rungs", "zero_shot,lora,lora_gen,ia3,qlora", "-o", str(out))
     assessed = json.loads(out.read_text())
     artifact = next(rung["training"]["artifact"] for rung in assessed["rungs"] if rung["name"] == "lora")
     texts = {row["id"]: row["text"] for row in rows}
@@ -184,16 +185,21 @@ def health(url: str) -> dict[str, Any]:
 
 def test_models_lists_the_base_every_trained_rung_and_the_extra_adapter(server: Server) -> None:
     ids = [model.id for model in server.client().models.list().data]
-    assert ids == ["base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "ia3", "ia3:raw", "extra", "zero_shot"]
+    assert ids == [
+        *("base", "lora", "lora:raw", "lora_gen", "lora_gen:raw", "ia3", "ia3:raw", "qlora", "qlora:raw"),
+        *("extra", "zero_shot"),
+    ]
 
 
 def test_a_rung_answers_through_the_server_as_the_assessment_answered(server: Server) -> None:
     client = server.client()
-    for rung in ("lora", "lora_gen", "ia3", "zero_shot"):
+    for rung in ("lora", "lora_gen", "ia3", "qlora", "zero_shot"):
         for text in server.inputs:
             response = chat(client, rung, text)
             assert response.choices[0].message.content == server.answers[rung][text], (rung, text)
             assert response.usage.prompt_tokens > 0 and response.usage.completion_tokens > 0
+    weights = health(server.url)["weight_bytes"]  # qlora stacked on the run's nf4 base, not a model of its own
+    assert weights["shared_nf4_base"] > 0 and "qlora" in weights["adapters"] and "qlora" not in weights["own_models"]
 
 
 def test_concurrent_requests_for_different_adapters_get_the_answers_they_get_alone(server: Server) -> None:
@@ -319,7 +325,7 @@ def test_bad_requests_get_one_clear_message_in_openai_shape(server: Server) -> N
 
 def test_the_server_says_where_it_listens_and_nothing_else_on_stderr(server: Server) -> None:
     lines = [line for line in server.log.read_text().splitlines() if line.strip()]
-    assert any(line.startswith("serving 9 models on http://127.0.0.1:") for line in lines), lines
+    assert any(line.startswith("serving 11 models on http://127.0.0.1:") for line in lines), lines
     assert not [line for line in lines if "arning" in line or "Traceback" in line], lines
 
 
