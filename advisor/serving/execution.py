@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from advisor.serving.batcher import Job
 from advisor.serving.catalog import FULL, ServedAdapter
@@ -25,27 +25,25 @@ from harness.inference.prompts import PromptBuilder
 from harness.rungs import Predictor
 from harness.types import Example
 
-SHARED = "shared"  # the group of the full-precision shared base; the nf4 one's is shared_group(QUANTIZED)
+
+class Models(NamedTuple):
+    """The model a group of jobs runs on: a shared base of one kind (FULL or QUANTIZED), every adapter stacked
+    on it, or one adapter's model of its own."""
+
+    shared: bool
+    name: str  # the shared base's kind, or the own model's adapter name
 
 
-def shared_group(base: str) -> str:
-    """The group of jobs on the shared base of this kind (FULL or QUANTIZED)."""
-    return SHARED if base == FULL else f"{SHARED}:{base}"
+SHARED = Models(shared=True, name=FULL)  # the full-precision shared base
 
 
-def group_of(adapter: ServedAdapter | None) -> str:
-    """Where an adapter's rows run: its shared base's group, or its own name (a model of its own)."""
+def group_of(adapter: ServedAdapter | None) -> Models:
+    """Where an adapter's rows run (None: the base's rows, on the full-precision shared base)."""
     if adapter is None:
         return SHARED
-    return shared_group(adapter.base) if adapter.group == "shared" else adapter.name
-
-
-def _shared_base(group: str) -> str | None:
-    """The kind of shared base a group runs on; None for a model of its own (served names hold no ':')."""
-    if group == SHARED:
-        return FULL
-    head, _, base = group.partition(":")
-    return base if head == SHARED and base else None
+    if adapter.group == "shared":
+        return Models(shared=True, name=adapter.base)
+    return Models(shared=False, name=adapter.name)
 
 
 _Run = Callable[[Engine, Sequence[Job], "list[str] | None"], Sequence[Any]]
@@ -78,9 +76,9 @@ class PassCounter:
 
 @dataclass(frozen=True)
 class Generate:
-    """Greedy completions with these settings on one model group (SHARED, or an own adapter's name)."""
+    """Greedy completions with these settings on one model group."""
 
-    group: str
+    group: Models
     max_new_tokens: int
     stop: tuple[str, ...] = ()
 
@@ -89,7 +87,7 @@ class Generate:
 class Logprobs:
     """Per-token log-probabilities (and the `top` likeliest tokens) on one model group."""
 
-    group: str
+    group: Models
     top: int
 
 
@@ -99,7 +97,7 @@ class Answer:
 
     mode: Mode
     max_new_tokens: int
-    group: str = SHARED
+    group: Models
 
 
 @dataclass(frozen=True)
@@ -194,16 +192,15 @@ class Executor:
 
         return self._on_engine(key.group, jobs, run)
 
-    def _on_engine(self, group: str, jobs: Sequence[Job], run: _Run) -> list[Any]:
+    def _on_engine(self, group: Models, jobs: Sequence[Job], run: _Run) -> list[Any]:
         """`run` over the jobs in chunks the model can take at once: mixed adapters, or one row per switch."""
         results: list[Any] = []
-        base = _shared_base(group)
-        if base is None:
+        if not group.shared:
             adapter = jobs[0].payload.adapter
             tuned = self.pool.own(adapter).tuned()
             assert tuned is not None  # the pool only keeps tuned rungs
             return list(run(tuned.engine(), jobs, None))
-        engine = self.pool.shared_on(base)
+        engine = self.pool.shared_on(group.name)
         if self.switching:
             for job in jobs:
                 with self.pool.switched_to(job.payload.adapter):

@@ -165,7 +165,7 @@ def test_the_pool_keeps_at_most_max_adapters_and_reloads_the_dropped_one(
 def test_switching_adapters_per_request_answers_as_the_mixed_batch_and_counts_one_row_per_pass(
     tiny_model: Any, tiny_tokenizer: Any, adapters: dict[str, Path]
 ) -> None:
-    from advisor.serving.execution import Executor, Generate, TokensWork
+    from advisor.serving.execution import SHARED, Executor, Generate, TokensWork
 
     pool = pool_of(tiny_model, tiny_tokenizer, adapters, max_adapters=3)
     a, b, _ = served(adapters)
@@ -174,7 +174,7 @@ def test_switching_adapters_per_request_answers_as_the_mixed_batch_and_counts_on
     prompts = PromptBuilder(tiny_tokenizer, PromptFormat(instruction="Route the ticket.", labels=("billing",)))
     mixed = Executor(pool, prompts, ("billing",), _no_prompting)
     switching = Executor(pool, prompts, ("billing",), _no_prompting, switching=True)
-    key = Generate("shared", max_new_tokens=5)
+    key = Generate(SHARED, max_new_tokens=5)
     assert switching(key, jobs) == mixed(key, jobs)
     assert mixed.counter.as_dict() == {"passes": 1, "rows": 4, "widest": 4, "most_adapters": 3, "mixed": 1}
     assert switching.counter.as_dict() == {"passes": 4, "rows": 4, "widest": 1, "most_adapters": 1, "mixed": 0}
