@@ -273,21 +273,24 @@ class BatchedLora:
 class _Route:
     """One forward pass's routing, worked out once for all its layers: one slot for every row, or each row's."""
 
-    base_only: bool
     single: int | None  # every row through this slot
     slots: torch.Tensor  # per row (the base's rows: any slot, weight 0)
     weights: torch.Tensor
-    span: int  # slots up to the highest one a row uses: what a masked pass multiplies by
-    _placed: dict[tuple[Any, ...], Any] = field(default_factory=dict)
+    span: int  # slots up to the highest one a row uses (0: every row is the base's): what a masked pass reads
+    _placed: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    _masks: dict[tuple[int, torch.device, torch.dtype], torch.Tensor] = field(default_factory=dict)
 
     @classmethod
     def of(cls, names: list[str], slot_of: dict[str, int]) -> _Route:
-        base_only = all(name == BASE_ADAPTER for name in names)
-        single = slot_of[names[0]] if len(set(names)) == 1 and not base_only else None
+        span = max((slot_of[name] for name in names if name != BASE_ADAPTER), default=-1) + 1
+        single = slot_of[names[0]] if len(set(names)) == 1 and span else None
         slots = torch.tensor([slot_of.get(name, 0) for name in names])
         weights = torch.tensor([float(name != BASE_ADAPTER) for name in names])
-        span = max((slot_of[name] for name in names if name != BASE_ADAPTER), default=-1) + 1
-        return cls(base_only, single, slots, weights, span)
+        return cls(single, slots, weights, span)
+
+    @property
+    def base_only(self) -> bool:
+        return self.span == 0
 
     def masks_beat_gathers(self, tokens: int) -> bool:
         """Whether every slot at once, masked, costs less than gathering each row's: a gather copies a row's A and
@@ -296,18 +299,14 @@ class _Route:
 
     def on(self, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """The per-row slots and weights on this device (moved once per pass, not once per layer)."""
-        key = ("on", device, dtype)
-        if key not in self._placed:
-            self._placed[key] = (self.slots.to(device), self.weights.to(device, dtype))
-        placed: tuple[torch.Tensor, torch.Tensor] = self._placed[key]
-        return placed
+        if (device, dtype) not in self._placed:
+            self._placed[device, dtype] = (self.slots.to(device), self.weights.to(device, dtype))
+        return self._placed[device, dtype]
 
     def mask(self, rank: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """(rows, 1, span * rank): each row's weight over its own slot's ranks, zero over every other slot's."""
-        key = ("mask", rank, device, dtype)
-        if key not in self._placed:
+        if (rank, device, dtype) not in self._masks:
             mask = torch.zeros((len(self.slots), self.span, rank), dtype=dtype)
             mask[torch.arange(len(self.slots)), self.slots] = self.weights.to(dtype)[:, None]
-            self._placed[key] = mask.view(len(self.slots), 1, -1).to(device)
-        placed: torch.Tensor = self._placed[key]
-        return placed
+            self._masks[rank, device, dtype] = mask.view(len(self.slots), 1, -1).to(device)
+        return self._masks[rank, device, dtype]
