@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import ROOT, write_result
 from harness.inference.answering import AnsweringEngine, answer
+from harness.inference.onnx_quantize import quantize_dynamic_int8
 from harness.types import Example, Output
 
 EXAMPLE = ROOT / "examples" / "support_tickets" / "task.yaml"
@@ -115,19 +116,8 @@ def compared(result: dict[str, Any], reference: dict[str, Any], test: Sequence[E
 
 def naive_int8(fp32_graph: Path, folder: Path) -> Path:
     """Every linear layer int8 (the down projections and the head included): the recipe not shipped."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    prepared, target = folder / "pre.onnx", folder / "model.all.onnx"
-    quant_pre_process(
-        str(fp32_graph),
-        str(prepared),
-        skip_symbolic_shape=True,
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        external_data_location="pre.onnx.data",
-    )
-    quantize_dynamic(str(prepared), str(target), weight_type=QuantType.QInt8, use_external_data_format=True)
+    target = folder / "model.all.onnx"
+    quantize_dynamic_int8(fp32_graph, target)
     return target
 
 

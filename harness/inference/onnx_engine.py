@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from harness.inference.batching import token_budget_batches
-from harness.inference.choice_rows import ChoiceRequest, ScoringRow, scoring_row
+from harness.inference.choice_rows import ChoiceRequest, ScoringRow, scoring_row, tree_mask
 from harness.inference.engine import Generation, TokenCallback
 from harness.inference.onnx_graph import INPUTS, PAST
 
@@ -228,13 +228,10 @@ def _no_adapters(adapters: Sequence[str] | None) -> None:
 
 
 def _tree_mask(segments: Any) -> Any:
-    """(batch, 1, T, T) bool: causal, context visible to all, blocks blind to each other, pads inert."""
-    width = segments.shape[1]
-    causal = np.tril(np.ones((width, width), dtype=bool))
-    key, query = segments[:, None, :], segments[:, :, None]
-    allowed = causal[None] & ((key == 0) | (key == query)) & (key >= 0) & (query >= 0)
-    allowed |= np.eye(width, dtype=bool)[None]  # a pad row that sees nothing would give NaN; its output is unused
-    return allowed[:, None]
+    """The scoring rows' tree mask (harness/inference/choice_rows.py) as the numpy array the graph takes."""
+    import torch
+
+    return tree_mask(torch.from_numpy(segments)).numpy()
 
 
 def _with_prefix(mask: Any, real: Any, shift: int) -> Any:

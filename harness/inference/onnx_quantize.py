@@ -6,6 +6,7 @@ one scale for the whole input. Where a few activations are huge, that scale leav
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +29,18 @@ class Int8Layers:
 
 
 def quantize_int8(source: Path, target: Path) -> Int8Layers:
-    """Quantize a float32 graph's linear layers to int8 weights, all but those `int8_layers` keeps in float32;
-    onnxruntime's pre-processing (shape inference and graph optimisation) runs first, as its quantizer asks."""
+    """Quantize a float32 graph's linear layers to int8 weights, all but those `int8_layers` keeps in float32."""
+    layers = int8_layers(source)
+    quantize_dynamic_int8(source, target, keep_float=layers.kept_float)
+    return layers
+
+
+def quantize_dynamic_int8(source: Path, target: Path, keep_float: Sequence[str] = ()) -> None:
+    """onnxruntime's dynamic int8 quantization of every MatMul's weights but the nodes in `keep_float`; its
+    pre-processing (shape inference and graph optimisation) runs first, as its quantizer asks."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    layers = int8_layers(source)
     prepared = target.with_name(target.stem + ".pre.onnx")
     try:
         quant_pre_process(
@@ -48,13 +55,12 @@ def quantize_int8(source: Path, target: Path) -> Int8Layers:
             str(prepared),
             str(target),
             weight_type=QuantType.QInt8,
-            nodes_to_exclude=list(layers.kept_float),
+            nodes_to_exclude=list(keep_float),
             use_external_data_format=True,
         )
     finally:
         prepared.unlink(missing_ok=True)
         prepared.with_name(prepared.name + ".data").unlink(missing_ok=True)
-    return layers
 
 
 def int8_layers(graph: Path) -> Int8Layers:
