@@ -67,17 +67,16 @@ def threads_per_rank(cores: int) -> int:
 def join_process_group(device: str) -> Ranks:
     """Join the launch's process group (once): NCCL with one GPU per rank, else gloo (LADDER_DIST_BACKEND overrides).
 
-    A launch that asks accelerate for FSDP or DeepSpeed is refused: the training loop splits batches
-    across ranks (data parallel) but does not shard weights or optimizer state, so it would run as
-    plain DDP while the user believes the model is sharded.
+    A launch that asks accelerate for DeepSpeed is refused: Ladder's training loop shards through FSDP
+    (tuning/sharding.py), and a DeepSpeed launch would run as plain DDP while the user believes the
+    model is sharded.
     """
     ranks = current_ranks()
-    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
-        if os.environ.get(variable, "").lower() in ("1", "true"):
-            raise InputError(
-                f"accelerate launch: {name} is not supported yet (weights are replicated on every rank, not "
-                "sharded); launch with examples/accelerate/ddp.yaml, or see docs/scale.md"
-            )
+    if _flag("ACCELERATE_USE_DEEPSPEED"):
+        raise InputError(
+            "accelerate launch: DeepSpeed is not supported (Ladder's loop shards weights through FSDP); "
+            "launch with examples/accelerate/fsdp.yaml, or see docs/scale.md"
+        )
     if not ranks.distributed:
         return ranks
     import torch
@@ -89,6 +88,16 @@ def join_process_group(device: str) -> Ranks:
         backend = os.environ.get("LADDER_DIST_BACKEND") or ("nccl" if device == "cuda" else "gloo")
         dist.init_process_group(backend, timeout=COLLECTIVE_TIMEOUT)
     return ranks
+
+
+def _flag(variable: str) -> bool:
+    return os.environ.get(variable, "").lower() in ("1", "true")
+
+
+def weights_sharded() -> bool:
+    """Whether this launch shards the trained model's weights, gradients and optimizer state over its ranks (FSDP,
+    asked for through `accelerate launch --config_file examples/accelerate/fsdp.yaml`)."""
+    return current_ranks().distributed and _flag("ACCELERATE_USE_FSDP")
 
 
 def _active() -> bool:
@@ -109,10 +118,15 @@ def barrier() -> None:
 
 def shard(items: Sequence[T]) -> list[T]:
     """This rank's share of the items: every world_size-th one, starting at its rank."""
-    ranks = current_ranks()
     if not _active():
         return list(items)
-    return list(items[ranks.rank :: ranks.world_size])
+    return every_share(items)[current_ranks().rank]
+
+
+def every_share(items: Sequence[T]) -> list[list[T]]:
+    """Each rank's `shard` of the items, in rank order (what every rank will work on, known to all)."""
+    world = current_ranks().world_size if _active() else 1
+    return [list(items[rank::world]) for rank in range(world)]
 
 
 def unshard(shares: Sequence[Sequence[T]]) -> list[T]:
@@ -170,6 +184,18 @@ def sum_gradients(parameters: Sequence[Any], extra: Sequence[float] = ()) -> lis
         p.grad.copy_(flat[offset : offset + count].view_as(p.grad))
         offset += count
     return [float(x) for x in flat[offset:].tolist()]
+
+
+def sum_numbers(numbers: Sequence[float], device: Any = "cpu") -> list[float]:
+    """The numbers added up over the ranks, through a tensor on `device` (NCCL reduces CUDA tensors only)."""
+    if not _active():
+        return list(numbers)
+    import torch
+    import torch.distributed as dist
+
+    summed = torch.tensor(list(numbers), dtype=torch.float64, device=device)
+    dist.all_reduce(summed)
+    return [float(x) for x in summed.tolist()]
 
 
 @contextmanager

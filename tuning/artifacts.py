@@ -21,12 +21,14 @@ def is_complete(folder: Path) -> bool:
     return (folder / CARD_JSON).is_file() and any(folder.glob("*.safetensors"))
 
 
-def save_artifact(folder: Path, model: Any, card: AdapterCard) -> None:
-    """Save weights (safetensors) and the card into a temporary folder, then rename it into place (rank 0 only)."""
+def save_artifact(folder: Path, model: Any, card: AdapterCard, weights: dict[str, Any] | None = None) -> None:
+    """Save weights (safetensors) and the card into a temporary folder, then rename it into place (rank 0 only).
+
+    `weights`: the model's whole state, gathered from a sharded model's ranks (its own tensors are shards)."""
     if not writes_files():
         return
     with staged_folder(folder) as staging:
-        model.save_pretrained(staging, safe_serialization=True)
+        model.save_pretrained(staging, safe_serialization=True, state_dict=weights)
         write_card(staging, card)
 
 

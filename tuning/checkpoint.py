@@ -3,12 +3,18 @@
 Each checkpoint is a folder `step-N` written under a temporary name and renamed into place; the
 file `latest` (replaced atomically) names the newest. A kill at any moment leaves either the old
 checkpoint or the new one, never half of one.
+
+Under a launch that shards the weights (FSDP), each rank writes its own shard of the weights, the
+optimizer state and the best weights (`rank-R-of-N.safetensors`) into the folder rank 0 stages, and
+rank 0 renames it into place once every rank's file is in: the checkpoint is never gathered whole,
+and a launch of the same number of ranks resumes from it.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,25 +22,40 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness.data.atomic import staged_folder, write_text_atomically
-from harness.distributed import writes_files
+from harness.distributed import barrier, current_ranks, from_main, weights_sharded, writes_files
+from harness.errors import InputError
 from harness.pause_points import pause_point
+from tuning.sharding import local_part, shaped_like
 
 Named = list[tuple[str, torch.Tensor]]
 
 
 def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Write a new checkpoint and point `latest` at it; older ones are removed afterwards (rank 0 only)."""
-    if not writes_files():  # every rank holds the same weights and optimizer state
+    """Write a new checkpoint and point `latest` at it; older ones are removed afterwards (rank 0, with every rank's
+    shard when the weights are sharded)."""
+    sharded = weights_sharded()
+    if not sharded and not writes_files():  # every rank holds the same weights and optimizer state
         return
     name = f"step-{state['report']['steps']}-epoch-{state['report']['epochs_run']}"
-    with staged_folder(folder / name) as staging:
-        save_file({n: p.detach().contiguous() for n, p in trainable}, str(staging / "trainable.safetensors"))
-        save_file(_optimizer_tensors(trainable, optimizer), str(staging / "optimizer.safetensors"))
-        best = state.get("best")
-        if best is not None:
-            save_file({n: t.contiguous() for n, t in best.items()}, str(staging / "best.safetensors"))
-        progress = {k: v for k, v in state.items() if k != "best"}
-        (staging / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
+    best = state.get("best")
+    with staged_folder(folder / name) if writes_files() else nullcontext(None) as staged:
+        staging = from_main(staged) if sharded else staged  # rank 0's staging folder, on every rank
+        assert staging is not None
+        if sharded:
+            optimizer_state = _optimizer_tensors(trainable, optimizer)
+            tensors = _weight_tensors(trainable, best) | {f"optimizer::{k}": v for k, v in optimizer_state.items()}
+            save_file(tensors, str(staging / _shard_file(current_ranks().rank)))
+            barrier()  # every rank's shard is in before rank 0 renames the folder into place
+        else:
+            save_file({n: p.detach().contiguous() for n, p in trainable}, str(staging / "trainable.safetensors"))
+            save_file(_optimizer_tensors(trainable, optimizer), str(staging / "optimizer.safetensors"))
+            if best is not None:
+                save_file({n: t.contiguous() for n, t in best.items()}, str(staging / "best.safetensors"))
+        if writes_files():
+            progress = {k: v for k, v in state.items() if k != "best"}
+            (staging / "progress.json").write_text(json.dumps(progress), encoding="utf-8")
+    if not writes_files():
+        return
     pause_point(f"checkpoint written {folder / name}")  # in place, `latest` still names the one before
     write_text_atomically(folder / "latest", name)
     for old in folder.iterdir():
@@ -50,28 +71,69 @@ def load_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
     current = folder / pointer.read_text(encoding="utf-8").strip()
     if not (current / "progress.json").is_file():
         return None
-    weights = load_file(str(current / "trainable.safetensors"))
+    if weights_sharded():
+        tensors = load_file(str(_own_shard(current)))
+        weights = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("weight::")}
+        saved_best = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("best::")}
+        best = {n: shaped_like(p, saved_best[n]) for n, p in trainable} if saved_best else None
+        optimizer_tensors = {
+            key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("optimizer::")
+        }
+    else:
+        weights = load_file(str(current / "trainable.safetensors"))
+        best_file = current / "best.safetensors"
+        best = load_file(str(best_file)) if best_file.is_file() else None
+        optimizer_tensors = load_file(str(current / "optimizer.safetensors"))
     with torch.no_grad():
         for name, parameter in trainable:
-            parameter.copy_(weights[name])
-    _restore_optimizer(trainable, optimizer, load_file(str(current / "optimizer.safetensors")))
+            parameter.copy_(shaped_like(parameter, weights[name]))
+    _restore_optimizer(trainable, optimizer, optimizer_tensors)
     state: dict[str, Any] = json.loads((current / "progress.json").read_text(encoding="utf-8"))
-    best_file = current / "best.safetensors"
-    state["best"] = load_file(str(best_file)) if best_file.is_file() else None
+    state["best"] = best
     return state
+
+
+def _shard_file(rank: int) -> str:
+    return f"rank-{rank}-of-{current_ranks().world_size}.safetensors"
+
+
+def _own_shard(checkpoint: Path) -> Path:
+    """This rank's shard file; a checkpoint written by a launch of another size is bad input, named."""
+    own = checkpoint / _shard_file(current_ranks().rank)
+    if own.is_file():
+        return own
+    written = sorted(path.name for path in checkpoint.glob("*.safetensors"))
+    raise InputError(
+        f"{checkpoint}: this training checkpoint was written as {', '.join(written)}, not by a sharded launch of "
+        f"{current_ranks().world_size} ranks; launch as it was launched to resume it, or delete "
+        f"{checkpoint.parent} to start this training over"
+    )
+
+
+def _weight_tensors(trainable: Named, best: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    """This rank's shards of the trainable weights and of the best weights so far."""
+    tensors = {f"weight::{n}": local_part(p.detach()).contiguous() for n, p in trainable}
+    if best is not None:
+        tensors |= {f"best::{n}": local_part(t).contiguous() for n, t in best.items()}
+    return tensors
 
 
 def _optimizer_tensors(trainable: Named, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {"rng": torch.get_rng_state()}
     for name, parameter in trainable:
         for key, value in optimizer.state.get(parameter, {}).items():
-            tensors[f"{name}::{key}"] = value.detach().contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            saved = local_part(value.detach()).contiguous() if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{name}::{key}"] = saved
     return tensors
 
 
 def _restore_optimizer(trainable: Named, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["rng"])
     for name, parameter in trainable:
-        state = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith(f"{name}::")}
+        state = {
+            key.split("::", 1)[1]: shaped_like(parameter, value)
+            for key, value in tensors.items()
+            if key.startswith(f"{name}::")
+        }
         if state:
             optimizer.state[parameter] = state

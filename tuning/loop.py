@@ -32,11 +32,12 @@ from typing import Any
 import torch
 
 from harness.cards import TrainingReport
-from harness.distributed import shard, sum_gradients
+from harness.distributed import every_share, shard, sum_gradients, sum_numbers
 from harness.inference.batching import token_budget_batches
 from tuning.batch_loss import TrainRow, batch_loss
 from tuning.judging import Validation
 from tuning.loop_settings import LoopSettings
+from tuning.sharding import is_sharded
 from tuning.training_run import (
     EnoughTraining,
     EvaluationObserver,
@@ -90,13 +91,20 @@ def train(
     torch.manual_seed(settings.seed)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     run = TrainingRun(trainable, settings, validation, checkpoint_dir, on_evaluation)
+    sharded = is_sharded(model)
 
     def backward(runs: Sequence[TrainingRun], rows: list[TrainRow]) -> list[StepResult]:
         total = sum(row.completion for row in rows)
         # under a launch each rank backpropagates its share of the batch and the shares' gradients add up
-        mine = accumulated_backward(shard(rows), model, pad_id, prefix, settings, batch_completion=total)
+        passes = lockstep_passes(rows, settings.micro_batch_tokens) if sharded else 0
+        mine = accumulated_backward(
+            shard(rows), model, pad_id, prefix, settings, batch_completion=total, min_passes=passes, filler=rows[0]
+        )
         counts = (mine.loss, mine.useful_tokens, mine.computed_tokens, mine.padded_tokens)
-        summed = sum_gradients([p for _, p in trainable], counts)
+        if sharded:  # FSDP has summed the gradients into each rank's shard during the backward passes
+            summed = sum_numbers(counts, trainable[0][1].device)
+        else:
+            summed = sum_gradients([p for _, p in trainable], counts)
         return [StepResult(summed[0], int(summed[1]), int(summed[2]), total, int(summed[3]))]
 
     train_runs(model, [run], train_rows, pad_id, backward, prefix=prefix, progress=progress)
@@ -189,12 +197,17 @@ def accumulated_backward(
     prefix: Sequence[int],
     settings: LoopSettings,
     batch_completion: int | None = None,
+    *,
+    min_passes: int = 0,
+    filler: TrainRow | None = None,
 ) -> StepResult:
     """Backward of the batch's mean completion-token loss, in micro-batches of at most `micro_batch_tokens`.
 
     Each micro-batch's mean loss is weighted by its share of the batch's completion tokens, so the
     gradient is the whole batch's (up to floating-point summation order). When `rows` are one rank's
     share of a batch, `batch_completion` is the whole batch's count, so the ranks' gradients add up.
+    A rank of a sharded model whose share has fewer micro-batches than another's makes up `min_passes`
+    with passes over `filler` weighted zero: every rank must run each forward and backward of a sharded model.
     """
     parts = micro_batches(rows, settings.micro_batch_tokens)
     total = batch_completion or sum(row.completion for row in rows)
@@ -209,7 +222,15 @@ def accumulated_backward(
         useful += result.useful_tokens
         computed += result.computed_tokens
         padded += result.padded_tokens
+    for _ in range(min_passes - len(parts)):
+        assert filler is not None  # the caller gives one with idle passes
+        (batch_loss([filler], model, pad_id, prefix, packed=packed).loss * 0.0).backward()
     return StepResult(loss, useful, computed, total, padded)
+
+
+def lockstep_passes(rows: Sequence[TrainRow], budget: int) -> int:
+    """The most micro-batches any rank's share of the batch takes: what every rank of a sharded model runs."""
+    return max(len(micro_batches(share, budget)) for share in every_share(rows))
 
 
 def uses_packing(model: Any, settings: LoopSettings) -> bool:

@@ -17,7 +17,7 @@ import torch
 
 from harness.cards import AdapterCard, TrainingReport
 from harness.data.hashing import content_hash
-from harness.distributed import current_ranks, group_lock
+from harness.distributed import barrier, current_ranks, group_lock
 from harness.errors import InputError
 from harness.types import Example
 from tuning.artifact import TunedArtifacts, remove
@@ -39,6 +39,7 @@ from tuning.micro_batch import MicroBatchCache, micro_batch_tokens
 from tuning.options import EVALUATION_ONLY, TuneConfig
 from tuning.rows import shared_prefix, training_rows
 from tuning.search import TrialOutcome
+from tuning.sharding import full_state_dict, is_sharded, shard_for_training
 from tuning.training_rate import training_rate
 from tuning.trial_batch import AdapterTeam, trial_adapters
 from tuning.tuning_task import EncodedRows, TuningTask
@@ -133,7 +134,8 @@ class Trainer:
             if is_complete(folder):
                 return self.artifacts.load(folder)
             model, _ = self.train(config, folder, None)
-            return model
+            # a model sharded for training answers as every launch answers: a whole copy on each rank
+            return self.artifacts.load(folder) if is_sharded(model) else model
 
     def trial(self, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
         """One search trial: the configuration at `params` trained (or read back when stored), each judgement
@@ -156,10 +158,12 @@ class Trainer:
         return trial_outcome(report, folder.name)
 
     def train(self, config: TuneConfig, folder: Path, observe: EvaluationObserver | None) -> tuple[Any, TrainingReport]:
-        """Train this fixed configuration and save it with its card into `folder`."""
+        """Train this fixed configuration and save it with its card into `folder` (sharded over the launch's ranks
+        when it asks for FSDP)."""
         model = self.fresh_model(config)
         prefix, rows = self._train_rows(config)
         settings = self.loop_settings(config, self.micro_batch_tokens(config, model, rows, prefix))
+        model = shard_for_training(model)
         unfinished = folder.with_name(folder.name + ".partial")
         ctx = self.task.context
         progress = ctx.training_progress
@@ -343,7 +347,11 @@ class Trainer:
             training=report,
             device=ctx.device,
         )
-        save_artifact(folder, model, card)
+        if is_sharded(model):
+            save_artifact(folder, model, card, full_state_dict(model))  # every rank sends its shards to rank 0
+            barrier()  # the artifact is in place before any rank reads it
+        else:
+            save_artifact(folder, model, card)
         self.trained_now = True
 
 

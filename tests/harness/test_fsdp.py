@@ -1,0 +1,88 @@
+"""FSDP2 training under a real `torchrun --nproc_per_node 2` (gloo, CPU), configured by the shipped accelerate file.
+
+The environment is what `accelerate launch --config_file examples/accelerate/fsdp.yaml` gives each rank
+(accelerate's own conversion). Sharded, the launch must train what one process trains: the same losses
+step by step and the same saved weights, gathered whole; a killed rank must fail the launch, and the next
+launch must resume from the ranks' checkpoint shards to the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from tests.launches import (
+    ROOT,
+    assert_close,
+    finished,
+    kill_rank_at_checkpoint,
+    launch_env,
+    start,
+    training,
+)
+from tests.pausing import running_beside
+
+
+def _fsdp_settings() -> dict[str, str]:
+    """The FSDP settings `accelerate launch` puts into each rank's environment from examples/accelerate/fsdp.yaml."""
+    from accelerate.commands.launch import _validate_launch_command, launch_command_parser
+    from accelerate.utils.launch import prepare_multi_gpu_env
+
+    config = str(ROOT / "examples" / "accelerate" / "fsdp.yaml")
+    args = launch_command_parser().parse_args(["--config_file", config, "--num_processes", "2", "worker.py"])
+    args, _, _ = _validate_launch_command(args)
+    variables = prepare_multi_gpu_env(args)
+    return {k: v for k, v in variables.items() if k.startswith(("FSDP_", "ACCELERATE_"))}
+
+
+def _metadata(path: Path) -> dict[str, Any]:
+    with safe_open(str(path), "pt") as handle:
+        return dict(handle.metadata())
+
+
+def _losses(path: Path) -> list[float]:
+    return json.loads(_metadata(path)["losses"])  # type: ignore[no-any-return]
+
+
+def _same_training(sharded: Path, single: Path) -> None:
+    one, two = _losses(single), _losses(sharded)
+    assert len(one) == len(two) >= 5
+    assert max(abs(a - b) for a, b in zip(one[:5], two[:5], strict=True)) < 1e-5
+    reference = load_file(str(single))
+    assert_close(load_file(str(sharded)), reference)
+
+
+@pytest.mark.slow  # a one-process run beside a sharded launch of two real ranks
+def test_lora_sharded_over_two_ranks_trains_and_saves_the_adapter_of_one_process(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    fsdp = launch_env(_fsdp_settings())
+    assert fsdp["ACCELERATE_USE_FSDP"] == "true" and fsdp["FSDP_VERSION"] == "2"
+    single = training(tmp_path, tiny_model_dir, "single", 1, epochs=1)
+    with running_beside(single, launch_env(), tmp_path / "single.log"):
+        finished(start(training(tmp_path, tiny_model_dir, "fsdp", 2, epochs=1), fsdp))
+    reference = load_file(str(tmp_path / "single" / "weights.safetensors"))
+    moved = [float(reference[n].abs().max()) for n in reference if "lora_B" in n]  # LoRA's B starts at zero
+    assert moved and min(moved) > 0  # so equal weights mean equal training, not two untouched adapters
+    _same_training(tmp_path / "fsdp" / "weights.safetensors", tmp_path / "single" / "weights.safetensors")
+    shards = sorted(p.name for p in (tmp_path / "fsdp" / "ckpt").glob("step-*/*.safetensors"))
+    assert shards == ["rank-0-of-2.safetensors", "rank-1-of-2.safetensors"]  # the checkpoint was never gathered
+
+
+@pytest.mark.slow  # a one-process run beside a sharded launch whose rank is killed, then the resumed launch
+def test_full_fine_tuning_sharded_resumes_after_a_killed_rank_to_the_weights_of_one_process(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    fsdp = launch_env(_fsdp_settings())
+    single = training(tmp_path, tiny_model_dir, "single", 1, "full", epochs=1)
+    folder = tmp_path / "killed"
+    with running_beside(single, launch_env(), tmp_path / "single.log"):
+        kill_rank_at_checkpoint(training(tmp_path, tiny_model_dir, "killed", 2, "full", epochs=1), fsdp, folder)
+    finished(start(training(tmp_path, tiny_model_dir, "killed", 2, "full", epochs=1), fsdp))
+    assert int(_metadata(folder / "weights.safetensors")["resumed_from"]) > 0
+    _same_training(folder / "weights.safetensors", tmp_path / "single" / "weights.safetensors")
