@@ -55,8 +55,10 @@ def batch_loss(
     prefix: Sequence[int] = (),
     packed: bool = False,
     copies: int = 1,
+    share_prefix: bool = True,
 ) -> BatchLoss:
     """The loss of one batch of rows, each continuing `prefix`; padding-free with `packed` where the model allows.
+    Without `share_prefix` every row carries the prefix (one forward: what a model sharded by FSDP needs).
 
     With `copies` > 1 the batch runs that many times side by side, as consecutive blocks of rows (the
     model routes each block to its own adapter: tuning/trial_batch.py); `loss` then holds each copy's
@@ -66,7 +68,7 @@ def batch_loss(
         logits, targets, useful, computed = packed_completion_logits(rows, model, prefix, copies)
         padded = 0
     else:
-        logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix, copies)
+        logits, targets, useful, computed = completion_logits(rows, model, pad_id, prefix, copies, share_prefix)
         padded = len(rows) * max(len(r.tokens) for r in rows) - sum(len(r.tokens) for r in rows)
     completion = int((targets != -100).sum()) // copies
     if copies == 1:
@@ -118,12 +120,17 @@ def completion_logprobs(
 
 
 def completion_logits(
-    rows: Sequence[TrainRow], model: Any, pad_id: int, prefix: Sequence[int] = (), copies: int = 1
+    rows: Sequence[TrainRow],
+    model: Any,
+    pad_id: int,
+    prefix: Sequence[int] = (),
+    copies: int = 1,
+    share_prefix: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
     """(logits at the completion positions, their targets with -100 for padding, useful and computed tokens);
     the rows run `copies` times as consecutive blocks, the token counts one block's."""
     device = next(model.parameters()).device
-    shared = bool(prefix) and virtual_token_type(model) is None
+    shared = bool(prefix) and share_prefix and virtual_token_type(model) is None
     if prefix and not shared:
         rows = [TrainRow((*prefix, *row.tokens), row.completion) for row in rows]
     one = len(rows)

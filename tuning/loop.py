@@ -213,9 +213,12 @@ def accumulated_backward(
     total = batch_completion or sum(row.completion for row in rows)
     loss = 0.0
     useful = computed = padded = 0
-    packed = uses_packing(model, settings)
+    # A prefix run once per batch is a second forward of every layer before the one backward, and FSDP frees a
+    # layer's gathered weights after its first backward: on a sharded model each row carries the prefix itself.
+    sharded = is_sharded(model)
+    packed = uses_packing(model, settings) and not sharded
     for part in parts:
-        result = batch_loss(part, model, pad_id, prefix, packed=packed)
+        result = batch_loss(part, model, pad_id, prefix, packed=packed, share_prefix=not sharded)
         weight = result.completion_tokens / total
         (result.loss * weight).backward()
         loss += float(result.loss.detach()) * weight
@@ -224,7 +227,7 @@ def accumulated_backward(
         padded += result.padded_tokens
     for _ in range(min_passes - len(parts)):
         assert filler is not None  # the caller gives one with idle passes
-        (batch_loss([filler], model, pad_id, prefix, packed=packed).loss * 0.0).backward()
+        (batch_loss([filler], model, pad_id, prefix, share_prefix=False).loss * 0.0).backward()
     return StepResult(loss, useful, computed, total, padded)
 
 

@@ -9,6 +9,7 @@ launch must resume from the ranks' checkpoint shards to the same weights.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +17,13 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from tests.conftest import write_ticket_task
 from tests.launches import (
     ROOT,
     assert_close,
     finished,
     kill_rank_at_checkpoint,
+    launch,
     launch_env,
     start,
     training,
@@ -86,3 +89,31 @@ def test_full_fine_tuning_sharded_resumes_after_a_killed_rank_to_the_weights_of_
     finished(start(training(tmp_path, tiny_model_dir, "killed", 2, "full", epochs=1), fsdp))
     assert int(_metadata(folder / "weights.safetensors")["resumed_from"]) > 0
     _same_training(folder / "weights.safetensors", tmp_path / "single" / "weights.safetensors")
+
+
+def _lora_task(folder: Path, model: Path) -> Path:
+    folder.mkdir()
+    task = write_ticket_task(folder, model)
+    text = task.read_text(encoding="utf-8").replace(
+        "  - {rung: zero_shot, name: gen, mode: generate, max_new_tokens: 4}\n",
+        "  - {rung: lora, r: 4, epochs: 2, search: false, checkpoint_every: 2}\n",
+    )
+    task.write_text(text, encoding="utf-8")
+    return task
+
+
+@pytest.mark.slow  # `advisor train` in one process beside the same command under a sharded launch of two ranks
+def test_advisor_train_under_an_fsdp_launch_exports_the_adapter_of_one_process(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    one, two = _lora_task(tmp_path / "one", tiny_model_dir), _lora_task(tmp_path / "two", tiny_model_dir)
+
+    def command(task: Path) -> list[str]:
+        return ["-m", "advisor.cli.main", "train", str(task), "--rung", "lora", "-o", str(task.parent / "out")]
+
+    with running_beside([sys.executable, *command(one)], launch_env(), tmp_path / "one.log"):
+        finished(start(launch(command(two), 2), launch_env(_fsdp_settings())))
+    exported = "adapter_model.safetensors"
+    assert_close(load_file(str(two.parent / "out" / exported)), load_file(str(one.parent / "out" / exported)))
+    card = json.loads((two.parent / "out" / "card.json").read_text(encoding="utf-8"))
+    assert card["training"]["steps"] > 0 and card["trainable_parameters"] > 0
