@@ -6,11 +6,13 @@ Each method's own wrap function lives beside its rung (tuning/ia3.py, tuning/ful
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
 
+from harness.distributed import weights_sharded
 from tuning.options import LoraOptions, TuneConfig
 from tuning.registry import get_method
 
@@ -43,7 +45,13 @@ def _load_quantized(model_path: str, device: str) -> Any:
 
     compute = torch.bfloat16 if device == "cuda" else torch.float32  # bf16 is many times slower on CPU
     quantization = BitsAndBytesConfig(
-        load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True, bnb_4bit_compute_dtype=compute
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute,
+        # FSDP shards floating-point tensors only: the packed 4-bit values are stored in the compute dtype
+        # (peft's FSDP + QLoRA recipe); a one-process run keeps bitsandbytes' uint8
+        **({"bnb_4bit_quant_storage": compute} if weights_sharded() else {}),
     )
     model = AutoModelForCausalLM.from_pretrained(
         model_path,
@@ -111,9 +119,14 @@ def add_lora(model: Any, options: LoraOptions, name: str) -> None:
 
 
 def count_parameters(model: Any) -> tuple[int, int]:
-    """(trainable, total) parameter counts; 4-bit weights count by their logical size."""
+    """(trainable, total) parameter counts; 4-bit weights count by their logical size (of a model not yet sharded:
+    a shard of 4-bit weights no longer says it holds them)."""
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    four_bit = sys.modules.get("bitsandbytes")  # not imported: no weight can be a 4-bit one
     total = 0
     for parameter in model.parameters():
-        total += parameter.numel() * (2 if parameter.dtype == torch.uint8 else 1)  # two nf4 values per byte
+        if four_bit is not None and isinstance(parameter, four_bit.nn.Params4bit):
+            total += parameter.numel() * parameter.element_size() * 2  # two nf4 values per byte of any storage
+        else:
+            total += parameter.numel()
     return trainable, total

@@ -163,6 +163,7 @@ class Trainer:
         model = self.fresh_model(config)
         prefix, rows = self._train_rows(config)
         settings = self.loop_settings(config, self.micro_batch_tokens(config, model, rows, prefix))
+        counts = count_parameters(model)
         model = shard_for_training(model)
         unfinished = folder.with_name(folder.name + ".partial")
         ctx = self.task.context
@@ -182,7 +183,7 @@ class Trainer:
         except Pruned:
             remove(unfinished)
             raise
-        self._save(config, folder, model, report)
+        self._save(config, folder, model, report, counts)
         remove(unfinished)
         return model, report
 
@@ -326,12 +327,19 @@ class Trainer:
 
         return heard
 
-    def _save(self, config: TuneConfig, folder: Path, model: Any, report: TrainingReport) -> None:
-        """The trained configuration and its card, into `folder`."""
+    def _save(
+        self,
+        config: TuneConfig,
+        folder: Path,
+        model: Any,
+        report: TrainingReport,
+        counts: tuple[int, int] | None = None,
+    ) -> None:
+        """The trained configuration and its card, into `folder` (`counts`: the parameters counted before sharding)."""
         task, ctx = self.task, self.task.context
         options = task.with_defaults(config)
         _, rows, validation_rows = self.encoded_rows()
-        trainable, total = count_parameters(model)
+        trainable, total = counts or count_parameters(model)
         card = AdapterCard(
             method=task.method,
             base_model=ctx.model_name,
