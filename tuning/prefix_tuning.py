@@ -23,7 +23,9 @@ def wrap_prefix_tuning(model: Any, options: VirtualTokenOptions, init_tokens: Se
 
 
 tuned_rung(
-    TuningMethod("prefix_tuning", wrap_prefix_tuning, learning_rate=1e-2, learning_rate_range=(1e-3, 3e-2)),
+    TuningMethod(
+        "prefix_tuning", wrap_prefix_tuning, learning_rate=1e-2, learning_rate_range=(1e-3, 3e-2), shards=False
+    ),
     config=PrefixTuningConfig,
     sweep=("num_virtual_tokens",),
     step=3,

@@ -43,6 +43,7 @@ tuned_rung(
         learning_rate=3e-2,
         learning_rate_range=(3e-3, 1e-1),
         starts_from_instruction=True,
+        shards=False,
     ),
     config=PromptTuningConfig,
     sweep=("num_virtual_tokens",),

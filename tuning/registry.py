@@ -37,6 +37,9 @@ class TuningMethod(Generic[Options]):
     artifact: Literal["adapter", "model"] = "adapter"  # model: the whole model is saved and loaded (full)
     mergeable: bool = False  # `advisor train --merge` can fold the adapter into the base
     starts_from_instruction: bool = False  # virtual tokens start from the instruction's token embeddings
+    # Trains sharded under an FSDP launch (tuning/sharding.py); False: replicated on every rank, as under DDP
+    # (virtual tokens: peft runs their encoder outside the model's forward, where FSDP has not gathered it).
+    shards: bool = True
     # Adds another adapter beside the one the wrap made (initialised as the wrap would, from the same seed),
     # so a search's trials can train together over one frozen base (tuning/trial_batch.py); None: each
     # trial trains a model of its own.

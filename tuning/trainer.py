@@ -164,7 +164,8 @@ class Trainer:
         prefix, rows = self._train_rows(config)
         settings = self.loop_settings(config, self.micro_batch_tokens(config, model, rows, prefix))
         counts = count_parameters(model)
-        model = shard_for_training(model)
+        if self.task.spec.shards:
+            model = shard_for_training(model)
         unfinished = folder.with_name(folder.name + ".partial")
         ctx = self.task.context
         progress = ctx.training_progress
