@@ -140,6 +140,27 @@ RunTrials = Callable[[list[tuple[int, dict[str, Any], EvaluationObserver]]], lis
 outcome, or the Pruned that stopped it."""
 
 
+@dataclass(frozen=True)
+class TrialPool:
+    """Where a search's trials train, up to `at_once` together: here (one pass over the base), or elsewhere (Ray
+    workers, each trial's judgements coming back here, to its observer, as it trains)."""
+
+    at_once: int
+    run_trials: RunTrials
+    run_trial: RunTrial | None = None  # one trial alone, when the pool has a way of its own (else run_trials of one)
+
+    def one_at_a_time(self) -> RunTrial:
+        """One trial through run_trials: its outcome, or the Pruned that stopped it raised."""
+
+        def run(number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
+            outcome = self.run_trials([(number, params, observe)])[0]
+            if isinstance(outcome, Pruned):
+                raise outcome
+            return outcome
+
+        return run
+
+
 def read_result(folder: Path) -> SearchResult | None:
     """The finished search stored in `folder`, or None."""
     path = folder / RESULT
