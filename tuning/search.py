@@ -175,8 +175,9 @@ def run_search(
     """Run (or resume) the study in `folder` until its budget is spent; write and return the result.
 
     With `plan.at_once` > 1 and `run_trials`, the trials are asked in waves of that many and trained
-    together. Each is judged, pruned and ended exactly as it would be alone (its evaluations are told
-    in trial order, so the pruner compares it with the same earlier trials), with two differences from
+    together (in one pass over the base, or on as many Ray workers). Each is judged, pruned and ended
+    exactly as it would be alone (its evaluations are told in trial order, so the pruner compares it
+    with the same earlier trials), with two differences from
     asking them one at a time: a wave's trials are sampled before any of them is told (TPE draws its
     later trials from fewer finished ones; a grid, and the first trials TPE draws at random, are the
     same), and the relative budget is counted at each wave's start (a wave's trials are not cut by

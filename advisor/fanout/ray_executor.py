@@ -113,10 +113,15 @@ def _send(
                 refs.extend([*shard_refs, send.piece(planned, *shard_refs)])
             else:
                 refs.append(send.piece(planned, carried=carried(predictor, send.cache_dir)))
-        for planned, searched in searching:  # one at a time: each fills the workers, and a sibling warm-starts
-            hooks.stage(f"ray: the search of {planned.name}, up to {send.parallel} trials at once")
-            trials += send.search(planned, searched)
-            refs.append(send.piece(planned, carried=carried(searched, send.cache_dir)))
+        try:
+            for planned, searched in searching:  # one at a time: each fills the workers, and a sibling warm-starts
+                hooks.stage(f"ray: the search of {planned.name}, up to {send.parallel} trials at once")
+                trials += send.search(planned, searched)
+                refs.append(send.piece(planned, carried=carried(searched, send.cache_dir)))
+        except BaseException:
+            for ref in refs:  # the run stops here; a shared cluster should not keep working on it
+                ray.cancel(ref)
+            raise
     hooks.rung_started(f"ray: {len(needing)} rungs as {len(refs)} tasks", len(refs))
     pending = list(refs)
     with Store(store_path) as store:
