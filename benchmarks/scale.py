@@ -95,9 +95,9 @@ def run_config(name: str, task: Path, limit: int | None) -> dict[str, Any]:
     return result
 
 
-SEARCH_ROWS = 48
+SEARCH_ROWS = 24
 SEARCH_RUNG = (
-    "  - {rung: lora, r: 8, epochs: 1, extra_epochs: 0, evaluations_per_epoch: 2, search: {trials: 4, "
+    "  - {rung: lora, r: 8, epochs: 1, extra_epochs: 0, evaluations_per_epoch: 1, search: {trials: 4, "
     "pruner: none, relative_budget: 4, space: {learning_rate: [1.0e-4, 3.0e-4, 1.0e-3, 3.0e-3]}}}\n"
 )
 SEARCH_CONFIGS: dict[str, list[str]] = {
@@ -218,7 +218,7 @@ def main() -> None:
             task = search_task(folder)
             results["search"] = {"train_rows": SEARCH_ROWS, "trials": 4, "configs": {}}
             for name in SEARCH_CONFIGS:
-                results["search"]["configs"][name] = run_search(name, task, args.limit or 8)
+                results["search"]["configs"][name] = run_search(name, task, args.limit or 4)
                 print(f"search: {name}: {results['search']['configs'][name]}", flush=True)
     path = write_result("scale", results)
     for kind, configs in results.get("configs", {}).items():
