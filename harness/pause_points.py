@@ -6,6 +6,11 @@ LADDER_TEST_PAUSE_AT="<event pattern>:<n>" (an fnmatch pattern, "*" for any text
 When the process reaches the n-th event that matches, it prints `PAUSED_LINE <event> #<n>` to stderr
 and blocks until it is killed. Unset (always, outside tests), every point costs one comparison.
 
+A process whose stderr the test cannot read (a Ray worker: its output goes to Ray's log files) is told
+LADDER_TEST_PAUSE_FILE=<path> as well: the first process to reach the point creates that file, writes
+`<pid> <event>` into it and pauses; any process that finds the file there goes on (a task Ray retries
+after the kill runs through). The test waits for the file, and kills the pid it names.
+
 Events, named where they happen:
 - `outputs stored (<mode>)`: a batch of outputs was committed to the store (mode: batched, single, probe)
 - `index built`: a retrieval index folder was renamed into place (its lock still held)
@@ -22,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 VARIABLE = "LADDER_TEST_PAUSE_AT"
+FILE_VARIABLE = "LADDER_TEST_PAUSE_FILE"
 PAUSED_LINE = "ladder test pause:"
 
 
@@ -54,6 +60,20 @@ def pause_point(event: str) -> None:
     _target.seen += 1
     if _target.seen != _target.occurrence:
         return
+    marker = os.environ.get(FILE_VARIABLE)
+    if marker and not _claimed(marker, f"{os.getpid()} {event}\n"):
+        return
     print(f"{PAUSED_LINE} {event} #{_target.seen}", file=sys.stderr, flush=True)
     while True:  # the test kills this process now
         time.sleep(60)
+
+
+def _claimed(marker: str, line: str) -> bool:
+    """Whether this process is the first to pause: it made the marker file (and wrote `line` into it)."""
+    try:
+        descriptor = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(descriptor, "w") as file:
+        file.write(line)
+    return True

@@ -140,6 +140,27 @@ RunTrials = Callable[[list[tuple[int, dict[str, Any], EvaluationObserver]]], lis
 outcome, or the Pruned that stopped it."""
 
 
+@dataclass(frozen=True)
+class TrialPool:
+    """Where a search's trials train, up to `at_once` together: here (one pass over the base), or elsewhere (Ray
+    workers, each trial's judgements coming back here, to its observer, as it trains)."""
+
+    at_once: int
+    run_trials: RunTrials
+    run_trial: RunTrial | None = None  # one trial alone, when the pool has a way of its own (else run_trials of one)
+
+    def one_at_a_time(self) -> RunTrial:
+        """One trial through run_trials: its outcome, or the Pruned that stopped it raised."""
+
+        def run(number: int, params: dict[str, Any], observe: EvaluationObserver) -> TrialOutcome:
+            outcome = self.run_trials([(number, params, observe)])[0]
+            if isinstance(outcome, Pruned):
+                raise outcome
+            return outcome
+
+        return run
+
+
 def read_result(folder: Path) -> SearchResult | None:
     """The finished search stored in `folder`, or None."""
     path = folder / RESULT
@@ -154,8 +175,9 @@ def run_search(
     """Run (or resume) the study in `folder` until its budget is spent; write and return the result.
 
     With `plan.at_once` > 1 and `run_trials`, the trials are asked in waves of that many and trained
-    together. Each is judged, pruned and ended exactly as it would be alone (its evaluations are told
-    in trial order, so the pruner compares it with the same earlier trials), with two differences from
+    together (in one pass over the base, or on as many Ray workers). Each is judged, pruned and ended
+    exactly as it would be alone (its evaluations are told in trial order, so the pruner compares it
+    with the same earlier trials), with two differences from
     asking them one at a time: a wave's trials are sampled before any of them is told (TPE draws its
     later trials from fewer finished ones; a grid, and the first trials TPE draws at random, are the
     same), and the relative budget is counted at each wave's start (a wave's trials are not cut by

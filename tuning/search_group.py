@@ -15,10 +15,10 @@ from typing import Any
 
 from harness.distributed import current_ranks, from_main
 from tuning.judging import Evaluation
-from tuning.loop import EnoughTraining, EvaluationObserver, Pruned
+from tuning.loop import EvaluationObserver, Pruned
 from tuning.search import RunTrial, SearchResult, TrialOutcome
+from tuning.trial_decisions import decide, obey
 
-_GO, _PRUNE, _ENOUGH = "go", "prune", "enough"
 _NOTHING: Any = None  # what a following rank offers to a broadcast from rank 0
 
 
@@ -46,15 +46,7 @@ def _leading(run_trial: RunTrial) -> RunTrial:
         from_main((number, params))
 
         def observed(evaluation: Evaluation) -> None:
-            try:
-                observe(evaluation)
-            except Pruned:
-                from_main(_PRUNE)
-                raise
-            except EnoughTraining:
-                from_main(_ENOUGH)
-                raise
-            from_main(_GO)
+            obey(from_main(decide(observe, evaluation)), evaluation)
 
         return run_trial(number, params, observed)
 
@@ -63,8 +55,4 @@ def _leading(run_trial: RunTrial) -> RunTrial:
 
 def _following(evaluation: Evaluation) -> None:
     """The other ranks' observer: stop where rank 0's pruner, or its budget, stopped."""
-    decision = from_main(_NOTHING)
-    if decision == _PRUNE:
-        raise Pruned(f"pruned after evaluation {evaluation.number}")
-    if decision == _ENOUGH:
-        raise EnoughTraining
+    obey(from_main(_NOTHING), evaluation)

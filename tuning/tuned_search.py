@@ -15,6 +15,7 @@ from tuning.search import (
     SearchPlan,
     SearchResult,
     TrialOutcome,
+    TrialPool,
     WarmStart,
     expected_epochs,
     read_result,
@@ -99,20 +100,22 @@ class TunedSearch:
             raise RuntimeError("the rung's search has not run yet: call prepare() first")
         return self.task.concrete(result.chosen_params)
 
-    def run(self) -> SearchResult:
-        """Run the search, or wait for the run that is running it and read its result."""
+    def run(self, pool: TrialPool | None = None) -> SearchResult:
+        """Run the search (its trials trained here, or by `pool`), or wait for the run that is running it and read
+        its result."""
         folder = self.artifacts.search_folder()
         folder.parent.mkdir(parents=True, exist_ok=True)
         with group_lock(folder):  # a second run on this store waits, then reads the result
             result = read_result(folder)
             if result is None:
                 plan = self.plan()  # read once: its warm start comes from the store, and trials only report it
-                plan = replace(
-                    plan, at_once=self.trainer.trials_at_once(plan.options.trials_at_once, plan.trial_limit())
-                )
-                trial = partial(self._trial, plan.trial_limit())
-                trials = partial(self._trials, plan.trial_limit())
-                result = run_search_in_group(partial(run_search, folder, plan, run_trials=trials), trial)
+                limit = plan.trial_limit()
+                if pool is None:
+                    at_once = self.trainer.trials_at_once(plan.options.trials_at_once, limit)
+                    pool = TrialPool(at_once, partial(self._trials, limit), partial(self._trial, limit))
+                plan = replace(plan, at_once=min(pool.at_once, limit))
+                search = partial(run_search, folder, plan, run_trials=pool.run_trials)
+                result = run_search_in_group(search, pool.run_trial or pool.one_at_a_time())
                 self._keep_only_chosen(result)
                 if self.task.spec.family:
                     family_key = self.artifacts.family_key()

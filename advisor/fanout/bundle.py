@@ -6,6 +6,7 @@ import io
 import os
 import tarfile
 import tempfile
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +29,16 @@ class TaskBundle:
     archive: bytes
 
 
-def bundle_task(task_path: Path) -> TaskBundle:
-    """The task file's folder, without the store and version control, as one archive."""
+def bundle_task(task_path: Path, store_folder: Path | None = None) -> TaskBundle:
+    """The task file's folder, without the store (`.advisor`, or `store_folder` when it lies inside) and version
+    control, as one archive."""
     folder = task_path.resolve().parent
+    kept_here = store_folder.resolve() if store_folder is not None else None
     buffer = io.BytesIO()
     total = 0
     with tarfile.open(fileobj=buffer, mode="w") as archive:
         for root, dirs, files in os.walk(folder):
-            dirs[:] = sorted(d for d in dirs if d not in _LEFT_BEHIND)
+            dirs[:] = sorted(d for d in dirs if d not in _LEFT_BEHIND and Path(root, d) != kept_here)
             for name in sorted(files):
                 path = Path(root) / name
                 total += path.stat().st_size
@@ -55,21 +58,33 @@ def unpack_task(bundle: TaskBundle, folder: Path) -> Path:
     return folder / bundle.task_file
 
 
-def pack_cache(cache_dir: Path) -> bytes:
-    """The folders a piece made in its cache (adapters, searches, indexes), as one archive."""
+def pack_cache(cache_dir: Path, known: Collection[str] = ()) -> bytes:
+    """The folders a piece made in its cache (adapters, searches, indexes), as one archive; `known` ("kind/name",
+    what the driver sent it) stay behind."""
+    folders = []
+    for kind in sorted(p for p in cache_dir.iterdir() if p.is_dir()) if cache_dir.is_dir() else []:
+        for item in sorted(kind.iterdir()):
+            if item.name.endswith(_NOT_CARRIED_SUFFIXES) or item.name.startswith("."):
+                continue
+            if f"{kind.name}/{item.name}" not in known:
+                folders.append(item)
+    return pack_folders(cache_dir, folders)
+
+
+def pack_folders(cache_dir: Path, folders: Sequence[Path]) -> bytes:
+    """Folders of a cache (each `cache_dir/kind/name`), as one archive that install_cache takes in."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as archive:
-        for kind in sorted(p for p in cache_dir.iterdir() if p.is_dir()) if cache_dir.is_dir() else []:
-            for item in sorted(kind.iterdir()):
-                if item.name.endswith(_NOT_CARRIED_SUFFIXES) or item.name.startswith("."):
-                    continue
-                archive.add(item, arcname=f"{kind.name}/{item.name}")
+        for folder in folders:
+            archive.add(folder, arcname=str(folder.relative_to(cache_dir)))
     return buffer.getvalue()
 
 
 def install_cache(archive_bytes: bytes, cache_dir: Path) -> list[str]:
     """Put a piece's folders into the driver's cache, each renamed into place whole; those present stay."""
-    installed = []
+    installed: list[str] = []
+    if not archive_bytes:
+        return installed
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".incoming-") as staging:
         with tarfile.open(fileobj=io.BytesIO(archive_bytes)) as archive:

@@ -2,8 +2,9 @@
 
 A piece is a rung's share of the test split (its evaluation shard), or a whole rung: its choice on
 validation or its training, its test answers, its latency sample and its forgetting probes. It starts
-from the answers the driver already has, computes only what is missing, and hands back everything
-it stored and every folder it made; the driver takes them in. A LadderError (bad input) comes back
+from the answers the driver already has and the trained artifacts the driver sends it (an adapter, a
+finished search: it loads them instead of training again), computes only what is missing, and hands
+back everything it stored and every folder it made; the driver takes them in. A LadderError (bad input) comes back
 as a value, so the driver reports it as a local run would.
 """
 
@@ -15,7 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from advisor.fanout.bundle import TaskBundle, pack_cache, unpack_task
+from advisor.fanout.bundle import TaskBundle, install_cache, pack_cache, unpack_task
+from advisor.fanout.scratch import work_folder
 from advisor.measure.prepare import AssessOptions, QuietHooks, prepare_run
 from harness.data.store import OutputRow, ResponseRow, Store
 from harness.errors import InputError, LadderError, RunError
@@ -27,7 +29,9 @@ class Piece:
 
     rung: str
     threads: int  # the CPUs the task asked for: torch uses this many, not every core of a shared node
+    scratch: Path  # its work folder, named by the driver (advisor/fanout/scratch.py): a retry resumes there
     shard: tuple[int, ...] | None = None
+    carried: bytes = b""  # the driver's cache folders it starts from (a trained adapter, a finished search)
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,15 @@ class Harvest:
 
     def raise_error(self) -> None:
         """Raise the piece's bad input or failed run as the driver's own error."""
-        if self.error is None:
-            return
-        kind, message = self.error
-        raise (InputError if kind == "InputError" else RunError)(message)
+        raise_error(self.error)
+
+
+def raise_error(error: tuple[str, str] | None) -> None:
+    """Raise a task's bad input or failed run (what error_of made of it) as the driver's own error."""
+    if error is None:
+        return
+    kind, message = error
+    raise (InputError if kind == "InputError" else RunError)(message)
 
 
 def run_piece(
@@ -57,23 +66,30 @@ def run_piece(
 ) -> Harvest:
     """Work one piece in a fresh folder, starting from the driver's rows and earlier pieces' harvests."""
     os.environ["LADDER_THREADS"] = str(piece.threads)  # read by choose_placement when the run is prepared
-    with tempfile.TemporaryDirectory(prefix="ladder-piece-") as folder:
+    outputs_known = {row[0] for row in known[0]} | {row[0] for h in earlier for row in h.outputs}
+    responses_known = {row[0] for row in known[1]} | {row[0] for h in earlier for row in h.responses}
+    with tempfile.TemporaryDirectory(prefix="ladder-piece-") as folder, work_folder(piece.scratch) as cache:
         task_path = unpack_task(bundle, Path(folder) / "task")
-        store_path = Path(folder) / "cache" / "store.sqlite"
-        with Store(store_path) as store:
+        store_path = cache / "store.sqlite"
+        with Store(store_path) as store:  # a retry finds what the killed attempt stored; the same rows stay
             store.put_rows(*known)
             for harvest in earlier:
                 store.put_rows(harvest.outputs, harvest.responses)
-            before = {row[0] for row in store.output_rows()}, {row[0] for row in store.response_rows()}
+        carried = install_cache(piece.carried, cache)
         local = replace(options, rungs=(piece.rung,), store_path=store_path)
         try:
             _work(task_path, piece, local)
         except LadderError as error:
-            return Harvest(piece, error=(type(error).__name__, str(error)))
+            return Harvest(piece, error=error_of(error))
         with Store(store_path) as store:
-            outputs = [row for row in store.output_rows() if row[0] not in before[0]]
-            responses = [row for row in store.response_rows() if row[0] not in before[1]]
-        return Harvest(piece, outputs, responses, pack_cache(store_path.parent))
+            outputs = [row for row in store.output_rows() if row[0] not in outputs_known]
+            responses = [row for row in store.response_rows() if row[0] not in responses_known]
+        return Harvest(piece, outputs, responses, pack_cache(cache, known=carried))
+
+
+def error_of(error: LadderError) -> tuple[str, str]:
+    """A LadderError as a value that travels back to the driver: its class name and message."""
+    return type(error).__name__, str(error)
 
 
 def _work(task_path: Path, piece: Piece, options: AssessOptions) -> None:

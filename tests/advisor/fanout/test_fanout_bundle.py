@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from advisor.fanout.bundle import bundle_task, install_cache, pack_cache, unpack_task
+from advisor.fanout.bundle import bundle_task, install_cache, pack_cache, pack_folders, unpack_task
 from harness.distributed import unshard
 from harness.errors import InputError
 
@@ -57,3 +57,21 @@ def test_shares_of_a_chunk_merge_back_in_the_original_order() -> None:
     shares = [items[rank::3] for rank in range(3)]  # what shard() gives ranks 0, 1 and 2
     assert unshard(shares) == items
     assert unshard([[0], []]) == [0]
+
+
+def test_a_store_kept_inside_the_task_folder_stays_with_the_driver(tmp_path: Path) -> None:
+    (tmp_path / "task.yaml").write_text("name: t\n", encoding="utf-8")
+    (tmp_path / "runs" / "ray-work").mkdir(parents=True)  # --store runs/store.sqlite: its tasks' work beside it
+    (tmp_path / "runs" / "store.sqlite").write_bytes(b"results stay with the driver")
+    unpack_task(bundle_task(tmp_path / "task.yaml", tmp_path / "runs"), tmp_path / "copy")
+    assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["task.yaml"]
+
+
+def test_the_folders_the_driver_sent_a_task_do_not_come_back(tmp_path: Path) -> None:
+    driver, task = tmp_path / "driver", tmp_path / "task"
+    for name in ("sent", "made"):
+        (driver if name == "sent" else task).joinpath("adapters", name).mkdir(parents=True)
+        (driver if name == "sent" else task).joinpath("adapters", name, "card.json").write_text(name, encoding="utf-8")
+    sent = install_cache(pack_folders(driver, [driver / "adapters" / "sent"]), task)
+    assert sent == ["adapters/sent"] and (task / "adapters" / "sent" / "card.json").read_text() == "sent"
+    assert install_cache(pack_cache(task, known=sent), tmp_path / "back") == ["adapters/made"]
