@@ -12,7 +12,10 @@ pruning: every configuration trains the same 4 trials) on the first SEARCH_ROWS 
 process and with its trials as Ray tasks on 1 worker (2 CPUs) and on 2 workers (1 CPU each). Its wall
 time is the search's own, from the study's journal: the first trial asked to the last one told.
 
-    python benchmarks/scale.py [--limit N] [--part executors|search|all]
+The sharding part (benchmarks/scale_sharding.py) trains a 29M random llama under 2 gloo ranks, DDP
+against FSDP, and reports what each rank holds (weights, gradients, AdamW state) and its peak RSS.
+
+    python benchmarks/scale.py [--limit N] [--part executors|search|sharding|all]
 
 Run alone: every configuration shares the same 2 cores. Writes benchmarks/results/scale.json (a part
 run alone replaces only its own figures there).
@@ -34,6 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import RESULTS, ROOT, write_result
+from benchmarks.scale_sharding import print_rows, sharding_rows
 
 EXAMPLE = ROOT / "examples" / "support_tickets"
 RUNGS = {
@@ -195,7 +199,9 @@ def ray_task_overhead() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="only the first N test examples")
-    parser.add_argument("--part", choices=["executors", "search", "all"], default="all", help="what to time")
+    parser.add_argument(
+        "--part", choices=["executors", "search", "sharding", "all"], default="all", help="what to measure"
+    )
     args = parser.parse_args()
     previous = RESULTS / "scale.json"
     results: dict[str, Any] = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
@@ -220,6 +226,8 @@ def main() -> None:
             for name in SEARCH_CONFIGS:
                 results["search"]["configs"][name] = run_search(name, task, args.limit or 4)
                 print(f"search: {name}: {results['search']['configs'][name]}", flush=True)
+        if args.part in ("sharding", "all"):
+            results["sharding"] = sharding_rows()
     path = write_result("scale", results)
     for kind, configs in results.get("configs", {}).items():
         print(kind)
@@ -232,6 +240,8 @@ def main() -> None:
         print(f"search of 4 trials on {SEARCH_ROWS} train tickets")
         for name, row in results["search"]["configs"].items():
             print(f"  {name:28} search {row['search_wall_s']} s, command {row['wall_s']} s, chosen {row['chosen']}")
+    if "sharding" in results:
+        print_rows(results["sharding"])
     print(f"written to {path}")
 
 

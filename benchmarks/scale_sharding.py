@@ -6,7 +6,7 @@ is trained for one short epoch by Ladder's loop under `torchrun --nproc_per_node
 Each rank reports the bytes of the weights and AdamW state it holds (its shard, or the whole) and its
 peak resident memory (which also counts Python, torch, the data and the base as loaded).
 
-    python benchmarks/scale_sharding.py     (also run by benchmarks/scale.py)
+    python benchmarks/scale_sharding.py     (alone; or python benchmarks/scale.py --part sharding)
 """
 
 from __future__ import annotations
