@@ -1,9 +1,10 @@
 """`advisor estimate`: memory, time and dollars to fine-tune a model with full, LoRA and QLoRA, before any run.
 
-The arithmetic lives in harness/estimates/tuning_memory.py; this module turns a request (a size or a model's
-config.json) into a report: the memory of each method, the GPUs each fits on with hours and dollars,
-and the serving cost per 1k requests of each rung. Nothing is downloaded: a model id is looked up only
-in a local folder or the Hugging Face cache. Its tables are advisor/report/estimate.py.
+The arithmetic lives in harness/estimates/ (tuning_memory.py, sharding.py, training_cost.py); this module
+turns a request (a size or a model's config.json) into a report: the memory of each method, the way each
+runs on each GPU (one GPU, DDP, FSDP, FSDP + CPU offload) with hours, dollars and its launch command
+(launch.py), and the serving cost per 1k requests of each rung. Nothing is downloaded: a model id is
+looked up only in a local folder or the Hugging Face cache. Its tables are advisor/report/estimate.py.
 """
 
 from __future__ import annotations
