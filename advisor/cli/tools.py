@@ -183,7 +183,13 @@ def audit(task_file: Path, as_json: bool, near_threshold: float, out: Path | Non
 )
 @click.option("--lora-r", type=click.IntRange(1), default=16, show_default=True, help="LoRA rank.")
 @click.option("--gpus", multiple=True, help="Price-table GPUs to consider (repeat or comma-separate; default: all).")
+@click.option(
+    "--num-gpus",
+    type=click.IntRange(1, 8),
+    help="GPUs of one machine to train on: DDP where a replica fits one, FSDP where not. Default: the fewest.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON on stdout instead of tables.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the estimate as Markdown on stdout.")
 @reports_errors
 def estimate(
     params: str | None,
@@ -193,9 +199,12 @@ def estimate(
     tokens: int,
     lora_r: int,
     gpus: tuple[str, ...],
+    num_gpus: int | None,
     as_json: bool,
+    as_markdown: bool,
 ) -> None:
-    """Memory, hours and dollars to fine-tune with full, LoRA and QLoRA on each GPU, and each rung's serving cost.
+    """Memory, hours and dollars to fine-tune with full, LoRA and QLoRA on each GPU, the way Ladder runs each
+    (one GPU, DDP, FSDP, FSDP + CPU offload) with its launch command, and each rung's serving cost.
 
     Give a size (--params 7B) or a model whose config.json is on this machine (--model); nothing is downloaded.
     """
@@ -203,10 +212,15 @@ def estimate(
 
     from advisor.measure.estimate import cli_request, run_estimate, to_json
     from advisor.report.estimate import print_estimate
+    from advisor.report.estimate_markdown import estimate_markdown
     from advisor.report.terminal import output_console
 
-    report = run_estimate(cli_request(params, model, seq_len, batch_size, tokens, lora_r, gpus))
+    if as_json and as_markdown:
+        raise click.UsageError("--json and --markdown: choose one")
+    report = run_estimate(cli_request(params, model, seq_len, batch_size, tokens, lora_r, gpus, num_gpus))
     if as_json:
         click.echo(json.dumps(to_json(report), indent=2))
+    elif as_markdown:
+        click.echo(estimate_markdown(report), nl=False)
     else:
         print_estimate(report, output_console())

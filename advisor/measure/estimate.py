@@ -1,9 +1,10 @@
 """`advisor estimate`: memory, time and dollars to fine-tune a model with full, LoRA and QLoRA, before any run.
 
-The arithmetic lives in harness/estimates/tuning_memory.py; this module turns a request (a size or a model's
-config.json) into a report: the memory of each method, the GPUs each fits on with hours and dollars,
-and the serving cost per 1k requests of each rung. Nothing is downloaded: a model id is looked up only
-in a local folder or the Hugging Face cache. Its tables are advisor/report/estimate.py.
+The arithmetic lives in harness/estimates/ (tuning_memory.py, sharding.py, training_cost.py); this module
+turns a request (a size or a model's config.json) into a report: the memory of each method, the way each
+runs on each GPU (one GPU, DDP, FSDP, FSDP + CPU offload) with hours, dollars and its launch command
+(launch.py), and the serving cost per 1k requests of each rung. Nothing is downloaded: a model id is
+looked up only in a local folder or the Hugging Face cache. Its tables are advisor/report/estimate.py.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from advisor.measure.launch import Launch, launches
 from harness.errors import InputError
 from harness.estimates.model_shapes import KNOWN_SHAPES, ModelShape, parse_params, shape_for_params, shape_from_config
+from harness.estimates.sharding import NODE_GPUS, UNITS_IN_FLIGHT
+from harness.estimates.training_cost import TrainingOption
+from harness.estimates.training_cost import estimate_costs as training_options
 from harness.estimates.tuning_memory import (
     DEFAULT_MFU,
     HEADROOM,
@@ -29,13 +34,11 @@ from harness.estimates.tuning_memory import (
     LoraTargets,
     MemoryBreakdown,
     Precision,
-    TrainingOption,
     fitting_gpus,
     gpu_specs,
     memory_estimate,
     serving_cost_per_1k,
 )
-from harness.estimates.tuning_memory import estimate_costs as training_options
 from harness.inference.embedded import EMBEDDED_MODEL
 from harness.pricing.prices import PriceTable, api_cost_per_1k, load_prices
 from tuning.registry import method_names
@@ -61,6 +64,7 @@ class EstimateRequest(BaseModel):
     gradient_checkpointing: bool | None = None  # None: on for qlora (as peft's k-bit recipe), off otherwise
     precision: Precision = "bf16"
     gpus: list[str] | None = None  # None: every GPU in the price table
+    num_gpus: int | None = Field(default=None, ge=1, le=NODE_GPUS)  # None: the fewest GPUs that hold each method
     prompt_tokens: dict[str, int] = Field(default_factory=default_prompt_tokens)
     completion_tokens: int = Field(default=16, ge=0, le=1_000_000)
     pricing: dict[str, Any] | None = None
@@ -101,13 +105,8 @@ class EstimateReport:
     serving: list[ServingRow]
     prices_as_of: str
     assumptions: list[str]
-    ladder_runs: dict[str, str]  # per method: whether Ladder can train it today, on the GPUs listed
-
-
-# Ladder trains in one process, or data-parallel (DDP) under torchrun / accelerate, which keeps a whole copy
-# of the model on every GPU; FSDP and DeepSpeed ZeRO-3 launches are refused (harness/distributed.py)
-ONE_GPU = "runs on one GPU"
-SHARDED = "needs sharding (FSDP/ZeRO-3): not supported by Ladder yet"
+    num_gpus: int | None
+    launches: list[Launch]  # each command and the training rows it launches
 
 
 def make_request(**fields: Any) -> EstimateRequest:
@@ -144,7 +143,7 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         )
         for method in METHODS
     }
-    training = training_options(shape, memory, gpus, request.tokens)
+    training = training_options(shape, memory, gpus, request.tokens, num_gpus=request.num_gpus)
     return EstimateReport(
         model=label,
         shape=shape,
@@ -161,21 +160,9 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         serving=_serving(request, shape, gpus, prices),
         prices_as_of=prices.as_of.isoformat(),
         assumptions=_assumptions(request, prices),
-        ladder_runs={method: ladder_runs(method, training) for method in memory},
+        num_gpus=request.num_gpus,
+        launches=launches(training),
     )
-
-
-def ladder_runs(method: str, options: Sequence[TrainingOption]) -> str:
-    """Whether Ladder can train this method today: on one GPU (which), or only sharded, which it does not run."""
-    mine = [o for o in options if o.method == method]
-    single = [o.gpu for o in mine if o.fits_one]
-    if single:
-        return f"{method}: {ONE_GPU} ({', '.join(single)}); DDP over more GPUs (torchrun) adds speed, not memory"
-    sharded = [o for o in mine if o.gpus is not None]
-    if not sharded:
-        return f"{method}: does not fit the GPUs listed, even sharded"
-    least = min(sharded, key=lambda o: (o.gpus or 0, o.gpu))
-    return f"{method}: {SHARDED} (at least {least.gpus}× {least.gpu}); DDP keeps a whole copy of the model on every GPU"
 
 
 def _checkpointing(request: EstimateRequest, method: str) -> bool:
@@ -270,18 +257,25 @@ def _serving(
 
 def _assumptions(request: EstimateRequest, prices: PriceTable) -> list[str]:
     steps = "on for qlora only" if request.gradient_checkpointing is None else str(request.gradient_checkpointing)
+    wanted = request.num_gpus
+    gpus_wanted = f"over the {wanted} GPUs of --num-gpus" if wanted and wanted > 1 else "with --num-gpus N"
+    count_rule = f"--num-gpus {wanted}" if wanted else "the fewest GPUs that hold the step"
     return [
-        f"Memory per GPU in GiB for one step of {request.seq_len} x {request.batch_size} tokens, flash attention, "
-        f"gradient checkpointing {steps}; {request.precision} weights. full: weights, gradients and AdamW moments "
-        "(8 bytes/param in pure bf16, LLaMA-Factory's rule of thumb); lora: frozen 16-bit weights, fp32 adapters "
-        "and AdamW; qlora: nf4 with double quantisation (4.127 bits/param), bf16 adapters, paged 32-bit AdamW.",
-        f"Fits: at most {HEADROOM:.0%} of a GPU's memory. Ladder trains in one process or with DDP (torchrun / "
-        "accelerate), a whole copy of the model on every GPU: what fits one GPU runs, more GPUs only add speed. "
-        "N× is the GPU count FSDP/ZeRO-3 sharding of weights, gradients and optimizer state over one node would "
-        "need (assumed to scale perfectly): not supported by Ladder yet.",
+        f"Memory of one replica in GiB for one step of {request.seq_len} x {request.batch_size} tokens, flash "
+        f"attention, gradient checkpointing {steps}; {request.precision} weights. full: weights, gradients and AdamW "
+        "moments (8 bytes/param in pure bf16, LLaMA-Factory's rule of thumb); lora: frozen 16-bit weights, fp32 "
+        "adapters and AdamW; qlora: nf4 with double quantisation (4.127 bits/param), bf16 adapters, paged 32-bit "
+        "AdamW.",
+        f"Ways, the cheapest that fits at most {HEADROOM:.0%} of each GPU's memory: one GPU (a whole replica); DDP "
+        f"(a replica per GPU, {gpus_wanted}); FSDP (FULL_SHARD: 1/N of weights, gradients and optimizer "
+        f"state per GPU, plus {UNITS_IN_FLIGHT} decoder layers and the embeddings gathered whole, plus the "
+        "GPU's own activations); FSDP + CPU offload (that state in CPU RAM, the optimizer step on the CPU). "
+        f"N: {count_rule}; one machine of at most {NODE_GPUS} GPUs. QLoRA under FSDP packs its 4-bit weights "
+        "in the compute dtype (bnb_4bit_quant_storage), as peft's FSDP+QLoRA recipe does.",
         f"Time: 6N FLOPs per token for full, 4N for lora/qlora (+2N with checkpointing) at MFU "
         f"{DEFAULT_MFU['full']:.0%}/{DEFAULT_MFU['lora']:.0%} of datasheet bf16 peak; qlora {QLORA_SLOWDOWN}x slower "
-        "(dequantisation). Dollars: GPU-hours x on-demand price.",
+        "(dequantisation); N GPUs take 1/N of the hours (CPU offload's transfers and CPU optimizer step not "
+        "counted). Dollars: GPU-hours x on-demand price.",
         f"Serving: bf16 weights on up to 8 GPUs, continuous batching up to {MAX_SERVING_BATCH}, prefill "
         "compute-bound, decode bandwidth-bound, GPUs always busy; tuned rungs served with merged weights. "
         f"API: list prices (tuned rungs on the hosted fine-tuned model). Prices as of {prices.as_of.isoformat()}.",
@@ -301,11 +295,19 @@ def cli_request(
     tokens: int,
     lora_r: int,
     gpus: Sequence[str] | str | None,
+    num_gpus: int | None = None,
 ) -> EstimateRequest:
     """A request from command-line values: `--gpus` may be repeated or comma-separated."""
     if isinstance(gpus, str):
         gpus = [gpus]
     names = [part.strip() for entry in gpus or () for part in entry.split(",") if part.strip()] or None
     return make_request(
-        params=params, model=model, seq_len=seq_len, batch_size=batch_size, tokens=tokens, lora_r=lora_r, gpus=names
+        params=params,
+        model=model,
+        seq_len=seq_len,
+        batch_size=batch_size,
+        tokens=tokens,
+        lora_r=lora_r,
+        gpus=names,
+        num_gpus=num_gpus,
     )

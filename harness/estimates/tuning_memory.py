@@ -14,7 +14,6 @@ seq x seq score matrix is kept), and no LoRA dropout copies.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -174,22 +173,6 @@ def fits(breakdown: MemoryBreakdown, gpu_memory_gb: float, headroom: float = HEA
     return breakdown.total_gb <= headroom * gpu_memory_gb
 
 
-def gpus_needed(
-    breakdown: MemoryBreakdown, gpu_memory_gb: float, headroom: float = HEADROOM, most: int = 1024
-) -> int | None:
-    """The fewest GPUs that hold the step when ZeRO-3/FSDP shards weights, gradients and optimizer state.
-
-    Each GPU keeps 1/k of those, its own activations (one micro-batch) and the CUDA context; None when
-    even `most` GPUs do not suffice (the activations alone are too large).
-    """
-    sharded = breakdown.weights_gb + breakdown.adapter_gb + breakdown.gradients_gb + breakdown.optimizer_gb
-    free = headroom * gpu_memory_gb / (1 + FRAGMENTATION) - CUDA_CONTEXT_GB - breakdown.activations_gb
-    if free <= 0:
-        return None
-    count = max(1, math.ceil(sharded / free))
-    return count if count <= most else None
-
-
 def training_flops(
     shape: ModelShape, method: Method, tokens: int, *, trainable_params: int = 0, gradient_checkpointing: bool = False
 ) -> float:
@@ -257,52 +240,6 @@ def fitting_gpus(
 ) -> dict[str, list[str]]:
     """For each method, the GPUs that hold it alone."""
     return {method: [g.name for g in gpus if fits(b, g.memory_gb, headroom)] for method, b in breakdowns.items()}
-
-
-@dataclass(frozen=True)
-class TrainingOption:
-    """One method on one GPU type: how many GPUs, how long, and what it costs."""
-
-    method: str
-    gpu: str
-    fits_one: bool
-    gpus: int | None  # 1 when it fits; the ZeRO-3 count otherwise; None when no count suffices
-    hours: float | None  # wall-clock on `gpus` GPUs; None without datasheet peaks
-    cost_usd: float | None
-    usd_per_million_tokens: float | None
-
-
-def estimate_costs(
-    shape: ModelShape,
-    breakdowns: Mapping[str, MemoryBreakdown],
-    gpus: Sequence[GpuSpec],
-    tokens: int,
-    headroom: float = HEADROOM,
-) -> list[TrainingOption]:
-    """Dollars per method and GPU: GPU-hours x per_hour, and per 1M training tokens.
-
-    Sharding across k GPUs is assumed to scale perfectly (one node with a fast interconnect); k GPUs
-    finish in 1/k of the time, so the GPU-hours, and the dollars, do not depend on k.
-    """
-    options = []
-    for method, breakdown in breakdowns.items():
-        for gpu in gpus:
-            count = 1 if fits(breakdown, gpu.memory_gb, headroom) else gpus_needed(breakdown, gpu.memory_gb, headroom)
-            hours = cost = per_million = None
-            if count is not None and gpu.tflops is not None:
-                seconds = training_time(
-                    shape,
-                    breakdown.method,
-                    tokens,
-                    gpu.tflops,
-                    trainable_params=breakdown.trainable_params if breakdown.method != "full" else 0,
-                    gradient_checkpointing=breakdown.gradient_checkpointing,
-                )
-                hours = seconds / 3600 / count
-                cost = seconds / 3600 * gpu.per_hour
-                per_million = cost / tokens * 1e6
-            options.append(TrainingOption(method, gpu.name, count == 1, count, hours, cost, per_million))
-    return options
 
 
 @dataclass(frozen=True)

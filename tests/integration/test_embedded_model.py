@@ -98,15 +98,16 @@ def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Pa
 def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tmp_path: Path) -> None:
     """SIGKILL the GGUF → safetensors conversion with its files written but not yet renamed into place (the
     latest point a kill can leave anything behind; before it nothing is on disk); the next run converts from
-    scratch."""
-    import os
-    import sys
-
+    scratch. Both convert a one-layer, 1,024-token copy of the embedded GGUF (tests/tiny_gguf.py): the same code
+    path in a quarter of the time; the real model's conversion is tested above."""
     from harness.data.atomic import is_temporary
+    from harness.inference.models import find_embedded_gguf
     from tests.pausing import kill_at
+    from tests.tiny_gguf import small_package
 
     root = Path(__file__).resolve().parents[2]
-    env = {**os.environ, "LADDER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(root)}
+    small = small_package(find_embedded_gguf(), tmp_path / "packages")
+    env = {**os.environ, "LADDER_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": f"{small}{os.pathsep}{root}"}
     convert = [
         sys.executable,
         "-c",
@@ -118,4 +119,5 @@ def test_a_conversion_killed_midway_leaves_nothing_and_the_next_one_completes(tm
     done = subprocess.run(convert, env=env, capture_output=True, text=True, timeout=600, check=True)
     converted = Path(done.stdout.strip().splitlines()[-1])
     assert (converted / "model.safetensors").is_file() and (converted / "config.json").is_file()
+    assert json.loads((converted / "config.json").read_text())["num_hidden_layers"] == 1  # the small copy
     assert not [p for p in (tmp_path / "cache").rglob("*") if is_temporary(p.name)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from advisor.measure.estimate import EstimateRequest, cli_request, make_request, run_estimate, to_json
 from harness.errors import InputError
 from harness.estimates.model_shapes import KNOWN_SHAPES, ModelShape, parse_params, shape_for_params, shape_from_config
+from harness.estimates.training_cost import estimate_costs
 from harness.estimates.tuning_memory import (
     GB,
     NF4_BYTES,
@@ -19,16 +19,15 @@ from harness.estimates.tuning_memory import (
     GpuSpec,
     activation_bytes,
     adapter_params,
-    estimate_costs,
     fits,
     gpu_specs,
-    gpus_needed,
     memory_estimate,
     serving_cost_per_1k,
     training_flops,
     training_time,
 )
 from harness.pricing.prices import api_cost_per_1k, load_prices
+from tests.advisor.measure.estimate_cli import estimate_output as _estimate_output
 
 # LLaMA-Factory README, "Hardware Requirement" (estimated): Full (pure_bf16) 8x GB, LoRA 2x GB, QLoRA 4-bit x/2 GB.
 PUBLISHED = {
@@ -222,14 +221,10 @@ def test_lora_adapter_counts_r_times_in_plus_out_of_each_projection() -> None:
     assert adapter_params(shape, 16) == 32 * 16 * (4 * 8192 + 3 * (4096 + 11008))
 
 
-def test_fits_uses_headroom_and_sharding_divides_the_states() -> None:
+def test_fits_uses_headroom() -> None:
     b = _default("7B", "full")
     assert fits(b, b.total_gb / 0.9) and not fits(b, b.total_gb / 0.9 - 0.01)
     assert fits(b, b.total_gb, headroom=1.0)
-    assert gpus_needed(b, 80) == 1
-    needed = gpus_needed(_default("70B", "full"), 80)
-    assert needed is not None and 8 <= needed <= 16  # the usual "one 8 x 80 GB node, or two" for a 70B full tune
-    assert gpus_needed(_default("70B", "full", seq_len=16384), 16) is None  # activations alone overflow
 
 
 def test_training_time_is_flops_over_peak_times_mfu() -> None:
@@ -258,9 +253,9 @@ def test_costs_are_gpu_hours_times_price_and_need_no_peaks_to_say_what_fits() ->
 
 def test_sharded_training_costs_the_same_gpu_hours_in_less_wall_clock() -> None:
     shape = shape_for_params(70_000_000_000)
-    memory = {"full": _default("70B", "full")}
+    memory = {"lora": _default("70B", "lora")}
     (option,) = estimate_costs(shape, memory, [GpuSpec("H100", 80, 4.0, 989, 3.35)], tokens=10**7)
-    assert option.gpus is not None and option.gpus > 1 and option.hours is not None
+    assert option.way == "FSDP" and option.gpus is not None and option.gpus > 1 and option.hours is not None
     assert option.cost_usd == pytest.approx(option.hours * option.gpus * 4.0)
 
 
@@ -347,32 +342,3 @@ def test_bad_requests_are_one_line_input_errors(fields: dict[str, Any], expected
 def test_model_shape_is_a_plain_value() -> None:
     shape = ModelShape(1000, 1, 8, 16, 2, 1, 10)
     assert shape.dim_per_head == 4 and shape.linear_shapes()["k_proj"] == (8, 4)
-
-
-def _estimate_output(*args: str) -> str:
-    from click.testing import CliRunner
-
-    from advisor.cli.main import main
-
-    result = CliRunner().invoke(main, ["estimate", *args], env={"COLUMNS": "250"})
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def test_estimate_says_what_ladder_can_train_and_what_needs_sharding_it_does_not_run() -> None:
-    """Ladder trains in one process or with DDP; FSDP/ZeRO-3 launches are refused, so a count of GPUs that only
-    sharding reaches is marked as such, never offered as a plan."""
-    big = _estimate_output("--params", "70B")
-    lines = {line.split(":")[0].strip(): line for line in big.splitlines() if line.strip().startswith(METHODS)}
-    assert "needs sharding (FSDP/ZeRO-3): not supported by Ladder yet" in lines["full"]
-    assert "needs sharding" in lines["lora"] and "runs on one GPU" in lines["qlora"]
-    assert "26× (sharded)" in big and "26× 0" not in big  # A100-40GB for the full fine-tune
-    for part in re.split(r"[.;]\s", " ".join(big.split())):  # no footnote offers sharding as if Ladder ran it
-        assert "ZeRO-3" not in part or "not supported by Ladder yet" in part, part
-    small = _estimate_output("--params", "135M")
-    assert all("runs on one GPU" in line for line in small.splitlines() if line.strip().startswith(METHODS))
-    assert "× (sharded) " not in small  # no cell (the caption still explains the marker)
-    assert run_estimate(make_request(params="70B")).ladder_runs["full"].startswith("full: needs sharding")
-
-
-METHODS = ("full:", "lora:", "qlora:")

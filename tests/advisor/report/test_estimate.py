@@ -13,4 +13,5 @@ def test_rich_output_shows_every_method_and_gpu() -> None:
     print_estimate(run_estimate(make_request(params="7B")), console)
     text = console.export_text()
     assert all(word in text for word in ("full", "lora", "qlora", "H100", "RTX-4090", "few_shot", "total"))
-    assert "What Ladder can train today:" in text and "Serving cost per 1k requests" in text
+    assert "Launch (from the task's folder):" in text and "Serving cost per 1k requests" in text
+    assert "[1] one GPU: advisor assess task.yaml" in text
