@@ -26,6 +26,8 @@ from harness.estimates.training_cost import TrainingOption
 from harness.estimates.training_cost import estimate_costs as training_options
 from harness.estimates.tuning_memory import (
     DEFAULT_MFU,
+    FROZEN_BYTES,
+    GB,
     HEADROOM,
     MAX_SERVING_BATCH,
     METHODS,
@@ -107,6 +109,7 @@ class EstimateReport:
     assumptions: list[str]
     num_gpus: int | None
     launches: list[Launch]  # each command and the training rows it launches
+    engine_gb: float  # the whole base as Ladder's engine holds it on every GPU, beside each training step
 
 
 def make_request(**fields: Any) -> EstimateRequest:
@@ -143,7 +146,8 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         )
         for method in METHODS
     }
-    training = training_options(shape, memory, gpus, request.tokens, num_gpus=request.num_gpus)
+    engine = shape.params * FROZEN_BYTES[request.precision] / GB  # the base as Ladder's engine holds it
+    training = training_options(shape, memory, gpus, request.tokens, num_gpus=request.num_gpus, base_gb=engine)
     return EstimateReport(
         model=label,
         shape=shape,
@@ -162,6 +166,7 @@ def run_estimate(request: EstimateRequest) -> EstimateReport:
         assumptions=_assumptions(request, prices),
         num_gpus=request.num_gpus,
         launches=launches(training),
+        engine_gb=engine,
     )
 
 
@@ -271,7 +276,10 @@ def _assumptions(request: EstimateRequest, prices: PriceTable) -> list[str]:
         f"state per GPU, plus {UNITS_IN_FLIGHT} decoder layers and the embeddings gathered whole, plus the "
         "GPU's own activations); FSDP + CPU offload (that state in CPU RAM, the optimizer step on the CPU). "
         f"N: {count_rule}; one machine of at most {NODE_GPUS} GPUs. QLoRA under FSDP packs its 4-bit weights "
-        "in the compute dtype (bnb_4bit_quant_storage), as peft's FSDP+QLoRA recipe does.",
+        "in the compute dtype (bnb_4bit_quant_storage), as peft's FSDP+QLoRA recipe does. Beside the step, "
+        f"Ladder's engine holds the whole base in {request.precision} on every GPU (it answers the prompting rungs): "
+        "LoRA on one GPU trains over those weights; a full copy, QLoRA's 4-bit base and every FSDP shard are memory "
+        "of their own. A row that fits only without the engine's base is 'not yet' (a sharded engine is missing).",
         f"Time: 6N FLOPs per token for full, 4N for lora/qlora (+2N with checkpointing) at MFU "
         f"{DEFAULT_MFU['full']:.0%}/{DEFAULT_MFU['lora']:.0%} of datasheet bf16 peak; qlora {QLORA_SLOWDOWN}x slower "
         "(dequantisation); N GPUs take 1/N of the hours (CPU offload's transfers and CPU optimizer step not "

@@ -68,7 +68,8 @@ def training_grid(report: EstimateReport) -> Grid:
 
 def _training_row(option: TrainingOption, marks: dict[str, int]) -> list[str]:
     if option.way is None or option.gpus is None or option.per_gpu_gb is None:
-        return [option.method, option.gpu, "does not fit one machine", "-", "-", "-", "-", "-", "-"]
+        way = "not yet (engine)" if option.without_engine else "does not fit one machine"
+        return [option.method, option.gpu, way, "-", "-", "-", "-", "-", "-"]
     ram = f"{option.cpu_ram_gb:.0f} GiB" if option.cpu_ram_gb else "-"
     hours = f"{option.hours:.3g}" if option.hours is not None else "-"
     dollars = "-"
@@ -107,9 +108,18 @@ def launch_notes(report: EstimateReport) -> list[str]:
     notes = []
     if not report.num_gpus:
         notes.append("A row on one GPU also runs data-parallel over N GPUs, for speed: --num-gpus N plans DDP.")
-    unplaced = [row_name(o) for o in report.training if o.way is None]
+    unplaced = [row_name(o) for o in report.training if o.way is None and o.without_engine is None]
     if unplaced:
         notes.append(f"Not on one machine of up to {NODE_GPUS} of these GPUs, even offloaded: {', '.join(unplaced)}.")
+    for option in report.training:
+        alone = option.without_engine
+        if option.way is None and alone is not None:
+            notes.append(
+                f"Not yet in Ladder: {row_name(option)}. The step alone runs {alone.way} over "
+                f"{plural(alone.gpus, 'GPU')} at {alone.per_gpu_gb:.1f} GiB each, but Ladder's engine keeps the "
+                f"whole base ({report.engine_gb:.0f} GiB) on every GPU beside it: a sharded engine is missing "
+                "(docs/scale.md)."
+            )
     return notes
 
 

@@ -23,7 +23,6 @@ from harness.estimates.tuning_memory import (
     HEADROOM,
     NF4_BYTES,
     MemoryBreakdown,
-    fits,
 )
 
 Way = Literal["one GPU", "DDP", "FSDP", "FSDP + CPU offload"]
@@ -77,11 +76,24 @@ def gathered_gb(breakdown: MemoryBreakdown, shape: ModelShape) -> float:
     return UNITS_IN_FLIGHT * (layer_weights + adapter + layer_grads) + root_weights + root_grads
 
 
-def fsdp_memory_gb(breakdown: MemoryBreakdown, shape: ModelShape, gpus: int, offload: bool) -> float:
-    """Peak memory per GPU of one FSDP step over `gpus` GPUs; each rank keeps its own activations."""
+def fsdp_memory_gb(
+    breakdown: MemoryBreakdown, shape: ModelShape, gpus: int, offload: bool, engine_gb: float = 0.0
+) -> float:
+    """Peak memory per GPU of one FSDP step over `gpus` GPUs; each rank keeps its own activations (and `engine_gb`
+    beside the step: see `engine_beside`)."""
     resident = 0.0 if offload else sharded_state_gb(breakdown) / gpus
-    working = resident + gathered_gb(breakdown, shape) + breakdown.activations_gb
+    working = resident + gathered_gb(breakdown, shape) + breakdown.activations_gb + engine_gb
     return CUDA_CONTEXT_GB + (1 + FRAGMENTATION) * working
+
+
+def engine_beside(breakdown: MemoryBreakdown, base_gb: float, sharded: bool) -> float:
+    """What Ladder's engine holds on every GPU beside the training step: the whole base in the compute dtype.
+
+    It answers the prompting rungs and stays loaded for the run. A LoRA replica trains over the engine's own
+    frozen weights (already counted in the step); a full fine-tune trains a copy, QLoRA its own 4-bit base,
+    and under FSDP every method trains a sharded copy: then the engine's base is memory of its own.
+    """
+    return 0.0 if breakdown.method == "lora" and not sharded else base_gb
 
 
 def place(
@@ -90,21 +102,25 @@ def place(
     gpu_memory_gb: float,
     gpus: int | None = None,
     headroom: float = HEADROOM,
+    base_gb: float = 0.0,
 ) -> Placement | None:
     """The cheapest way that fits: a replica per GPU, else FSDP, else FSDP with CPU offload; None when none does.
 
     `gpus` None: the fewest GPUs of one machine that hold the step. A count: that many GPUs, so a replica
-    that fits one GPU runs as DDP over them.
+    that fits one GPU runs as DDP over them. `base_gb`: the whole base in the compute dtype, which Ladder's
+    engine holds on every GPU beside the step (`engine_beside`); 0 for the step alone.
     """
-    if fits(breakdown, gpu_memory_gb, headroom):
+    replica = breakdown.total_gb + engine_beside(breakdown, base_gb, sharded=False)
+    if replica <= headroom * gpu_memory_gb:
         if gpus is None or gpus == 1:
-            return Placement("one GPU", 1, breakdown.total_gb, 0.0)
-        return Placement("DDP", gpus, breakdown.total_gb, 0.0)
+            return Placement("one GPU", 1, replica, 0.0)
+        return Placement("DDP", gpus, replica, 0.0)
+    engine = engine_beside(breakdown, base_gb, sharded=True)
     for offload in (False, True):
         # without offload one GPU would be the replica itself; with it, the GPU count divides nothing
         counts = [gpus] if gpus is not None else range(1 if offload else 2, NODE_GPUS + 1)
         for count in counts:
-            need = fsdp_memory_gb(breakdown, shape, count, offload)
+            need = fsdp_memory_gb(breakdown, shape, count, offload, engine)
             if need <= headroom * gpu_memory_gb:
                 way: Way = "FSDP + CPU offload" if offload else "FSDP"
                 return Placement(way, count, need, sharded_state_gb(breakdown) if offload else 0.0)

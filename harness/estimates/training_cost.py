@@ -24,6 +24,8 @@ class TrainingOption:
     hours: float | None  # wall-clock on `gpus` GPUs; None without datasheet peaks
     cost_usd: float | None
     usd_per_million_tokens: float | None
+    # No way fits only because Ladder's engine holds the whole base beside the step: how the step alone would run
+    without_engine: Placement | None = None
 
 
 def estimate_costs(
@@ -33,8 +35,10 @@ def estimate_costs(
     tokens: int,
     headroom: float = HEADROOM,
     num_gpus: int | None = None,
+    base_gb: float = 0.0,
 ) -> list[TrainingOption]:
-    """Dollars per method and GPU: GPU-hours x per_hour, and per 1M training tokens.
+    """Dollars per method and GPU: GPU-hours x per_hour, and per 1M training tokens (`base_gb`: the base Ladder's
+    engine holds on every GPU beside the step, harness/estimates/sharding.py).
 
     N GPUs (DDP or FSDP) are assumed to scale perfectly (one node with a fast interconnect): they finish
     in 1/N of the time, so the GPU-hours, and the dollars, do not depend on N. CPU offload's transfers
@@ -43,7 +47,8 @@ def estimate_costs(
     options = []
     for method, breakdown in breakdowns.items():
         for gpu in gpus:
-            placed: Placement | None = place(breakdown, shape, gpu.memory_gb, num_gpus, headroom)
+            placed: Placement | None = place(breakdown, shape, gpu.memory_gb, num_gpus, headroom, base_gb)
+            alone = place(breakdown, shape, gpu.memory_gb, num_gpus, headroom) if placed is None else None
             hours = cost = per_million = None
             if placed is not None and gpu.tflops is not None:
                 seconds = training_time(
@@ -69,6 +74,7 @@ def estimate_costs(
                     hours=hours,
                     cost_usd=cost,
                     usd_per_million_tokens=per_million,
+                    without_engine=alone,
                 )
             )
     return options

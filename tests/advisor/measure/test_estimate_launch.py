@@ -8,9 +8,9 @@ import pytest
 
 from advisor.measure.estimate import make_request, run_estimate
 from harness.estimates.model_shapes import ModelShape, parse_params, shape_for_params
-from harness.estimates.sharding import NODE_GPUS, fsdp_memory_gb, place
+from harness.estimates.sharding import NODE_GPUS, engine_beside, fsdp_memory_gb, place
 from harness.estimates.training_cost import TrainingOption
-from harness.estimates.tuning_memory import HEADROOM, MemoryBreakdown, Method, fits, memory_estimate
+from harness.estimates.tuning_memory import HEADROOM, MemoryBreakdown, Method, memory_estimate
 from tests.advisor.measure.estimate_cli import estimate_output
 
 ONE_GPU = "advisor assess task.yaml"
@@ -30,48 +30,55 @@ def _rows(size: str, **fields: object) -> dict[tuple[str, str], TrainingOption]:
 
 
 @pytest.mark.parametrize(
-    ("size", "method", "gpu", "way", "gpus"),
+    ("size", "method", "gpu", "way", "gpus", "alone"),
     [
-        ("8B", "lora", "RTX-4090", "one GPU", 1),  # 20.6 GiB of a 24 GB card
-        ("8B", "qlora", "L4", "one GPU", 1),
-        ("8B", "full", "H100", "one GPU", 1),
-        ("8B", "full", "A100-40GB", "FSDP", 3),  # 67 GiB replica: a third of the state each, plus activations
-        ("70B", "qlora", "H100", "one GPU", 1),  # the QLoRA paper's point: one big GPU holds a 65-70B QLoRA
-        ("70B", "qlora", "A100-40GB", "FSDP", 2),
-        ("70B", "lora", "H100", "FSDP", 3),
-        ("70B", "lora", "RTX-4090", "FSDP + CPU offload", 1),  # 155 GiB replica: 8 x 24 GB cannot shard it
-        ("70B", "full", "H100", "FSDP + CPU offload", 1),  # 522 GiB of state: more than 8 x 80 GB
-        ("70B", "full", "RTX-4090", None, None),  # even the offloaded step's working set overflows 24 GB
+        ("8B", "lora", "RTX-4090", "one GPU", 1, None),  # 20.6 GiB of a 24 GB card: LoRA trains the engine's weights
+        ("8B", "qlora", "L4", "FSDP", 4, None),  # 7.9 GiB of QLoRA beside the engine's 14.9 GiB bf16 base
+        ("8B", "full", "H100", "FSDP", 2, None),  # a 67 GiB replica beside the engine's base
+        ("8B", "full", "A100-40GB", "FSDP", 7, None),
+        # 70B: the step alone fits (the QLoRA paper's one big GPU, FSDP, offload); the engine's 130 GiB base does not
+        ("70B", "qlora", "H100", None, None, ("one GPU", 1)),
+        ("70B", "qlora", "A100-40GB", None, None, ("FSDP", 2)),
+        ("70B", "lora", "H100", None, None, ("FSDP", 3)),
+        ("70B", "lora", "RTX-4090", None, None, ("FSDP + CPU offload", 1)),  # 8 x 24 GB cannot shard 155 GiB
+        ("70B", "full", "H100", None, None, ("FSDP + CPU offload", 1)),  # 522 GiB of state: more than 8 x 80 GB
+        ("70B", "full", "RTX-4090", None, None, None),  # even the offloaded step's working set overflows 24 GB
     ],
 )
 def test_each_row_names_the_way_its_memory_allows(
-    size: str, method: str, gpu: str, way: str | None, gpus: int | None
+    size: str, method: str, gpu: str, way: str | None, gpus: int | None, alone: tuple[str, int] | None
 ) -> None:
     option = _rows(size)[(method, gpu)]
     assert (option.way, option.gpus) == (way, gpus)
     assert (option.cpu_ram_gb > 0) == (way == "FSDP + CPU offload")
+    without = option.without_engine
+    assert ((without.way, without.gpus) if without else None) == alone
 
 
 @pytest.mark.parametrize("size", ["8B", "70B", "405B"])
 def test_the_way_is_the_cheapest_that_fits_and_its_gpu_count_the_fewest(size: str) -> None:
-    """One GPU exactly when a replica fits; FSDP over the fewest GPUs that hold a shard; offload only when no
-    machine of NODE_GPUS does, and then with the whole sharded state in CPU RAM."""
+    """One GPU exactly when a replica (and the engine's base, where the method does not train over it) fits; FSDP
+    over the fewest GPUs that hold a shard beside the engine's base; offload only when no machine of NODE_GPUS
+    does, and then with the whole sharded state in CPU RAM."""
     report = run_estimate(make_request(params=size))
     memory_of = {g.name: g.memory_gb for g in report.gpus}
     shape = report.shape
     for option in report.training:
         b, budget = report.memory[option.method], HEADROOM * memory_of[option.gpu]
-        assert (option.way == "one GPU") == fits(b, memory_of[option.gpu]), option
+        replica = b.total_gb + engine_beside(b, report.engine_gb, sharded=False)
+        engine = engine_beside(b, report.engine_gb, sharded=True)
+        assert (option.way == "one GPU") == (replica <= budget), option
         if option.way == "FSDP":
             assert option.gpus is not None and option.per_gpu_gb is not None and option.per_gpu_gb <= budget
-            assert option.per_gpu_gb == fsdp_memory_gb(b, shape, option.gpus, offload=False)
-            assert option.gpus == 2 or fsdp_memory_gb(b, shape, option.gpus - 1, offload=False) > budget
+            assert option.per_gpu_gb == fsdp_memory_gb(b, shape, option.gpus, False, engine)
+            assert option.gpus == 2 or fsdp_memory_gb(b, shape, option.gpus - 1, False, engine) > budget
         if option.way in ("FSDP + CPU offload", None):
-            assert fsdp_memory_gb(b, shape, NODE_GPUS, offload=False) > budget
+            assert fsdp_memory_gb(b, shape, NODE_GPUS, False, engine) > budget
         if option.way == "FSDP + CPU offload":
             assert option.cpu_ram_gb == pytest.approx(b.weights_gb + b.adapter_gb + b.gradients_gb + b.optimizer_gb)
         if option.way is None:
-            assert fsdp_memory_gb(b, shape, 1, offload=True) > budget
+            assert fsdp_memory_gb(b, shape, 1, True, engine) > budget
+            assert (option.without_engine is None) == (place(b, shape, memory_of[option.gpu]) is None)
 
 
 def test_num_gpus_plans_ddp_where_a_replica_fits_and_fsdp_over_them_where_not() -> None:
@@ -80,44 +87,53 @@ def test_num_gpus_plans_ddp_where_a_replica_fits_and_fsdp_over_them_where_not() 
     assert (lora.way, lora.gpus) == ("DDP", 4)
     assert lora.hours == pytest.approx((alone[("lora", "A100-40GB")].hours or 0) / 4)
     assert lora.cost_usd == pytest.approx(alone[("lora", "A100-40GB")].cost_usd)
-    assert (full.way, full.gpus) == ("FSDP", 4)  # the fewest would be 3; four asked for, four used
+    # the fewest GPUs would be 7; four asked for, so its state goes to CPU RAM on four
+    assert (full.way, full.gpus) == ("FSDP + CPU offload", 4)
     assert (full.per_gpu_gb or 0) < (alone[("full", "A100-40GB")].per_gpu_gb or 0)
 
 
 def test_the_terminal_output_names_each_rows_way_and_its_exact_command() -> None:
-    text = estimate_output("--params", "70B", "--gpus", "H100,A100-40GB")
+    text = estimate_output("--params", "8B", "--gpus", "H100,A100-40GB")
     rows = {tuple(c.strip() for c in line.split("│")[1:4]): line for line in text.splitlines() if "│" in line}
     commands = dict(line.strip().split(": ", 1) for line in text.splitlines() if line.strip().startswith("["))
     assert commands == {
         "[1] one GPU": ONE_GPU,
         "[2] FSDP over 2 GPUs": launch("fsdp", 2),
-        "[3] FSDP over 3 GPUs": launch("fsdp", 3),
-        "[4] FSDP + CPU offload over 1 GPU": launch("fsdp-offload", 1),
+        "[3] FSDP over 7 GPUs": launch("fsdp", 7),
     }
     expected = {
-        ("qlora", "H100", "one GPU"): "[1]",
-        ("qlora", "A100-40GB", "FSDP"): "[2]",
-        ("lora", "H100", "FSDP"): "[3]",
-        ("full", "H100", "FSDP + CPU offload"): "[4]",
+        ("lora", "H100", "one GPU"): "[1]",
+        ("qlora", "A100-40GB", "one GPU"): "[1]",
+        ("full", "H100", "FSDP"): "[2]",
+        ("full", "A100-40GB", "FSDP"): "[3]",
     }
     for key, mark in expected.items():
         assert rows[key].rstrip(" │").endswith(mark), rows[key]
-    assert "522 GiB" in rows[("full", "H100", "FSDP + CPU offload")]  # the CPU RAM the offload needs
     assert "not supported" not in text and "ZeRO" not in text
+
+
+def test_a_row_only_the_engines_whole_base_keeps_out_says_so_with_what_the_step_alone_needs() -> None:
+    text = " ".join(estimate_output("--params", "70B", "--gpus", "H100,A100-40GB").split())
+    assert "not yet (engine)" in text and "[1]" not in text  # nothing to launch
+    assert (
+        "Not yet in Ladder: lora on H100. The step alone runs FSDP over 3 GPUs at 65.7 GiB each, but Ladder's "
+        "engine keeps the whole base (130 GiB) on every GPU beside it: a sharded engine is missing" in text
+    )
+    assert "Not yet in Ladder: full on H100. The step alone runs FSDP + CPU offload over 1 GPU" in text
 
 
 def test_json_and_markdown_carry_the_way_and_the_commands() -> None:
     data = json.loads(estimate_output("--params", "8B", "--gpus", "A100-40GB", "--num-gpus", "4", "--json"))
     ways = {(o["method"], o["way"], o["gpus"]) for o in data["training"]}
-    assert ways == {("full", "FSDP", 4), ("lora", "DDP", 4), ("qlora", "DDP", 4)}
+    assert ways == {("full", "FSDP + CPU offload", 4), ("lora", "DDP", 4), ("qlora", "DDP", 4)}
     assert {launch["command"]: launch["rows"] for launch in data["launches"]} == {
         launch("ddp", 4): ["lora on A100-40GB", "qlora on A100-40GB"],
-        launch("fsdp", 4): ["full on A100-40GB"],
+        launch("fsdp-offload", 4): ["full on A100-40GB"],
     }
     markdown = estimate_output("--params", "8B", "--gpus", "A100-40GB", "--num-gpus", "4", "--markdown")
-    assert "| full | A100-40GB | FSDP | 4 |" in markdown
+    assert "| full | A100-40GB | FSDP + CPU offload | 4 |" in markdown
     assert f"- [1] DDP over 4 GPUs: `{launch('ddp', 4)}`" in markdown
-    assert f"- [2] FSDP over 4 GPUs: `{launch('fsdp', 4)}`" in markdown
+    assert f"- [2] FSDP + CPU offload over 4 GPUs: `{launch('fsdp-offload', 4)}`" in markdown
 
 
 def _anchor(method: Method, seq_len: int, batch_size: int, lora_r: int) -> tuple[ModelShape, MemoryBreakdown]:
