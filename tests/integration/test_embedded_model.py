@@ -61,11 +61,11 @@ def test_sentiment_by_scoring_is_right_on_clear_cases(embedded: Path, tmp_path: 
 def test_the_shipped_example_runs_and_a_second_run_computes_nothing(embedded: Path, tmp_path: Path) -> None:
     folder = tmp_path / "example"
     shutil.copytree(EXAMPLE, folder, ignore=shutil.ignore_patterns(".advisor"))
-    # the tuned rungs search and train for real, on a handful of tickets: two trials of two epochs
+    # the tuned rungs search and train for real, on a handful of tickets: two trials of one epoch
     train = folder / "train.jsonl"
     train.write_text("".join(train.read_text(encoding="utf-8").splitlines(keepends=True)[:30]), encoding="utf-8")
     task = folder / "task.yaml"
-    body = task.read_text(encoding="utf-8").replace("r: 16}", "r: 4, epochs: 2, search: {trials: 2}}")
+    body = task.read_text(encoding="utf-8").replace("r: 16}", "r: 4, epochs: 1, search: {trials: 2}}")
     # at --limit 4 every tuned rung is a close call; retraining it from more seeds is tested in test_seeds.py
     task.write_text(body + "forgetting: {max_items: 40}\ndecision: {seeds: off}\n", encoding="utf-8")
     args = ["assess", str(folder / "task.yaml"), "--limit", "4", "-o", str(tmp_path / "r.json")]
