@@ -28,7 +28,7 @@ def shard_for_training(model: Any) -> Any:
         return model
     from accelerate.utils import FullyShardedDataParallelPlugin
     from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy, get_module_children_bottom_up
-    from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+    from torch.distributed.fsdp import CPUOffloadPolicy, FSDPModule, MixedPrecisionPolicy, fully_shard
 
     plugin = FullyShardedDataParallelPlugin(fsdp_version=2)
     for asked, setting in (
@@ -40,6 +40,11 @@ def shard_for_training(model: Any) -> Any:
                 f"accelerate launch: {setting} is not supported by Ladder's training loop; set it to false "
                 "(see examples/accelerate/fsdp.yaml)"
             )
+    if isinstance(plugin.cpu_offload, CPUOffloadPolicy) and next(model.parameters()).device.type == "cpu":
+        raise InputError(
+            "accelerate launch: fsdp_offload_params moves each rank's shards from its GPU to CPU memory, but this "
+            "run trains on the CPU; launch with examples/accelerate/fsdp.yaml"
+        )
     plugin.set_auto_wrap_policy(model)
     settings: dict[str, Any] = {
         "reshard_after_forward": plugin.reshard_after_forward,
