@@ -22,7 +22,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from harness.data.atomic import staged_folder, write_text_atomically
-from harness.distributed import barrier, current_ranks, from_main, weights_sharded, writes_files
+from harness.distributed import barrier, current_ranks, from_main, writes_files
 from harness.errors import InputError
 from harness.pause_points import pause_point
 from tuning.sharding import local_part, shaped_like
@@ -30,10 +30,11 @@ from tuning.sharding import local_part, shaped_like
 Named = list[tuple[str, torch.Tensor]]
 
 
-def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+def save_checkpoint(
+    folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, state: dict[str, Any], sharded: bool = False
+) -> None:
     """Write a new checkpoint and point `latest` at it; older ones are removed afterwards (rank 0, with every rank's
-    shard when the weights are sharded)."""
-    sharded = weights_sharded()
+    shard when the weights are `sharded`)."""
     if not sharded and not writes_files():  # every rank holds the same weights and optimizer state
         return
     name = f"step-{state['report']['steps']}-epoch-{state['report']['epochs_run']}"
@@ -42,9 +43,7 @@ def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
         staging = from_main(staged) if sharded else staged  # rank 0's staging folder, on every rank
         assert staging is not None
         if sharded:
-            optimizer_state = _optimizer_tensors(trainable, optimizer)
-            tensors = _weight_tensors(trainable, best) | {f"optimizer::{k}": v for k, v in optimizer_state.items()}
-            save_file(tensors, str(staging / _shard_file(current_ranks().rank)))
+            save_file(_own_tensors(trainable, optimizer, best), str(staging / _shard_file(current_ranks().rank)))
             barrier()  # every rank's shard is in before rank 0 renames the folder into place
         else:
             save_file({n: p.detach().contiguous() for n, p in trainable}, str(staging / "trainable.safetensors"))
@@ -63,22 +62,28 @@ def save_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
             shutil.rmtree(old, ignore_errors=True)
 
 
-def load_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optimizer) -> dict[str, Any] | None:
-    """Restore weights and optimizer from the newest checkpoint; None when there is none."""
+def load_checkpoint(
+    folder: Path, trainable: Named, optimizer: torch.optim.Optimizer, sharded: bool = False
+) -> dict[str, Any] | None:
+    """Restore weights and optimizer from the newest checkpoint (this rank's shard of it when `sharded`); None when
+    there is none."""
     pointer = folder / "latest"
     if not pointer.is_file():
         return None
     current = folder / pointer.read_text(encoding="utf-8").strip()
     if not (current / "progress.json").is_file():
         return None
-    if weights_sharded():
-        tensors = load_file(str(_own_shard(current)))
-        weights = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("weight::")}
-        saved_best = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("best::")}
-        best = {n: shaped_like(p, saved_best[n]) for n, p in trainable} if saved_best else None
+    if sharded:
+        saved = load_file(str(_own_shard(current)))
+        parts = {kind: _strip(saved, kind) for kind in ("weight", "best", "optimizer")}
+        weights = {n: shaped_like(p, parts["weight"][n]) for n, p in trainable}
+        best = {n: shaped_like(p, parts["best"][n]) for n, p in trainable} if parts["best"] else None
         optimizer_tensors = {
-            key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith("optimizer::")
-        }
+            key: shaped_like(p, value)
+            for name, p in trainable
+            for key, value in parts["optimizer"].items()
+            if key.startswith(f"{name}::")
+        } | {"rng": parts["optimizer"]["rng"]}
     else:
         weights = load_file(str(current / "trainable.safetensors"))
         best_file = current / "best.safetensors"
@@ -86,7 +91,7 @@ def load_checkpoint(folder: Path, trainable: Named, optimizer: torch.optim.Optim
         optimizer_tensors = load_file(str(current / "optimizer.safetensors"))
     with torch.no_grad():
         for name, parameter in trainable:
-            parameter.copy_(shaped_like(parameter, weights[name]))
+            parameter.copy_(weights[name])
     _restore_optimizer(trainable, optimizer, optimizer_tensors)
     state: dict[str, Any] = json.loads((current / "progress.json").read_text(encoding="utf-8"))
     state["best"] = best
@@ -110,30 +115,35 @@ def _own_shard(checkpoint: Path) -> Path:
     )
 
 
-def _weight_tensors(trainable: Named, best: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
-    """This rank's shards of the trainable weights and of the best weights so far."""
-    tensors = {f"weight::{n}": local_part(p.detach()).contiguous() for n, p in trainable}
-    if best is not None:
-        tensors |= {f"best::{n}": local_part(t).contiguous() for n, t in best.items()}
-    return tensors
+def _own_tensors(
+    trainable: Named, optimizer: torch.optim.Optimizer, best: dict[str, torch.Tensor] | None
+) -> dict[str, torch.Tensor]:
+    """This rank's shards of the trainable weights, of the best weights so far and of the optimizer state, in one
+    file: each name prefixed by its kind."""
+    kinds = {
+        "weight": {n: p.detach() for n, p in trainable},
+        "best": best or {},
+        "optimizer": _optimizer_tensors(trainable, optimizer),
+    }
+    return {f"{kind}::{name}": local_part(t).contiguous() for kind, named in kinds.items() for name, t in named.items()}
+
+
+def _strip(saved: dict[str, torch.Tensor], kind: str) -> dict[str, torch.Tensor]:
+    """The tensors of one kind from `_own_tensors`' file, by their own names."""
+    return {key.split("::", 1)[1]: value for key, value in saved.items() if key.startswith(f"{kind}::")}
 
 
 def _optimizer_tensors(trainable: Named, optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
     tensors: dict[str, torch.Tensor] = {"rng": torch.get_rng_state()}
     for name, parameter in trainable:
         for key, value in optimizer.state.get(parameter, {}).items():
-            saved = local_part(value.detach()).contiguous() if torch.is_tensor(value) else torch.tensor(value)
-            tensors[f"{name}::{key}"] = saved
+            tensors[f"{name}::{key}"] = value.detach().contiguous() if torch.is_tensor(value) else torch.tensor(value)
     return tensors
 
 
 def _restore_optimizer(trainable: Named, optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
     torch.set_rng_state(tensors["rng"])
     for name, parameter in trainable:
-        state = {
-            key.split("::", 1)[1]: shaped_like(parameter, value)
-            for key, value in tensors.items()
-            if key.startswith(f"{name}::")
-        }
+        state = {key.split("::", 1)[1]: value for key, value in tensors.items() if key.startswith(f"{name}::")}
         if state:
             optimizer.state[parameter] = state

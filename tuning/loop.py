@@ -90,8 +90,8 @@ def train(
     """Train the model's trainable parameters in place and leave the best evaluation's weights in it."""
     torch.manual_seed(settings.seed)
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    run = TrainingRun(trainable, settings, validation, checkpoint_dir, on_evaluation)
     sharded = is_sharded(model)
+    run = TrainingRun(trainable, settings, validation, checkpoint_dir, on_evaluation, sharded)
 
     def backward(runs: Sequence[TrainingRun], rows: list[TrainRow]) -> list[StepResult]:
         total = sum(row.completion for row in rows)

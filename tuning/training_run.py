@@ -63,8 +63,10 @@ class TrainingRun:
         validation: Validation,
         checkpoint_dir: Path,
         on_evaluation: EvaluationObserver | None = None,
+        sharded: bool = False,
     ):
         self.trainable = trainable
+        self.sharded = sharded  # its weights are FSDP shards: each rank checkpoints its own
         self.settings = settings
         self.validation = validation
         self.checkpoint_dir = checkpoint_dir
@@ -77,7 +79,7 @@ class TrainingRun:
         self.stale = 0
         self.finished = False
         self.pruned: Pruned | None = None
-        state = load_checkpoint(checkpoint_dir, trainable, self.optimizer)
+        state = load_checkpoint(checkpoint_dir, trainable, self.optimizer, sharded)
         if state is not None:
             self.report = TrainingReport(**state["report"])
             self.report.resumed_from_step = self.report.steps
@@ -176,7 +178,7 @@ class TrainingRun:
     def checkpoint(self) -> None:
         """Write the run's weights, optimizer state and progress (a killed run resumes from here)."""
         state = {"report": self.report.__dict__.copy(), "stale": self.stale, "best": self.best}
-        save_checkpoint(self.checkpoint_dir, self.trainable, self.optimizer, state)
+        save_checkpoint(self.checkpoint_dir, self.trainable, self.optimizer, state, self.sharded)
 
     def end(self) -> TrainingReport:
         """Put the best evaluation's weights back (a pruned run's are discarded) and close the report."""
