@@ -20,8 +20,7 @@ from harness.estimates.tuning_memory import CUDA_CONTEXT_GB, GB, Method, memory_
 from harness.rungs import RungContext
 from tuning.micro_batch import CPU_MICRO_BATCH_TOKENS
 from tuning.options import TuneConfig
-
-FULL_WEIGHTS_STEP = 4  # the ladder step of a rung that trains every weight (harness/rungs.py's LADDER_STEPS)
+from tuning.registry import get_method, method_names
 
 
 def task_memory(context: RungContext, planned: PlannedRung) -> int:
@@ -55,13 +54,18 @@ def check_fits(need: int, rung: str, node_memory: list[float]) -> None:
 
 
 def _method(planned: PlannedRung) -> Method | None:
-    """The estimate's method for what the rung trains; None when it trains nothing."""
+    """The estimate's method for what the rung trains, from its tuning method's declaration; None when it trains
+    nothing. A rung that is not a tuning method of its own (dpo, distill) trains a LoRA adapter."""
     kind = planned.type
     if not kind.changes_weights:
         return None
-    if kind.step >= FULL_WEIGHTS_STEP:
-        return "full"
-    return "qlora" if kind.kind == "qlora" else "lora"
+    if kind.kind in method_names():
+        spec = get_method(kind.kind)
+        if spec.artifact == "model":
+            return "full"
+        if spec.base == "quantized":
+            return "qlora"
+    return "lora"
 
 
 def _shape(model: Any) -> ModelShape:
