@@ -1,9 +1,9 @@
-"""Scale-out tests: [torchrun ...] tests/ddp_training_worker.py MODEL CKPT OUT [METHOD [EPOCHS]].
+"""Scale-out tests: [torchrun ...] tests/ddp_training_worker.py MODEL CKPT OUT [METHOD].
 
 Run alone it is one process; under `torchrun --nproc_per_node 2` each rank trains its share of every
 batch, with the model sharded over the ranks when the environment asks for FSDP (as `accelerate launch
---config_file examples/accelerate/fsdp.yaml` does). METHOD is lora (the default) or full; EPOCHS 3 by
-default. Every rank writes its pid to CKPT/../pid-<rank> (so a test can kill one), and rank 0 writes the
+--config_file examples/accelerate/fsdp.yaml` does). METHOD is lora (the default) or full; one epoch of
+16 steps. Every rank writes its pid to CKPT/../pid-<rank> (so a test can kill one), and rank 0 writes the
 trained weights (gathered whole) to OUT, with the steps, the step it resumed from and the training losses
 as metadata.
 """
@@ -19,7 +19,7 @@ import torch
 from safetensors.torch import save_file
 
 
-def main(model_dir: str, checkpoint_dir: str, out: str, method: str = "lora", epochs: str = "3") -> None:
+def main(model_dir: str, checkpoint_dir: str, out: str, method: str = "lora") -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from harness.distributed import current_ranks, join_process_group
@@ -40,7 +40,7 @@ def main(model_dir: str, checkpoint_dir: str, out: str, method: str = "lora", ep
     texts = [f"ticket number {i} says the app {'crashes' * (i % 3 + 1)} on upload" for i in range(40)]
     rows = [TrainRow((*tuple(tokenizer(t)["input_ids"]), 5, 9, 2), 3) for t in texts]
     settings = LoopSettings(
-        epochs=int(epochs), learning_rate=1e-3, batch_tokens=96, max_batch_size=5, checkpoint_every=1, patience=5
+        epochs=1, learning_rate=1e-3, batch_tokens=96, max_batch_size=5, checkpoint_every=1, patience=5
     )
     report = train(model, rows, Validation(rows[:8]), settings, Path(checkpoint_dir), pad_id=2)
     trained = [n for n, p in model.named_parameters() if p.requires_grad]
@@ -56,4 +56,4 @@ def main(model_dir: str, checkpoint_dir: str, out: str, method: str = "lora", ep
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    main(*sys.argv[1:5])

@@ -27,11 +27,11 @@ def launch_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), **(extra or {})}
 
 
-def training(tmp_path: Path, model: Path, name: str, ranks: int, method: str = "lora", epochs: int = 3) -> list[str]:
-    """The worker's command: one process, or a launch of `ranks`, training into tmp_path/name."""
+def training(tmp_path: Path, model: Path, name: str, ranks: int, method: str = "lora") -> list[str]:
+    """The worker's command: one process, or a launch of `ranks`, training into tmp_path/name (one epoch, 16 steps)."""
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
-    args = [WORKER, str(model), str(folder / "ckpt"), str(folder / "weights.safetensors"), method, str(epochs)]
+    args = [WORKER, str(model), str(folder / "ckpt"), str(folder / "weights.safetensors"), method]
     return launch(args, ranks) if ranks > 1 else [sys.executable, *args]
 
 

@@ -34,17 +34,17 @@ from tests.pausing import running_beside
 def test_two_ranks_train_the_weights_of_one_process_and_resume_after_a_killed_rank(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    single = training(tmp_path, tiny_model_dir, "single", 1, epochs=1)
+    single = training(tmp_path, tiny_model_dir, "single", 1)
     with running_beside(single, launch_env(), tmp_path / "single.log"):  # the one-process run beside the launch
-        finished(start(training(tmp_path, tiny_model_dir, "ddp", 2, epochs=1), launch_env()))
+        finished(start(training(tmp_path, tiny_model_dir, "ddp", 2), launch_env()))
     reference = load_file(str(tmp_path / "single" / "weights.safetensors"))
     assert_close(load_file(str(tmp_path / "ddp" / "weights.safetensors")), reference)
     moved = [float(reference[n].abs().max()) for n in reference if "lora_B" in n]  # LoRA's B starts at zero
     assert moved and min(moved) > 0  # so equal weights mean equal training, not two untouched adapters
 
     folder = tmp_path / "killed"
-    kill_rank_at_checkpoint(training(tmp_path, tiny_model_dir, "killed", 2, epochs=1), launch_env(), folder)
-    finished(start(training(tmp_path, tiny_model_dir, "killed", 2, epochs=1), launch_env()))
+    kill_rank_at_checkpoint(training(tmp_path, tiny_model_dir, "killed", 2), launch_env(), folder)
+    finished(start(training(tmp_path, tiny_model_dir, "killed", 2), launch_env()))
     with safe_open(str(folder / "weights.safetensors"), "pt") as handle:
         metadata: dict[str, Any] = handle.metadata()
     assert int(metadata["resumed_from"]) > 0

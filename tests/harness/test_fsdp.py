@@ -66,9 +66,9 @@ def test_lora_sharded_over_two_ranks_trains_and_saves_the_adapter_of_one_process
 ) -> None:
     fsdp = launch_env(_fsdp_settings())
     assert fsdp["ACCELERATE_USE_FSDP"] == "true" and fsdp["FSDP_VERSION"] == "2"
-    single = training(tmp_path, tiny_model_dir, "single", 1, epochs=1)
+    single = training(tmp_path, tiny_model_dir, "single", 1)
     with running_beside(single, launch_env(), tmp_path / "single.log"):
-        finished(start(training(tmp_path, tiny_model_dir, "fsdp", 2, epochs=1), fsdp))
+        finished(start(training(tmp_path, tiny_model_dir, "fsdp", 2), fsdp))
     reference = load_file(str(tmp_path / "single" / "weights.safetensors"))
     moved = [float(reference[n].abs().max()) for n in reference if "lora_B" in n]  # LoRA's B starts at zero
     assert moved and min(moved) > 0  # so equal weights mean equal training, not two untouched adapters
@@ -82,11 +82,11 @@ def test_full_fine_tuning_sharded_resumes_after_a_killed_rank_to_the_weights_of_
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     fsdp = launch_env(_fsdp_settings())
-    single = training(tmp_path, tiny_model_dir, "single", 1, "full", epochs=1)
+    single = training(tmp_path, tiny_model_dir, "single", 1, "full")
     folder = tmp_path / "killed"
     with running_beside(single, launch_env(), tmp_path / "single.log"):
-        kill_rank_at_checkpoint(training(tmp_path, tiny_model_dir, "killed", 2, "full", epochs=1), fsdp, folder)
-    finished(start(training(tmp_path, tiny_model_dir, "killed", 2, "full", epochs=1), fsdp))
+        kill_rank_at_checkpoint(training(tmp_path, tiny_model_dir, "killed", 2, "full"), fsdp, folder)
+    finished(start(training(tmp_path, tiny_model_dir, "killed", 2, "full"), fsdp))
     assert int(_metadata(folder / "weights.safetensors")["resumed_from"]) > 0
     _same_training(folder / "weights.safetensors", tmp_path / "single" / "weights.safetensors")
 
